@@ -1,0 +1,135 @@
+"""The Typer CLI through CliRunner: every command, exit codes, and bad input leaving nothing."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from tui_trainer.cli import app
+
+runner = CliRunner()
+TINY = [
+    "--set",
+    "image_size=64",
+    "--set",
+    "resize=72",
+    "--set",
+    "batch_size=8",
+    "--set",
+    "precision=fp32",
+    "--set",
+    "device=cpu",
+]
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_presets_lists_every_preset():
+    result = invoke("presets")
+    assert result.exit_code == 0
+    for name in ("scratch", "finetune", "freeze-conv", "aug-h-rp", "resnet50-freeze"):
+        assert name in result.output
+
+
+def test_run_runs_and_show_on_the_tiny_set(tiny_data, tmp_path):
+    runs_dir = tmp_path / "runs"
+    result = invoke(
+        "run",
+        "scratch",
+        "--data",
+        tiny_data,
+        "--runs-dir",
+        runs_dir,
+        "--set",
+        "epochs=1",
+        "--set",
+        "lr=0.01",
+        *TINY,
+        "--name",
+        "tiny",
+    )
+    assert result.exit_code == 0, result.output
+    assert "epoch 1/1" in result.output and "status: completed" in result.output
+    (folder,) = runs_dir.iterdir()
+    assert folder.name.endswith("-tiny") and f"run folder: {folder}" in result.output
+    listed = invoke("runs", "--runs-dir", runs_dir, "--json")
+    rows = json.loads(listed.output)
+    assert [r["id"] for r in rows] == [folder.name]
+    assert rows[0]["status"] == "completed" and rows[0]["lr"] == 0.01
+    table = invoke("runs", "--runs-dir", runs_dir)
+    assert table.exit_code == 0 and "completed" in table.output
+    shown = invoke("show", folder.name[-8:], "--runs-dir", runs_dir)
+    assert shown.exit_code == 0, shown.output
+    assert "Training loss per step" in shown.output and "Accuracy per epoch" in shown.output
+    assert "lr=0.01" in shown.output
+
+
+def test_diverged_run_exits_1(tiny_data, tmp_path):
+    result = invoke(
+        "run",
+        "scratch",
+        "--data",
+        tiny_data,
+        "--runs-dir",
+        tmp_path / "runs",
+        "--set",
+        "epochs=3",
+        "--set",
+        "lr=1e6",
+        "--set",
+        "weight_decay=0",
+        *TINY,
+    )
+    assert result.exit_code == 1 and "diverged" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "nope"], "unknown preset 'nope'"),
+        (["run", "scratch", "--set", "bogus=1"], "unknown config key 'bogus'"),
+        (["run", "scratch", "--set", "lr=-1"], "lr=-1.0 must be > 0"),
+        (["run", "scratch", "--set", "epochs=0"], "epochs=0 must be >= 1"),
+        (["run", "scratch", "--set", "model=vgg"], "model='vgg' is not valid"),
+        (["run", "scratch", "--data", "{tmp}/missing"], "does not exist"),
+        (["run", "scratch", "--device", "cuda"], "no CUDA GPU is visible"),
+        (["show", "no-such-run"], "no run 'no-such-run'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_creates_nothing(
+    args, message, tiny_data, tmp_path, monkeypatch
+):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    runs_dir = tmp_path / "runs"
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if args[0] == "run" and "--data" not in args:
+        args += ["--data", str(tiny_data)]
+    result = invoke(*args, "--runs-dir", runs_dir)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+def test_data_check_reports_classes_modes_and_unreadable(tiny_data):
+    result = invoke("data", "check", "--data", tiny_data)
+    assert result.exit_code == 1  # one corrupt file
+    assert "classes:      3" in result.output and "unreadable:   1" in result.output
+    assert "square/img_corrupt.jpg" in result.output and "L 1" in result.output
+
+
+def test_data_download_offline_is_a_clear_error(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    class Offline:
+        def __init__(self, *a, **k):
+            raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(torchvision.datasets, "Caltech101", Offline)
+    result = invoke("data", "download", "--data", tmp_path / "caltech101")
+    assert result.exit_code == 2
+    assert "could not download Caltech-101" in result.output and "unreachable" in result.output

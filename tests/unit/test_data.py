@@ -1,0 +1,133 @@
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from tests.conftest import make_tiny_dataset, tiny_config
+from tui_trainer import data as D
+
+
+def _labels(items):
+    return Counter(label for _, label in items)
+
+
+def test_layouts_are_recognised(tmp_path: Path):
+    images = tmp_path / "caltech" / "101_ObjectCategories"
+    make_tiny_dataset(images)
+    (tmp_path / "caltech" / "train.txt").write_text("circle/img_00.jpg\n")
+    (tmp_path / "caltech" / "test.txt").write_text("circle/img_01.jpg\n")
+    parent = D.find_layout(tmp_path / "caltech")
+    assert parent == D.Layout(images, tmp_path / "caltech")
+    assert D.find_layout(images) == parent  # pointing at 101_ObjectCategories itself
+    tv = tmp_path / "tv"
+    (tv / "caltech101").mkdir(parents=True)
+    (tv / "caltech101" / "101_ObjectCategories").symlink_to(images)
+    assert D.find_layout(tv).images_dir == tv / "caltech101" / "101_ObjectCategories"
+
+
+def test_imagefolder_layout_without_split_files_gets_a_seeded_stratified_split(tiny_data):
+    cfg = tiny_config()
+    a = D.make_splits(D.find_layout(tiny_data), cfg)
+    b = D.make_splits(D.find_layout(tiny_data), cfg)
+    assert a.split_source == "seeded" and a.classes == ["circle", "square", "stripes"]
+    assert (a.train, a.val, a.test) == (b.train, b.val, b.test)
+    c = D.make_splits(D.find_layout(tiny_data), tiny_config(seed=7))
+    assert c.train != a.train
+    everything = a.train + a.val + a.test
+    assert len(set(everything)) == len(everything) == 13 + 13 + 12
+    # stratified: every class is in every split, in the same proportions (+-1)
+    for split in (a.train, a.val, a.test):
+        counts = _labels(split)
+        assert set(counts) == {0, 1, 2} and max(counts.values()) - min(counts.values()) <= 1
+
+
+def test_real_split_files_drop_background_and_keep_the_given_split(real_data):
+    cfg = tiny_config(classes=0)
+    splits = D.make_splits(D.find_layout(real_data), cfg)
+    assert splits.split_source == "files" and len(splits.classes) == 101
+    assert D.BACKGROUND not in splits.classes
+    assert len(splits.test) == 2893 and len(splits.train) + len(splits.val) == 5784
+    assert abs(len(splits.train) - len(splits.val)) <= 101
+    # train/val is stratified: per class the halves differ by at most one image
+    tr, va = _labels(splits.train), _labels(splits.val)
+    assert all(abs(tr[c] - va[c]) <= 1 for c in range(101))
+
+
+def test_classes_limit_takes_the_first_n_by_name(real_data):
+    splits = D.make_splits(D.find_layout(real_data), tiny_config(classes=5))
+    assert splits.classes == ["Faces", "Faces_easy", "Leopards", "Motorbikes", "accordion"]
+    assert {label for _, label in splits.test} == set(range(5))
+
+
+def test_decode_converts_grayscale_to_rgb_and_skips_corrupt_files(tiny_data):
+    paths = [
+        tiny_data / "circle" / "img_gray.jpg",
+        tiny_data / "square" / "img_corrupt.jpg",
+        tiny_data / "stripes" / "img_00.jpg",
+    ]
+    assert Image.open(paths[0]).mode == "L"
+    decoded = D.decode_all(paths, 72, 64, use_cache=False)
+    assert decoded.images.shape == (3, 3, 64, 64) and decoded.images.dtype == torch.uint8
+    assert decoded.bad == [1]
+    gray = decoded.images[0].int()
+    assert torch.equal(gray[0], gray[1]) and torch.equal(gray[1], gray[2])
+
+
+def test_decode_cache_is_reused_and_invalidated_when_a_file_changes(tmp_path):
+    root = make_tiny_dataset(tmp_path / "imgs", per_class=2)
+    paths = sorted(root.glob("circle/*.jpg"))
+    first = D.decode_all(paths, 72, 64)
+    second = D.decode_all(paths, 72, 64)
+    assert not first.from_cache and second.from_cache
+    assert torch.equal(first.images, second.images)
+    Image.new("RGB", (90, 90), (255, 255, 255)).save(paths[0])
+    third = D.decode_all(paths, 72, 64)
+    assert not third.from_cache and third.images[0].min() == 255
+
+
+def test_missing_and_empty_data_folders_are_user_errors(tmp_path):
+    with pytest.raises(D.DataError, match="does not exist: pass --data DIR"):
+        D.find_layout(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(D.DataError, match="is empty"):
+        D.find_layout(tmp_path / "empty")
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "notes.txt").write_text("x")
+    with pytest.raises(D.DataError, match="no 101_ObjectCategories/ and no class subfolders"):
+        D.find_layout(tmp_path / "flat")
+
+
+def test_split_file_naming_a_missing_image_is_refused(tmp_path):
+    images = make_tiny_dataset(tmp_path / "101_ObjectCategories", per_class=4)
+    (tmp_path / "train.txt").write_text("circle/img_00.jpg\ncircle/img_99.jpg\n")
+    (tmp_path / "test.txt").write_text("circle/img_01.jpg\n")
+    with pytest.raises(D.DataError, match=r"train.txt:2 names circle/img_99.jpg"):
+        D.make_splits(D.find_layout(images), tiny_config())
+
+
+def test_class_with_too_few_images_is_refused(tmp_path):
+    root = make_tiny_dataset(tmp_path / "imgs", per_class=4)
+    lonely = root / "lonely"
+    lonely.mkdir()
+    Image.new("RGB", (80, 80)).save(lonely / "only.jpg")
+    with pytest.raises(D.DataError, match="too few images to split"):
+        D.make_splits(D.find_layout(root), tiny_config())
+
+
+def test_batches_follow_the_seeded_order_and_cover_the_split():
+    split = D.TensorSplit(
+        torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 3, 2, 2),
+        torch.arange(10),
+        [str(i) for i in range(10)],
+    )
+    order = D.batch_order(10, seed=3, epoch=1, shuffle=True)
+    assert torch.equal(order, D.batch_order(10, seed=3, epoch=1, shuffle=True))
+    assert not torch.equal(order, D.batch_order(10, seed=3, epoch=2, shuffle=True))
+    batches = list(D.iterate_batches(split, 4, order))
+    assert [len(y) for _, y in batches] == [4, 4, 2]
+    labels = torch.cat([y for _, y in batches])
+    assert torch.equal(labels, order) and torch.equal(
+        torch.cat([x for x, _ in batches])[:, 0, 0, 0], order.to(torch.uint8)
+    )

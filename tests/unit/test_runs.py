@@ -1,0 +1,82 @@
+import json
+import os
+
+import pytest
+
+from tui_trainer.config import UserError
+from tui_trainer.events import Epoch, RunEnded, RunStarted, Step
+from tui_trainer.runs import (
+    Run,
+    RunWriter,
+    create_run,
+    ensure_writable,
+    find_run,
+    list_runs,
+    read_jsonl,
+    write_json_atomic,
+)
+
+
+def test_runs_started_in_the_same_second_get_distinct_folders(tmp_path):
+    a = create_run(tmp_path, {"config": {}}, "scratch")
+    b = create_run(tmp_path, {"config": {}}, "scratch")
+    assert a.path != b.path and b.id.startswith(a.id)
+    assert [r.id for r in list_runs(tmp_path)] == sorted([a.id, b.id])
+
+
+def test_metrics_reader_tolerates_a_cut_last_line(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"kind": "step", "loss": 1.0}\n{"kind": "step", "lo')
+    assert read_jsonl(path) == [{"kind": "step", "loss": 1.0}]
+
+
+def test_atomic_json_leaves_no_temp_files(tmp_path):
+    write_json_atomic(tmp_path / "a.json", {"x": 1})
+    write_json_atomic(tmp_path / "a.json", {"x": 2})
+    assert json.loads((tmp_path / "a.json").read_text()) == {"x": 2}
+    assert os.listdir(tmp_path) == ["a.json"]
+
+
+def test_running_run_whose_process_is_gone_is_crashed(tmp_path):
+    run = create_run(tmp_path, {"config": {}}, "scratch")
+    assert run.status() == "running"  # our own pid is alive
+    summary = run.summary()
+    summary["pid"] = 2**22 + 12345  # no such process
+    run.write_summary(summary)
+    assert run.status() == "crashed"
+
+
+def test_writer_turns_events_into_metrics_and_summary(tmp_path):
+    run = create_run(tmp_path, {"config": {"lr": 0.1}}, "scratch")
+    writer = RunWriter(run)
+    writer(RunStarted(run.id, {}, "cpu", "fp32", 3, 10, 10, 10, 2, 1))
+    writer(Step(run.id, 1, 1, 2, 1, 2.5, 0.1))
+    writer(Epoch(run.id, 1, 1, 2.0, 0.3, 2.1, 0.25, 0.1, 1.5, True))
+    writer(RunEnded(run.id, "completed", {"test_acc": 0.2}))
+    assert [m["kind"] for m in run.metrics()] == ["step", "epoch"]
+    assert run.epochs()[0]["val_acc"] == 0.25
+    assert run.summary()["status"] == "completed" and run.summary()["test_acc"] == 0.2
+    assert run.status() == "completed"
+
+
+def test_find_run_by_prefix_and_unknown_id(tmp_path):
+    run = create_run(tmp_path, {"config": {}}, "finetune")
+    assert find_run(tmp_path, run.id[:15]) == run
+    assert find_run(tmp_path, "finetune") == run
+    with pytest.raises(UserError, match="no run 'zzz'"):
+        find_run(tmp_path, "zzz")
+
+
+def test_unwritable_runs_folder_is_a_user_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(UserError, match="is not writable"):
+        ensure_writable(blocker / "runs")
+
+
+def test_folder_without_summary_still_lists(tmp_path):
+    (tmp_path / "20260101-000000-x").mkdir()
+    (tmp_path / "20260101-000000-x" / "config.json").write_text("{}")
+    runs = list_runs(tmp_path)
+    assert [r.id for r in runs] == ["20260101-000000-x"]
+    assert Run(runs[0].path).status() == "crashed"

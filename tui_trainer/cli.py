@@ -1,0 +1,305 @@
+"""The headless front end: thin Typer commands that build a config and call one function.
+
+Exit codes: 0 completed, 1 failed or diverged, 2 bad input (nothing written), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from . import config as C
+from . import data as D
+from .runs import default_runs_dir, find_run, list_runs
+
+app = typer.Typer(
+    help="Train and compare image classifiers on Caltech-101 from the terminal.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Inspect or fetch the dataset.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+err = Console(stderr=True)
+
+
+class _Out:
+    """stdout console made per call: full-width rows when piped, the terminal's width otherwise."""
+
+    def console(self) -> Console:
+        return Console(width=None if sys.stdout.isatty() else 200)
+
+    def __getattr__(self, name):
+        return getattr(self.console(), name)
+
+
+out = _Out()
+STUDY_ORDER = {"Scratch": 0, "Transfer learning": 1, "Augmentation": 2, "Backbones": 3}
+EXIT_CODES = {"completed": 0, "failed": 1, "diverged": 1, "interrupted": 130}
+
+DataOpt = Annotated[
+    Path | None,
+    typer.Option("--data", help="Dataset folder (else $TUI_TRAINER_DATA, else ./data/caltech101)."),
+]
+RunsOpt = Annotated[
+    Path | None,
+    typer.Option("--runs-dir", help="Runs folder (else $TUI_TRAINER_RUNS, else ./runs)."),
+]
+
+
+def user_errors(fn):
+    """Bad input: one line on stderr naming the problem and the fix, exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except C.UserError as exc:
+            err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if abs(value) >= 10**-digits or value == 0 else f"{value:g}"
+    return str(value)
+
+
+@app.command()
+@user_errors
+def presets() -> None:
+    """List the presets: one per experiment of the report, grouped by study."""
+    console = out.console()
+    wide = console.width >= 110
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    cols = ["preset", "model", "weights", "freeze", "augment", "lr", "epochs", "step", "gamma"]
+    for col in cols:
+        table.add_column(col, no_wrap=True)
+    if wide:
+        table.add_column("description", ratio=1)
+    study = None
+    for p in sorted(C.list_presets(), key=lambda p: (STUDY_ORDER.get(p.study, 9), p.name)):
+        if p.study != study:
+            study = p.study
+            table.add_row(f"[bold]{study}[/]")
+        c = p.config
+        cells = [
+            p.name,
+            c.model,
+            c.weights,
+            c.freeze,
+            c.augment,
+            f"{c.lr:g}",
+            str(c.epochs),
+            str(c.step_size),
+            f"{c.gamma:g}",
+        ]
+        table.add_row(*cells, *([p.description] if wide else []))
+    console.print(table)
+
+
+@app.command()
+@user_errors
+def run(
+    preset: Annotated[str, typer.Argument(help="Preset name (see `tui-trainer presets`).")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a config key, e.g. --set lr=0.01 (repeatable)."),
+    ] = None,
+    data: DataOpt = None,
+    runs_dir: RunsOpt = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | mps")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Label for the run id (default: preset).")
+    ] = None,
+) -> None:
+    """Train one preset headless and leave a run folder behind."""
+    from .launch import start_run
+    from .progress import progress_listener
+
+    overrides: dict[str, str] = C.parse_set_options(set_ or [])
+    if device:
+        overrides["device"] = device
+    loaded, cfg = C.build_config(preset, overrides)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    with progress_listener(out, sys.stdout.isatty()) as listener:
+        run_, ended = start_run(
+            cfg,
+            preset=loaded.name,
+            overrides=overrides,
+            data_dir=D.resolve_data_dir(data),
+            runs_dir=runs_dir or default_runs_dir(),
+            on_event=listener,
+            stop=stop,
+            name=name,
+        )
+    _print_summary(ended.status, ended.summary, ended.message)
+    out.print(f"run folder: {run_.path}", markup=False, highlight=False)
+    raise typer.Exit(EXIT_CODES.get(ended.status, 1))
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """First Ctrl-C / SIGTERM: finish cleanly (status interrupted). A second Ctrl-C: hard stop."""
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        err.print("stopping after the current step (Ctrl-C again to abort)")
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+
+def _print_summary(status: str, summary: dict, message: str = "") -> None:
+    colour = {"completed": "green", "interrupted": "yellow"}.get(status, "red")
+    out.print(f"status: [{colour}]{status}[/]" + (f" ({message})" if message else ""))
+    for key in (
+        "best_epoch",
+        "max_val_acc",
+        "test_acc",
+        "test_loss",
+        "final_train_loss",
+        "accuracy_gap",
+        "loss_gap",
+        "epochs_done",
+        "seconds",
+        "skipped_images",
+    ):
+        if key in summary:
+            out.print(f"  {key}: {_fmt(summary[key], 4)}", highlight=False)
+
+
+NARROW_RUN_COLUMNS = ("id", "lr", "epochs", "status", "max_val_acc", "test_acc", "duration")
+RUN_COLUMNS = (
+    "id",
+    "preset",
+    "model",
+    "freeze",
+    "augment",
+    "lr",
+    "epochs",
+    "step",
+    "gamma",
+    "status",
+    "max_val_acc",
+    "test_acc",
+    "duration",
+)
+
+
+def run_row(r) -> dict:
+    meta, summary = r.meta(), r.summary()
+    cfg = meta.get("config", {})
+    return {
+        "id": r.id,
+        "preset": meta.get("preset"),
+        "model": cfg.get("model"),
+        "freeze": cfg.get("freeze"),
+        "augment": cfg.get("augment"),
+        "lr": cfg.get("lr"),
+        "epochs": cfg.get("epochs"),
+        "step": cfg.get("step_size"),
+        "gamma": cfg.get("gamma"),
+        "status": r.status(),
+        "max_val_acc": summary.get("max_val_acc"),
+        "test_acc": summary.get("test_acc"),
+        "duration": summary.get("seconds"),
+    }
+
+
+@app.command()
+@user_errors
+def runs(
+    runs_dir: RunsOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON rows instead of a table.")
+    ] = False,
+) -> None:
+    """List the runs in the runs folder."""
+    rows = [run_row(r) for r in list_runs(runs_dir or default_runs_dir())]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    console = out.console()
+    # A narrow terminal gets the columns that tell runs apart; the id already names the preset.
+    cols = RUN_COLUMNS if console.width >= 120 else NARROW_RUN_COLUMNS
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    for col in cols:
+        table.add_column(col, no_wrap=True)
+    for row in rows:
+        dur = row["duration"]
+        row = {**row, "duration": f"{dur / 60:.1f} min" if dur else "-"}
+        table.add_row(*(_fmt(row[c], 4 if c == "lr" else 3) for c in cols))
+    console.print(table)
+
+
+@app.command()
+@user_errors
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique part of it).")],
+    runs_dir: RunsOpt = None,
+) -> None:
+    """Show one run: its config, summary and curves."""
+    import plotext
+
+    from .plots import plot_epoch_metric, plot_step_loss
+
+    r = find_run(runs_dir or default_runs_dir(), run_id)
+    meta = r.meta()
+    out.print(f"[bold]{r.id}[/]  preset={meta.get('preset')}  status={r.status()}")
+    cfg = meta.get("config", {})
+    out.print("config: " + "  ".join(f"{k}={v}" for k, v in cfg.items()), highlight=False)
+    _print_summary(r.status(), r.summary(), r.summary().get("message", ""))
+    width = min(out.width, 100)
+    for draw in (
+        lambda: plot_step_loss(plotext, r.steps()),
+        lambda: plot_epoch_metric(plotext, r.epochs(), "acc", "Accuracy per epoch"),
+    ):
+        plotext.clf()
+        plotext.plotsize(width, 15)
+        plotext.theme("clear")
+        draw()
+        typer.echo(plotext.build())
+
+
+@data_app.command("check")
+@user_errors
+def data_check(data: DataOpt = None) -> None:
+    """Classes, images per split, image modes and unreadable files."""
+    from .datacheck import check_dataset
+
+    report = check_dataset(D.resolve_data_dir(data))
+    for line in report.lines():
+        typer.echo(line)
+    if report.unreadable:
+        raise typer.Exit(1)
+
+
+@data_app.command("download")
+@user_errors
+def data_download(data: DataOpt = None) -> None:
+    """Fetch Caltech-101 with torchvision's downloader into the data folder."""
+    from .datacheck import download
+
+    typer.echo(f"Caltech-101 is in {download(D.resolve_data_dir(data))}")
+
+
+def main() -> None:
+    app()

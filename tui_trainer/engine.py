@@ -1,0 +1,383 @@
+"""Training: the core both front ends use. Knows no UI: it reports through plain events to one
+callback and stops when a `threading.Event` is set. Safe to run in a non-main thread.
+
+The report's protocol: SGD(momentum, weight decay) + cross-entropy + StepLR stepped per epoch; the
+loss is recorded every step; after each epoch the model is evaluated (eval mode) on the whole train
+and the whole val split; the best-val weights are kept and finally evaluated on test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import data as D
+from .config import RunConfig, UserError
+from .events import Epoch, EventCallback, Log, RunEnded, RunStarted, Step
+from .hardware import autocast_dtype, cpu_threads, resolve_device, resolve_precision
+from .models import apply_freeze, build_model, set_train_mode
+from .runs import save_checkpoint_atomic
+
+
+class Stopped(Exception):
+    """The stop event was set."""
+
+
+class Diverged(Exception):
+    """The loss went non-finite or stayed far above its starting value."""
+
+
+@dataclass
+class Prepared:
+    """Everything checked and loaded before a run folder exists (bad input fails here)."""
+
+    config: RunConfig
+    data_dir: Path
+    splits: D.Splits
+    tensors: dict[str, D.TensorSplit]
+    skipped: list[str]
+    device: torch.device
+    precision: str
+    model: nn.Module
+
+
+def prepare(config: RunConfig, data_dir: Path, on_event: EventCallback | None = None) -> Prepared:
+    """Resolve hardware, load weights, find and decode the data. Raises UserError on bad input."""
+    say = on_event or (lambda e: None)
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    layout = D.find_layout(data_dir)
+    splits = D.make_splits(layout, config)
+    D.seed_everything(config.seed)  # the random init follows the seed
+    model = build_model(config.model, len(splits.classes), config.weights)
+    items = splits.all_items()
+    paths = [splits.images_dir / rel for rel, _ in items]
+    say(Log("", f"decoding {len(paths)} images at {config.image_size}px"))
+    decoded = D.decode_all(
+        paths,
+        config.resize,
+        config.image_size,
+        threads=config.threads,
+        on_progress=lambda done, total: say(Log("", f"decoded {done}/{total} images")),
+    )
+    tensors, skipped = D.build_tensor_splits(splits, decoded)
+    for rel in skipped:
+        say(Log("", f"skipped unreadable image {splits.images_dir / rel}", "warning"))
+    for name, split in tensors.items():
+        if len(split) == 0:
+            raise D.DataError(
+                f"no readable images left in the {name} split of {data_dir}: check the image files"
+            )
+    return Prepared(config, data_dir, splits, tensors, skipped, device, precision, model)
+
+
+@dataclass
+class TrainState:
+    """What survives an epoch boundary; all of it goes into last.pt."""
+
+    epoch: int = 0  # last completed epoch
+    global_step: int = 0
+    best_epoch: int = 0
+    best_val_acc: float = -1.0
+    history: list[dict[str, float]] = field(default_factory=list)
+    first_loss: float | None = None
+    high_loss_steps: int = 0
+
+
+def _to_input(images: torch.Tensor, device: torch.device, mean: torch.Tensor, std: torch.Tensor):
+    x = images.to(device, non_blocking=True).float().div_(255.0)
+    x = x.sub_(mean).div_(std)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def _seed_epoch(seed: int, epoch: int) -> None:
+    """Dropout and augmentation draws follow (seed, epoch): a resumed epoch replays exactly."""
+    s = seed * 1_000_003 + epoch
+    torch.manual_seed(s)
+    random.seed(s)
+    np.random.seed(s % 2**32)
+
+
+def train_one_epoch(model, criterion, optimizer, scaler, split, cfg, ctx, state, epoch, emit, stop):
+    """One pass over the shuffled train split; a Step event per batch. Returns mean step loss."""
+    set_train_mode(model, cfg.model, cfg.freeze)
+    order = D.batch_order(len(split), cfg.seed, epoch, shuffle=True)
+    steps = math.ceil(len(split) / cfg.batch_size)
+    augment = ctx["augment"]
+    total = 0.0
+    for step, (images, labels) in enumerate(
+        D.iterate_batches(split, cfg.batch_size, order, augment), 1
+    ):
+        if stop.is_set():
+            raise Stopped
+        x = _to_input(images, ctx["device"], ctx["mean"], ctx["std"])
+        y = labels.to(ctx["device"], non_blocking=True)
+        with torch.autocast(
+            ctx["device"].type, dtype=ctx["dtype"], enabled=ctx["dtype"] is not None
+        ):
+            logits = model(x)
+        loss = criterion(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        value = loss.item()
+        state.global_step += 1
+        _check_divergence(value, state, cfg)
+        total += value
+        emit(
+            Step("", epoch, step, steps, state.global_step, value, optimizer.param_groups[0]["lr"])
+        )
+    return total / max(steps, 1)
+
+
+def _check_divergence(loss: float, state: TrainState, cfg: RunConfig) -> None:
+    if not math.isfinite(loss):
+        raise Diverged(f"loss became {loss} at step {state.global_step}: lower the lr")
+    if state.first_loss is None:
+        state.first_loss = loss
+        return
+    if loss > cfg.diverge_factor * state.first_loss:
+        state.high_loss_steps += 1
+        if state.high_loss_steps >= cfg.diverge_patience:
+            raise Diverged(
+                f"loss stayed above {cfg.diverge_factor:g}x its first value "
+                f"({state.first_loss:.3f}) for {state.high_loss_steps} steps: lower the lr"
+            )
+    else:
+        state.high_loss_steps = 0
+
+
+@torch.no_grad()
+def evaluate(model, split, cfg, ctx, stop=None) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over a whole split, in eval mode."""
+    model.eval()
+    criterion = nn.CrossEntropyLoss(reduction="sum")
+    loss_sum, correct = 0.0, 0
+    for images, labels in D.iterate_batches(split, cfg.batch_size, torch.arange(len(split))):
+        if stop is not None and stop.is_set():
+            raise Stopped
+        x = _to_input(images, ctx["device"], ctx["mean"], ctx["std"])
+        y = labels.to(ctx["device"], non_blocking=True)
+        with torch.autocast(
+            ctx["device"].type, dtype=ctx["dtype"], enabled=ctx["dtype"] is not None
+        ):
+            logits = model(x)
+        loss_sum += criterion(logits.float(), y).item()
+        correct += (logits.argmax(1) == y).sum().item()
+    n = max(len(split), 1)
+    return loss_sum / n, correct / n
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _summary(state: TrainState, prep: Prepared, seconds: float) -> dict[str, Any]:
+    best = next((h for h in state.history if h["epoch"] == state.best_epoch), None)
+    last = state.history[-1] if state.history else None
+    return {
+        "best_epoch": state.best_epoch or None,
+        "max_val_acc": best["val_acc"] if best else None,
+        "final_train_loss": last["train_loss"] if last else None,
+        "accuracy_gap": best["train_acc"] - best["val_acc"] if best else None,
+        "loss_gap": best["val_loss"] - best["train_loss"] if best else None,
+        "epochs_done": state.epoch,
+        "seconds": round(seconds, 3),
+        "skipped_images": len(prep.skipped),
+        "num_train": len(prep.tensors["train"]),
+        "num_val": len(prep.tensors["val"]),
+        "num_test": len(prep.tensors["test"]),
+        "test_acc": None,
+        "test_loss": None,
+    }
+
+
+def train(
+    prep: Prepared,
+    on_event: EventCallback,
+    stop: threading.Event,
+    run_dir: Path | None = None,
+    run_id: str = "",
+    resume: dict[str, Any] | None = None,
+) -> RunEnded:
+    """Train `prep.config`; checkpoints go to `run_dir` when given. Returns the RunEnded event."""
+    cfg, device = prep.config, prep.device
+    torch.set_num_threads(cpu_threads(cfg.threads))  # per thread: set inside the training thread
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+    def emit(event) -> None:
+        on_event(dataclasses.replace(event, run_id=run_id))
+
+    D.seed_everything(cfg.seed)
+    model = prep.model.to(device, memory_format=torch.channels_last)
+    params = apply_freeze(model, cfg.model, cfg.freeze)
+    optimizer = torch.optim.SGD(
+        params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, cfg.step_size, cfg.gamma)
+    scaler = torch.amp.GradScaler(device.type, enabled=prep.precision == "fp16")
+    criterion = nn.CrossEntropyLoss()
+    mean, std = D.normalization(cfg)
+    from .augment import make_augmenter
+
+    ctx = {
+        "device": device,
+        "dtype": autocast_dtype(prep.precision),
+        "mean": torch.tensor(mean, device=device).view(1, 3, 1, 1),
+        "std": torch.tensor(std, device=device).view(1, 3, 1, 1),
+        "augment": make_augmenter(cfg.augment, cfg.aug_p),
+    }
+    state = TrainState()
+    best_weights: dict[str, torch.Tensor] | None = None
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        state = TrainState(**resume["state"])
+        best_weights = resume.get("best_model")
+    data = prep.tensors
+    emit(
+        RunStarted(
+            run_id,
+            cfg.to_dict(),
+            str(device),
+            prep.precision,
+            len(prep.splits.classes),
+            len(data["train"]),
+            len(data["val"]),
+            len(data["test"]),
+            math.ceil(len(data["train"]) / cfg.batch_size),
+            cfg.epochs,
+            state.epoch + 1,
+        )
+    )
+    started = time.monotonic()
+    status, message = "completed", ""
+    try:
+        for epoch in range(state.epoch + 1, cfg.epochs + 1):
+            t0 = time.monotonic()
+            _seed_epoch(cfg.seed, epoch)
+            lr = optimizer.param_groups[0]["lr"]
+            train_one_epoch(
+                model,
+                criterion,
+                optimizer,
+                scaler,
+                data["train"],
+                cfg,
+                ctx,
+                state,
+                epoch,
+                emit,
+                stop,
+            )
+            scheduler.step()
+            train_loss, train_acc = evaluate(model, data["train"], cfg, ctx, stop)
+            val_loss, val_acc = evaluate(model, data["val"], cfg, ctx, stop)
+            is_best = val_acc > state.best_val_acc
+            if is_best:
+                state.best_epoch, state.best_val_acc = epoch, val_acc
+                best_weights = {
+                    k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
+                }
+            state.epoch = epoch
+            state.history.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "train_acc": train_acc,
+                    "val_loss": val_loss,
+                    "val_acc": val_acc,
+                }
+            )
+            if run_dir is not None:
+                # last.pt first: die before best.pt is written and last.pt's weights are the best.
+                save_checkpoint_atomic(
+                    run_dir / "last.pt",
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "epoch": epoch,
+                        "state": state.__dict__,
+                        "rng": _rng_state(),
+                        "config": cfg.to_dict(),
+                    },
+                )
+                if is_best:
+                    save_checkpoint_atomic(
+                        run_dir / "best.pt",
+                        {
+                            "model": best_weights,
+                            "epoch": epoch,
+                            "val_acc": val_acc,
+                        },
+                    )
+            emit(
+                Epoch(
+                    "",
+                    epoch,
+                    cfg.epochs,
+                    train_loss,
+                    train_acc,
+                    val_loss,
+                    val_acc,
+                    lr,
+                    time.monotonic() - t0,
+                    is_best,
+                )
+            )
+    except Stopped:
+        status, message = "interrupted", f"stopped during epoch {state.epoch + 1}"
+    except Diverged as exc:
+        status, message = "diverged", str(exc)
+    except torch.cuda.OutOfMemoryError:
+        status = "failed"
+        message = (
+            f"out of GPU memory at batch_size={cfg.batch_size}: try --set batch_size="
+            f"{max(cfg.batch_size // 2, 1)}"
+        )
+    summary = _summary(state, prep, time.monotonic() - started)
+    if status == "completed" and best_weights is not None:
+        model.load_state_dict(best_weights)
+        summary["test_loss"], summary["test_acc"] = evaluate(model, data["test"], cfg, ctx)
+    ended = RunEnded(run_id, status, summary, message)
+    emit(ended)
+    return ended
+
+
+def load_resume_state(run_dir: Path) -> dict[str, Any]:
+    """last.pt plus the best weights (from best.pt, or last.pt's own if it was the best)."""
+    path = run_dir / "last.pt"
+    if not path.is_file():
+        raise UserError(f"{run_dir} has no last.pt (no epoch finished): start it again instead")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    best_epoch = ckpt["state"]["best_epoch"]
+    best_path = run_dir / "best.pt"
+    best = (
+        torch.load(best_path, map_location="cpu", weights_only=True) if best_path.is_file() else {}
+    )
+    if best.get("epoch") == best_epoch:
+        ckpt["best_model"] = best["model"]
+    elif best_epoch == ckpt["epoch"]:
+        ckpt["best_model"] = ckpt["model"]
+    return ckpt

@@ -1,0 +1,82 @@
+"""What the engine tells the world while it trains: plain frozen dataclasses sent to one callback.
+
+The run writer (`runs.RunWriter`), the CLI's progress bar and the TUI's message pump all receive the
+same events; none of them reaches into the engine. Every event knows its `run_id` so a listener that
+follows several runs can tell them apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: str
+    config: dict[str, Any]
+    device: str
+    precision: str
+    num_classes: int
+    num_train: int
+    num_val: int
+    num_test: int
+    steps_per_epoch: int
+    epochs: int
+    start_epoch: int = 1  # > 1 when a run resumes
+
+
+@dataclass(frozen=True)
+class Log:
+    run_id: str
+    message: str
+    level: str = "info"  # info | warning | error
+
+
+@dataclass(frozen=True)
+class Step:
+    run_id: str
+    epoch: int
+    step: int  # 1-based within the epoch
+    steps_per_epoch: int
+    global_step: int
+    loss: float
+    lr: float
+
+
+@dataclass(frozen=True)
+class Epoch:
+    run_id: str
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    lr: float  # the LR used during this epoch (before the scheduler's step)
+    seconds: float
+    is_best: bool = False
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    run_id: str
+    status: str  # completed | interrupted | diverged | failed
+    summary: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+
+
+Event = RunStarted | Log | Step | Epoch | RunEnded
+EventCallback = Callable[[Event], None]
+
+
+def fan_out(*callbacks: EventCallback | None) -> EventCallback:
+    """One callback that forwards each event to every given callback, in order."""
+    active = [cb for cb in callbacks if cb is not None]
+
+    def forward(event: Event) -> None:
+        for cb in active:
+            cb(event)
+
+    return forward

@@ -1,0 +1,301 @@
+"""The run store: one folder per run, written and read by the CLI and the TUI alike.
+
+    runs/<run-id>/config.json     resolved config + provenance (written once, atomically)
+    runs/<run-id>/metrics.jsonl   append-only: {"kind": "step"|"epoch", ...} one object per line
+    runs/<run-id>/summary.json    status and headline numbers (rewritten atomically)
+    runs/<run-id>/best.pt         best-val model weights
+    runs/<run-id>/last.pt         full training state at the end of the last completed epoch
+
+Readers never trust a folder to be complete: a run killed at any moment still lists, with status
+`crashed` once its process is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .config import UserError
+from .events import Epoch, Event, Log, RunEnded, RunStarted, Step
+
+RUNS_ENV = "TUI_TRAINER_RUNS"
+FINAL_STATUSES = ("completed", "interrupted", "diverged", "failed")
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get(RUNS_ENV) or "runs")
+
+
+def ensure_writable(runs_dir: Path) -> Path:
+    """Create the runs folder if needed and prove we can write in it, or raise UserError."""
+    runs_dir = Path(runs_dir)
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=runs_dir, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise UserError(
+            f"runs folder {runs_dir} is not writable ({exc.strerror}): "
+            "pass --runs-dir DIR or set TUI_TRAINER_RUNS to a folder you can write"
+        ) from None
+    return runs_dir
+
+
+# --- atomic files ----------------------------------------------------------------------------
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write to a temp file in the same folder, fsync, then rename over the target."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2, default=str)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint_atomic(path: Path, state: dict[str, Any]) -> None:
+    import torch
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every complete line; a line cut short by a kill (or still being written) is skipped."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return []
+    rows = []
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --- one run folder ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.path / "summary.json"
+
+    @property
+    def best_path(self) -> Path:
+        return self.path / "best.pt"
+
+    @property
+    def last_path(self) -> Path:
+        return self.path / "last.pt"
+
+    def meta(self) -> dict[str, Any]:
+        """config.json: {"config": {...}, "preset": ..., "overrides": ..., versions...}."""
+        return read_json(self.config_path)
+
+    def config(self) -> dict[str, Any]:
+        return self.meta().get("config", {})
+
+    def summary(self) -> dict[str, Any]:
+        return read_json(self.summary_path)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.metrics_path)
+
+    def epochs(self) -> list[dict[str, Any]]:
+        return [m for m in self.metrics() if m.get("kind") == "epoch"]
+
+    def steps(self) -> list[dict[str, Any]]:
+        return [m for m in self.metrics() if m.get("kind") == "step"]
+
+    def status(self) -> str:
+        """The summary's status, except a `running` run whose process is gone is `crashed`."""
+        summary = self.summary()
+        status = summary.get("status") or ("running" if self.config_path.exists() else "crashed")
+        if status == "running":
+            pid, host = summary.get("pid"), summary.get("host")
+            if not pid or (host == socket.gethostname() and not pid_alive(int(pid))):
+                return "crashed"
+        return status
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        write_json_atomic(self.summary_path, summary)
+
+    def append_metric(self, row: dict[str, Any], sync: bool = False) -> None:
+        with self.metrics_path.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())
+
+
+def make_run_id(preset: str, name: str | None = None, when: datetime | None = None) -> str:
+    stamp = (when or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    label = name or preset
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in label).strip("-.")
+    return f"{stamp}-{safe or 'run'}"
+
+
+def create_run(runs_dir: Path, meta: dict[str, Any], preset: str, name: str | None = None) -> Run:
+    """Make a fresh folder (distinct even for runs started in the same second) with its config."""
+    runs_dir = ensure_writable(runs_dir)
+    base = make_run_id(preset, name)
+    for n in range(1, 1000):
+        path = runs_dir / (base if n == 1 else f"{base}-{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        run = Run(path)
+        write_json_atomic(run.config_path, meta)
+        run.write_summary(initial_summary())
+        return run
+    raise UserError(f"could not create a run folder under {runs_dir}: too many runs named {base}")
+
+
+def initial_summary() -> dict[str, Any]:
+    return {
+        "status": "running",
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started_at": time.time(),
+        "epochs_done": 0,
+    }
+
+
+def find_run(runs_dir: Path, run_id: str) -> Run:
+    """A run by full id or unique prefix/suffix, or UserError listing what to do."""
+    runs_dir = Path(runs_dir)
+    direct = runs_dir / run_id
+    if (direct / "config.json").exists():
+        return Run(direct)
+    matches = [r for r in list_runs(runs_dir) if r.id.startswith(run_id) or r.id.endswith(run_id)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise UserError(f"no run {run_id!r} in {runs_dir}: see `tui-trainer runs` for the ids")
+    raise UserError(f"run id {run_id!r} is ambiguous ({len(matches)} runs): give more of it")
+
+
+def list_runs(runs_dir: Path) -> list[Run]:
+    """Every folder holding a config.json, oldest first (ids sort by start time)."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    return [Run(p) for p in sorted(runs_dir.iterdir()) if (p / "config.json").is_file()]
+
+
+# --- the run writer: events in, files out -----------------------------------------------------
+
+
+class RunWriter:
+    """Subscribes to engine events and keeps the run folder's metrics and summary up to date."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.summary = run.summary() or initial_summary()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Step):
+            self.run.append_metric(
+                {
+                    "kind": "step",
+                    "epoch": event.epoch,
+                    "step": event.step,
+                    "global_step": event.global_step,
+                    "loss": event.loss,
+                    "lr": event.lr,
+                }
+            )
+        elif isinstance(event, Epoch):
+            self.run.append_metric(
+                {
+                    "kind": "epoch",
+                    "epoch": event.epoch,
+                    "train_loss": event.train_loss,
+                    "train_acc": event.train_acc,
+                    "val_loss": event.val_loss,
+                    "val_acc": event.val_acc,
+                    "lr": event.lr,
+                    "seconds": event.seconds,
+                },
+                sync=True,
+            )
+            self.summary.update(epochs_done=event.epoch, heartbeat=time.time())
+            self.run.write_summary(self.summary)
+        elif isinstance(event, RunStarted):
+            self.summary.update(
+                status="running",
+                pid=os.getpid(),
+                host=socket.gethostname(),
+                device=event.device,
+                precision=event.precision,
+                epochs=event.epochs,
+            )
+            self.run.write_summary(self.summary)
+        elif isinstance(event, RunEnded):
+            self.summary.update(event.summary)
+            self.summary.update(status=event.status, ended_at=time.time())
+            if event.message:
+                self.summary["message"] = event.message
+            self.run.write_summary(self.summary)
+        elif isinstance(event, Log) and event.level == "warning":
+            self.summary.setdefault("warnings", []).append(event.message)
