@@ -1,9 +1,12 @@
-"""Per-class test results: the tallies, and what a tiny run stores."""
+"""Per-class test results: the tallies, and what a tiny run stores and `show` prints."""
 
 import json
 from pathlib import Path
 
+from typer.testing import CliRunner
+
 from tests.conftest import tiny_config
+from tui_trainer.cli import app
 from tui_trainer.launch import start_run
 from tui_trainer.perclass import (
     compute_results,
@@ -54,3 +57,13 @@ def test_a_tiny_run_stores_per_class_counts_that_add_up(tiny_data, tmp_path):
     assert len(results["misclassified"]) == total - correct
     for path, true, pred in misclassified_images(results):
         assert path.is_file() and path.parent.name == true and true != pred
+
+    runner = CliRunner()
+    shown = runner.invoke(app, ["show", run.id, "--runs-dir", str(runs_dir)])
+    assert shown.exit_code == 0, shown.output
+    assert "worst classes (of 3, test accuracy):" in shown.output
+    listed = runner.invoke(app, ["show", run.id, "--runs-dir", str(runs_dir), "--misclassified"])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    assert lines[-1] == f"{total - correct} of {total} test images misclassified"
+    assert len(lines) == total - correct + 1
