@@ -117,16 +117,17 @@ def sweep(
     plan = studies.load_sweep(name, overrides)
     runs_dir = runs_dir or default_runs_dir()
     states = studies.member_states(plan, runs_dir)
-    if dry_run:
-        _print_sweep_states(states)
-        return
     data_dir = D.resolve_data_dir(data)
-    D.find_layout(data_dir)  # a wrong --data fails here, before any output
-    ensure_writable(runs_dir)
+    if not dry_run:
+        D.find_layout(data_dir)  # a wrong --data fails here, before any output
+        ensure_writable(runs_dir)
     todo = [s.member for s in states if s.status in studies.RERUN_STATUSES]
     out.print(f"sweep {plan.name}: {len(plan.members)} members, {len(todo)} to run")
     if plan.dropped:
         out.print(f"(run once, same config as another member: {', '.join(plan.dropped)})")
+    if dry_run:
+        _print_sweep_states(states)
+        return
     stop = threading.Event()
     _stop_on_signals(stop)
     interrupted = False

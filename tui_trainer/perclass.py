@@ -49,7 +49,7 @@ def compute_results(
         "per_class": per_class,
         "confusion": confusion,
         "misclassified": misclassified,
-        "images_dir": str(images_dir),
+        "images_dir": str(Path(images_dir).resolve()),  # paths stay valid from any folder
     }
 
 

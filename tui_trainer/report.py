@@ -9,7 +9,9 @@ Protocol: the report trained on all 101 classes with 224 px crops of 256 px imag
 half of the training images held out for validation. A quick run (`classes=5`, `image_size=64`...)
 measures something else, so by default only full-protocol runs fill cells. With `any_protocol`
 quick runs count too and a PROTOCOL column names each cell's deviations; a full-protocol run still
-wins over a quick one, so a quick check never hides a real result.
+wins over a quick one, so a quick check never hides a real result. A row's schedule is part of
+what it is (two scratch rows differ only in epochs), so a quick run fills a cell only if it keeps
+the row's lr, epochs, step_size and gamma: shrink classes or image_size for a quick check.
 """
 
 from __future__ import annotations

@@ -93,7 +93,8 @@ def test_an_interrupted_member_stops_the_sweep_with_130(presets, tiny_data, tmp_
     assert run.status() == "interrupted"
     dry = invoke("sweep", "tiny-sweep", "--runs-dir", runs_dir, "--dry-run")
     assert dry.exit_code == 0
-    assert [line.split()[3] for line in dry.output.splitlines()[2:]] == ["interrupted", "pending"]
+    assert dry.output.startswith("sweep tiny-sweep: 2 members, 2 to run\n")
+    assert [line.split()[3] for line in dry.output.splitlines()[3:]] == ["interrupted", "pending"]
 
 
 def test_shipped_sweeps_list_and_plan():
@@ -103,7 +104,12 @@ def test_shipped_sweeps_list_and_plan():
         assert name in listed.output
     plan = invoke("sweep", "report-study", "--dry-run", "--set", "classes=5")
     assert plan.exit_code == 0, plan.output
-    rows = plan.output.splitlines()[2:]
+    lines = plan.output.splitlines()
+    assert lines[:2] == [
+        "sweep report-study: 18 members, 18 to run",
+        "(run once, same config as another member: finetune)",
+    ]
+    rows = lines[4:]
     assert len(rows) == 18 and "resnet50-freeze" in rows[-1] and "pending" in rows[0]
 
 

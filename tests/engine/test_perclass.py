@@ -56,7 +56,7 @@ def test_a_tiny_run_stores_per_class_counts_that_add_up(tiny_data, tmp_path):
     assert [sum(row) for row in results["confusion"]] == [c["total"] for c in results["per_class"]]
     assert len(results["misclassified"]) == total - correct
     for path, true, pred in misclassified_images(results):
-        assert path.is_file() and path.parent.name == true and true != pred
+        assert path.is_absolute() and path.is_file() and path.parent.name == true != pred
 
     runner = CliRunner()
     shown = runner.invoke(app, ["show", run.id, "--runs-dir", str(runs_dir)])
