@@ -255,18 +255,26 @@ def runs(
 def show(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique part of it).")],
     runs_dir: RunsOpt = None,
+    misclassified: Annotated[
+        bool, typer.Option("--misclassified", help="List the misclassified test images.")
+    ] = False,
 ) -> None:
-    """Show one run: its config, summary and curves."""
+    """Show one run: its config, summary, worst classes and curves."""
     import plotext
 
+    from .cli_studies import print_class_results, print_misclassified
     from .plots import plot_epoch_metric, plot_step_loss
 
     r = find_run(runs_dir or default_runs_dir(), run_id)
+    if misclassified:
+        print_misclassified(r)
+        return
     meta = r.meta()
     out.print(f"[bold]{r.id}[/]  preset={meta.get('preset')}  status={r.status()}")
     cfg = meta.get("config", {})
     out.print("config: " + "  ".join(f"{k}={v}" for k, v in cfg.items()), highlight=False)
     _print_summary(r.status(), r.summary(), r.summary().get("message", ""))
+    print_class_results(r)
     width = min(out.width, 100)
     for draw in (
         lambda: plot_step_loss(plotext, r.steps()),
@@ -303,3 +311,7 @@ def data_download(data: DataOpt = None) -> None:
 
 def main() -> None:
     app()
+
+
+# The study commands (sweeps, sweep, report, preview) register themselves on `app`.
+from . import cli_studies  # noqa: E402, F401

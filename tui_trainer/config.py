@@ -213,6 +213,10 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 def load_preset_file(path: Path) -> Preset:
     data = read_toml(path)
+    if "base" in data:  # sweep files live beside the presets (see studies.py)
+        raise ConfigError(
+            f"{path.stem} is a sweep, not a preset: run it with `tui-trainer sweep {path.stem}`"
+        )
     meta = {k: data.pop(k) for k in PRESET_META_KEYS if k in data}
     unknown = [k for k in data if k not in FIELD_TYPES]
     if unknown:

@@ -26,6 +26,7 @@ from .config import RunConfig, UserError
 from .events import Epoch, EventCallback, Log, RunEnded, RunStarted, Step
 from .hardware import autocast_dtype, cpu_threads, resolve_device, resolve_precision
 from .models import apply_freeze, build_model, set_train_mode
+from .perclass import save_test_results
 from .runs import save_checkpoint_atomic
 
 
@@ -158,12 +159,9 @@ def _check_divergence(loss: float, state: TrainState, cfg: RunConfig) -> None:
         state.high_loss_steps = 0
 
 
-@torch.no_grad()
-def evaluate(model, split, cfg, ctx, stop=None) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy over a whole split, in eval mode."""
+def _eval_logits(model, split, cfg, ctx, stop=None):
+    """(fp32 logits, labels) per batch over a whole split in its stored order, in eval mode."""
     model.eval()
-    criterion = nn.CrossEntropyLoss(reduction="sum")
-    loss_sum, correct = 0.0, 0
     for images, labels in D.iterate_batches(split, cfg.batch_size, torch.arange(len(split))):
         if stop is not None and stop.is_set():
             raise Stopped
@@ -173,10 +171,25 @@ def evaluate(model, split, cfg, ctx, stop=None) -> tuple[float, float]:
             ctx["device"].type, dtype=ctx["dtype"], enabled=ctx["dtype"] is not None
         ):
             logits = model(x)
-        loss_sum += criterion(logits.float(), y).item()
+        yield logits.float(), y
+
+
+@torch.no_grad()
+def evaluate(model, split, cfg, ctx, stop=None) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over a whole split, in eval mode."""
+    criterion = nn.CrossEntropyLoss(reduction="sum")
+    loss_sum, correct = 0.0, 0
+    for logits, y in _eval_logits(model, split, cfg, ctx, stop):
+        loss_sum += criterion(logits, y).item()
         correct += (logits.argmax(1) == y).sum().item()
     n = max(len(split), 1)
     return loss_sum / n, correct / n
+
+
+@torch.no_grad()
+def predict(model, split, cfg, ctx) -> torch.Tensor:
+    """The predicted class of every image of a split, in order (for the per-class results)."""
+    return torch.cat([logits.argmax(1).cpu() for logits, _ in _eval_logits(model, split, cfg, ctx)])
 
 
 def _rng_state() -> dict[str, Any]:
@@ -360,6 +373,9 @@ def train(
     if status == "completed" and best_weights is not None:
         model.load_state_dict(best_weights)
         summary["test_loss"], summary["test_acc"] = evaluate(model, data["test"], cfg, ctx)
+        if run_dir is not None:  # per-class accuracy and confusions: perclass.py
+            test = data["test"]
+            save_test_results(run_dir, prep.splits, test, predict(model, test, cfg, ctx))
     ended = RunEnded(run_id, status, summary, message)
     emit(ended)
     return ended

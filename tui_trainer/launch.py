@@ -35,7 +35,13 @@ def _git_revision() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def run_metadata(prep: engine.Prepared, preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
+def run_metadata(
+    prep: engine.Prepared,
+    preset: str,
+    overrides: dict[str, Any],
+    extra_meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """config.json's content; `extra_meta` adds tags such as the sweep a run belongs to."""
     return {
         "config": prep.config.to_dict(),
         "preset": preset,
@@ -49,6 +55,7 @@ def run_metadata(prep: engine.Prepared, preset: str, overrides: dict[str, Any]) 
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "git_revision": _git_revision(),
+        **(extra_meta or {}),
     }
 
 
@@ -62,12 +69,13 @@ def start_run(
     on_event: EventCallback | None = None,
     stop: threading.Event | None = None,
     name: str | None = None,
+    extra_meta: dict[str, Any] | None = None,
 ) -> tuple[Run, RunEnded]:
     """Prepare, create the run folder, train. Raises UserError before creating anything."""
     stop = stop or threading.Event()
     ensure_writable(runs_dir)
     prep = engine.prepare(config, data_dir, on_event)
-    run = create_run(runs_dir, run_metadata(prep, preset, overrides), preset, name)
+    run = create_run(runs_dir, run_metadata(prep, preset, overrides, extra_meta), preset, name)
     return run, _train_into(run, prep, on_event, stop, resume=None)
 
 

@@ -1,0 +1,169 @@
+"""The study commands through CliRunner: sweep (and resuming it), report, preview, show."""
+
+import json
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from tests.unit.test_report import fake_run
+from tui_trainer import engine, studies
+from tui_trainer.cli import app
+from tui_trainer.runs import list_runs
+
+runner = CliRunner()
+TINY_PRESET = """\
+model = "resnet18"
+image_size = 32
+resize = 36
+batch_size = 8
+epochs = 2
+lr = 0.01
+step_size = 1
+precision = "fp32"
+device = "cpu"
+threads = 2
+"""
+TINY_SWEEP = 'base = "tiny"\n[grid]\nlr = [0.01, 0.02]\n'
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def presets(tmp_path, monkeypatch):
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    (folder / "tiny.toml").write_text(TINY_PRESET)
+    (folder / "tiny-sweep.toml").write_text(TINY_SWEEP)
+    monkeypatch.setenv("TUI_TRAINER_PRESETS", str(folder))
+    return folder
+
+
+def fail_when(monkeypatch, lr: float, error: Exception):
+    """Make the member with this lr break in its first epoch."""
+    real = engine.train_one_epoch
+
+    def patched(model, criterion, optimizer, scaler, split, cfg, *rest):
+        if cfg.lr == lr:
+            raise error
+        return real(model, criterion, optimizer, scaler, split, cfg, *rest)
+
+    monkeypatch.setattr(engine, "train_one_epoch", patched)
+
+
+def test_a_sweep_resumes_after_a_failed_member(presets, tiny_data, tmp_path, monkeypatch):
+    runs_dir = tmp_path / "runs"
+    args = ["sweep", "tiny-sweep", "--data", tiny_data, "--runs-dir", runs_dir, "--set", "epochs=1"]
+    with monkeypatch.context() as patch:
+        fail_when(patch, 0.01, RuntimeError("disk on fire"))
+        first = invoke(*args)
+    # the failed member does not stop the sweep; the exit code says one failed
+    assert first.exit_code == 1, first.output
+    assert "2 members, 2 to run" in first.output and "disk on fire" in first.output
+    sweep = studies.load_sweep("tiny-sweep", {"epochs": "1"})
+    states = studies.member_states(sweep, runs_dir)
+    assert [s.status for s in states] == ["failed", "completed"]
+    done = states[1].run.id
+    meta = states[1].run.meta()
+    assert meta["sweep"] == "tiny-sweep" and meta["sweep_member"] == "tiny-lr=0.02"
+    assert meta["config"]["epochs"] == 1 and meta["overrides"] == {"lr": "0.02", "epochs": "1"}
+
+    second = invoke(*args)  # only the failed member runs again
+    assert second.exit_code == 0, second.output
+    assert (
+        "2 members, 1 to run" in second.output and "tiny-sweep 1/1: tiny-lr=0.01" in second.output
+    )
+    states = studies.member_states(sweep, runs_dir)
+    assert [s.status for s in states] == ["completed", "completed"] and states[1].run.id == done
+    assert len(list_runs(runs_dir)) == 3
+
+    third = invoke(*args)
+    assert third.exit_code == 0 and "2 members, 0 to run" in third.output
+    assert len(list_runs(runs_dir)) == 3
+
+
+def test_an_interrupted_member_stops_the_sweep_with_130(presets, tiny_data, tmp_path, monkeypatch):
+    runs_dir = tmp_path / "runs"
+    fail_when(monkeypatch, 0.01, engine.Stopped())
+    result = invoke("sweep", "tiny-sweep", "--data", tiny_data, "--runs-dir", runs_dir)
+    assert result.exit_code == 130, result.output
+    (run,) = list_runs(runs_dir)
+    assert run.status() == "interrupted"
+    dry = invoke("sweep", "tiny-sweep", "--runs-dir", runs_dir, "--dry-run")
+    assert dry.exit_code == 0
+    assert dry.output.startswith("sweep tiny-sweep: 2 members, 2 to run\n")
+    assert [line.split()[3] for line in dry.output.splitlines()[3:]] == ["interrupted", "pending"]
+
+
+def test_shipped_sweeps_list_and_plan():
+    listed = invoke("sweeps")
+    assert listed.exit_code == 0
+    for name in ("scratch-lr-sweep", "finetune-lr-sweep", "report-study"):
+        assert name in listed.output
+    plan = invoke("sweep", "report-study", "--dry-run", "--set", "classes=5")
+    assert plan.exit_code == 0, plan.output
+    lines = plan.output.splitlines()
+    assert lines[:2] == [
+        "sweep report-study: 18 members, 18 to run",
+        "(run once, same config as another member: finetune)",
+    ]
+    rows = lines[4:]
+    assert len(rows) == 18 and "resnet50-freeze" in rows[-1] and "pending" in rows[0]
+
+
+def test_report_command_writes_every_format(tmp_path):
+    runs = tmp_path / "runs"
+    fake_run(
+        runs, "20240101-000001-s", "scratch", "completed", {"max_val_acc": 0.4, "test_acc": 0.5}
+    )
+    md = invoke("report", "--runs-dir", runs)
+    assert md.exit_code == 0 and md.output.startswith("# Results")
+    assert "| 0.05 | 30 | 20 | 0.1 | 0.400 | 0.500 | 20240101-000001-s |" in md.output
+    paper = invoke("report", "--runs-dir", runs, "--compare-paper", "--any-protocol")
+    assert "| 0.400 | 0.47 | 0.500 | 0.49 | 20240101-000001-s | full |" in paper.output
+    out = tmp_path / "report.json"
+    written = invoke("report", "--runs-dir", runs, "--format", "json", "--out", out)
+    assert written.exit_code == 0 and written.output == f"report written to {out}\n"
+    assert json.loads(out.read_text())["tables"][0]["rows"][3]["cells"]["TEST_ACC"]["value"] == 0.5
+    assert invoke("report", "--runs-dir", runs, "--format", "csv").output.startswith("table,row")
+
+
+def test_preview_command_writes_the_grid(tmp_path):
+    Image.new("L", (120, 90), 128).save(tmp_path / "gray.png")
+    result = invoke("preview", tmp_path / "gray.png", "--out", tmp_path / "grid.png", "--seed", 1)
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "grid.png") as grid:
+        assert grid.size == (448, 484) and grid.mode == "RGB"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["sweep", "nope"], "unknown sweep 'nope': choose one of"),
+        (["sweep", "scratch"], "scratch is a preset, not a sweep"),
+        (["sweep", "scratch-lr-sweep", "--set", "bogus=1"], "unknown config key 'bogus'"),
+        (["sweep", "scratch-lr-sweep", "--set", "lr"], "is not key=value"),
+        (["sweep", "scratch-lr-sweep", "--data", "{tmp}/missing"], "does not exist"),
+        (["run", "report-study"], "report-study is a sweep, not a preset"),
+        (["report", "--format", "xml"], "--format 'xml' is not known"),
+        (["report", "--out", "{tmp}/no/dir/r.md"], "cannot write"),
+        (["preview", "{tmp}/missing.jpg", "--out", "{tmp}/x.png"], "does not exist"),
+        (["show", "20240101-000001-s", "--misclassified"], "has no test_results.json"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_runs_nothing(args, message, tmp_path):
+    runs = tmp_path / "runs"
+    fake_run(runs, "20240101-000001-s", "scratch", "completed", {"test_acc": 0.5})
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = invoke(*args, *([] if args[0] == "preview" else ["--runs-dir", runs]))
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert [r.id for r in list_runs(runs)] == ["20240101-000001-s"]
+
+
+def test_report_on_a_missing_runs_folder_is_bad_input(tmp_path):
+    result = invoke("report", "--runs-dir", tmp_path / "nowhere")
+    assert result.exit_code == 2 and "runs folder" in result.output

@@ -1,0 +1,171 @@
+"""Sweep files: expansion (list, grid, include, dedupe), validation, and member states."""
+
+from pathlib import Path
+
+import pytest
+
+from tui_trainer import report, studies
+from tui_trainer.config import ConfigError, RunConfig, list_presets, load_preset
+from tui_trainer.runs import create_run
+
+TINY_PRESET = 'model = "resnet18"\nimage_size = 32\nresize = 36\nepochs = 1\nlr = 0.01\n'
+
+
+def write_presets(folder: Path, **sweeps: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tiny.toml").write_text(TINY_PRESET)
+    (folder / "other.toml").write_text(TINY_PRESET + 'augment = "cs-hf"\n')
+    for name, text in sweeps.items():
+        (folder / f"{name.replace('_', '-')}.toml").write_text(text)
+    return folder
+
+
+def test_a_list_of_runs_gives_one_member_each(tmp_path):
+    d = write_presets(
+        tmp_path,
+        s='base = "tiny"\n[[runs]]\nname = "a"\nlr = 0.1\n[[runs]]\npreset = "other"\nepochs = 2\n',
+    )
+    sweep = studies.load_sweep("s", directory=d)
+    assert [m.name for m in sweep.members] == ["a", "other-epochs=2"]
+    a, b = sweep.members
+    assert (a.preset, a.overrides, a.config.lr, a.config.model) == (
+        "tiny",
+        {"lr": 0.1},
+        0.1,
+        "resnet18",
+    )
+    assert (b.preset, b.config.augment, b.config.epochs) == ("other", "cs-hf", 2)
+
+
+def test_a_grid_crosses_every_value_with_each_run(tmp_path):
+    text = 'base = "tiny"\n[[runs]]\nname = "x"\n[[runs]]\nname = "y"\nseed = 7\n'
+    text += "[grid]\nlr = [0.01, 0.1]\nepochs = [1, 2]\n"
+    sweep = studies.load_sweep("g", directory=write_presets(tmp_path, g=text))
+    assert len(sweep.members) == 8
+    assert sweep.members[0].name == "x-lr=0.01-epochs=1"
+    assert sweep.members[-1].name == "y-lr=0.1-epochs=2"
+    assert [(m.config.lr, m.config.epochs) for m in sweep.members[:4]] == [
+        (0.01, 1),
+        (0.01, 2),
+        (0.1, 1),
+        (0.1, 2),
+    ]
+    assert {m.config.seed for m in sweep.members[4:]} == {7}
+
+
+def test_a_grid_alone_varies_the_base(tmp_path):
+    d = write_presets(tmp_path, g='base = "tiny"\n[grid]\nlr = [0.5, 0.25]\n')
+    assert [m.name for m in studies.load_sweep("g", directory=d).members] == [
+        "tiny-lr=0.5",
+        "tiny-lr=0.25",
+    ]
+
+
+def test_identical_configs_run_once_and_overrides_reach_every_member(tmp_path):
+    text = 'base = "tiny"\n[[runs]]\nname = "a"\nlr = 0.05\n[[runs]]\nname = "b"\nlr = 0.05\n'
+    text += '[[runs]]\nname = "c"\nlr = 0.2\n'
+    d = write_presets(tmp_path, s=text)
+    sweep = studies.load_sweep("s", directory=d)
+    assert [m.name for m in sweep.members] == ["a", "c"] and sweep.dropped == ["b"]
+    # an override shared by all can make members identical too
+    forced = studies.load_sweep("s", {"lr": "0.3", "classes": "2"}, directory=d)
+    assert [m.name for m in forced.members] == ["a"] and forced.dropped == ["b", "c"]
+    assert forced.members[0].config.classes == 2 and forced.members[0].overrides["lr"] == "0.3"
+
+
+def test_include_puts_the_other_sweeps_members_first(tmp_path):
+    d = write_presets(
+        tmp_path,
+        inner='base = "tiny"\n[grid]\nlr = [0.1, 0.2]\n',
+        outer='base = "other"\ninclude = ["inner"]\n[[runs]]\nname = "last"\n',
+    )
+    sweep = studies.load_sweep("outer", directory=d)
+    assert [(m.name, m.preset) for m in sweep.members] == [
+        ("tiny-lr=0.1", "tiny"),
+        ("tiny-lr=0.2", "tiny"),
+        ("last", "other"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('base = "tiny"\nlr = 0.1\n', "unknown key 'lr': a sweep takes"),
+        ('base = "nope"\n', "unknown preset 'nope'"),
+        ('base = "tiny"\n[[runs]]\nlr = -1.0\n', "member tiny-lr=-1.0: lr=-1.0 must be > 0"),
+        ('base = "tiny"\n[[runs]]\nbogus = 1\n', "unknown key 'bogus' in [[runs]]"),
+        ('base = "tiny"\n[grid]\nlr = 0.1\n', "[grid] values must be non-empty lists"),
+        ('base = "tiny"\n[grid]\nfoo = [1]\n', "unknown config key 'foo' in [grid]"),
+        ('base = "tiny"\ninclude = ["s"]\n', "include 's' loops back"),
+        ('base = "tiny"\n[[runs]]\nname = "a"\n[[runs]]\nname = "a"\nlr = 0.5\n', "named 'a'"),
+        ('base = "tiny"\n[[runs]\n', "bad TOML"),
+    ],
+)
+def test_bad_sweep_files_fail_with_one_line_naming_the_problem(tmp_path, text, message):
+    d = write_presets(tmp_path, s=text)
+    with pytest.raises(ConfigError) as info:
+        studies.load_sweep("s", directory=d)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_unknown_sweep_and_preset_names_say_what_to_do(tmp_path):
+    d = write_presets(tmp_path, s='base = "tiny"\n')
+    with pytest.raises(ConfigError, match=r"unknown sweep 'x': choose one of s \(see"):
+        studies.load_sweep("x", directory=d)
+    with pytest.raises(ConfigError, match="tiny is a preset, not a sweep: run it with"):
+        studies.load_sweep("tiny", directory=d)
+    with pytest.raises(ConfigError, match="s is a sweep, not a preset: run it with"):
+        load_preset("s", d)
+
+
+def _fake_run(runs_dir: Path, config: RunConfig, summary: dict) -> None:
+    run = create_run(runs_dir, {"config": config.to_dict()}, "fake")
+    run.write_summary(summary)
+
+
+def test_member_states_follow_the_runs_folder(tmp_path):
+    d = write_presets(tmp_path / "presets", s='base = "tiny"\n[grid]\nlr = [0.1, 0.2, 0.3, 0.4]\n')
+    sweep = studies.load_sweep("s", directory=d)
+    runs = tmp_path / "runs"
+    a, b, c, _ = (m.config for m in sweep.members)
+    _fake_run(runs, a, {"status": "failed"})
+    _fake_run(runs, a.with_overrides({"device": "cpu", "threads": 2}), {"status": "completed"})
+    _fake_run(runs, b, {"status": "running"})  # no pid: its process is gone
+    _fake_run(runs, c, {"status": "diverged"})
+    _fake_run(runs, c.with_overrides({"seed": 1}), {"status": "completed"})  # another config
+    states = studies.member_states(sweep, runs)
+    assert [s.status for s in states] == ["completed", "crashed", "diverged", "pending"]
+    assert states[0].run is not None and states[3].run is None
+    # crashed and never-run members run again; completed and diverged ones do not
+    assert [m.name for m in studies.pending_members(sweep, runs)] == ["tiny-lr=0.2", "tiny-lr=0.4"]
+    assert studies.sweep_exit_code(states, interrupted=False) == 1
+    assert studies.sweep_exit_code(states, interrupted=True) == 130
+
+
+def test_shipped_sweeps_are_not_presets_and_cover_the_report():
+    assert not {"scratch-lr-sweep", "finetune-lr-sweep", "report-study"} & {
+        p.name for p in list_presets()
+    }
+    scratch = studies.load_sweep("scratch-lr-sweep")
+    assert [
+        (m.config.lr, m.config.epochs, m.config.step_size, m.config.gamma) for m in scratch.members
+    ] == [
+        (0.001, 30, 20, 0.1),
+        (0.005, 20, 10, 0.1),
+        (0.01, 30, 15, 0.1),
+        (0.05, 30, 20, 0.1),
+        (0.1, 30, 5, 0.5),
+        (0.05, 40, 20, 0.1),
+    ]
+    assert len(studies.load_sweep("finetune-lr-sweep").members) == 3
+    study = studies.load_sweep("report-study")
+    assert len(study.members) == 18 and study.dropped == ["finetune"]
+    # every cell of the report's tables is filled by exactly one member of the study
+    configs = [m.config.to_dict() for m in study.members]
+    for table in report.TABLES:
+        for row in table.rows:
+            for col in table.columns:
+                match = {**row.match, **col.where}
+                hits = [c for c in configs if report._matches(c, match)]
+                assert len(hits) == 1, (table.key, row.keys, col.name)
+                assert report.protocol_of(hits[0]) == "full"

@@ -1,0 +1,251 @@
+"""Sweeps: a study of several runs as one action, resumable after a crash.
+
+A sweep file sits beside the presets in `presets/` and is told apart from a preset by its `base`
+key (`config.list_presets` skips such files). It names the preset its members start from and the
+members, as a list, a grid, or both:
+
+    description = "..."
+    base = "scratch"              # the preset every member starts from
+    include = ["other-sweep"]     # optional: that sweep's members come first
+    [[runs]]                      # one member per table: overrides on the base preset
+    name = "lr0.001"              #   optional label; run ids end with it
+    preset = "freeze-conv"        #   optional: start from this preset instead of the base
+    lr = 0.001
+    [grid]                        # every combination of these values, crossed with each
+    seed = [1, 2, 3]              # [[runs]] entry (or with the base alone when there is none)
+
+Members whose resolved configs are identical are run once (the first one is kept).
+
+Resuming: a member is done when the runs folder holds a completed run with the same resolved
+config (`device` and `threads` aside: where a run ran does not change what it measured), whatever
+started it. Failed, interrupted and crashed members run again from scratch. A diverged member is
+final: with the same seed it diverges the same way again; delete its run folder to retry it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import FIELD_TYPES, ConfigError, RunConfig, load_preset, presets_dir, read_toml
+from .events import EventCallback, RunEnded
+from .runs import Run, list_runs
+
+SWEEP_KEYS = ("description", "study", "base", "include", "runs", "grid")
+MEMBER_KEYS = ("name", "preset")
+# Config keys that say where a run ran, not what it measured: ignored when matching runs.
+PLACEMENT_KEYS = ("device", "threads")
+# Statuses after which `sweep` runs the member again.
+RERUN_STATUSES = ("pending", "failed", "interrupted", "crashed")
+
+
+@dataclass(frozen=True)
+class SweepMember:
+    name: str
+    preset: str
+    overrides: dict[str, Any]  # on top of the preset: the sweep's entry, its grid values, --set
+    config: RunConfig
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    description: str
+    base: str
+    members: list[SweepMember]
+    dropped: list[str]  # members left out because an earlier one has the same config
+    path: Path
+
+
+@dataclass(frozen=True)
+class MemberState:
+    member: SweepMember
+    status: str  # pending | running | completed | failed | diverged | interrupted | crashed
+    run: Run | None  # the run the status comes from (None when pending)
+
+
+def sweep_paths(directory: Path | None = None) -> dict[str, Path]:
+    directory = directory or presets_dir()
+    paths = sorted(p for p in directory.glob("*.toml") if not p.name.startswith("_"))
+    return {p.stem: p for p in paths if "base" in read_toml(p)}
+
+
+def list_sweeps(directory: Path | None = None) -> list[Sweep]:
+    return [load_sweep(name, directory=directory) for name in sweep_paths(directory)]
+
+
+def _find_sweep(name: str, directory: Path) -> Path:
+    paths = sweep_paths(directory)
+    if name in paths:
+        return paths[name]
+    if (directory / f"{name}.toml").is_file():
+        raise ConfigError(f"{name} is a preset, not a sweep: run it with `tui-trainer run {name}`")
+    raise ConfigError(
+        f"unknown sweep {name!r}: choose one of {', '.join(paths) or '(none)'} "
+        "(see `tui-trainer sweeps`)"
+    )
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    preset: str
+    overrides: dict[str, Any]
+    path: Path
+
+
+def _entries(path: Path, directory: Path, seen: tuple[str, ...]) -> list[_Entry]:
+    """The file's members before resolution: included sweeps first, then runs x grid."""
+    data = read_toml(path)
+    unknown = [k for k in data if k not in SWEEP_KEYS]
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key {unknown[0]!r}: a sweep takes {', '.join(SWEEP_KEYS)} "
+            "(config keys go inside [[runs]] or [grid])"
+        )
+    base = data["base"]
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f'{path}: base must be a preset name, e.g. base = "scratch"')
+    entries: list[_Entry] = []
+    for name in _string_list(data.get("include", []), path, "include"):
+        if name in seen:
+            raise ConfigError(f"{path}: include {name!r} loops back to itself: remove it")
+        entries += _entries(_find_sweep(name, directory), directory, (*seen, name))
+    runs = data.get("runs", [{}])
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        raise ConfigError(f"{path}: runs must be [[runs]] tables of config keys")
+    grid = data.get("grid", {})
+    if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
+        raise ConfigError(f"{path}: [grid] values must be non-empty lists, e.g. lr = [0.01, 0.05]")
+    for key in grid:
+        if key not in FIELD_TYPES:
+            raise ConfigError(f"{path}: unknown config key {key!r} in [grid]")
+    for key in (k for r in runs for k in r):
+        if key not in FIELD_TYPES and key not in MEMBER_KEYS:
+            raise ConfigError(
+                f"{path}: unknown key {key!r} in [[runs]]: use config keys, name or preset"
+            )
+    for entry in runs:
+        preset = str(entry.get("preset", base))
+        fixed = {k: v for k, v in entry.items() if k not in MEMBER_KEYS}
+        label = str(entry.get("name") or _label(preset, fixed))
+        for combo in itertools.product(*grid.values()):
+            varied = dict(zip(grid, combo, strict=True))
+            name = "-".join([label, *(f"{k}={v}" for k, v in varied.items())])
+            entries.append(_Entry(name, preset, {**fixed, **varied}, path))
+    return entries
+
+
+def _string_list(value: Any, path: Path, key: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f'{path}: {key} must be a list of names, e.g. {key} = ["a", "b"]')
+    return value
+
+
+def _label(preset: str, overrides: dict[str, Any]) -> str:
+    return "-".join([preset, *(f"{k}={v}" for k, v in overrides.items())])
+
+
+def comparable(config: dict[str, Any]) -> str | None:
+    """A run config as a key: defaults filled in, placement keys left out. None if invalid."""
+    try:
+        full = RunConfig.from_dict(config).to_dict()
+    except ConfigError:
+        return None
+    return json.dumps({k: v for k, v in full.items() if k not in PLACEMENT_KEYS}, sort_keys=True)
+
+
+def load_sweep(
+    name: str, overrides: dict[str, Any] | None = None, directory: Path | None = None
+) -> Sweep:
+    """Resolve a sweep's members (`overrides`, e.g. from --set, apply to all of them).
+    Every member is validated here, so bad input fails before anything runs."""
+    directory = directory or presets_dir()
+    path = _find_sweep(name, directory)
+    data = read_toml(path)
+    members: list[SweepMember] = []
+    dropped: list[str] = []
+    keys: set[str | None] = set()
+    for entry in _entries(path, directory, (name,)):
+        merged = {**entry.overrides, **(overrides or {})}
+        try:
+            config = load_preset(entry.preset, directory).config.with_overrides(merged)
+        except ConfigError as exc:
+            raise ConfigError(f"{entry.path}: member {entry.name}: {exc}") from None
+        key = comparable(config.to_dict())
+        if key in keys:
+            dropped.append(entry.name)
+            continue
+        if any(m.name == entry.name for m in members):
+            raise ConfigError(
+                f"{entry.path}: two members are named {entry.name!r}: give them distinct names"
+            )
+        keys.add(key)
+        members.append(SweepMember(entry.name, entry.preset, merged, config))
+    return Sweep(name, str(data.get("description", "")), data["base"], members, dropped, path)
+
+
+def member_states(sweep: Sweep, runs_dir: Path) -> list[MemberState]:
+    """Each member's standing in the runs folder: its latest completed run if there is one,
+    else a run still going, else its latest run's outcome, else pending."""
+    by_key: dict[str, list[Run]] = {}
+    for run in list_runs(runs_dir):
+        key = comparable(run.config())
+        if key is not None:
+            by_key.setdefault(key, []).append(run)
+    states = []
+    for member in sweep.members:
+        runs = by_key.get(comparable(member.config.to_dict()) or "", [])
+        statuses = [(run, run.status()) for run in runs]
+        state = MemberState(member, "pending", None)
+        for wanted in ("completed", "running"):
+            found = [run for run, status in statuses if status == wanted]
+            if found:
+                state = MemberState(member, wanted, found[-1])
+                break
+        else:
+            if statuses:
+                state = MemberState(member, statuses[-1][1], statuses[-1][0])
+        states.append(state)
+    return states
+
+
+def pending_members(sweep: Sweep, runs_dir: Path) -> list[SweepMember]:
+    """The members `sweep` still has to run, in order."""
+    return [s.member for s in member_states(sweep, runs_dir) if s.status in RERUN_STATUSES]
+
+
+def run_member(
+    sweep: Sweep,
+    member: SweepMember,
+    *,
+    data_dir: Path,
+    runs_dir: Path,
+    on_event: EventCallback | None = None,
+    stop: threading.Event | None = None,
+) -> tuple[Run, RunEnded]:
+    """Train one member headless, tagging its run with the sweep (config.json's `sweep`)."""
+    from .launch import start_run
+
+    return start_run(
+        member.config,
+        preset=member.preset,
+        overrides=member.overrides,
+        data_dir=data_dir,
+        runs_dir=runs_dir,
+        on_event=on_event,
+        stop=stop,
+        name=member.name,
+        extra_meta={"sweep": sweep.name, "sweep_member": member.name},
+    )
+
+
+def sweep_exit_code(states: list[MemberState], interrupted: bool) -> int:
+    """0 when every member completed, 130 when stopped by the user, else 1."""
+    if interrupted:
+        return 130
+    return 0 if all(s.status == "completed" for s in states) else 1
