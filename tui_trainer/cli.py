@@ -20,6 +20,7 @@ from rich.table import Table
 
 from . import config as C
 from . import data as D
+from . import distributed
 from .runs import default_runs_dir, find_run, list_runs
 
 app = typer.Typer(
@@ -137,7 +138,8 @@ def run(
     loaded, cfg = C.build_config(preset, overrides)
     stop = threading.Event()
     _stop_on_signals(stop)
-    with progress_listener(out, sys.stdout.isatty()) as listener:
+    # Under torchrun rank 0 alone shows progress and the summary; the others stay silent.
+    with progress_listener(out, sys.stdout.isatty() and distributed.is_main()) as listener:
         run_, ended = start_run(
             cfg,
             preset=loaded.name,
@@ -148,8 +150,9 @@ def run(
             stop=stop,
             name=name,
         )
-    _print_summary(ended.status, ended.summary, ended.message)
-    out.print(f"run folder: {run_.path}", markup=False, highlight=False)
+    if distributed.is_main():
+        _print_summary(ended.status, ended.summary, ended.message)
+        out.print(f"run folder: {run_.path}", markup=False, highlight=False)
     raise typer.Exit(EXIT_CODES.get(ended.status, 1))
 
 
