@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import config as C
@@ -172,7 +173,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 def _print_summary(status: str, summary: dict, message: str = "") -> None:
     colour = {"completed": "green", "interrupted": "yellow"}.get(status, "red")
-    out.print(f"status: [{colour}]{status}[/]" + (f" ({message})" if message else ""))
+    out.print(f"status: [{colour}]{status}[/]" + (f" ({escape(message)})" if message else ""))
     for key in (
         "best_epoch",
         "max_val_acc",
