@@ -154,6 +154,8 @@ def run(
     if distributed.is_main():
         _print_summary(ended.status, ended.summary, ended.message)
         out.print(f"run folder: {run_.path}", markup=False, highlight=False)
+    elif ended.status == "failed":  # rank 0 may be the one that died: say why this rank ends
+        err.print(f"rank {distributed.rank()}: {ended.message}", markup=False, highlight=False)
     raise typer.Exit(EXIT_CODES.get(ended.status, 1))
 
 
@@ -164,7 +166,8 @@ def _stop_on_signals(stop: threading.Event) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        err.print("stopping after the current step (Ctrl-C again to abort)")
+        if distributed.is_main():
+            err.print("stopping after the current step (Ctrl-C again to abort)")
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, handler)

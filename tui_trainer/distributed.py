@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -103,6 +104,12 @@ def check_batch(batch_size: int, world: int) -> None:
         )
 
 
+def _init_parameters() -> set[str]:
+    import inspect
+
+    return set(inspect.signature(dist.init_process_group).parameters)
+
+
 def setup(config: RunConfig) -> torch.device:
     """This rank's device; under torchrun also join the process group (once). Bad input raises
     UserError identically on every rank, before anything is written."""
@@ -124,7 +131,9 @@ def setup(config: RunConfig) -> torch.device:
     if not dist.is_initialized():
         timeout = _timeout()
         if device.type == "cuda" and dist.is_nccl_available():
-            dist.init_process_group("nccl", timeout=timeout, device_id=device)
+            # device_id (torch >= 2.3) binds the group to this rank's GPU at once
+            bind = {"device_id": device} if "device_id" in _init_parameters() else {}
+            dist.init_process_group("nccl", timeout=timeout, **bind)
         else:
             dist.init_process_group("gloo", timeout=timeout)
         _Job.agreed_stop = False
@@ -293,7 +302,8 @@ COMM_ERROR_HINTS = ("gloo", "nccl", "connection", "timed out", "timeout", "socke
 
 def failure_message(exc: BaseException) -> str:
     """One line for summary.json; a broken collective says what happened and what is left."""
-    text = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    detail = re.sub(r"^\[[^\]]*\.(cc|cpp|h):\d+\]\s*", "", str(exc))  # gloo's source line
+    text = f"{type(exc).__name__}: {detail}".splitlines()[0]
     if not active():
         return text
     broken = isinstance(exc, dist.DistError) or any(h in text.lower() for h in COMM_ERROR_HINTS)

@@ -117,10 +117,12 @@ def test_killing_a_rank_fails_the_run_quickly_and_leaves_it_resumable(tiny_data,
     finally:
         if job.poll() is None:
             job.kill()
-    assert code != 0 and waited < 60, log.read_text()
+    output = log.read_text()
+    assert code != 0 and waited < 60, output
     summary = run.summary()
-    assert run.status() == "failed", (summary, log.read_text())
+    assert run.status() == "failed", (summary, output)
     assert "died or stopped responding" in summary["message"]
+    assert "status: failed (another process of the 2-process job died" in output
     done = summary["epochs_done"]
     assert 1 <= done < 8 and len(run.epochs()) == done
     # resumable: last.pt holds the last finished epoch; a single process carries on from it

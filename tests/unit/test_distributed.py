@@ -73,3 +73,14 @@ def test_a_batch_that_does_not_split_is_refused_before_anything(monkeypatch):
     as_rank(monkeypatch, 1, 4)
     with pytest.raises(UserError, match=r"batch_size=10 does not split evenly over 4.*=8"):
         distributed.setup(tiny_config(batch_size=10))
+
+
+def test_a_broken_collective_is_reported_as_a_lost_peer(monkeypatch):
+    as_rank(monkeypatch, 0, 2)
+    gloo = RuntimeError("[/src/gloo/transport/tcp/pair.cc:561] Connection closed by peer [::1]:9")
+    message = distributed.failure_message(gloo)
+    assert message.startswith("another process of the 2-process job died or stopped responding")
+    assert (
+        "(RuntimeError: Connection closed by peer [::1]:9)" in message and "pair.cc" not in message
+    )
+    assert distributed.failure_message(ValueError("x")) == "rank 0 of 2: ValueError: x"
