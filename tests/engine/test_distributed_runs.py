@@ -202,3 +202,30 @@ def test_bad_input_on_one_rank_fails_every_rank_before_a_folder_exists(tiny_data
     assert outcome[0] == outcome[1], outcome
     assert outcome[0].startswith("UserError: data folder") and "missing" in outcome[0]
     assert not any(runs_dir.iterdir())
+
+
+def test_a_stop_on_one_rank_stops_both_at_the_same_step(tiny_data, tmp_path):
+    from tui_trainer.launch import start_run
+
+    runs_dir = tmp_path / "runs"
+
+    def start(rank: int) -> None:
+        stop = threading.Event()
+        if rank == 1:
+            stop.set()  # as if only rank 1 got the signal
+        _, ended = start_run(
+            tiny_config(model="resnet18", epochs=2, threads=1),
+            preset="test",
+            overrides={},
+            data_dir=tiny_data,
+            runs_dir=runs_dir,
+            stop=stop,
+        )
+        assert ended.status == "interrupted", ended
+
+    assert on_two_ranks(start) == {0: "ok", 1: "ok"}
+    (folder,) = runs_dir.iterdir()
+    run = Run(folder)
+    # the flag travels with step 1's loss all-reduce: both ranks stop before step 2
+    assert run.status() == "interrupted" and [m["step"] for m in run.steps()] == [1]
+    assert not run.last_path.exists()
