@@ -309,9 +309,10 @@ def failure_message(exc: BaseException) -> str:
     broken = isinstance(exc, dist.DistError) or any(h in text.lower() for h in COMM_ERROR_HINTS)
     if not broken:
         return f"rank {rank()} of {world_size()}: {text}"
+    first = text.split(". ", 1)[0].rstrip(".")  # gloo goes on with generic advice
     return (
         f"another process of the {world_size()}-process job died or stopped responding "
-        f"({text}): last.pt holds the last finished epoch"
+        f"({first}): last.pt holds the last finished epoch"
     )
 
 

@@ -77,7 +77,10 @@ def test_a_batch_that_does_not_split_is_refused_before_anything(monkeypatch):
 
 def test_a_broken_collective_is_reported_as_a_lost_peer(monkeypatch):
     as_rank(monkeypatch, 0, 2)
-    gloo = RuntimeError("[/src/gloo/transport/tcp/pair.cc:561] Connection closed by peer [::1]:9")
+    gloo = RuntimeError(
+        "[/src/gloo/transport/tcp/pair.cc:561] Connection closed by peer [::1]:9. This is "
+        "typically caused by a remote worker crashing. GLHF!"
+    )
     message = distributed.failure_message(gloo)
     assert message.startswith("another process of the 2-process job died or stopped responding")
     assert (
