@@ -280,12 +280,17 @@ def should_stop(stop) -> bool:
     return _Job.agreed_stop
 
 
-def sum_eval(loss_sum: float, correct: int) -> tuple[float, int]:
-    """The whole split's loss sum and correct count from every rank's chunk."""
+def sum_eval(loss_sum, correct):
+    """The whole split's loss sum and correct count from every rank's chunk. Takes and returns
+    Python numbers, or 0-d tensors (sums kept on the device)."""
     if not active():
         return loss_sum, correct
-    sums = torch.tensor([loss_sum, float(correct)], dtype=torch.float64, device=_Job.device)
+    sums = torch.stack(
+        [torch.as_tensor(v, device=_Job.device).to(torch.float64) for v in (loss_sum, correct)]
+    )
     dist.all_reduce(sums)
+    if isinstance(loss_sum, torch.Tensor):
+        return sums[0], sums[1].round().to(torch.int64)
     return sums[0].item(), int(round(sums[1].item()))
 
 

@@ -229,3 +229,18 @@ def test_a_stop_on_one_rank_stops_both_at_the_same_step(tiny_data, tmp_path):
     # the flag travels with step 1's loss all-reduce: both ranks stop before step 2
     assert run.status() == "interrupted" and [m["step"] for m in run.steps()] == [1]
     assert not run.last_path.exists()
+
+
+def test_eval_sums_add_up_across_ranks_as_numbers_or_device_tensors():
+    from tui_trainer import distributed
+
+    def check(rank: int) -> None:
+        distributed.setup(tiny_config())
+        try:
+            assert distributed.sum_eval(rank + 0.5, rank + 1) == (2.0, 3)
+            loss, correct = distributed.sum_eval(torch.tensor(rank + 0.5), torch.tensor(rank + 1))
+            assert (loss.item(), correct.item(), correct.dtype) == (2.0, 3, torch.int64)
+        finally:
+            distributed.shutdown()
+
+    assert on_two_ranks(check) == {0: "ok", 1: "ok"}
