@@ -12,8 +12,9 @@ world of one) every helper here is a no-op and the engine trains as a single pro
 - eval: each rank takes a contiguous chunk (no padding); loss sums and correct counts are summed
   across ranks, so accuracies equal a single-process evaluation exactly.
 - stop: the per-step all-reduce of the loss also carries a stop flag, so all ranks stop at the same
-  step. A dead peer breaks the next collective (gloo at once, NCCL at the process-group timeout)
-  and torchrun stops the others; rank 0 then records the run as failed, resumable from last.pt.
+  step. A dead peer breaks the next collective at once with gloo, and torchrun stops the others
+  (SIGTERM, SIGKILL 30 s later; NCCL otherwise waits for the process-group timeout). Rank 0 records
+  the run as failed, or, if rank 0 itself died, the folder reads as crashed; last.pt resumes it.
 """
 
 from __future__ import annotations
