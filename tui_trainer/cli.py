@@ -16,10 +16,12 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import config as C
 from . import data as D
+from . import distributed
 from .runs import default_runs_dir, find_run, list_runs
 
 app = typer.Typer(
@@ -137,7 +139,8 @@ def run(
     loaded, cfg = C.build_config(preset, overrides)
     stop = threading.Event()
     _stop_on_signals(stop)
-    with progress_listener(out, sys.stdout.isatty()) as listener:
+    # Under torchrun rank 0 alone shows progress and the summary; the others stay silent.
+    with progress_listener(out, sys.stdout.isatty() and distributed.is_main()) as listener:
         run_, ended = start_run(
             cfg,
             preset=loaded.name,
@@ -148,8 +151,11 @@ def run(
             stop=stop,
             name=name,
         )
-    _print_summary(ended.status, ended.summary, ended.message)
-    out.print(f"run folder: {run_.path}", markup=False, highlight=False)
+    if distributed.is_main():
+        _print_summary(ended.status, ended.summary, ended.message)
+        out.print(f"run folder: {run_.path}", markup=False, highlight=False)
+    elif ended.status == "failed":  # rank 0 may be the one that died: say why this rank ends
+        err.print(f"rank {distributed.rank()}: {ended.message}", markup=False, highlight=False)
     raise typer.Exit(EXIT_CODES.get(ended.status, 1))
 
 
@@ -160,7 +166,8 @@ def _stop_on_signals(stop: threading.Event) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        err.print("stopping after the current step (Ctrl-C again to abort)")
+        if distributed.is_main():
+            err.print("stopping after the current step (Ctrl-C again to abort)")
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, handler)
@@ -169,7 +176,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 def _print_summary(status: str, summary: dict, message: str = "") -> None:
     colour = {"completed": "green", "interrupted": "yellow"}.get(status, "red")
-    out.print(f"status: [{colour}]{status}[/]" + (f" ({message})" if message else ""))
+    out.print(f"status: [{colour}]{status}[/]" + (f" ({escape(message)})" if message else ""))
     for key in (
         "best_epoch",
         "max_val_acc",

@@ -22,9 +22,10 @@ import torch
 from torch import nn
 
 from . import data as D
+from . import distributed
 from .config import RunConfig, UserError
 from .events import Epoch, EventCallback, Log, RunEnded, RunStarted, Step
-from .hardware import autocast_dtype, cpu_threads, resolve_device, resolve_precision
+from .hardware import autocast_dtype, resolve_precision
 from .models import apply_freeze, build_model, set_train_mode
 from .perclass import save_test_results
 from .runs import save_checkpoint_atomic
@@ -55,7 +56,7 @@ class Prepared:
 def prepare(config: RunConfig, data_dir: Path, on_event: EventCallback | None = None) -> Prepared:
     """Resolve hardware, load weights, find and decode the data. Raises UserError on bad input."""
     say = on_event or (lambda e: None)
-    device = resolve_device(config.device)
+    device = distributed.setup(config)  # under torchrun: this rank's GPU, process group joined
     precision = resolve_precision(config.precision, device)
     layout = D.find_layout(data_dir)
     splits = D.make_splits(layout, config)
@@ -101,9 +102,10 @@ def _to_input(images: torch.Tensor, device: torch.device, mean: torch.Tensor, st
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def _seed_epoch(seed: int, epoch: int) -> None:
-    """Dropout and augmentation draws follow (seed, epoch): a resumed epoch replays exactly."""
-    s = seed * 1_000_003 + epoch
+def _seed_epoch(seed: int, epoch: int, rank: int = 0) -> None:
+    """Dropout and augmentation draws follow (seed, epoch): a resumed epoch replays exactly.
+    Each distributed rank draws its own (its images differ), still replayable."""
+    s = seed * 1_000_003 + epoch + rank * 1_000_000_007
     torch.manual_seed(s)
     random.seed(s)
     np.random.seed(s % 2**32)
@@ -111,15 +113,14 @@ def _seed_epoch(seed: int, epoch: int) -> None:
 
 def train_one_epoch(model, criterion, optimizer, scaler, split, cfg, ctx, state, epoch, emit, stop):
     """One pass over the shuffled train split; a Step event per batch. Returns mean step loss."""
-    set_train_mode(model, cfg.model, cfg.freeze)
-    order = D.batch_order(len(split), cfg.seed, epoch, shuffle=True)
-    steps = math.ceil(len(split) / cfg.batch_size)
+    set_train_mode(distributed.unwrap(model), cfg.model, cfg.freeze)
+    order = distributed.shard_train(D.batch_order(len(split), cfg.seed, epoch, shuffle=True))
+    batch = distributed.local_batch(cfg.batch_size)  # batch_size is the global batch
+    steps = math.ceil(len(order) / batch)
     augment = ctx["augment"]
     total = 0.0
-    for step, (images, labels) in enumerate(
-        D.iterate_batches(split, cfg.batch_size, order, augment), 1
-    ):
-        if stop.is_set():
+    for step, (images, labels) in enumerate(D.iterate_batches(split, batch, order, augment), 1):
+        if distributed.should_stop(stop):
             raise Stopped
         x = _to_input(images, ctx["device"], ctx["mean"], ctx["std"])
         y = labels.to(ctx["device"], non_blocking=True)
@@ -132,7 +133,7 @@ def train_one_epoch(model, criterion, optimizer, scaler, split, cfg, ctx, state,
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        value = loss.item()
+        value = distributed.step_loss(loss, len(labels), stop)  # the global batch's loss
         state.global_step += 1
         _check_divergence(value, state, cfg)
         total += value
@@ -159,11 +160,15 @@ def _check_divergence(loss: float, state: TrainState, cfg: RunConfig) -> None:
         state.high_loss_steps = 0
 
 
-def _eval_logits(model, split, cfg, ctx, stop=None):
-    """(fp32 logits, labels) per batch over a whole split in its stored order, in eval mode."""
+def _eval_logits(model, split, cfg, ctx, stop=None, index=None):
+    """(fp32 logits, labels) per batch, in eval mode, over `index` (default: this rank's chunk of
+    the whole split in its stored order; all of it in a single process)."""
     model.eval()
-    for images, labels in D.iterate_batches(split, cfg.batch_size, torch.arange(len(split))):
-        if stop is not None and stop.is_set():
+    # Distributed ranks hold unequal chunks of the split: they stop only at a train step, together.
+    if index is None:
+        index = distributed.shard_eval(len(split))
+    for images, labels in D.iterate_batches(split, distributed.local_batch(cfg.batch_size), index):
+        if stop is not None and stop.is_set() and not distributed.active():
             raise Stopped
         x = _to_input(images, ctx["device"], ctx["mean"], ctx["std"])
         y = labels.to(ctx["device"], non_blocking=True)
@@ -182,6 +187,7 @@ def evaluate(model, split, cfg, ctx, stop=None) -> tuple[float, float]:
     for logits, y in _eval_logits(model, split, cfg, ctx, stop):
         loss_sum += criterion(logits, y).item()
         correct += (logits.argmax(1) == y).sum().item()
+    loss_sum, correct = distributed.sum_eval(loss_sum, correct)
     n = max(len(split), 1)
     return loss_sum / n, correct / n
 
@@ -189,7 +195,9 @@ def evaluate(model, split, cfg, ctx, stop=None) -> tuple[float, float]:
 @torch.no_grad()
 def predict(model, split, cfg, ctx) -> torch.Tensor:
     """The predicted class of every image of a split, in order (for the per-class results)."""
-    return torch.cat([logits.argmax(1).cpu() for logits, _ in _eval_logits(model, split, cfg, ctx)])
+    everything = torch.arange(len(split))  # rank 0 alone writes the results: all of the split
+    batches = _eval_logits(model, split, cfg, ctx, index=everything)
+    return torch.cat([logits.argmax(1).cpu() for logits, _ in batches])
 
 
 def _rng_state() -> dict[str, Any]:
@@ -233,7 +241,7 @@ def train(
 ) -> RunEnded:
     """Train `prep.config`; checkpoints go to `run_dir` when given. Returns the RunEnded event."""
     cfg, device = prep.config, prep.device
-    torch.set_num_threads(cpu_threads(cfg.threads))  # per thread: set inside the training thread
+    torch.set_num_threads(distributed.threads_per_rank(cfg.threads))  # set in the training thread
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
@@ -268,6 +276,7 @@ def train(
         state = TrainState(**resume["state"])
         best_weights = resume.get("best_model")
     data = prep.tensors
+    net = distributed.wrap(model)  # DDP under torchrun; `model` stays the plain module
     emit(
         RunStarted(
             run_id,
@@ -288,10 +297,10 @@ def train(
     try:
         for epoch in range(state.epoch + 1, cfg.epochs + 1):
             t0 = time.monotonic()
-            _seed_epoch(cfg.seed, epoch)
+            _seed_epoch(cfg.seed, epoch, distributed.rank())
             lr = optimizer.param_groups[0]["lr"]
             train_one_epoch(
-                model,
+                net,
                 criterion,
                 optimizer,
                 scaler,
@@ -304,6 +313,7 @@ def train(
                 stop,
             )
             scheduler.step()
+            distributed.sync_buffers(model)
             train_loss, train_acc = evaluate(model, data["train"], cfg, ctx, stop)
             val_loss, val_acc = evaluate(model, data["val"], cfg, ctx, stop)
             is_best = val_acc > state.best_val_acc

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torchvision
 
-from . import engine
+from . import distributed, engine
 from .config import RunConfig
 from .events import EventCallback, RunEnded, fan_out
 from .runs import Run, RunWriter, create_run, ensure_writable
@@ -56,6 +56,7 @@ def run_metadata(
         "torchvision": torchvision.__version__,
         "git_revision": _git_revision(),
         **(extra_meta or {}),
+        "distributed": distributed.describe(prep.config),  # world size and per-rank batch
     }
 
 
@@ -71,20 +72,28 @@ def start_run(
     name: str | None = None,
     extra_meta: dict[str, Any] | None = None,
 ) -> tuple[Run, RunEnded]:
-    """Prepare, create the run folder, train. Raises UserError before creating anything."""
+    """Prepare, create the run folder, train. Raises UserError before creating anything.
+
+    Under torchrun every rank prepares (and fails on bad input) alike; rank 0 alone creates the
+    folder and the others learn its path."""
     stop = stop or threading.Event()
-    ensure_writable(runs_dir)
-    prep = engine.prepare(config, data_dir, on_event)
-    run = create_run(runs_dir, run_metadata(prep, preset, overrides, extra_meta), preset, name)
+    distributed.setup(config)
+    distributed.from_main(lambda: ensure_writable(runs_dir))
+    say = distributed.main_only(on_event)
+    prep = distributed.agree(lambda: engine.prepare(config, data_dir, say), local_main_first=True)
+    meta = run_metadata(prep, preset, overrides, extra_meta)
+    run = distributed.from_main(lambda: create_run(runs_dir, meta, preset, name))
     return run, _train_into(run, prep, on_event, stop, resume=None)
 
 
 def _train_into(run, prep, on_event, stop, resume) -> RunEnded:
-    writer = RunWriter(run)
-    listen = fan_out(writer, on_event)
+    main = distributed.is_main()  # under torchrun rank 0 alone writes the folder and reports
+    listen = distributed.main_only(fan_out(RunWriter(run) if main else None, on_event))
     try:
-        return engine.train(prep, listen, stop, run.path, run.id, resume=resume)
+        return engine.train(prep, listen, stop, run.path if main else None, run.id, resume=resume)
     except Exception as exc:  # noqa: BLE001 - a run that breaks is recorded as failed, not lost
-        ended = RunEnded(run.id, "failed", {}, f"{type(exc).__name__}: {exc}")
+        ended = RunEnded(run.id, "failed", {}, distributed.failure_message(exc))
         listen(ended)
         return ended
+    finally:
+        distributed.shutdown()

@@ -133,3 +133,12 @@ def test_data_download_offline_is_a_clear_error(tmp_path, monkeypatch):
     result = invoke("data", "download", "--data", tmp_path / "caltech101")
     assert result.exit_code == 2
     assert "could not download Caltech-101" in result.output and "unreachable" in result.output
+
+
+def test_a_run_message_with_brackets_prints_literally(capsys):
+    from tui_trainer.cli import _print_summary
+
+    _print_summary("failed", {}, "RuntimeError: [/src/pair.cc:561] closed by peer [127.0.0.1]:3497")
+    assert "(RuntimeError: [/src/pair.cc:561] closed by peer [127.0.0.1]:3497)" in (
+        capsys.readouterr().out
+    )

@@ -1,0 +1,246 @@
+"""Data-parallel runs for real: two gloo processes under torch.distributed.run (torchrun) on the
+tiny set, and the agreement on bad input between two forked ranks."""
+
+import dataclasses
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import REPO, tiny_config
+from tui_trainer import data as D
+from tui_trainer import engine
+from tui_trainer.config import RunConfig, UserError
+from tui_trainer.runs import Run
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads worker pids from /proc")
+
+# ResNet18: it has BatchNorm buffers, which the ranks must agree on before evaluating.
+TINY_SET = [
+    "model=resnet18",
+    "lr=0.01",
+    "image_size=64",
+    "resize=72",
+    "batch_size=8",
+    "precision=fp32",
+    "device=cpu",
+    "threads=1",
+]
+
+
+def torchrun(data: Path, runs_dir: Path, log: Path, *sets: str) -> subprocess.Popen:
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    args += ["-m", "tui_trainer", "run", "scratch", "--data", str(data)]
+    args += ["--runs-dir", str(runs_dir)]
+    for item in [*TINY_SET, *sets]:
+        args += ["--set", item]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TUI_TRAINER_DIST_TIMEOUT": "60"}
+    with log.open("w") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+
+
+def single_process_eval(run: Run, data: Path) -> dict[str, tuple[float, float]]:
+    """best.pt evaluated by a plain single process on the same splits."""
+    cfg = RunConfig.from_dict(run.config())
+    prep = engine.prepare(cfg, data)
+    model = prep.model
+    model.load_state_dict(torch.load(run.best_path, weights_only=True)["model"])
+    mean, std = D.normalization(cfg)
+    ctx = {
+        "device": torch.device("cpu"),
+        "dtype": None,
+        "mean": torch.tensor(mean).view(1, 3, 1, 1),
+        "std": torch.tensor(std).view(1, 3, 1, 1),
+    }
+    return {name: engine.evaluate(model, prep.tensors[name], cfg, ctx) for name in ("val", "test")}
+
+
+def test_two_ranks_write_one_run_that_a_single_process_agrees_with(tiny_data, tmp_path):
+    runs_dir, log = tmp_path / "runs", tmp_path / "torchrun.log"
+    job = torchrun(tiny_data, runs_dir, log, "epochs=2")
+    assert job.wait(timeout=400) == 0, log.read_text()
+    output = log.read_text()
+    (folder,) = runs_dir.iterdir()
+    run = Run(folder)
+    # rank 0 alone printed and wrote: one line per epoch, every step once
+    assert output.count("epoch 1/2") == 1 and output.count("status: completed") == 1
+    steps = [m["global_step"] for m in run.steps()]
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) == 2 * 2  # 12 images / 8
+    assert [m["epoch"] for m in run.epochs()] == [1, 2]
+    meta = run.meta()
+    assert meta["config"]["batch_size"] == 8
+    assert meta["distributed"] == {"world_size": 2, "per_rank_batch": 4, "backend": "gloo"}
+    summary = run.summary()
+    assert summary["status"] == "completed" == run.status()
+    single = single_process_eval(run, tiny_data)
+    assert summary["max_val_acc"] == single["val"][1]
+    assert summary["test_acc"] == single["test"][1]
+    assert summary["test_loss"] == pytest.approx(single["test"][0], rel=1e-4)
+
+
+def worker_pid(agent: int, rank: int) -> int:
+    """The pid of the torchrun worker running `rank`, found among the agent's children."""
+    for child in Path(f"/proc/{agent}/task/{agent}/children").read_text().split():
+        environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+        if f"RANK={rank}".encode() in environ:
+            return int(child)
+    raise AssertionError(f"no worker with RANK={rank} under pid {agent}")
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_killing_a_rank_fails_the_run_quickly_and_leaves_it_resumable(tiny_data, tmp_path):
+    runs_dir, log = tmp_path / "runs", tmp_path / "torchrun.log"
+    job = torchrun(tiny_data, runs_dir, log, "epochs=8")
+    try:
+        wait_for(lambda: any(runs_dir.glob("*/metrics.jsonl")), 400, "the run folder")
+        (folder,) = runs_dir.iterdir()
+        run = Run(folder)
+        wait_for(lambda: run.epochs() or job.poll() is not None, 400, "epoch 1")
+        os.kill(worker_pid(job.pid, 1), signal.SIGKILL)
+        killed = time.monotonic()
+        code = job.wait(timeout=120)
+        waited = time.monotonic() - killed
+    finally:
+        if job.poll() is None:
+            job.kill()
+    output = log.read_text()
+    assert code != 0 and waited < 60, output
+    summary = run.summary()
+    assert run.status() == "failed", (summary, output)
+    assert "died or stopped responding" in summary["message"]
+    assert "status: failed (another process of the 2-process job died" in output
+    done = summary["epochs_done"]
+    assert 1 <= done < 8 and len(run.epochs()) == done
+    # resumable: last.pt holds the last finished epoch; a single process carries on from it
+    resume = engine.load_resume_state(run.path)
+    assert resume["epoch"] == done and "best_model" in resume
+    cfg = dataclasses.replace(RunConfig.from_dict(run.config()), epochs=done + 1)
+    prep = engine.prepare(cfg, tiny_data)
+    ended = engine.train(prep, lambda e: None, threading.Event(), resume=resume)
+    assert ended.status == "completed" and ended.summary["epochs_done"] == done + 1
+
+
+# --- agreement on bad input, between two forked ranks (no torchrun start-up cost) -----------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _as_rank(rank: int, port: int, fn, results) -> None:
+    os.environ.update(
+        RANK=str(rank),
+        WORLD_SIZE="2",
+        LOCAL_RANK=str(rank),
+        LOCAL_WORLD_SIZE="2",
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
+    torch.set_num_threads(1)  # a forked child must not rely on the parent's thread pool
+    try:
+        fn(rank)
+        results.put((rank, "ok"))
+    except UserError as exc:
+        results.put((rank, f"UserError: {exc}"))
+    except BaseException as exc:  # noqa: BLE001 - reported to the test
+        results.put((rank, f"{type(exc).__name__}: {exc}"))
+    finally:
+        results.close()
+        results.join_thread()  # the put is sent by a thread: let it finish
+        os._exit(0)  # skip pytest's teardown in the child
+
+
+def on_two_ranks(fn) -> dict[int, str]:
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    port = free_port()
+    procs = [ctx.Process(target=_as_rank, args=(r, port, fn, results)) for r in range(2)]
+    for p in procs:
+        p.start()
+    try:
+        out = dict(results.get(timeout=120) for _ in procs)
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+    return out
+
+
+def test_bad_input_on_one_rank_fails_every_rank_before_a_folder_exists(tiny_data, tmp_path):
+    from tui_trainer.launch import start_run
+
+    runs_dir = tmp_path / "runs"
+
+    def start(rank: int) -> None:
+        data = tiny_data if rank == 0 else tmp_path / "missing"  # only rank 1 lacks the data
+        start_run(
+            tiny_config(model="resnet18", epochs=1, threads=1),
+            preset="test",
+            overrides={},
+            data_dir=data,
+            runs_dir=runs_dir,
+        )
+
+    outcome = on_two_ranks(start)
+    assert outcome[0] == outcome[1], outcome
+    assert outcome[0].startswith("UserError: data folder") and "missing" in outcome[0]
+    assert not any(runs_dir.iterdir())
+
+
+def test_a_stop_on_one_rank_stops_both_at_the_same_step(tiny_data, tmp_path):
+    from tui_trainer.launch import start_run
+
+    runs_dir = tmp_path / "runs"
+
+    def start(rank: int) -> None:
+        stop = threading.Event()
+        if rank == 1:
+            stop.set()  # as if only rank 1 got the signal
+        _, ended = start_run(
+            tiny_config(model="resnet18", epochs=2, threads=1),
+            preset="test",
+            overrides={},
+            data_dir=tiny_data,
+            runs_dir=runs_dir,
+            stop=stop,
+        )
+        assert ended.status == "interrupted", ended
+
+    assert on_two_ranks(start) == {0: "ok", 1: "ok"}
+    (folder,) = runs_dir.iterdir()
+    run = Run(folder)
+    # the flag travels with step 1's loss all-reduce: both ranks stop before step 2
+    assert run.status() == "interrupted" and [m["step"] for m in run.steps()] == [1]
+    assert not run.last_path.exists()
+
+
+def test_eval_sums_add_up_across_ranks_as_numbers_or_device_tensors():
+    from tui_trainer import distributed
+
+    def check(rank: int) -> None:
+        distributed.setup(tiny_config())
+        try:
+            assert distributed.sum_eval(rank + 0.5, rank + 1) == (2.0, 3)
+            loss, correct = distributed.sum_eval(torch.tensor(rank + 0.5), torch.tensor(rank + 1))
+            assert (loss.item(), correct.item(), correct.dtype) == (2.0, 3, torch.int64)
+        finally:
+            distributed.shutdown()
+
+    assert on_two_ranks(check) == {0: "ok", 1: "ok"}

@@ -1,0 +1,89 @@
+"""The data-parallel helpers' arithmetic: shards, the batch split, and no-ops outside torchrun."""
+
+import threading
+
+import pytest
+import torch
+
+from tests.conftest import tiny_config
+from tui_trainer import data as D
+from tui_trainer import distributed
+from tui_trainer.config import UserError
+
+
+def as_rank(monkeypatch, rank: int, world: int) -> None:
+    monkeypatch.setenv("RANK", str(rank))
+    monkeypatch.setenv("WORLD_SIZE", str(world))
+    monkeypatch.setenv("LOCAL_RANK", str(rank))
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(world))
+
+
+def test_outside_torchrun_everything_is_single_process(monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    order = torch.randperm(10)
+    assert not distributed.active() and distributed.is_main()
+    assert torch.equal(distributed.shard_train(order), order)
+    assert torch.equal(distributed.shard_eval(5), torch.arange(5))
+    assert distributed.local_batch(256) == 256
+    stop = threading.Event()
+    assert distributed.step_loss(torch.tensor(1.5), 8, stop) == 1.5
+    stop.set()
+    assert distributed.should_stop(stop)
+    assert distributed.sum_eval(3.0, 2) == (3.0, 2)
+    assert distributed.describe(tiny_config()) == {
+        "world_size": 1,
+        "per_rank_batch": 8,
+        "backend": None,
+    }
+
+
+@pytest.mark.parametrize("n", [1, 2, 13, 24, 25])
+def test_train_shards_make_up_the_single_process_batches(monkeypatch, n):
+    world, batch = 3, 6  # global batch 6: 2 images per rank and step
+    order = D.batch_order(n, seed=42, epoch=3, shuffle=True)
+    shards = []
+    for r in range(world):
+        as_rank(monkeypatch, r, world)
+        shards.append(distributed.shard_train(order))
+        assert distributed.local_batch(batch) == 2
+    assert len({len(s) for s in shards}) == 1  # every rank takes the same number of steps
+    steps = -(-len(shards[0]) // 2)
+    assert steps == -(-n // batch)  # as many steps as a single process takes
+    padding = len(torch.cat(shards)) - n
+    assert 0 <= padding < world
+    repeats = order.repeat(world)[:padding]  # the last step is filled up from the order's start
+    padded = torch.cat([order, repeats])
+    for k in range(steps):
+        together = torch.cat([s[2 * k : 2 * k + 2] for s in shards])
+        # the ranks' step k together is single-process batch k (plus the repeats in the last)
+        assert sorted(together.tolist()) == sorted(padded[k * batch : (k + 1) * batch].tolist())
+
+
+@pytest.mark.parametrize("n", [1, 2, 10, 11])
+def test_eval_chunks_cover_each_image_once(monkeypatch, n):
+    chunks = []
+    for r in range(4):
+        as_rank(monkeypatch, r, 4)
+        chunks.append(distributed.shard_eval(n))
+    assert torch.cat(chunks).tolist() == list(range(n))
+
+
+def test_a_batch_that_does_not_split_is_refused_before_anything(monkeypatch):
+    as_rank(monkeypatch, 1, 4)
+    with pytest.raises(UserError, match=r"batch_size=10 does not split evenly over 4.*=8"):
+        distributed.setup(tiny_config(batch_size=10))
+
+
+def test_a_broken_collective_is_reported_as_a_lost_peer(monkeypatch):
+    as_rank(monkeypatch, 0, 2)
+    gloo = RuntimeError(
+        "[/src/gloo/transport/tcp/pair.cc:561] Connection closed by peer [::1]:9. This is "
+        "typically caused by a remote worker crashing. GLHF!"
+    )
+    message = distributed.failure_message(gloo)
+    assert message.startswith("another process of the 2-process job died or stopped responding")
+    assert (
+        "(RuntimeError: Connection closed by peer [::1]:9)" in message and "pair.cc" not in message
+    )
+    assert distributed.failure_message(ValueError("x")) == "rank 0 of 2: ValueError: x"

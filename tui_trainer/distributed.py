@@ -1,0 +1,331 @@
+"""Data-parallel training under `torchrun`: PyTorch's DistributedDataParallel, one process per GPU
+(or several CPU processes), one ordinary run folder written by rank 0.
+
+torchrun sets RANK / WORLD_SIZE / LOCAL_RANK and the rendezvous address; without them (or with a
+world of one) every helper here is a no-op and the engine trains as a single process.
+
+- batch_size keeps the report's meaning, the global batch: each of N ranks takes batch_size / N.
+- train: every rank draws the permutation a single process would draw for (seed, epoch), pads it
+  to a multiple of N by repeating its start (at most N-1 repeats, all in the last step) and takes
+  every N-th index (DistributedSampler's rule over the in-memory tensors). Step k of all ranks
+  together is single-process batch k, so DDP's averaged gradient is that batch's gradient.
+- eval: each rank takes a contiguous chunk (no padding); loss sums and correct counts are summed
+  across ranks, so accuracies equal a single-process evaluation exactly.
+- stop: the per-step all-reduce of the loss also carries a stop flag, so all ranks stop at the same
+  step. A dead peer breaks the next collective at once with gloo, and torchrun stops the others
+  (SIGTERM, SIGKILL 30 s later; NCCL otherwise waits for the process-group timeout). Rank 0 records
+  the run as failed, or, if rank 0 itself died, the folder reads as crashed; last.pt resumes it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .config import RunConfig, UserError
+from .hardware import cpu_threads, resolve_device
+
+TIMEOUT_ENV = "TUI_TRAINER_DIST_TIMEOUT"
+DEFAULT_TIMEOUT_S = 600  # long enough for local rank 0 to decode the full dataset on first use
+T = TypeVar("T")
+
+
+class _Job:
+    """What this process knows about the job beyond the environment (set up by `setup`)."""
+
+    device: torch.device = torch.device("cpu")
+    agreed_stop: bool = False  # the stop flag as all ranks agreed at the last step
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def world_size() -> int:
+    return _env_int("WORLD_SIZE", 1)
+
+
+def rank() -> int:
+    return _env_int("RANK", 0)
+
+
+def local_rank() -> int:
+    return _env_int("LOCAL_RANK", 0)
+
+
+def local_world_size() -> int:
+    return _env_int("LOCAL_WORLD_SIZE", 1)
+
+
+def active() -> bool:
+    """Started by torchrun (or any launcher setting its variables) with more than one process."""
+    return "RANK" in os.environ and world_size() > 1
+
+
+def is_main() -> bool:
+    """Rank 0 writes the run folder and talks to the user; every other rank stays silent."""
+    return rank() == 0
+
+
+def main_only(callback: Callable[[Any], None] | None) -> Callable[[Any], None]:
+    """`callback` on rank 0, a no-op elsewhere (events, progress, the run writer)."""
+    if is_main() and callback is not None:
+        return callback
+    return lambda event: None
+
+
+def _timeout() -> timedelta:
+    raw = os.environ.get(TIMEOUT_ENV, str(DEFAULT_TIMEOUT_S))
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if seconds <= 0:
+        raise UserError(f"{TIMEOUT_ENV}={raw!r} is not a positive number of seconds: e.g. 600")
+    return timedelta(seconds=seconds)
+
+
+def check_batch(batch_size: int, world: int) -> None:
+    if batch_size % world:
+        fit = max(world, round(batch_size / world) * world)
+        raise UserError(
+            f"batch_size={batch_size} does not split evenly over {world} processes: "
+            f"use a multiple of {world}, e.g. --set batch_size={fit}"
+        )
+
+
+def _init_parameters() -> set[str]:
+    import inspect
+
+    return set(inspect.signature(dist.init_process_group).parameters)
+
+
+def setup(config: RunConfig) -> torch.device:
+    """This rank's device; under torchrun also join the process group (once). Bad input raises
+    UserError identically on every rank, before anything is written."""
+    device = resolve_device(config.device)
+    if not active():
+        return device
+    world = world_size()
+    check_batch(config.batch_size, world)
+    if device.type == "mps":
+        raise UserError("device=mps cannot train data-parallel: use --device cuda or --device cpu")
+    if device.type == "cuda":
+        if local_rank() >= torch.cuda.device_count():
+            raise UserError(
+                f"LOCAL_RANK={local_rank()} but this machine shows {torch.cuda.device_count()} "
+                f"GPU(s): pass --nproc-per-node {torch.cuda.device_count()} or fewer to torchrun"
+            )
+        device = torch.device("cuda", local_rank())
+        torch.cuda.set_device(device)  # NCCL and object collectives use the current device
+    if not dist.is_initialized():
+        timeout = _timeout()
+        if device.type == "cuda" and dist.is_nccl_available():
+            # device_id (torch >= 2.3) binds the group to this rank's GPU at once
+            bind = {"device_id": device} if "device_id" in _init_parameters() else {}
+            dist.init_process_group("nccl", timeout=timeout, **bind)
+        else:
+            dist.init_process_group("gloo", timeout=timeout)
+        _Job.agreed_stop = False
+    _Job.device = device
+    return device
+
+
+def describe(config: RunConfig) -> dict[str, Any]:
+    """What config.json records about the split of the work."""
+    world = world_size() if active() else 1
+    return {
+        "world_size": world,
+        "per_rank_batch": config.batch_size // world,
+        "backend": dist.get_backend() if active() and dist.is_initialized() else None,
+    }
+
+
+def local_batch(batch_size: int) -> int:
+    """This rank's share of the global batch."""
+    return batch_size // world_size() if active() else batch_size
+
+
+def threads_per_rank(requested: int) -> int:
+    """threads=0 means every core: shared among the ranks on this machine."""
+    threads = cpu_threads(requested)
+    if requested or not active():
+        return threads
+    return max(1, threads // max(local_world_size(), 1))
+
+
+# --- agreeing before the run folder exists -------------------------------------------------------
+
+
+def _raise_agreed(failures: list[tuple[int, bool, str] | None]) -> None:
+    found = [f for f in failures if f is not None]
+    if not found:
+        return
+    who, user_error, message = found[0]
+    if user_error:
+        raise UserError(message)
+    raise RuntimeError(f"rank {who} failed: {message}")
+
+
+def agree(fn: Callable[[], T], local_main_first: bool = False) -> T:
+    """Run `fn` on every rank; if it failed on any rank, raise on every rank (a UserError stays a
+    UserError, so bad input exits 2 everywhere). `local_main_first`: local rank 0 goes first (it
+    decodes the images and fills the disk cache; the other ranks on its machine then load it)."""
+    if not active():
+        return fn()
+    if local_main_first and local_rank() != 0:
+        dist.barrier()
+    result, failure = None, None
+    try:
+        result = fn()
+    except UserError as exc:
+        failure = (rank(), True, str(exc))
+    except Exception as exc:  # noqa: BLE001 - reported to every rank below, then raised
+        failure = (rank(), False, f"{type(exc).__name__}: {exc}")
+    finally:
+        if local_main_first and local_rank() == 0:
+            dist.barrier()
+    failures: list[Any] = [None] * world_size()
+    dist.all_gather_object(failures, failure)
+    _raise_agreed(failures)
+    return result  # type: ignore[return-value]
+
+
+def from_main(fn: Callable[[], T]) -> T:
+    """Run `fn` on rank 0 alone and hand its result (or its failure) to every rank."""
+    if not active():
+        return fn()
+    box: list[Any] = [None]
+    if is_main():
+        try:
+            box = [("ok", fn())]
+        except UserError as exc:
+            box = [("failed", (0, True, str(exc)))]
+        except Exception as exc:  # noqa: BLE001 - reported to every rank below, then raised
+            box = [("failed", (0, False, f"{type(exc).__name__}: {exc}"))]
+    dist.broadcast_object_list(box, src=0)
+    kind, value = box[0]
+    if kind == "failed":
+        _raise_agreed([value])
+    return value
+
+
+# --- training ------------------------------------------------------------------------------------
+
+
+def wrap(model: nn.Module) -> nn.Module:
+    """DDP around the model for the training forward/backward; checkpoints and evaluation keep
+    using the plain module (its state dict has no `module.` prefix)."""
+    if not active():
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    device = _Job.device
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return getattr(model, "module", model) if active() else model
+
+
+def shard_train(order: torch.Tensor) -> torch.Tensor:
+    """This rank's indices of the epoch's permutation: padded to a multiple of the world size by
+    repeating its start, then every world_size-th index from this rank's offset."""
+    if not active():
+        return order
+    world = world_size()
+    total = math.ceil(len(order) / world) * world
+    if total > len(order):
+        order = order.repeat(math.ceil(total / len(order)))[:total]
+    return order[rank() :: world]
+
+
+def shard_eval(n: int) -> torch.Tensor:
+    """This rank's contiguous chunk of 0..n-1; the chunks cover every index once, no padding."""
+    index = torch.arange(n)
+    if not active():
+        return index
+    return torch.tensor_split(index, world_size())[rank()]
+
+
+def step_loss(loss: torch.Tensor, batch: int, stop) -> float:
+    """The step's loss over the global batch; all ranks also agree on whether to stop."""
+    if not active():
+        return loss.item()
+    sums = torch.zeros(3, dtype=torch.float64, device=loss.device)
+    sums[0] = loss.detach().double() * batch
+    sums[1] = batch
+    sums[2] = float(stop.is_set())
+    dist.all_reduce(sums)
+    _Job.agreed_stop = bool(sums[2].item() > 0)
+    return (sums[0] / sums[1]).item()
+
+
+def should_stop(stop) -> bool:
+    """Single process: the stop event itself. Distributed: the flag all ranks agreed on at the last
+    step, so every rank stops at the same point (a rank may not leave a collective alone)."""
+    if not active():
+        return stop.is_set()
+    return _Job.agreed_stop
+
+
+def sum_eval(loss_sum, correct):
+    """The whole split's loss sum and correct count from every rank's chunk. Takes and returns
+    Python numbers, or 0-d tensors (sums kept on the device)."""
+    if not active():
+        return loss_sum, correct
+    sums = torch.stack(
+        [torch.as_tensor(v, device=_Job.device).to(torch.float64) for v in (loss_sum, correct)]
+    )
+    dist.all_reduce(sums)
+    if isinstance(loss_sum, torch.Tensor):
+        return sums[0], sums[1].round().to(torch.int64)
+    return sums[0].item(), int(round(sums[1].item()))
+
+
+def sync_buffers(model: nn.Module) -> None:
+    """BatchNorm statistics from rank 0: each rank's last training batch moved its own copy."""
+    if not active():
+        return
+    for buffer in unwrap(model).buffers():
+        dist.broadcast(buffer, src=0)
+
+
+COMM_ERROR_HINTS = ("gloo", "nccl", "connection", "timed out", "timeout", "socket")
+
+
+def failure_message(exc: BaseException) -> str:
+    """One line for summary.json; a broken collective says what happened and what is left."""
+    detail = re.sub(r"^\[[^\]]*\.(cc|cpp|h):\d+\]\s*", "", str(exc))  # gloo's source line
+    text = f"{type(exc).__name__}: {detail}".splitlines()[0]
+    if not active():
+        return text
+    broken = isinstance(exc, dist.DistError) or any(h in text.lower() for h in COMM_ERROR_HINTS)
+    if not broken:
+        return f"rank {rank()} of {world_size()}: {text}"
+    first = text.split(". ", 1)[0].rstrip(".")  # gloo goes on with generic advice
+    return (
+        f"another process of the {world_size()}-process job died or stopped responding "
+        f"({first}): last.pt holds the last finished epoch"
+    )
+
+
+def shutdown() -> None:
+    """Leave the process group (no-op outside torchrun)."""
+    if active() and dist.is_initialized():
+        try:
+            dist.destroy_process_group()
+        except Exception:  # noqa: BLE001 - leaving a broken group: the process exits anyway
+            pass
