@@ -15,10 +15,12 @@ from typing import Any
 import torch
 import torchvision
 
+from . import data as D
 from . import engine
-from .config import RunConfig
+from .config import RunConfig, UserError
 from .events import EventCallback, RunEnded, fan_out
-from .runs import Run, RunWriter, create_run, ensure_writable
+from .rewind import check_resumable, rewind
+from .runs import Run, RunWriter, create_run, ensure_writable, find_run
 
 
 def _git_revision() -> str | None:
@@ -69,6 +71,40 @@ def start_run(
     prep = engine.prepare(config, data_dir, on_event)
     run = create_run(runs_dir, run_metadata(prep, preset, overrides), preset, name)
     return run, _train_into(run, prep, on_event, stop, resume=None)
+
+
+def resume_run(
+    run_id: str,
+    *,
+    runs_dir: Path,
+    data_dir: Path | None = None,
+    device: str | None = None,
+    on_event: EventCallback | None = None,
+    stop: threading.Event | None = None,
+) -> tuple[Run, RunEnded]:
+    """Continue an interrupted, crashed or failed run in its own folder from its last completed
+    epoch (from the start if none completed). Raises UserError before touching the folder."""
+    stop = stop or threading.Event()
+    run = find_run(runs_dir, run_id)
+    check_resumable(run)
+    meta = run.meta()
+    if not meta.get("config"):
+        raise UserError(f"run {run.id} has no readable config.json: start a new run instead")
+    config = RunConfig.from_dict(meta["config"])
+    if device:
+        config = config.with_overrides({"device": device})
+    resume = engine.load_resume_state(run.path) if run.last_path.is_file() else None
+    ensure_writable(run.path)
+    # The data the run started on, unless told otherwise: the splits must match last.pt's head.
+    recorded = Path(meta["data_dir"]) if meta.get("data_dir") else None
+    prep = engine.prepare(config, data_dir or recorded or D.resolve_data_dir(None), on_event)
+    if meta.get("classes") and prep.splits.classes != meta["classes"]:
+        raise UserError(
+            f"the classes in {prep.data_dir} differ from run {run.id}'s: pass --data with the "
+            "folder it was started on"
+        )
+    rewind(run, resume)
+    return run, _train_into(run, prep, on_event, stop, resume)
 
 
 def _train_into(run, prep, on_event, stop, resume) -> RunEnded:
