@@ -71,13 +71,14 @@ def prepare(config: RunConfig, data_dir: Path, on_event: EventCallback | None = 
         on_progress=lambda done, total: say(Log("", f"decoded {done}/{total} images")),
     )
     tensors, skipped = D.build_tensor_splits(splits, decoded)
+    for name, split in tensors.items():
+        if len(split) == 0:  # before the warnings: the error alone says it, in one line
+            raise D.DataError(
+                f"no readable images left in the {name} split of {data_dir} ({len(skipped)} "
+                "unreadable files): check the image files"
+            )
     for rel in skipped:
         say(Log("", f"skipped unreadable image {splits.images_dir / rel}", "warning"))
-    for name, split in tensors.items():
-        if len(split) == 0:
-            raise D.DataError(
-                f"no readable images left in the {name} split of {data_dir}: check the image files"
-            )
     return Prepared(config, data_dir, splits, tensors, skipped, device, precision, model)
 
 

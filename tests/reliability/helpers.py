@@ -32,9 +32,10 @@ def small_set_options(**overrides) -> list[str]:
     return [arg for k, v in {**SMALL, **overrides}.items() for arg in ("--set", f"{k}={v}")]
 
 
-def subprocess_env() -> dict[str, str]:
+def subprocess_env(**extra) -> dict[str, str]:
     """The test's environment (isolated caches and runs) with this checkout importable."""
-    return {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    return env | {key: str(value) for key, value in extra.items()}
 
 
 def spawn_cli(*args, **kwargs) -> subprocess.Popen:
@@ -52,3 +53,11 @@ def spawn_cli(*args, **kwargs) -> subprocess.Popen:
 def leftovers(path: Path) -> list[str]:
     """Temp files of atomic writes in a folder."""
     return sorted(p.name for p in path.iterdir() if p.name.endswith(".tmp"))
+
+
+# Wall-clock and process facts; everything else in a run's rows must match to the last bit.
+VOLATILE = {"seconds", "pid", "host", "started_at", "ended_at", "heartbeat", "resumed_at"}
+
+
+def stable(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k not in VOLATILE} for row in rows]

@@ -4,15 +4,12 @@ import threading
 
 import pytest
 
-from tests.reliability.helpers import small_config
+from tests.reliability.helpers import small_config, stable
 from tui_trainer.config import UserError
 from tui_trainer.events import Epoch, RunStarted, Step
 from tui_trainer.launch import resume_run, start_run
 from tui_trainer.rewind import rewound_metrics
 from tui_trainer.runs import Run
-
-# Wall-clock and process facts; everything else must match to the last bit.
-VOLATILE = {"seconds", "pid", "host", "started_at", "ended_at", "heartbeat", "resumed_at"}
 
 
 def _start(tiny_data, runs_dir, cfg, stop=None, on_event=None):
@@ -25,10 +22,6 @@ def _start(tiny_data, runs_dir, cfg, stop=None, on_event=None):
         on_event=on_event,
         stop=stop,
     )
-
-
-def _stable(rows):
-    return [{k: v for k, v in row.items() if k not in VOLATILE} for row in rows]
 
 
 def test_a_resumed_run_ends_with_the_metrics_of_an_uninterrupted_one(tiny_data, tmp_path):
@@ -53,9 +46,9 @@ def test_a_resumed_run_ends_with_the_metrics_of_an_uninterrupted_one(tiny_data, 
     assert [e.epoch for e in events if isinstance(e, Epoch)] == [2, 3]
 
     reference = Run(next((tmp_path / "a").iterdir()))
-    assert _stable(run.metrics()) == _stable(reference.metrics())  # steps and epochs, in order
+    assert stable(run.metrics()) == stable(reference.metrics())  # steps and epochs, in order
     assert [e["lr"] for e in run.epochs()] == pytest.approx([0.01, 0.005, 0.0025])
-    assert _stable([resumed.summary]) == _stable([straight.summary])
+    assert stable([resumed.summary]) == stable([straight.summary])
     summary = run.summary()
     assert summary["status"] == "completed" and summary["resumes"] == 1
     assert "message" not in summary  # the interruption's "stopped during epoch 2" is gone
