@@ -212,8 +212,10 @@ def create_run(runs_dir: Path, meta: dict[str, Any], preset: str, name: str | No
         except FileExistsError:
             continue
         run = Run(path)
-        write_json_atomic(run.config_path, meta)
+        # summary first: readers list a folder once config.json is there, and then it is
+        # `running`, never briefly `crashed` for want of a summary
         run.write_summary(initial_summary())
+        write_json_atomic(run.config_path, meta)
         return run
     raise UserError(f"could not create a run folder under {runs_dir}: too many runs named {base}")
 
