@@ -94,15 +94,17 @@ def resume_run(
     if device:
         config = config.with_overrides({"device": device})
     resume = engine.load_resume_state(run.path) if run.last_path.is_file() else None
-    ensure_writable(run.path)
     # The data the run started on, unless told otherwise: the splits must match last.pt's head.
     recorded = Path(meta["data_dir"]) if meta.get("data_dir") else None
-    prep = engine.prepare(config, data_dir or recorded or D.resolve_data_dir(None), on_event)
-    if meta.get("classes") and prep.splits.classes != meta["classes"]:
+    data_dir = data_dir or recorded or D.resolve_data_dir(None)
+    classes = D.list_classes(D.find_layout(data_dir).images_dir, config.classes)
+    if meta.get("classes") and classes != meta["classes"]:
         raise UserError(
-            f"the classes in {prep.data_dir} differ from run {run.id}'s: pass --data with the "
+            f"the classes in {data_dir} differ from run {run.id}'s: pass --data with the "
             "folder it was started on"
         )
+    prep = engine.prepare(config, data_dir, on_event)
+    ensure_writable(run.path)  # last of the checks: its probe file touches the folder
     rewind(run, resume)
     return run, _train_into(run, prep, on_event, stop, resume)
 

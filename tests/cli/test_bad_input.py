@@ -50,6 +50,8 @@ CASES = [
     ("run --resume boom", "diverged_run", "is diverged: resuming would replay the same steps"),
     ("run --resume live", "running_run", "is running: its process (pid"),
     ("run scratch --resume done", "completed_run", "--resume continues a run with its own config"),
+    ("run --resume moved", "data_moved_run", "moved does not exist: pass --data DIR"),
+    ("run --resume other --data {tiny}", "other_classes_run", "differ from run"),
     ("run scratch --set weights={tmp}/no.pt", None, "weights file {tmp}/no.pt does not exist"),
     ("run scratch --set weights={tmp}/r18.pt", "resnet_weights", "do not fit alexnet (missing"),
     ("run finetune", "offline", "ImageNet weights for alexnet are not cached at"),
@@ -72,8 +74,8 @@ def _offline(*args, **kwargs):
     raise urllib.error.URLError("no network")
 
 
-def _fake_run(runs: Path, id_part: str, status: str | None) -> None:
-    meta = {"config": small_config().to_dict(), "preset": "scratch"}
+def _fake_run(runs: Path, id_part: str, status: str | None, **meta) -> None:
+    meta = {"config": small_config().to_dict(), "preset": "scratch", **meta}
     run = create_run(runs, meta, "scratch", name=id_part)
     if status:
         run.write_summary({**run.summary(), "status": status})
@@ -100,6 +102,12 @@ SETUPS = {
     "completed_run": lambda tmp, mp: _fake_run(tmp / "runs", "done", "completed"),
     "diverged_run": lambda tmp, mp: _fake_run(tmp / "runs", "boom", "diverged"),
     "running_run": lambda tmp, mp: _fake_run(tmp / "runs", "live", None),  # this pid: alive
+    "data_moved_run": lambda tmp, mp: _fake_run(
+        tmp / "runs", "moved", "interrupted", data_dir=str(tmp / "moved")
+    ),
+    "other_classes_run": lambda tmp, mp: _fake_run(
+        tmp / "runs", "other", "interrupted", classes=["cat", "dog"]
+    ),
     "resnet_weights": lambda tmp, mp: torch.save(
         __import__("torchvision").models.resnet18(num_classes=3).state_dict(), tmp / "r18.pt"
     ),
