@@ -87,7 +87,7 @@ def tiny_config(**overrides) -> RunConfig:
         step_size=1,
         precision="fp32",
         device="cpu",
-        threads=2,
+        threads=1,  # 2 threads fight each other when the machine is busy
     )
     base.update(overrides)
     return RunConfig().with_overrides(base)

@@ -117,7 +117,9 @@ def presets() -> None:
 @app.command()
 @user_errors
 def run(
-    preset: Annotated[str, typer.Argument(help="Preset name (see `tui-trainer presets`).")],
+    preset: Annotated[
+        str | None, typer.Argument(help="Preset name (see `tui-trainer presets`).")
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override a config key, e.g. --set lr=0.01 (repeatable)."),
@@ -128,29 +130,55 @@ def run(
     name: Annotated[
         str | None, typer.Option(help="Label for the run id (default: preset).")
     ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            metavar="RUN_ID",
+            help="Continue an interrupted, crashed or failed run from its last finished epoch.",
+        ),
+    ] = None,
 ) -> None:
-    """Train one preset headless and leave a run folder behind."""
-    from .launch import start_run
+    """Train one preset headless (or --resume a stopped run) and leave a run folder behind."""
+    from .launch import resume_run, start_run
     from .progress import progress_listener
 
-    overrides: dict[str, str] = C.parse_set_options(set_ or [])
-    if device:
-        overrides["device"] = device
-    loaded, cfg = C.build_config(preset, overrides)
-    stop = threading.Event()
-    _stop_on_signals(stop)
-    # Under torchrun rank 0 alone shows progress and the summary; the others stay silent.
-    with progress_listener(out, sys.stdout.isatty() and distributed.is_main()) as listener:
-        run_, ended = start_run(
+    if resume is not None:
+        if preset or set_ or name:
+            raise C.UserError(
+                "--resume continues a run with its own config: drop PRESET, --set and --name"
+            )
+        launch = functools.partial(resume_run, resume, data_dir=data, device=device)
+    elif preset is None:
+        raise C.UserError(
+            "missing PRESET: name one (see `tui-trainer presets`) or pass --resume RUN_ID"
+        )
+    else:
+        overrides: dict[str, str] = C.parse_set_options(set_ or [])
+        if device:
+            overrides["device"] = device
+        loaded, cfg = C.build_config(preset, overrides)
+        launch = functools.partial(
+            start_run,
             cfg,
             preset=loaded.name,
             overrides=overrides,
             data_dir=D.resolve_data_dir(data),
-            runs_dir=runs_dir or default_runs_dir(),
-            on_event=listener,
-            stop=stop,
             name=name,
         )
+    stop = threading.Event()
+    restore_signals = _stop_on_signals(stop)
+    try:
+        # Under torchrun rank 0 alone shows progress and the summary; the others stay silent.
+        with progress_listener(out, sys.stdout.isatty() and distributed.is_main()) as listener:
+            run_, ended = launch(
+                runs_dir=runs_dir or default_runs_dir(), on_event=listener, stop=stop
+            )
+    except KeyboardInterrupt:  # the second Ctrl-C: no clean stop, the folder shows as crashed
+        err.print("aborted: continue the run with `tui-trainer run --resume RUN_ID`")
+        raise typer.Exit(130) from None
+    finally:
+        restore_signals()
     if distributed.is_main():
         _print_summary(ended.status, ended.summary, ended.message)
         out.print(f"run folder: {run_.path}", markup=False, highlight=False)
@@ -159,8 +187,9 @@ def run(
     raise typer.Exit(EXIT_CODES.get(ended.status, 1))
 
 
-def _stop_on_signals(stop: threading.Event) -> None:
-    """First Ctrl-C / SIGTERM: finish cleanly (status interrupted). A second Ctrl-C: hard stop."""
+def _stop_on_signals(stop: threading.Event):
+    """First Ctrl-C / SIGTERM: finish cleanly (status interrupted). A second Ctrl-C: hard stop.
+    Returns a function that puts the previous handlers back."""
 
     def handler(signum, frame):
         if stop.is_set():
@@ -169,9 +198,10 @@ def _stop_on_signals(stop: threading.Event) -> None:
         if distributed.is_main():
             err.print("stopping after the current step (Ctrl-C again to abort)")
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, handler)
-        signal.signal(signal.SIGTERM, handler)
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    return lambda: [signal.signal(sig, old) for sig, old in previous.items()]
 
 
 def _print_summary(status: str, summary: dict, message: str = "") -> None:

@@ -157,6 +157,13 @@ def make_splits(layout: Layout, config: RunConfig) -> Splits:
             for f in sorted((layout.images_dir / name).iterdir())
             if _is_image(f)
         ]
+        per_class = Counter(label for _, label in items)
+        for name, i in index.items():
+            if per_class[i] < 3:  # one for test, two for the train/val split
+                raise DataError(
+                    f"class {name!r} has {per_class[i]} image(s), too few to split into train, "
+                    "val and test: give it at least 3 or leave it out"
+                )
         train, test = _stratified(items, TEST_FRACTION, config.seed, "train/test")
         source = "seeded"
     if not test:

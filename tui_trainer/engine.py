@@ -73,13 +73,14 @@ def prepare(config: RunConfig, data_dir: Path, on_event: EventCallback | None = 
         on_progress=lambda done, total: say(Log("", f"decoded {done}/{total} images")),
     )
     tensors, skipped = D.build_tensor_splits(splits, decoded)
+    for name, split in tensors.items():
+        if len(split) == 0:  # before the warnings: the error alone says it, in one line
+            raise D.DataError(
+                f"no readable images left in the {name} split of {data_dir} ({len(skipped)} "
+                "unreadable files): check the image files"
+            )
     for rel in skipped:
         say(Log("", f"skipped unreadable image {splits.images_dir / rel}", "warning"))
-    for name, split in tensors.items():
-        if len(split) == 0:
-            raise D.DataError(
-                f"no readable images left in the {name} split of {data_dir}: check the image files"
-            )
     return Prepared(config, data_dir, splits, tensors, skipped, device, precision, model)
 
 
@@ -275,6 +276,8 @@ def train(
         scheduler.load_state_dict(resume["scheduler"])
         state = TrainState(**resume["state"])
         best_weights = resume.get("best_model")
+        if resume.get("scaler"):  # fp16 only: an enabled scaler's state is never empty
+            scaler.load_state_dict(resume["scaler"])
     data = prep.tensors
     net = distributed.wrap(model)  # DDP under torchrun; `model` stays the plain module
     emit(
@@ -292,7 +295,8 @@ def train(
             state.epoch + 1,
         )
     )
-    started = time.monotonic()
+    # A resumed run's time counts the epochs it keeps from before (saved in last.pt).
+    started = time.monotonic() - (resume or {}).get("seconds", 0.0)
     status, message = "completed", ""
     try:
         for epoch in range(state.epoch + 1, cfg.epochs + 1):
@@ -330,6 +334,9 @@ def train(
                     "train_acc": train_acc,
                     "val_loss": val_loss,
                     "val_acc": val_acc,
+                    # with these the epoch's metrics row can be rebuilt if a kill loses it
+                    "lr": lr,
+                    "seconds": time.monotonic() - t0,
                 }
             )
             if run_dir is not None:
@@ -340,10 +347,12 @@ def train(
                         "model": model.state_dict(),
                         "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(),
+                        "scaler": scaler.state_dict(),
                         "epoch": epoch,
                         "state": state.__dict__,
                         "rng": _rng_state(),
                         "config": cfg.to_dict(),
+                        "seconds": time.monotonic() - started,
                     },
                 )
                 if is_best:
@@ -396,12 +405,18 @@ def load_resume_state(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "last.pt"
     if not path.is_file():
         raise UserError(f"{run_dir} has no last.pt (no epoch finished): start it again instead")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    best_epoch = ckpt["state"]["best_epoch"]
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        best_epoch = ckpt["state"]["best_epoch"]
+    except Exception as exc:  # noqa: BLE001 - written atomically, so only outside damage gets here
+        raise UserError(
+            f"{path} is unreadable ({type(exc).__name__}): delete it to resume from the start"
+        ) from None
     best_path = run_dir / "best.pt"
-    best = (
-        torch.load(best_path, map_location="cpu", weights_only=True) if best_path.is_file() else {}
-    )
+    try:
+        best = torch.load(best_path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - missing or damaged: last.pt may still hold the best
+        best = {}
     if best.get("epoch") == best_epoch:
         ckpt["best_model"] = best["model"]
     elif best_epoch == ckpt["epoch"]:

@@ -15,10 +15,12 @@ from typing import Any
 import torch
 import torchvision
 
+from . import data as D
 from . import distributed, engine
-from .config import RunConfig
+from .config import RunConfig, UserError
 from .events import EventCallback, RunEnded, fan_out
-from .runs import Run, RunWriter, create_run, ensure_writable
+from .rewind import check_resumable, rewind
+from .runs import Run, RunWriter, create_run, ensure_writable, find_run
 
 
 def _git_revision() -> str | None:
@@ -84,6 +86,44 @@ def start_run(
     meta = run_metadata(prep, preset, overrides, extra_meta)
     run = distributed.from_main(lambda: create_run(runs_dir, meta, preset, name))
     return run, _train_into(run, prep, on_event, stop, resume=None)
+
+
+def resume_run(
+    run_id: str,
+    *,
+    runs_dir: Path,
+    data_dir: Path | None = None,
+    device: str | None = None,
+    on_event: EventCallback | None = None,
+    stop: threading.Event | None = None,
+) -> tuple[Run, RunEnded]:
+    """Continue an interrupted, crashed or failed run in its own folder from its last completed
+    epoch (from the start if none completed). Raises UserError before touching the folder."""
+    stop = stop or threading.Event()
+    run = find_run(runs_dir, run_id)
+    check_resumable(run)
+    meta = run.meta()
+    if not meta.get("config"):
+        raise UserError(f"run {run.id} has no readable config.json: start a new run instead")
+    config = RunConfig.from_dict(meta["config"])
+    if device:
+        config = config.with_overrides({"device": device})
+    distributed.setup(config)
+    resume = engine.load_resume_state(run.path) if run.last_path.is_file() else None
+    # The data the run started on, unless told otherwise: the splits must match last.pt's head.
+    recorded = Path(meta["data_dir"]) if meta.get("data_dir") else None
+    data_dir = data_dir or recorded or D.resolve_data_dir(None)
+    classes = D.list_classes(D.find_layout(data_dir).images_dir, config.classes)
+    if meta.get("classes") and classes != meta["classes"]:
+        raise UserError(
+            f"the classes in {data_dir} differ from run {run.id}'s: pass --data with the "
+            "folder it was started on"
+        )
+    say = distributed.main_only(on_event)
+    prep = distributed.agree(lambda: engine.prepare(config, data_dir, say), local_main_first=True)
+    # last of the checks: ensure_writable's probe file touches the folder
+    distributed.from_main(lambda: (ensure_writable(run.path), rewind(run, resume)))
+    return run, _train_into(run, prep, on_event, stop, resume)
 
 
 def _train_into(run, prep, on_event, stop, resume) -> RunEnded:

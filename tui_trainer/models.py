@@ -6,6 +6,8 @@ ImageNet weights come through torchvision's own loader, which keeps them in the 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import urllib.error
 from pathlib import Path
 
@@ -41,7 +43,11 @@ def load_imagenet_state_dict(model: str) -> dict[str, torch.Tensor]:
     weights = _imagenet_weights(model)
     path = imagenet_cache_path(model)
     try:
-        return weights.get_state_dict(progress=False)
+        # torch hub prints `Downloading: URL to PATH` first (stdout or stderr, by version):
+        # offline, that stray line would sit next to our one-line error.
+        sink = io.StringIO()
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            return weights.get_state_dict(progress=False)
     except (urllib.error.URLError, OSError, ConnectionError, TimeoutError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise WeightsError(

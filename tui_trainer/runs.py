@@ -52,12 +52,19 @@ def ensure_writable(runs_dir: Path) -> Path:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def write_jsonl_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
+    write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in rows))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
     """Write to a temp file in the same folder, fsync, then rename over the target."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, default=str)
-            fh.write("\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -205,8 +212,10 @@ def create_run(runs_dir: Path, meta: dict[str, Any], preset: str, name: str | No
         except FileExistsError:
             continue
         run = Run(path)
-        write_json_atomic(run.config_path, meta)
+        # summary first: readers list a folder once config.json is there, and then it is
+        # `running`, never briefly `crashed` for want of a summary
         run.write_summary(initial_summary())
+        write_json_atomic(run.config_path, meta)
         return run
     raise UserError(f"could not create a run folder under {runs_dir}: too many runs named {base}")
 

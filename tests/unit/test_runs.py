@@ -17,7 +17,11 @@ from tui_trainer.runs import (
 )
 
 
-def test_runs_started_in_the_same_second_get_distinct_folders(tmp_path):
+def test_runs_started_in_the_same_second_get_distinct_folders(tmp_path, monkeypatch):
+    from tui_trainer import runs
+
+    # the same second for both, even when the clock ticks between the two calls
+    monkeypatch.setattr(runs, "make_run_id", lambda preset, name=None: f"20260101-000000-{preset}")
     a = create_run(tmp_path, {"config": {}}, "scratch")
     b = create_run(tmp_path, {"config": {}}, "scratch")
     assert a.path != b.path and b.id.startswith(a.id)

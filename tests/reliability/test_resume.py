@@ -1,0 +1,95 @@
+"""Resume: a run stopped part-way and continued ends exactly where an uninterrupted run ends."""
+
+import threading
+
+import pytest
+
+from tests.reliability.helpers import small_config, stable
+from tui_trainer.config import UserError
+from tui_trainer.events import Epoch, RunStarted, Step
+from tui_trainer.launch import resume_run, start_run
+from tui_trainer.rewind import rewound_metrics
+from tui_trainer.runs import Run
+
+
+def _start(tiny_data, runs_dir, cfg, stop=None, on_event=None):
+    return start_run(
+        cfg,
+        preset="test",
+        overrides={},
+        data_dir=tiny_data,
+        runs_dir=runs_dir,
+        on_event=on_event,
+        stop=stop,
+    )
+
+
+def test_a_resumed_run_ends_with_the_metrics_of_an_uninterrupted_one(tiny_data, tmp_path):
+    # step_size=1, gamma=0.5: the lr halves every epoch, so a restarted schedule would show.
+    cfg = small_config(epochs=3, step_size=1, gamma=0.5, augment="cs-hf")
+    _, straight = _start(tiny_data, tmp_path / "a", cfg)
+
+    stop = threading.Event()
+
+    def stop_during_epoch_2(event):  # epoch 1 finished; epoch 2 has written a step row
+        if isinstance(event, Step) and event.epoch == 2:
+            stop.set()
+
+    run, first = _start(tiny_data, tmp_path / "b", cfg, stop, stop_during_epoch_2)
+    assert first.status == "interrupted" and run.status() == "interrupted"
+    assert [m["epoch"] for m in run.metrics() if m["kind"] == "step"][-1] == 2
+    events = []
+    again, resumed = resume_run(run.id[-10:], runs_dir=tmp_path / "b", on_event=events.append)
+    assert again == run and resumed.status == "completed"
+    started = next(e for e in events if isinstance(e, RunStarted))
+    assert started.start_epoch == 2
+    assert [e.epoch for e in events if isinstance(e, Epoch)] == [2, 3]
+
+    reference = Run(next((tmp_path / "a").iterdir()))
+    assert stable(run.metrics()) == stable(reference.metrics())  # steps and epochs, in order
+    assert [e["lr"] for e in run.epochs()] == pytest.approx([0.01, 0.005, 0.0025])
+    assert stable([resumed.summary]) == stable([straight.summary])
+    summary = run.summary()
+    assert summary["status"] == "completed" and summary["resumes"] == 1
+    assert "message" not in summary  # the interruption's "stopped during epoch 2" is gone
+
+
+def test_resume_refuses_a_completed_run_and_leaves_it_alone(tiny_data, tmp_path):
+    run, _ = _start(tiny_data, tmp_path, small_config(epochs=1))
+    before = {p.name: p.stat().st_mtime_ns for p in run.path.iterdir()}
+    with pytest.raises(UserError, match="is completed: it has nothing left to train"):
+        resume_run(run.id, runs_dir=tmp_path)
+    assert {p.name: p.stat().st_mtime_ns for p in run.path.iterdir()} == before
+
+
+def test_rewound_metrics_cut_the_unfinished_epoch_and_rebuild_a_lost_epoch_row():
+    rows = [
+        {"kind": "step", "epoch": 1, "global_step": 1},
+        {"kind": "step", "epoch": 1, "global_step": 2},
+        {"kind": "epoch", "epoch": 1, "val_acc": 0.5},
+        {"kind": "step", "epoch": 2, "global_step": 3},
+        {"kind": "step", "epoch": 2, "global_step": 4},  # epoch 2's row was lost by a kill
+        {"kind": "step", "epoch": 3, "global_step": 5},  # the unfinished epoch
+    ]
+    history = [
+        {"epoch": 1, "val_acc": 0.5, "lr": 0.1},
+        {"epoch": 2, "val_acc": 0.6, "lr": 0.1, "train_loss": 1.0},
+    ]
+    out = rewound_metrics(rows, 2, history)
+    assert [(r["kind"], r["epoch"]) for r in out] == [
+        ("step", 1),
+        ("step", 1),
+        ("epoch", 1),
+        ("step", 2),
+        ("step", 2),
+        ("epoch", 2),
+    ]
+    assert out[2] == rows[2] and out[-1] == {
+        "kind": "epoch",
+        "epoch": 2,
+        "val_acc": 0.6,
+        "lr": 0.1,
+        "train_loss": 1.0,
+    }
+    assert rewound_metrics(rows + [rows[2]], 1, history)[-1] == rows[2]  # a duplicate row goes
+    assert rewound_metrics(rows, 0, history) == []
