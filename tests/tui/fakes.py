@@ -138,19 +138,23 @@ class ScriptedEngine:
     Records each call's preset and overrides.
     """
 
-    def __init__(self, epochs: int = 2, steps: int = 4, hold_after: int | None = None) -> None:
+    def __init__(
+        self, epochs: int = 2, steps: int = 4, hold_after: int | None = None, run_id: str = ""
+    ) -> None:
         self.epochs, self.steps, self.hold_after = epochs, steps, hold_after
+        self.run_id = run_id  # a fixed folder name (snapshots); else create_run's stamped one
         self.calls: list[tuple[str, dict[str, str]]] = []
         self.started = threading.Event()
 
     def __call__(self, config, *, preset, overrides, data_dir, runs_dir, on_event, stop, name=None):
         self.calls.append((preset, dict(overrides)))
-        run = create_run(
-            runs_dir,
-            {"config": config.to_dict(), "preset": preset, "overrides": overrides},
-            preset,
-            name,
-        )
+        meta = {"config": config.to_dict(), "preset": preset, "overrides": overrides}
+        if self.run_id:
+            run = Run(runs_dir / self.run_id)
+            run.path.mkdir(parents=True)
+            write_json_atomic(run.config_path, meta)
+        else:
+            run = create_run(runs_dir, meta, preset, name)
         emit = fan_out(RunWriter(run), on_event)
         emit(
             RunStarted(

@@ -3,11 +3,12 @@ missing-dataset banner, and the CLI entry points that open the app."""
 
 from __future__ import annotations
 
-from textual.widgets import Input, Select, Static
+from textual.widgets import Input, Static
 from typer.testing import CliRunner
 
 from tests.tui.fakes import ScriptedEngine, drive, wait_for
 from tui_trainer.tui.app import make_app
+from tui_trainer.tui.widgets.choice import Choice
 from tui_trainer.tui.widgets.config_form import ConfigForm, check_form
 from tui_trainer.tui.widgets.preset_picker import PresetPicker
 
@@ -50,8 +51,8 @@ def test_choosing_a_preset_fills_the_form(tiny_data, tmp_path):
         while picker.current is None or picker.current.name != "freeze-conv":
             await pilot.press("down")
         assert app.screen.query_one("#lr", Input).value == "0.005"
-        assert app.screen.query_one("#weights", Select).value == "imagenet"
-        assert app.screen.query_one("#freeze", Select).value == "conv"
+        assert app.screen.query_one("#weights", Choice).value == "imagenet"
+        assert app.screen.query_one("#freeze", Choice).value == "conv"
         info = str(app.screen.query_one("#preset-info", Static).render())
         assert "freeze-conv" in info and "Transfer learning" in info
         await pilot.press("enter")  # picking a preset moves on to its first field
@@ -99,7 +100,7 @@ def test_missing_dataset_opens_and_says_where_it_looked(tmp_path):
         await pilot.press("ctrl+s")
         assert engine.calls == []
         await pilot.press("3")  # the rest of the app still works
-        assert type(app.screen).__name__ == "ResultsScreen"
+        assert app.main.current == "runs"
 
     drive(app, scenario)
 

@@ -73,7 +73,7 @@ def test_sort_filter_open_compare_and_delete(tmp_path):
 
         # compare: mark two runs, overlay their curves
         await pilot.press("c")
-        assert type(app.screen).__name__ == "ResultsScreen"  # nothing marked yet
+        assert type(app.screen).__name__ == "MainScreen"  # nothing marked yet
         table.move_cursor(row=visible_ids(table).index(IDS[0]))
         await pilot.press("space")
         table.move_cursor(row=visible_ids(table).index(IDS[1]))
@@ -148,7 +148,7 @@ def test_a_headless_run_is_followed_through_its_metrics_file(tmp_path):
 
     async def scenario(pilot):
         await pilot.press("2")  # watch: nothing trains here, so it follows the running run
-        watch = app.screen
+        watch = app.main.view("watch")
         await wait_for(pilot, lambda: watch.view is not None, what="the follow")
         assert watch.view.run_id == run.id and watch.view.source == "disk"
         assert len(watch.view.steps) == 3 and watch.view.status == "running"
@@ -173,7 +173,7 @@ def test_a_headless_run_is_followed_through_its_metrics_file(tmp_path):
         write_json_atomic(run.summary_path, {**summary, "status": "completed", "test_acc": 0.3})
         await wait_for(pilot, lambda: watch.view.status == "completed", what="the end")
         await pilot.press("s")  # nothing of ours to stop: no dialog
-        assert type(app.screen).__name__ == "WatchScreen"
+        assert type(app.screen).__name__ == "MainScreen" and app.main.current == "watch"
 
     drive(app, scenario)
 

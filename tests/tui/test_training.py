@@ -40,7 +40,7 @@ def test_real_engine_run_shows_live_and_lands_in_the_table(tiny_data, tmp_path):
     async def scenario(pilot):
         set_form(app, **TINY_FORM, epochs="2", lr="0.01")
         await pilot.press("ctrl+s")
-        assert type(app.screen).__name__ == "WatchScreen"
+        assert type(app.screen).__name__ == "MainScreen" and app.main.current == "watch"
         await wait_for(pilot, lambda: app.live.steps, what="the first steps")
         assert app.live.status == "running"
         await wait_for(pilot, lambda: app.current_job is None, what="the run to finish")
@@ -48,7 +48,7 @@ def test_real_engine_run_shows_live_and_lands_in_the_table(tiny_data, tmp_path):
         live = app.live
         assert live.status == "completed" and len(live.epochs) == 2
         assert len(live.steps) == 2 * live.steps_per_epoch > 0
-        watch = app.screen
+        watch = app.main.view("watch")
         assert watch.view is live
         assert braille_cells(watch.query_one(StepLossPlot)) > 0
         assert braille_cells(watch.query_one("#acc-plot", EpochPlot)) > 0

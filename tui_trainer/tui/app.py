@@ -7,7 +7,10 @@ callable with `launch.start_run`'s signature.
 
 from __future__ import annotations
 
+import gc
 import itertools
+import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,9 +27,7 @@ from .jobs import EventRelay, Job, JobQueue
 from .live import RunView
 from .messages import EngineEvent, JobFinished, QueueEdit, StepBatch
 from .screens.confirm import ConfirmScreen
-from .screens.launch import LaunchScreen
-from .screens.results import ResultsScreen
-from .screens.watch import WatchScreen
+from .screens.main import MainScreen
 
 Engine = Callable[
     ..., Any
@@ -45,21 +46,40 @@ def find_data_problem(data_dir: Path) -> str | None:
     return None
 
 
+def freeze_imports() -> None:
+    """Move everything alive now (torch's import-time objects, hundreds of thousands) out of
+    the cyclic GC's reach: a full collection then takes milliseconds instead of a few hundred
+    of them, and it runs holding the GIL, so the UI froze while the training thread paid it."""
+    gc.freeze()
+
+
+# Nice value for the training thread (and the torch threads it starts): on a small machine the
+# UI thread then gets a core as soon as it has work, instead of queueing behind the training.
+TRAINING_NICE = 10
+
+
+def lower_thread_priority(nice: int = TRAINING_NICE) -> None:
+    """Make the calling thread yield the CPU to normal-priority threads (Linux: per thread)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except (AttributeError, OSError):
+        pass  # no per-thread priorities here: the run simply trains at normal priority
+
+
 def _start_run(*args: Any, **kwargs: Any) -> Any:
     from ..launch import start_run
 
+    freeze_imports()  # torchvision and the engine's modules are in memory now
     return start_run(*args, **kwargs)
 
 
 class TrainerApp(App[None]):
     TITLE = "tui-trainer"
     CSS_PATH = [STYLES / f"{name}.tcss" for name in ("app", "launch", "watch", "runs")]
-    MODES = {"launch": LaunchScreen, "watch": WatchScreen, "runs": ResultsScreen}
-    DEFAULT_MODE = "launch"
     BINDINGS = [
-        Binding("1", "switch_mode('launch')", "Launch"),
-        Binding("2", "switch_mode('watch')", "Watch"),
-        Binding("3", "switch_mode('runs')", "Runs"),
+        Binding("1", "show_view('launch')", "Launch"),
+        Binding("2", "show_view('watch')", "Watch"),
+        Binding("3", "show_view('runs')", "Runs"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
@@ -82,7 +102,6 @@ class TrainerApp(App[None]):
         self.current_job: Job | None = None
         self.current_worker: Worker | None = None
         self.live: RunView | None = None  # the view of the run this app trains (or trained last)
-        self.follow_request: Run | None = None  # a run the watch screen should follow next
         self.quitting = False
         self._numbers = itertools.count(1)
         # Screens subscribe to these instead of the app reaching into them.
@@ -101,6 +120,7 @@ class TrainerApp(App[None]):
         self.call_from_thread(self._data_checked, problem)
 
     def _data_checked(self, problem: str | None) -> None:
+        freeze_imports()  # the check imported torch
         self.data_problem, self.data_checked = problem, True
         self.data_changed.publish(None)
 
@@ -111,7 +131,7 @@ class TrainerApp(App[None]):
         job = Job(next(self._numbers), preset, overrides, config)
         if self.current_job is None:
             self._start(job)
-            self.switch_mode("watch")
+            self.action_show_view("watch")
         else:
             self.queue.add(job)
             self.notify(f"Queued {job.label} ({len(self.queue)} waiting).")
@@ -130,6 +150,7 @@ class TrainerApp(App[None]):
         """The training thread. Its stop event is this worker's cancellation event, which
         `stop_current` and the app's exit (`workers.cancel_all`) both set."""
         stop = get_current_worker().cancelled_event
+        lower_thread_priority()
         relay = EventRelay(self.post_message, job.number)
         run = ended = None
         error = ""
@@ -205,10 +226,29 @@ class TrainerApp(App[None]):
 
     # --- navigation and quitting ---------------------------------------------------------------
 
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen()
+
+    @property
+    def main(self) -> MainScreen:
+        return self.screen_stack[0]  # type: ignore[return-value]
+
+    def action_show_view(self, name: str) -> None:
+        """Launch, Watch or Runs; from a screen pushed over them (detail, compare) too."""
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.main.show_view(name)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A question on screen (stop? delete?) is answered before going anywhere else.
+        if action == "show_view" and isinstance(self.screen, ConfirmScreen):
+            return False
+        return True
+
     def watch_run(self, run: Run) -> None:
-        """Show a run on the watch screen: live if this app trains it, else from its folder."""
-        self.follow_request = run
-        self.switch_mode("watch")
+        """Show a run in the watch view: live if this app trains it, else from its folder."""
+        self.action_show_view("watch")
+        self.main.view("watch").watch_run(run)
 
     async def action_quit(self) -> None:
         if self.current_job is None:

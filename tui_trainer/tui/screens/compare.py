@@ -9,9 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from ...runs import Run
+from ..widgets.key_bar import KeyBar
 from ..widgets.plots import ComparePlot
 
 
@@ -35,7 +36,7 @@ class CompareScreen(Screen):
             yield Static(id="compare-runs")
             yield ComparePlot("val_acc", id="compare-acc")
             yield ComparePlot("val_loss", id="compare-loss")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.sub_title = f"Compare {len(self.runs)} runs"

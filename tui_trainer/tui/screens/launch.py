@@ -7,8 +7,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Label, OptionList, Static
+from textual.widgets import Button, Label, OptionList, Static
 
 from ..widgets.config_form import FORM_ERROR, ConfigForm
 from ..widgets.preset_picker import PresetPicker
@@ -17,31 +16,32 @@ from ..widgets.queue_list import QueueList
 DEFAULT_PRESET = "scratch"
 
 
-class LaunchScreen(Screen):
+class LaunchView(Horizontal):
+    TITLE = "Launch"
     BINDINGS = [
         Binding("ctrl+s", "start", "Start", priority=True),
         Binding("escape", "focus_presets", "Presets", show=False),
     ]
 
     def compose(self) -> ComposeResult:
-        yield Header()
-        with Horizontal(id="launch"):
-            with Vertical(id="presets-pane"):
-                yield Label("Presets", classes="pane-title")
-                yield PresetPicker(self.app.presets, id="presets")
-            with Vertical(id="form-pane"):
-                yield Static("", id="preset-info")
-                yield Static("", id="data-status")
-                yield ConfigForm(id="form")
-                with Horizontal(id="start-row"):
-                    yield Button("Start ▶", id="start", variant="success", compact=True)
-                    yield Static("", id="start-hint")
-                yield Label("Queue", id="queue-title", classes="pane-title")
-                yield QueueList(id="queue")
-        yield Footer()
+        with Vertical(id="presets-pane"):
+            yield Label("Presets", classes="pane-title")
+            yield PresetPicker(self.app.presets, id="presets")
+        with Vertical(id="form-pane"):
+            yield Static("", id="preset-info")
+            yield Static("", id="data-status")
+            yield ConfigForm(id="form")
+            with Horizontal(id="start-row"):
+                yield Button("Start ▶", id="start", variant="success", compact=True)
+                yield Static("", id="start-hint")
+            yield Label("Queue", id="queue-title", classes="pane-title")
+            yield QueueList(id="queue")
+
+    @property
+    def default_focus(self):
+        return self.query_one(PresetPicker)
 
     def on_mount(self) -> None:
-        self.sub_title = "Launch"
         self._show_data_status(None)
         self.app.data_changed.subscribe(self, self._show_data_status)
         picker = self.query_one(PresetPicker)

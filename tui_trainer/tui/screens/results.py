@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from ...config import UserError
 from ...runs import Run, delete_run, list_runs
@@ -30,39 +31,42 @@ def folder_signature(runs: list[Run]) -> tuple:
     return tuple(out)
 
 
-class ResultsScreen(Screen):
+class ResultsView(Vertical):
+    TITLE = "Runs"
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter"),
         Binding("enter", "open", "Open", show=True),
-        Binding("c", "compare", "Compare marked"),
+        Binding("c", "compare", "Compare"),
         Binding("w", "watch", "Watch"),
         Binding("d", "delete", "Delete"),
         Binding("r", "refresh", "Refresh", show=False),
         Binding("escape", "focus_table", "Table", show=False),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._signature: tuple | None = None
 
     def compose(self) -> ComposeResult:
-        yield Header()
-        with Vertical(id="results"):
-            yield Input(
-                placeholder="/ filter: words every shown row must contain (e.g. scratch completed)",
-                id="filter",
-                compact=True,
-            )
-            yield ResultsTable(id="table")
-            yield Static("", id="results-status")
-        yield Footer()
+        yield Input(
+            placeholder="/ filter: words every shown row must contain (e.g. scratch completed)",
+            id="filter",
+            compact=True,
+        )
+        yield ResultsTable(id="table")
+        yield Static("", id="results-status")
+
+    @property
+    def default_focus(self):
+        return self.table
 
     def on_mount(self) -> None:
-        self.sub_title = "Runs"
         self.app.runs_changed.subscribe(self, lambda _: self.action_refresh())
         self.set_interval(REFRESH_S, self._refresh_if_changed)
         self.action_refresh()
-        self.query_one(ResultsTable).focus()
+
+    def shown(self) -> None:
+        self._refresh_if_changed()
 
     @property
     def table(self) -> ResultsTable:
@@ -94,7 +98,7 @@ class ResultsScreen(Screen):
         if not total:
             parts.append(f"no runs in {self.app.runs_dir} yet: start one on the Launch screen (1)")
         else:
-            parts.append("space marks, s sorts by the cursor's column")
+            parts.append("enter open · space mark · s sort by column")
         self.query_one("#results-status", Static).update(" · ".join(parts))
 
     @on(Input.Changed, "#filter")

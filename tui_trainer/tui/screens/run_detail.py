@@ -9,9 +9,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from ...runs import SUMMARY_FIELDS, Run
+from ..live import format_seconds
+from ..widgets.key_bar import KeyBar
 from ..widgets.plots import EpochPlot, StepLossPlot
 
 
@@ -28,7 +30,11 @@ def describe_config(config: dict[str, Any]) -> str:
 
 
 def describe_summary(summary: dict[str, Any]) -> str:
-    parts = [f"{k}={_fmt(summary[k])}" for k in SUMMARY_FIELDS if k in summary]
+    parts = [
+        f"{k}={format_seconds(summary[k]) if k == 'seconds' else _fmt(summary[k])}"
+        for k in SUMMARY_FIELDS
+        if k in summary
+    ]
     text = "  ".join(parts) or "no results yet"
     if summary.get("message"):
         text += f"\n{summary['message']}"
@@ -55,7 +61,7 @@ class RunDetailScreen(Screen):
             with Horizontal(classes="detail-plot"):
                 yield EpochPlot("acc", id="detail-acc")
                 yield EpochPlot("loss", id="detail-loss")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         run = self.run
@@ -75,5 +81,4 @@ class RunDetailScreen(Screen):
         self.query_one("#detail-loss", EpochPlot).replot(epochs)
 
     def action_watch(self) -> None:
-        self.app.pop_screen()
         self.app.watch_run(self.run)

@@ -3,12 +3,13 @@ run followed from its folder (a headless `tui-trainer run` elsewhere: polls metr
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Log, ProgressBar, Static
+from textual.containers import Grid, Horizontal, Vertical
+from textual.widgets import Button, Log, ProgressBar, Static
 
 from ...runs import Run, list_runs
 from ..live import RunView, format_seconds
@@ -47,53 +48,56 @@ def status_text(view: RunView, queued: int = 0) -> str:
     return head + "\n" + "  ".join(parts)
 
 
-class WatchScreen(Screen):
+class WatchView(Vertical):
+    TITLE = "Watch"
     BINDINGS = [
-        Binding("s", "stop", "Stop run"),
-        Binding("l", "live", "This app's run"),
-        Binding("f", "follow_newest", "Follow newest"),
+        Binding("s", "stop", "Stop"),
+        Binding("l", "live", "Own run"),
+        Binding("f", "follow_newest", "Follow other"),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.view: RunView | None = None
         self.following: Run | None = None  # set: the view comes from this folder
         self._disk_signature: tuple = ()
         self._log_shown = 0
 
     def compose(self) -> ComposeResult:
-        yield Header()
-        with Vertical(id="watch"):
-            with Horizontal(id="status-row"):
-                yield Static("", id="run-status")
-                yield Button("Stop", id="stop", variant="error", compact=True)
-            yield ProgressBar(id="run-progress", show_eta=False)
+        with Horizontal(id="status-row"):
+            yield Static("", id="run-status")
+            yield Button("Stop", id="stop", variant="error", compact=True)
+        yield ProgressBar(id="run-progress", show_eta=False)
+        with Grid(id="plots"):
             yield StepLossPlot(id="step-plot")
-            with Horizontal(id="epoch-plots"):
-                yield EpochPlot("acc", id="acc-plot")
-                yield EpochPlot("loss", id="loss-plot")
-            yield Log(id="run-log", max_lines=200)
-        yield Footer()
+            yield EpochPlot("acc", id="acc-plot")
+            yield EpochPlot("loss", id="loss-plot")
+        yield Log(id="run-log", max_lines=200)
+
+    @property
+    def default_focus(self):
+        # A leaf: focusing the view itself would restyle all of it (its :focus changes).
+        return self.query_one(Log)
 
     def on_mount(self) -> None:
-        self.sub_title = "Watch"
         self.app.live_changed.subscribe(self, self._live_changed)
         self.set_interval(POLL_S, self._tick)
+        self._show(None)
 
-    def on_screen_resume(self) -> None:
-        request, self.app.follow_request = self.app.follow_request, None
-        live = self.app.live
-        if request is not None:
-            if live is not None and live.run_id == request.id and live.source == "app":
-                self.action_live()
-            else:
-                self.follow(request)
-        elif self.view is None and live is not None:
-            self._show(live)
+    def shown(self) -> None:
+        """The view came to the front: with nothing shown yet, pick a run to show."""
+        if self.view is None and self.app.live is not None:
+            self._show(self.app.live)
         elif self.view is None:
             self.action_follow_newest(quiet=True)
-            if self.view is None:
-                self._show(None)
+
+    def watch_run(self, run: Run) -> None:
+        """Live when it is this app's run in training, else followed from its folder."""
+        live = self.app.live
+        if live is not None and live.run_id == run.id and self.app.current_job is not None:
+            self.action_live()
+        else:
+            self.follow(run)
 
     # --- sources -------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.containers import Container
 from textual.widget import Widget
-from textual.widgets import Input, Label, Select, Static
+from textual.widgets import Input, Label, Static
 
 from ...config import (
     AUGMENTATIONS,
@@ -28,6 +28,7 @@ from ...config import (
     load_preset,
     parse_value,
 )
+from .choice import Choice
 
 # (config key, label), laid out two per row.
 FIELDS = (
@@ -100,8 +101,7 @@ class FormField(Container):
     def compose(self) -> ComposeResult:
         yield Label(self.label, classes="field-label")
         if self.key in CHOICES:
-            options = [(c, c) for c in CHOICES[self.key]]
-            yield Select(options, allow_blank=False, compact=True, id=self.key)
+            yield Choice(CHOICES[self.key], id=self.key)
         else:
             yield Input(compact=True, id=self.key, select_on_focus=True)
         yield Static("", classes="field-error")
@@ -132,12 +132,10 @@ class ConfigForm(Widget):
                 value = device
             text = f"{value:g}" if isinstance(value, float) else str(value)
             editor = self.query_one(f"#{key}")
-            if isinstance(editor, Select):
-                if text not in CHOICES[key]:
-                    editor.set_options([(c, c) for c in (*CHOICES[key], text)])
-                editor.value = text
-            else:
-                editor.value = text
+            if isinstance(editor, Choice):  # a preset's weights path (or --device) joins
+                extra = () if text in CHOICES[key] else (text,)
+                editor.set_options((*CHOICES[key], *extra))
+            editor.value = text
         self.show_errors({})
 
     def values(self) -> dict[str, str]:
@@ -171,6 +169,6 @@ class ConfigForm(Widget):
         if self.preset is not None:
             self.check()
 
-    def on_select_changed(self, event: Select.Changed) -> None:
+    def on_choice_changed(self, event: Choice.Changed) -> None:
         if self.preset is not None:
             self.check()

@@ -8,16 +8,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 from ... import plots
 
 
 class _RunPlot(PlotextPlot):
-    def _redraw(self, draw) -> None:
+    """Keeps the last picture: plotext rebuilds the whole text on every `render`, and a view
+    switch or a status-line change repaints widgets whose data did not change."""
+
+    _version = 0
+    _cache_key: tuple | None = None
+    _cache: RenderResult | None = None
+
+    def _redraw(self, draw, xlabel: bool = False) -> None:
         self.plt.clear_figure()
         draw(self.plt)
+        if not xlabel:  # the title already says "per step" / "per epoch": one more row
+            self.plt.xlabel("")
+        self._version += 1
         self.refresh()
+
+    def render(self) -> RenderResult:
+        key = (self._version, self.size, self.app.theme, self.theme)
+        if key != self._cache_key or self._cache is None:
+            self._cache, self._cache_key = super().render(), key
+        return self._cache
 
 
 class StepLossPlot(_RunPlot):
@@ -49,4 +66,4 @@ class ComparePlot(_RunPlot):
         self.metric = metric
 
     def replot(self, runs: dict[str, list[dict[str, Any]]]) -> None:
-        self._redraw(lambda plt: plots.plot_compare(plt, runs, self.metric))
+        self._redraw(lambda plt: plots.plot_compare(plt, runs, self.metric), xlabel=True)

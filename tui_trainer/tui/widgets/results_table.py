@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
@@ -94,8 +95,9 @@ class ResultsTable(DataTable):
     """Runs as rows, keyed by run id. `s` on a column (or a header click) sorts by it."""
 
     BINDINGS = [
-        ("s", "sort_column", "Sort"),
-        ("space", "toggle_mark", "Mark"),
+        # Not in the footer (the status line under the table names them): room at 80 columns.
+        Binding("s", "sort_column", "Sort", show=False),
+        Binding("space", "toggle_mark", "Mark", show=False),
     ]
 
     class ViewChanged(Message):
@@ -188,8 +190,8 @@ class ResultsTable(DataTable):
         for column in COLUMNS:
             if column.key == "mark":
                 cells.append(Text("●", style="bold magenta") if row["id"] in self.marked else "")
-            elif column.key == "status":
-                cells.append(Text(row["status"], style=STATUS_STYLE.get(row["status"], "")))
+            elif column.key in ("status", "id"):  # the id too: status shows at any width
+                cells.append(Text(row[column.key], style=STATUS_STYLE.get(row["status"], "")))
             else:
                 cells.append(format_cell(column, row.get(column.key)))
         return cells
