@@ -121,7 +121,12 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=0.2, help="seconds between presses")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
     parser.add_argument("--idle", action="store_true", help="baseline: press keys, train nothing")
+    parser.add_argument("--nice", type=int, default=None, help="training thread nice value")
     args = parser.parse_args()
+    if args.nice is not None:
+        from tui_trainer.tui import app as app_module
+
+        app_module.TRAINING_NICE = args.nice
     latencies = asyncio.run(measure(args))
     for key, values in WALL_MS.items():
         print(

@@ -182,7 +182,7 @@ def test_run_view_from_a_fixture_folder(tmp_path):
     run = make_fixture_runs(tmp_path)[0]
     view = RunView.from_run(run)
     assert view.status == "completed" and view.finished and view.epochs_total == 4
-    assert view.progress() == (24, 24) and view.eta_seconds() is None
+    assert view.fraction() == 1.0 and view.eta_seconds() is None and not view.evaluating
     assert view.best_epoch == 4 and len(view.steps) == 24
 
 

@@ -58,10 +58,10 @@ def freeze_imports() -> None:
 TRAINING_NICE = 10
 
 
-def lower_thread_priority(nice: int = TRAINING_NICE) -> None:
+def lower_thread_priority(nice: int | None = None) -> None:
     """Make the calling thread yield the CPU to normal-priority threads (Linux: per thread)."""
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice or TRAINING_NICE)
     except (AttributeError, OSError):
         pass  # no per-thread priorities here: the run simply trains at normal priority
 

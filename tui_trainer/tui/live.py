@@ -123,7 +123,11 @@ class RunView:
         if view.steps:
             last = view.steps[-1]
             view.epoch, view.step, view.lr = last["epoch"], last["step"], last.get("lr")
-            view.steps_per_epoch = max(s["step"] for s in view.steps)
+            # known once an epoch is complete (the folder does not record it before)
+            done = {e["epoch"] for e in view.epochs}
+            view.steps_per_epoch = max(
+                (s["step"] for s in view.steps if s["epoch"] in done), default=0
+            )
             first = next((r for r in rows if r.get("kind") == "step"), None)
             view.steps_at_start = (first or last).get("global_step", 1) - 1
         if not view.finished and summary.get("started_at"):
@@ -133,21 +137,48 @@ class RunView:
 
     # --- derived numbers for the status line ---------------------------------------------------
 
-    def progress(self) -> tuple[int, int]:
-        """(steps done, steps in the run) over the epochs this session trains."""
-        total = self.epochs_total * self.steps_per_epoch
-        done = (self.epoch - 1) * self.steps_per_epoch + self.step if self.steps else 0
-        if self.finished and self.status == "completed":
-            done = total
-        return min(done, total), total
+    @property
+    def last_epoch_done(self) -> int:
+        return max((e["epoch"] for e in self.epochs), default=self.start_epoch - 1)
+
+    @property
+    def evaluating(self) -> bool:
+        """Every step of the epoch is done and its evaluation is under way."""
+        return (
+            not self.finished
+            and self.step > 0
+            and self.step == self.steps_per_epoch
+            and self.epoch > self.last_epoch_done
+        )
+
+    def fraction(self) -> float:
+        """How much of the run is done, by steps where the epoch length is known."""
+        if self.status == "completed":
+            return 1.0
+        if not self.epochs_total:
+            return 0.0
+        if self.steps_per_epoch and self.steps:
+            done = (self.epoch - 1) + self.step / self.steps_per_epoch
+        else:
+            done = self.last_epoch_done
+        return min(done / self.epochs_total, 1.0)
 
     def eta_seconds(self, now: float | None = None) -> float | None:
-        """Remaining time from the step rate so far (evaluation time is folded into the rate)."""
-        done, total = self.progress()
-        if self.finished or self.started_at is None or done <= self.steps_at_start:
+        """Remaining time: from whole epochs (training and evaluation) once one is done, else
+        from the step rate so far."""
+        if self.finished or not self.epochs_total:
+            return None
+        in_epoch = self.step / self.steps_per_epoch if self.steps_per_epoch else 0.0
+        timed = [e["seconds"] for e in self.epochs if e.get("seconds")]
+        if timed:
+            left = self.epochs_total - self.last_epoch_done - (0 if self.evaluating else in_epoch)
+            return sum(timed) / len(timed) * max(left, 0.0)
+        steps_done = len(self.steps)
+        if self.started_at is None or not steps_done or not self.steps_per_epoch:
             return None
         elapsed = (now or time.time()) - self.started_at
-        return elapsed / (done - self.steps_at_start) * (total - done)
+        steps_left = self.epochs_total * self.steps_per_epoch - self.steps_at_start - steps_done
+        return elapsed / steps_done * max(steps_left, 0)
 
 
 def _disk_log(view: RunView, summary: dict[str, Any]) -> list[str]:

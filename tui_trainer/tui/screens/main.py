@@ -11,7 +11,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import ContentSwitcher, Header
+from textual.widgets import ContentSwitcher, Header, Input
 
 from ..widgets.key_bar import KeyBar
 from .launch import LaunchView
@@ -50,11 +50,14 @@ class MainScreen(Screen):
         focused = self.focused
         if leaving and focused is not None and self.view(leaving) in focused.ancestors_with_self:
             self._last_focus[leaving] = focused
-        switcher.current = name
         view = self.view(name)
-        self.sub_title = view.TITLE
-        target = self._last_focus.get(name) or view.default_focus
-        if target.is_attached:
+        # Never back into a text field: the next key (say "2" for Watch) would be typed into it.
+        target = self._last_focus.get(name)
+        if target is None or isinstance(target, Input) or not target.is_attached:
+            target = view.default_focus
+        with self.app.batch_update():  # one repaint for the switch, title and focus together
+            switcher.current = name
+            self.sub_title = view.TITLE
             target.focus()
         if hasattr(view, "shown"):
             view.shown()

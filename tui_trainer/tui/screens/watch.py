@@ -31,7 +31,7 @@ def status_text(view: RunView, queued: int = 0) -> str:
     else:
         parts = [
             f"epoch {view.epoch or '-'}/{view.epochs_total or '?'}",
-            f"step {view.step}/{view.steps_per_epoch or '?'}",
+            "evaluating" if view.evaluating else f"step {view.step}/{view.steps_per_epoch or '?'}",
         ]
         if not view.finished:
             parts.append(f"ETA {format_seconds(view.eta_seconds())}")
@@ -187,6 +187,7 @@ class WatchView(Vertical):
         stop = self.query_one("#stop", Button)
         stop.display = bool(view and view.source == "app" and not view.finished)
         if view is None:
+            self.query_one(ProgressBar).update(total=1, progress=0)  # not an endless animation
             status.update(
                 "Nothing is training. Start a run on the Launch screen (1), or pick one in "
                 "Runs (3) and press w to watch it."
@@ -194,8 +195,9 @@ class WatchView(Vertical):
             status.add_class("-idle")
             return
         status.add_class(f"-{view.status}" if f"-{view.status}" in STATUS_CLASSES else "-failed")
-        done, total = view.progress()
-        self.query_one(ProgressBar).update(total=total or None, progress=done)
+        preparing = view.status == "preparing"  # an indeterminate (moving) bar meanwhile
+        bar = self.query_one(ProgressBar)
+        bar.update(total=None if preparing else 1000, progress=round(view.fraction() * 1000))
         status.update(status_text(view, len(self.app.queue)))
 
     # --- stopping ------------------------------------------------------------------------------
