@@ -128,3 +128,19 @@ def test_cli_opens_the_app_with_no_command_and_with_tui(monkeypatch, tmp_path):
     assert opened[0] == {"data_dir": None, "runs_dir": None, "device": None}
     assert opened[1] == {"data_dir": tmp_path, "runs_dir": cli.Path("r"), "device": "cpu"}
     assert "tui" in runner.invoke(cli.app, ["--help"]).output
+
+
+def test_the_cli_loads_no_textual_and_the_app_loads_no_torch_until_needed():
+    """`tui-trainer run` does not pay for Textual, and the app module does not import torch:
+    the dataset check imports it in a thread once the app is up."""
+    import subprocess
+    import sys
+
+    def loaded(module: str, *names: str) -> list[bool]:
+        code = f"import sys, {module}; print(*[n in sys.modules for n in {names!r}])"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return [word == "True" for word in out.stdout.split()]
+
+    assert loaded("tui_trainer.cli", "textual") == [False]
+    assert loaded("tui_trainer.tui.app", "textual", "torch") == [True, False]

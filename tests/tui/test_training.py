@@ -194,3 +194,35 @@ def test_quit_during_a_run_stops_it_and_the_process_exits(tiny_data, tmp_path):
     (run,) = list_runs(runs_dir)
     assert run.status() == "interrupted" and run.summary()["epochs_done"] < 500
     assert time.monotonic() - started < 240
+
+
+def test_a_job_that_cannot_start_is_reported_and_the_queue_goes_on(tiny_data, tmp_path):
+    from tui_trainer.config import UserError
+
+    engine = ScriptedEngine(epochs=1, steps=2, hold_after=1)
+
+    def refuse_cuda(config, **kwargs):
+        if config.device == "cuda":
+            raise UserError("device=cuda but no CUDA GPU is visible: use --device cpu")
+        return engine(config, **kwargs)
+
+    app = make_app(data_dir=tiny_data, runs_dir=tmp_path / "runs", engine=refuse_cuda)
+
+    async def scenario(pilot):
+        await pilot.press("ctrl+s")  # job 1 holds
+        await wait_for(pilot, engine.started.is_set, what="job 1")
+        await pilot.press("1")
+        app.screen.query_one("#device").value = "cuda"
+        await pilot.press("ctrl+s")  # job 2 will fail to start
+        app.screen.query_one("#device").value = "cpu"
+        await pilot.press("ctrl+s")  # job 3 runs after it
+        engine.hold_after = None
+        app.stop_current()
+        await wait_for(
+            pilot, lambda: len(engine.calls) == 2 and app.current_job is None, what="the queue"
+        )
+        messages = [n.message for n in app._notifications]
+        assert any("no CUDA GPU" in m for m in messages)
+
+    drive(app, scenario)
+    assert sorted(r.status() for r in list_runs(tmp_path / "runs")) == ["completed", "interrupted"]
