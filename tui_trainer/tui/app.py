@@ -1,4 +1,4 @@
-"""The console app: three modes (Launch, Watch, Runs), one training thread, a queue.
+"""The console app: three views (Launch, Watch, Runs), one training thread, a queue.
 
 `make_app` is the one factory: the CLI calls it with the user's options, tests call it with a
 fixture runs folder and, where training is not the point, a scripted engine. An engine is any
@@ -29,15 +29,15 @@ from .messages import EngineEvent, JobFinished, QueueEdit, StepBatch
 from .screens.confirm import ConfirmScreen
 from .screens.main import MainScreen
 
-Engine = Callable[
-    ..., Any
-]  # launch.start_run(config, *, preset, overrides, ...) -> (Run, RunEnded)
+# launch.start_run(config, *, preset, overrides, data_dir, runs_dir, on_event, stop)
+#   -> (Run, RunEnded), or anything with that signature (tests script one).
+Engine = Callable[..., Any]
 STYLES = Path(__file__).parent / "styles"
 
 
 def find_data_problem(data_dir: Path) -> str | None:
     """None when the dataset is there; else where we looked and how to fix it."""
-    from ..data import find_layout  # imports torch: paid once at startup, not per check
+    from ..data import find_layout  # imports torch, if nothing has yet
 
     try:
         find_layout(data_dir)
@@ -61,7 +61,8 @@ TRAINING_NICE = 10
 def lower_thread_priority(nice: int | None = None) -> None:
     """Make the calling thread yield the CPU to normal-priority threads (Linux: per thread)."""
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice or TRAINING_NICE)
+        value = TRAINING_NICE if nice is None else nice
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), value)
     except (AttributeError, OSError):
         pass  # no per-thread priorities here: the run simply trains at normal priority
 
@@ -97,7 +98,7 @@ class TrainerApp(App[None]):
         self.engine: Engine = engine or _start_run
         self.presets = presets if presets is not None else list_presets()
         self.data_problem: str | None = None
-        self.data_checked = False  # set once the (torch-importing) check has run
+        self.data_checked = False  # set once the check (in a thread) has run
         self.queue = JobQueue()
         self.current_job: Job | None = None
         self.current_worker: Worker | None = None
@@ -115,7 +116,8 @@ class TrainerApp(App[None]):
 
     @work(thread=True, group="data-check")
     def _check_data(self) -> None:
-        """In a thread: the check imports torch (a second or two) and the UI is up already."""
+        """In a thread: listing a big (or network) data folder, and importing torch where
+        nothing has yet, stay off the UI thread; the launch view says "checking" meanwhile."""
         problem = find_data_problem(self.data_dir)
         self.call_from_thread(self._data_checked, problem)
 
