@@ -22,11 +22,10 @@ from rich.table import Table
 from . import config as C
 from . import data as D
 from . import distributed
-from .runs import default_runs_dir, find_run, list_runs
+from .runs import SUMMARY_FIELDS, default_runs_dir, find_run, list_runs
 
 app = typer.Typer(
     help="Train and compare image classifiers on Caltech-101 from the terminal.",
-    no_args_is_help=True,
     add_completion=False,
 )
 data_app = typer.Typer(help="Inspect or fetch the dataset.", no_args_is_help=True)
@@ -207,18 +206,7 @@ def _stop_on_signals(stop: threading.Event):
 def _print_summary(status: str, summary: dict, message: str = "") -> None:
     colour = {"completed": "green", "interrupted": "yellow"}.get(status, "red")
     out.print(f"status: [{colour}]{status}[/]" + (f" ({escape(message)})" if message else ""))
-    for key in (
-        "best_epoch",
-        "max_val_acc",
-        "test_acc",
-        "test_loss",
-        "final_train_loss",
-        "accuracy_gap",
-        "loss_gap",
-        "epochs_done",
-        "seconds",
-        "skipped_images",
-    ):
+    for key in SUMMARY_FIELDS:
         if key in summary:
             out.print(f"  {key}: {_fmt(summary[key], 4)}", highlight=False)
 
@@ -322,6 +310,27 @@ def show(
         plotext.theme("clear")
         draw()
         typer.echo(plotext.build())
+
+
+DeviceOpt = Annotated[str | None, typer.Option(help="auto | cpu | cuda | mps")]
+
+
+@app.callback(invoke_without_command=True)
+def console(
+    ctx: typer.Context, data: DataOpt = None, runs_dir: RunsOpt = None, device: DeviceOpt = None
+) -> None:
+    """With no command: open the console (same as `tui-trainer tui`)."""
+    if ctx.invoked_subcommand is None:
+        tui(data, runs_dir, device)
+
+
+@app.command()
+@user_errors
+def tui(data: DataOpt = None, runs_dir: RunsOpt = None, device: DeviceOpt = None) -> None:
+    """Open the console: launch presets, watch runs live, browse and compare runs."""
+    from .tui.app import make_app
+
+    make_app(data_dir=data, runs_dir=runs_dir, device=device).run()
 
 
 @data_app.command("check")

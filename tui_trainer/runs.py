@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -27,6 +28,19 @@ from .events import Epoch, Event, Log, RunEnded, RunStarted, Step
 
 RUNS_ENV = "TUI_TRAINER_RUNS"
 FINAL_STATUSES = ("completed", "interrupted", "diverged", "failed")
+# summary.json's headline numbers, in the order front ends show them.
+SUMMARY_FIELDS = (
+    "best_epoch",
+    "max_val_acc",
+    "test_acc",
+    "test_loss",
+    "final_train_loss",
+    "accuracy_gap",
+    "loss_gap",
+    "epochs_done",
+    "seconds",
+    "skipped_images",
+)
 
 
 def default_runs_dir() -> Path:
@@ -242,6 +256,13 @@ def find_run(runs_dir: Path, run_id: str) -> Run:
     if not matches:
         raise UserError(f"no run {run_id!r} in {runs_dir}: see `tui-trainer runs` for the ids")
     raise UserError(f"run id {run_id!r} is ambiguous ({len(matches)} runs): give more of it")
+
+
+def delete_run(run: Run) -> None:
+    """Remove a run folder with its checkpoints; refuses a folder that is not a run's."""
+    if not run.config_path.is_file():
+        raise UserError(f"{run.path} has no config.json: not a run folder, not deleting it")
+    shutil.rmtree(run.path)
 
 
 def list_runs(runs_dir: Path) -> list[Run]:

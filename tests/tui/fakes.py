@@ -1,0 +1,222 @@
+"""Test doubles for the console: a fixture runs folder and a scripted engine.
+
+Both write real run folders through the run store (`runs.RunWriter`), so the results table,
+run detail and compare screens read exactly what a real run leaves behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from tui_trainer.config import RunConfig
+from tui_trainer.events import Epoch, RunEnded, RunStarted, Step, fan_out
+from tui_trainer.runs import Run, RunWriter, create_run, write_json_atomic
+
+STEPS_PER_EPOCH = 6
+
+# (run id, preset, overrides, epochs trained, final status, test accuracy)
+FIXTURE_RUNS = (
+    ("20240101-100000-scratch", "scratch", {"lr": 0.05, "epochs": 4}, 4, "completed", 0.412),
+    ("20240101-110000-scratch", "scratch", {"lr": 0.01, "epochs": 4}, 4, "completed", 0.355),
+    (
+        "20240101-120000-finetune",
+        "finetune",
+        {"lr": 0.005, "weights": "imagenet", "epochs": 4},
+        2,
+        "interrupted",
+        None,
+    ),
+    (
+        "20240102-090000-freeze-conv",
+        "freeze-conv",
+        {"lr": 0.005, "weights": "imagenet", "freeze": "conv", "epochs": 3},
+        3,
+        "completed",
+        0.838,
+    ),
+)
+
+
+def curve_rows(epochs: int, skill: float, lr: float) -> tuple[list[Step], list[Epoch]]:
+    """Smooth, deterministic curves: loss falls and accuracy rises towards `skill`."""
+    steps, rows = [], []
+    global_step = 0
+    for epoch in range(1, epochs + 1):
+        for step in range(1, STEPS_PER_EPOCH + 1):
+            global_step += 1
+            loss = 4.6 / (1 + 0.15 * global_step * skill) + 0.05 * (step % 3)
+            steps.append(Step("", epoch, step, STEPS_PER_EPOCH, global_step, loss, lr))
+        frac = epoch / (epochs + 1)
+        train_acc, val_acc = skill * (0.6 + 0.5 * frac), skill * (0.55 + 0.4 * frac)
+        rows.append(
+            Epoch(
+                "",
+                epoch,
+                epochs,
+                3.5 - 2.5 * frac * skill,
+                train_acc,
+                3.6 - 2 * frac * skill,
+                val_acc,
+                lr,
+                10.0,
+                epoch == epochs,
+            )
+        )
+    return steps, rows
+
+
+def write_fixture_run(
+    runs_dir: Path,
+    run_id: str,
+    preset: str,
+    overrides: dict[str, Any],
+    epochs_done: int,
+    status: str,
+    test_acc: float | None,
+) -> Run:
+    config = RunConfig().with_overrides(overrides)
+    run = Run(runs_dir / run_id)
+    run.path.mkdir(parents=True)
+    meta = {
+        "config": config.to_dict(),
+        "preset": preset,
+        "overrides": {k: str(v) for k, v in overrides.items()},
+    }
+    write_json_atomic(run.config_path, meta)
+    writer = RunWriter(run)
+    writer.summary = {"status": "running", "pid": 0, "host": "fixture"}
+    skill = test_acc or 0.5
+    steps, rows = curve_rows(epochs_done, skill, config.lr)
+    writer(
+        RunStarted(
+            run_id,
+            config.to_dict(),
+            "cpu",
+            "fp32",
+            101,
+            100,
+            100,
+            100,
+            STEPS_PER_EPOCH,
+            config.epochs,
+        )
+    )
+    for row in rows:
+        for step in steps[(row.epoch - 1) * STEPS_PER_EPOCH : row.epoch * STEPS_PER_EPOCH]:
+            writer(step)
+        writer(row)
+    best = max(rows, key=lambda r: r.val_acc)
+    summary = {
+        "best_epoch": best.epoch,
+        "max_val_acc": best.val_acc,
+        "final_train_loss": rows[-1].train_loss,
+        "accuracy_gap": best.train_acc - best.val_acc,
+        "loss_gap": best.val_loss - best.train_loss,
+        "epochs_done": epochs_done,
+        "seconds": 60.0 * epochs_done,
+        "test_acc": test_acc,
+        "test_loss": None if test_acc is None else 2.0 - test_acc,
+    }
+    writer(RunEnded(run_id, status, summary, "" if status == "completed" else "stopped"))
+    return run
+
+
+def make_fixture_runs(runs_dir: Path) -> list[Run]:
+    return [write_fixture_run(runs_dir, *spec) for spec in FIXTURE_RUNS]
+
+
+class ScriptedEngine:
+    """Stands in for `launch.start_run`: a real run folder, events at a scripted pace.
+
+    Trains `epochs` epochs of `steps` steps and honours `stop` at every step like the engine
+    does. With `hold_after=N` it sends N steps, then waits (idle) until it is stopped: tests
+    can press keys while a run is "training" without a busy thread slowing every press.
+    Records each call's preset and overrides.
+    """
+
+    def __init__(
+        self, epochs: int = 2, steps: int = 4, hold_after: int | None = None, run_id: str = ""
+    ) -> None:
+        self.epochs, self.steps, self.hold_after = epochs, steps, hold_after
+        self.run_id = run_id  # a fixed folder name (snapshots); else create_run's stamped one
+        self.calls: list[tuple[str, dict[str, str]]] = []
+        self.started = threading.Event()
+
+    def __call__(self, config, *, preset, overrides, data_dir, runs_dir, on_event, stop, name=None):
+        self.calls.append((preset, dict(overrides)))
+        meta = {"config": config.to_dict(), "preset": preset, "overrides": overrides}
+        if self.run_id:
+            run = Run(runs_dir / self.run_id)
+            run.path.mkdir(parents=True)
+            write_json_atomic(run.config_path, meta)
+        else:
+            run = create_run(runs_dir, meta, preset, name)
+        emit = fan_out(RunWriter(run), on_event)
+        emit(
+            RunStarted(
+                run.id, config.to_dict(), "cpu", "fp32", 3, 24, 12, 12, self.steps, self.epochs
+            )
+        )
+        self.started.set()
+        status, global_step, rows = "completed", 0, []
+        hold_after = self.hold_after
+        for epoch in range(1, self.epochs + 1):
+            for step in range(1, self.steps + 1):
+                if hold_after is not None and global_step >= hold_after:
+                    stop.wait()
+                if stop.is_set():
+                    status = "interrupted"
+                    break
+                global_step += 1
+                emit(
+                    Step(run.id, epoch, step, self.steps, global_step, 2.0 / global_step, config.lr)
+                )
+            if status == "interrupted":
+                break
+            rows.append(
+                Epoch(
+                    run.id,
+                    epoch,
+                    self.epochs,
+                    1.0 / epoch,
+                    0.3 * epoch,
+                    1.2 / epoch,
+                    0.25 * epoch,
+                    config.lr,
+                    0.1,
+                    True,
+                )
+            )
+            emit(rows[-1])
+        summary = {
+            "epochs_done": len(rows),
+            "seconds": 1.0,
+            "max_val_acc": rows[-1].val_acc if rows else None,
+            "test_acc": 0.5 if status == "completed" else None,
+        }
+        ended = RunEnded(run.id, status, summary, "" if status == "completed" else "stopped")
+        emit(ended)
+        return run, ended
+
+
+def drive(app, scenario, size: tuple[int, int] = (100, 30)) -> None:
+    """Run `scenario(pilot)` against the app in a headless terminal of `size`."""
+
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await scenario(pilot)
+
+    asyncio.run(main())
+
+
+async def wait_for(pilot, condition, timeout: float = 60.0, what: str = "condition") -> None:
+    """Let the app run until `condition()` holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)

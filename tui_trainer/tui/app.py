@@ -1,0 +1,296 @@
+"""The console app: three views (Launch, Watch, Runs), one training thread, a queue.
+
+`make_app` is the one factory: the CLI calls it with the user's options, tests call it with a
+fixture runs folder and, where training is not the point, a scripted engine. An engine is any
+callable with `launch.start_run`'s signature.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.signal import Signal
+from textual.worker import Worker, get_current_worker
+
+from ..config import Preset, RunConfig, UserError, list_presets
+from ..runs import Run
+from .jobs import EventRelay, Job, JobQueue
+from .live import RunView
+from .messages import EngineEvent, JobFinished, QueueEdit, StepBatch
+from .screens.confirm import ConfirmScreen
+from .screens.main import MainScreen
+
+# launch.start_run(config, *, preset, overrides, data_dir, runs_dir, on_event, stop)
+#   -> (Run, RunEnded), or anything with that signature (tests script one).
+Engine = Callable[..., Any]
+STYLES = Path(__file__).parent / "styles"
+
+
+def find_data_problem(data_dir: Path) -> str | None:
+    """None when the dataset is there; else where we looked and how to fix it."""
+    from ..data import find_layout  # imports torch, if nothing has yet
+
+    try:
+        find_layout(data_dir)
+    except UserError as exc:
+        return f"No dataset: {exc}"
+    return None
+
+
+def freeze_imports() -> None:
+    """Move everything alive now (torch's import-time objects, hundreds of thousands) out of
+    the cyclic GC's reach: a full collection then takes milliseconds instead of a few hundred
+    of them, and it runs holding the GIL, so the UI froze while the training thread paid it."""
+    gc.freeze()
+
+
+# Nice value for the training thread (and the torch threads it starts): on a small machine the
+# UI thread then gets a core as soon as it has work, instead of queueing behind the training.
+TRAINING_NICE = 10
+
+
+def lower_thread_priority(nice: int | None = None) -> None:
+    """Make the calling thread yield the CPU to normal-priority threads (Linux: per thread)."""
+    try:
+        value = TRAINING_NICE if nice is None else nice
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), value)
+    except (AttributeError, OSError):
+        pass  # no per-thread priorities here: the run simply trains at normal priority
+
+
+def _start_run(*args: Any, **kwargs: Any) -> Any:
+    from ..launch import start_run
+
+    freeze_imports()  # torchvision and the engine's modules are in memory now
+    return start_run(*args, **kwargs)
+
+
+class TrainerApp(App[None]):
+    TITLE = "tui-trainer"
+    CSS_PATH = [STYLES / f"{name}.tcss" for name in ("app", "launch", "watch", "runs")]
+    BINDINGS = [
+        Binding("1", "show_view('launch')", "Launch"),
+        Binding("2", "show_view('watch')", "Watch"),
+        Binding("3", "show_view('runs')", "Runs"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        data_dir: Path,
+        runs_dir: Path,
+        device: str | None = None,
+        engine: Engine | None = None,
+        presets: list[Preset] | None = None,
+    ) -> None:
+        super().__init__()
+        self.data_dir, self.runs_dir, self.device = Path(data_dir), Path(runs_dir), device
+        self.engine: Engine = engine or _start_run
+        self.presets = presets if presets is not None else list_presets()
+        self.data_problem: str | None = None
+        self.data_checked = False  # set once the check (in a thread) has run
+        self.queue = JobQueue()
+        self.current_job: Job | None = None
+        self.current_worker: Worker | None = None
+        self.live: RunView | None = None  # the view of the run this app trains (or trained last)
+        self.quitting = False
+        self._numbers = itertools.count(1)
+        # Screens subscribe to these instead of the app reaching into them.
+        self.live_changed: Signal[str] = Signal(self, "live_changed")
+        self.queue_changed: Signal[None] = Signal(self, "queue_changed")
+        self.runs_changed: Signal[None] = Signal(self, "runs_changed")
+        self.data_changed: Signal[None] = Signal(self, "data_changed")
+
+    def on_mount(self) -> None:
+        self._check_data()
+
+    @work(thread=True, group="data-check")
+    def _check_data(self) -> None:
+        """In a thread: listing a big (or network) data folder, and importing torch where
+        nothing has yet, stay off the UI thread; the launch view says "checking" meanwhile."""
+        problem = find_data_problem(self.data_dir)
+        self.call_from_thread(self._data_checked, problem)
+
+    def _data_checked(self, problem: str | None) -> None:
+        freeze_imports()  # the check imported torch
+        self.data_problem, self.data_checked = problem, True
+        self.data_changed.publish(None)
+
+    # --- starting and queueing ---------------------------------------------------------------
+
+    def submit(self, preset: str, overrides: dict[str, str], config: RunConfig) -> Job:
+        """Train now when idle (and show it), else join the queue."""
+        job = Job(next(self._numbers), preset, overrides, config)
+        if self.current_job is None:
+            self._start(job)
+            self.action_show_view("watch")
+        else:
+            self.queue.add(job)
+            self.notify(f"Queued {job.label} ({len(self.queue)} waiting).")
+        self.queue_changed.publish(None)
+        return job
+
+    def _start(self, job: Job) -> None:
+        self.current_job = job
+        self.live = RunView(label=job.label)
+        self.live.log.append(f"preparing {job.label}: decoding images, building the model")
+        self.current_worker = self._train(job)
+        self.live_changed.publish("new")
+
+    @work(thread=True, exclusive=False, group="training", exit_on_error=False)
+    def _train(self, job: Job) -> None:
+        """The training thread. Its stop event is this worker's cancellation event, which
+        `stop_current` and the app's exit (`workers.cancel_all`) both set."""
+        stop = get_current_worker().cancelled_event
+        lower_thread_priority()
+        relay = EventRelay(self.post_message, job.number)
+        run = ended = None
+        error = ""
+        try:
+            run, ended = self.engine(
+                job.config,
+                preset=job.preset,
+                overrides=job.overrides,
+                data_dir=self.data_dir,
+                runs_dir=self.runs_dir,
+                on_event=relay,
+                stop=stop,
+            )
+        except UserError as exc:
+            error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - reported in the UI; the queue goes on
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            relay.flush()
+            self.post_message(JobFinished(job, run, ended, error))
+
+    def stop_current(self) -> None:
+        if self.current_worker is not None and self.live is not None:
+            self.current_worker.cancel()
+            self.live.log.append("stopping after the current step...")
+            self.live_changed.publish("log")
+
+    def on_queue_edit(self, message: QueueEdit) -> None:
+        if message.move:
+            self.queue.move(message.number, message.move)
+        else:
+            self.queue.remove(message.number)
+        self.queue_changed.publish(None)
+
+    # --- what the training thread reports ------------------------------------------------------
+
+    def _is_current(self, job: int) -> bool:
+        return self.current_job is not None and self.current_job.number == job
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        if not self._is_current(message.job) or self.live is None:
+            return
+        self.live.apply(message.event)
+        kind = type(message.event).__name__
+        self.live_changed.publish({"Epoch": "epoch", "Log": "log"}.get(kind, "status"))
+        if kind in ("RunStarted", "RunEnded", "Epoch"):
+            self.runs_changed.publish(None)
+
+    def on_step_batch(self, message: StepBatch) -> None:
+        if self._is_current(message.job) and self.live is not None:
+            self.live.apply_steps(message.steps)
+            self.live_changed.publish("steps")
+
+    def on_job_finished(self, message: JobFinished) -> None:
+        job = message.job
+        if message.error and self.live is not None:
+            self.live.status = "failed"
+            self.live.log.append(f"did not start: {message.error}")
+            self.notify(message.error, title=f"{job.label} did not start", severity="error")
+        elif message.ended is not None:
+            severity = "information" if message.ended.status == "completed" else "warning"
+            self.notify(f"{job.label} ended {message.ended.status}.", severity=severity)
+        self.current_job, self.current_worker = None, None
+        self.live_changed.publish("status")
+        self.runs_changed.publish(None)
+        if self.quitting:
+            self.exit()
+            return
+        upcoming = self.queue.pop_next()
+        if upcoming is not None:
+            self._start(upcoming)
+        self.queue_changed.publish(None)
+
+    # --- navigation and quitting ---------------------------------------------------------------
+
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen()
+
+    @property
+    def main(self) -> MainScreen:
+        return self.screen_stack[0]  # type: ignore[return-value]
+
+    def action_show_view(self, name: str) -> None:
+        """Launch, Watch or Runs; from a screen pushed over them (detail, compare) too."""
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.main.show_view(name)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A question on screen (stop? delete?) is answered before going anywhere else.
+        if action == "show_view" and isinstance(self.screen, ConfirmScreen):
+            return False
+        return True
+
+    def watch_run(self, run: Run) -> None:
+        """Show a run in the watch view: live if this app trains it, else from its folder."""
+        self.action_show_view("watch")
+        self.main.view("watch").watch_run(run)
+
+    async def action_quit(self) -> None:
+        if self.current_job is None:
+            self.exit()
+            return
+        if self.quitting:
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.quitting = True
+                self.queue.clear()
+                self.stop_current()
+                self.notify("Stopping the run, then quitting...")
+
+        self.push_screen(
+            ConfirmScreen(
+                f"{self.current_job.label} is training. Stop it (it ends as interrupted, "
+                "keeping its checkpoint) and quit?",
+                "Stop and quit",
+            ),
+            answer,
+        )
+
+
+def make_app(
+    data_dir: Path | str | None = None,
+    runs_dir: Path | str | None = None,
+    device: str | None = None,
+    engine: Engine | None = None,
+    presets: list[Preset] | None = None,
+) -> TrainerApp:
+    """The app with the CLI's defaults for whatever is not given ($TUI_TRAINER_DATA/RUNS)."""
+    from ..data import resolve_data_dir
+    from ..runs import default_runs_dir
+
+    return TrainerApp(
+        data_dir=resolve_data_dir(data_dir),
+        runs_dir=Path(runs_dir) if runs_dir else default_runs_dir(),
+        device=device,
+        engine=engine,
+        presets=presets,
+    )

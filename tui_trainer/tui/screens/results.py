@@ -1,0 +1,171 @@
+"""Runs: every run folder in a sortable, filterable table; open, compare, watch or delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Input, Static
+
+from ...config import UserError
+from ...runs import Run, delete_run, list_runs
+from ..widgets.results_table import COLUMN_BY_KEY, ResultsTable, result_row
+from .compare import CompareScreen
+from .confirm import ConfirmScreen
+from .run_detail import RunDetailScreen
+
+REFRESH_S = 2.0
+
+
+def folder_signature(runs: list[Run]) -> tuple:
+    """Changes whenever a run appears, goes, or rewrites its summary (status, results)."""
+    out = []
+    for run in runs:
+        try:
+            out.append((run.id, run.summary_path.stat().st_mtime_ns))
+        except OSError:
+            out.append((run.id, None))
+    return tuple(out)
+
+
+class ResultsView(Vertical):
+    TITLE = "Runs"
+    BINDINGS = [
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("enter", "open", "Open", show=True),
+        Binding("c", "compare", "Compare"),
+        Binding("w", "watch", "Watch"),
+        Binding("d", "delete", "Delete"),
+        Binding("r", "refresh", "Refresh", show=False),
+        Binding("escape", "focus_table", "Table", show=False),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._signature: tuple | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Input(
+            placeholder="/ filter: words every shown row must contain (e.g. scratch completed)",
+            id="filter",
+            compact=True,
+        )
+        yield ResultsTable(id="table")
+        yield Static("", id="results-status")
+
+    @property
+    def default_focus(self):
+        return self.table
+
+    def on_mount(self) -> None:
+        self.app.runs_changed.subscribe(self, lambda _: self.action_refresh())
+        self.set_interval(REFRESH_S, self._refresh_if_changed)
+        self.action_refresh()
+
+    def shown(self) -> None:
+        self._refresh_if_changed()
+
+    @property
+    def table(self) -> ResultsTable:
+        return self.query_one(ResultsTable)
+
+    # --- keeping the table current ---------------------------------------------------------------
+
+    def _refresh_if_changed(self) -> None:
+        runs = list_runs(self.app.runs_dir)
+        if folder_signature(runs) != self._signature:
+            self._load(runs)
+
+    def action_refresh(self) -> None:
+        self._load(list_runs(self.app.runs_dir))
+
+    def _load(self, runs: list[Run]) -> None:
+        self._signature = folder_signature(runs)
+        self.table.load([result_row(r) for r in runs])
+
+    def _show_status(self) -> None:
+        table = self.table
+        shown, total = len(table.visible_rows()), len(table.rows_data)
+        parts = [f"{shown} of {total} runs" if shown != total else f"{total} runs"]
+        if table.marked:
+            parts.append(f"{len(table.marked)} marked")
+        if table.sort_by:
+            label = COLUMN_BY_KEY[table.sort_by].label
+            parts.append(f"sorted by {label} {'▼' if table.reverse else '▲'}")
+        if not total:
+            parts.append(f"no runs in {self.app.runs_dir} yet: start one on the Launch screen (1)")
+        else:
+            parts.append("enter open · space mark · s sort by column")
+        self.query_one("#results-status", Static).update(" · ".join(parts))
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.table.set_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.table.focus()
+
+    def on_results_table_view_changed(self, event: ResultsTable.ViewChanged) -> None:
+        self._show_status()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_focus_table(self) -> None:
+        self.table.focus()
+
+    # --- acting on runs ------------------------------------------------------------------------
+
+    def _current_run(self) -> Run | None:
+        run_id = self.table.current_id
+        if run_id is None:
+            self.notify("No run here yet.")
+            return None
+        return Run(self.app.runs_dir / run_id)
+
+    @on(DataTable.CellSelected, "#table")
+    def _cell_selected(self) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        run = self._current_run()
+        if run is not None:
+            self.app.push_screen(RunDetailScreen(run))
+
+    def action_compare(self) -> None:
+        marked = [r for r in self.table.rows_data if r["id"] in self.table.marked]
+        if len(marked) < 2:
+            self.notify("Mark two or more runs with space, then press c.")
+            return
+        self.app.push_screen(CompareScreen([Run(self.app.runs_dir / r["id"]) for r in marked]))
+
+    def action_watch(self) -> None:
+        run = self._current_run()
+        if run is not None:
+            self.app.watch_run(run)
+
+    def action_delete(self) -> None:
+        run = self._current_run()
+        if run is None:
+            return
+        if run.status() == "running":
+            self.notify(f"{run.id} is still training: stop it first.", severity="warning")
+            return
+
+        def answer(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                delete_run(run)
+            except (UserError, OSError) as exc:
+                self.notify(str(exc), title="Not deleted", severity="error")
+            self.action_refresh()
+
+        self.app.push_screen(
+            ConfirmScreen(f"Delete {run.id}? Its folder and checkpoints are removed.", "Delete"),
+            answer,
+        )

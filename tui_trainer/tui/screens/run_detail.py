@@ -1,0 +1,84 @@
+"""One run from its folder: config, summary and curves (what `tui-trainer show` prints)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Header, Static
+
+from ...runs import SUMMARY_FIELDS, Run
+from ..live import format_seconds
+from ..widgets.key_bar import KeyBar
+from ..widgets.plots import EpochPlot, StepLossPlot
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) >= 1e-4 or value == 0 else f"{value:g}"
+    return "-" if value is None else str(value)
+
+
+def describe_config(config: dict[str, Any]) -> str:
+    return "  ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in config.items()
+    )
+
+
+def describe_summary(summary: dict[str, Any]) -> str:
+    parts = [
+        f"{k}={format_seconds(summary[k]) if k == 'seconds' else _fmt(summary[k])}"
+        for k in SUMMARY_FIELDS
+        if k in summary
+    ]
+    text = "  ".join(parts) or "no results yet"
+    if summary.get("message"):
+        text += f"\n{summary['message']}"
+    return text
+
+
+class RunDetailScreen(Screen):
+    BINDINGS = [
+        Binding("escape,b", "app.pop_screen", "Back"),
+        Binding("w", "watch", "Watch"),
+    ]
+
+    def __init__(self, run: Run) -> None:
+        super().__init__()
+        self.run = run
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="detail"):
+            yield Static(id="detail-title")
+            yield Static(id="detail-config", classes="detail-text")
+            yield Static(id="detail-summary", classes="detail-text")
+            yield StepLossPlot(id="detail-steps", classes="detail-plot")
+            with Horizontal(classes="detail-plot"):
+                yield EpochPlot("acc", id="detail-acc")
+                yield EpochPlot("loss", id="detail-loss")
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        run = self.run
+        meta = run.meta()
+        self.sub_title = f"Run {run.id}"
+        status = run.status()
+        title = self.query_one("#detail-title", Static)
+        title.update(f"[b]{escape(run.id)}[/b]  preset={meta.get('preset')}  status={status}")
+        title.add_class(f"-{status}")
+        config_text = describe_config(meta.get("config", {}))
+        self.query_one("#detail-config", Static).update(f"[b]config[/b]  {escape(config_text)}")
+        summary_text = describe_summary(run.summary())
+        self.query_one("#detail-summary", Static).update(f"[b]summary[/b]  {escape(summary_text)}")
+        self.query_one(StepLossPlot).replot(run.steps())
+        epochs = run.epochs()
+        self.query_one("#detail-acc", EpochPlot).replot(epochs)
+        self.query_one("#detail-loss", EpochPlot).replot(epochs)
+
+    def action_watch(self) -> None:
+        self.app.watch_run(self.run)

@@ -1,0 +1,230 @@
+"""Watch: the live view of a run, either the one this app trains (fed by engine events) or a
+run followed from its folder (a headless `tui-trainer run` elsewhere: polls metrics.jsonl)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.widgets import Button, Log, ProgressBar, Static
+
+from ...runs import Run, list_runs
+from ..live import RunView, format_seconds
+from ..widgets.plots import EpochPlot, StepLossPlot
+from .confirm import ConfirmScreen
+
+POLL_S = 1.0
+# Folders a run started elsewhere is looked for in, newest first (keeps the idle poll cheap).
+RECENT_RUNS = 20
+STATUS_CLASSES = ("-preparing", "-running", "-completed", "-interrupted", "-failed", "-idle")
+
+
+def status_text(view: RunView, queued: int = 0) -> str:
+    """Two lines: status and run; then progress, ETA, LR and the best val accuracy so far."""
+    where = "" if view.source == "app" else "  [dim](followed from its folder)[/dim]"
+    head = f"[b]{view.status}[/b]  {escape(view.run_id or view.label)}{where}"
+    if view.status == "preparing":
+        parts = [escape(view.note or "decoding images, building the model")]
+    else:
+        parts = [
+            f"epoch {view.epoch or '-'}/{view.epochs_total or '?'}",
+            "evaluating" if view.evaluating else f"step {view.step}/{view.steps_per_epoch or '?'}",
+        ]
+        if not view.finished:
+            parts.append(f"ETA {format_seconds(view.eta_seconds())}")
+        parts.append(f"lr {view.lr:g}" if view.lr is not None else "lr -")
+        best = view.best_val_acc
+        parts.append(
+            f"best val acc {best:.3f} (epoch {view.best_epoch})" if best is not None else "best -"
+        )
+        test = view.summary.get("test_acc")
+        if view.finished and isinstance(test, float):
+            parts.append(f"test acc {test:.3f}")
+    if queued:
+        parts.append(f"{queued} queued")
+    return head + "\n" + "  ".join(parts)
+
+
+class WatchView(Vertical):
+    TITLE = "Watch"
+    BINDINGS = [
+        Binding("s", "stop", "Stop"),
+        Binding("l", "live", "Own run"),
+        Binding("f", "follow_newest", "Follow other"),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.view: RunView | None = None
+        self.following: Run | None = None  # set: the view comes from this folder
+        self._disk_signature: tuple = ()
+        self._log_shown = 0
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="status-row"):
+            yield Static("", id="run-status")
+            yield Button("Stop", id="stop", variant="error", compact=True)
+        yield ProgressBar(id="run-progress", show_eta=False)
+        with Grid(id="plots"):
+            yield StepLossPlot(id="step-plot")
+            yield EpochPlot("acc", id="acc-plot")
+            yield EpochPlot("loss", id="loss-plot")
+        yield Log(id="run-log", max_lines=200)
+
+    @property
+    def default_focus(self):
+        # A leaf: focusing the view itself would restyle all of it (its :focus changes).
+        return self.query_one(Log)
+
+    def on_mount(self) -> None:
+        self.app.live_changed.subscribe(self, self._live_changed)
+        self.set_interval(POLL_S, self._tick)
+        self._show(None)
+
+    def shown(self) -> None:
+        """The view came to the front: with nothing shown yet, pick a run to show."""
+        if self.view is None and self.app.live is not None:
+            self._show(self.app.live)
+        elif self.view is None:
+            self.action_follow_newest(quiet=True)
+
+    def watch_run(self, run: Run) -> None:
+        """Live when it is this app's run in training, else followed from its folder."""
+        live = self.app.live
+        if live is not None and live.run_id == run.id and self.app.current_job is not None:
+            self.action_live()
+        else:
+            self.follow(run)
+
+    # --- sources -------------------------------------------------------------------------------
+
+    def follow(self, run: Run) -> None:
+        """Show a run from its folder and keep polling it."""
+        self.following = run
+        self._disk_signature = ()
+        self._poll_disk()
+
+    def action_live(self) -> None:
+        if self.app.live is None:
+            self.notify("This app is not training a run: start one on the Launch screen (1).")
+            return
+        self.following = None
+        self._show(self.app.live)
+
+    def action_follow_newest(self, quiet: bool = False) -> None:
+        running = [
+            r for r in list_runs(self.app.runs_dir)[-RECENT_RUNS:] if r.status() == "running"
+        ]
+        mine = self.app.live.run_id if self.app.live else None
+        others = [r for r in running if r.id != mine]
+        if others:
+            self.follow(others[-1])
+        elif not quiet:
+            self.notify("No other run is training in the runs folder.")
+
+    def _live_changed(self, what: str) -> None:
+        if what == "new":  # a new job started here: watch it
+            self.following = None
+        if self.following is None and self.app.live is not None:
+            self._show(self.app.live, what)
+
+    def _tick(self) -> None:
+        if self.following is not None:
+            self._poll_disk()
+        elif self.view is None:
+            self.action_follow_newest(quiet=True)
+        elif not self.view.finished:
+            self._show_status()  # the ETA moves on
+
+    def _poll_disk(self) -> None:
+        run = self.following
+        if run is None:
+            return
+        signature = tuple(
+            (p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else None
+            for p in (run.metrics_path, run.summary_path)
+        )
+        if signature != self._disk_signature:
+            self._disk_signature = signature
+            self._show(RunView.from_run(run))
+        elif self.view is not None and not self.view.finished:
+            self._show_status()
+
+    # --- drawing -------------------------------------------------------------------------------
+
+    def _show(self, view: RunView | None, what: str = "all") -> None:
+        if view is not self.view:
+            what, self._log_shown = "all", 0
+            self.query_one(Log).clear()
+        self.view = view
+        self._show_status()
+        if view is None:
+            return
+        if what in ("all", "steps"):
+            self.query_one(StepLossPlot).replot(view.steps)
+        if what in ("all", "epoch", "status"):
+            self.query_one("#acc-plot", EpochPlot).replot(view.epochs)
+            self.query_one("#loss-plot", EpochPlot).replot(view.epochs)
+        if what != "steps":
+            self._show_log(view)
+
+    def _show_log(self, view: RunView) -> None:
+        log = self.query_one(Log)
+        lines = list(view.log)
+        if self._log_shown > len(lines):  # the deque rotated: start over
+            log.clear()
+            self._log_shown = 0
+        log.write_lines(lines[self._log_shown :])
+        self._log_shown = len(lines)
+
+    def _show_status(self) -> None:
+        status = self.query_one("#run-status", Static)
+        view = self.view
+        status.remove_class(*STATUS_CLASSES)
+        stop = self.query_one("#stop", Button)
+        stop.display = bool(view and view.source == "app" and not view.finished)
+        if view is None:
+            self.query_one(ProgressBar).update(total=1, progress=0)  # not an endless animation
+            status.update(
+                "Nothing is training. Start a run on the Launch screen (1), or pick one in "
+                "Runs (3) and press w to watch it."
+            )
+            status.add_class("-idle")
+            return
+        status.add_class(f"-{view.status}" if f"-{view.status}" in STATUS_CLASSES else "-failed")
+        preparing = view.status == "preparing"  # an indeterminate (moving) bar meanwhile
+        bar = self.query_one(ProgressBar)
+        bar.update(total=None if preparing else 1000, progress=round(view.fraction() * 1000))
+        status.update(status_text(view, len(self.app.queue)))
+
+    # --- stopping ------------------------------------------------------------------------------
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "stop":
+            self.action_stop()
+
+    def action_stop(self) -> None:
+        view = self.view
+        if view is not None and view.source == "disk" and not view.finished:
+            pid = view.summary.get("pid")
+            self.notify(
+                f"{view.run_id} trains in another process (pid {pid}): stop it there with Ctrl-C.",
+                severity="warning",
+            )
+            return
+        job = self.app.current_job
+        if job is None:
+            self.notify("No run is training in this app.")
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.app.stop_current()
+
+        self.app.push_screen(
+            ConfirmScreen(f"Stop {job.label}? It ends as interrupted, keeping its checkpoint."),
+            answer,
+        )

@@ -1,0 +1,174 @@
+"""The hyperparameter form: one field per config key, checked by the config module itself.
+
+`check_form` runs the values through `parse_value` and `build_config` (the code behind
+`--set`), so the form accepts exactly what the CLI accepts; a `ConfigError` is pinned to the
+field its message names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Container
+from textual.widget import Widget
+from textual.widgets import Input, Label, Static
+
+from ...config import (
+    AUGMENTATIONS,
+    DEVICES,
+    FREEZE_POLICIES,
+    MODELS,
+    ConfigError,
+    Preset,
+    RunConfig,
+    build_config,
+    load_preset,
+    parse_value,
+)
+from .choice import Choice
+
+# (config key, label), laid out two per row.
+FIELDS = (
+    ("lr", "lr"),
+    ("epochs", "epochs"),
+    ("step_size", "step size"),
+    ("gamma", "gamma"),
+    ("batch_size", "batch"),
+    ("classes", "classes"),
+    ("image_size", "image size"),
+    ("resize", "resize"),
+    ("model", "model"),
+    ("weights", "weights"),
+    ("freeze", "freeze"),
+    ("augment", "augment"),
+    ("device", "device"),
+)
+CHOICES: dict[str, tuple[str, ...]] = {
+    "model": MODELS,
+    "weights": ("none", "imagenet"),
+    "freeze": FREEZE_POLICIES,
+    "augment": AUGMENTATIONS,
+    "device": DEVICES,
+}
+FORM_ERROR = "form"  # errors that name no field of the form
+
+
+@dataclass
+class FormResult:
+    config: RunConfig | None
+    overrides: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _field_of(message: str, keys: set[str]) -> str:
+    """Config errors start with the key they are about ("lr=-1 must be > 0: ...")."""
+    match = re.match(r"(\w+)", message)
+    return match.group(1) if match and match.group(1) in keys else FORM_ERROR
+
+
+def check_form(preset: str, values: dict[str, str]) -> FormResult:
+    """Overrides are the values that differ from the preset's; errors map key -> message."""
+    base = load_preset(preset).config
+    overrides: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for key, text in values.items():
+        try:
+            value = parse_value(key, text)
+        except ConfigError as exc:
+            errors[key] = str(exc)
+            continue
+        if value != getattr(base, key):
+            overrides[key] = text.strip()
+    if errors:
+        return FormResult(None, overrides, errors)
+    try:
+        _, config = build_config(preset, overrides)
+    except ConfigError as exc:
+        return FormResult(None, overrides, {_field_of(str(exc), set(values)): str(exc)})
+    return FormResult(config, overrides)
+
+
+class FormField(Container):
+    """Label, editor and (when `-invalid`) the error message under them."""
+
+    def __init__(self, key: str, label: str) -> None:
+        super().__init__(id=f"field-{key}", classes="form-field")
+        self.key, self.label = key, label
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.label, classes="field-label")
+        if self.key in CHOICES:
+            yield Choice(CHOICES[self.key], id=self.key)
+        else:
+            yield Input(compact=True, id=self.key, select_on_focus=True)
+        yield Static("", classes="field-error")
+
+    def set_error(self, message: str | None) -> None:
+        self.set_class(bool(message), "-invalid")
+        self.query_one(".field-error", Static).update(message or "")
+
+
+class ConfigForm(Widget):
+    """The chosen preset's hyperparameters, validated as they are typed."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.preset: Preset | None = None
+
+    def compose(self) -> ComposeResult:
+        for key, label in FIELDS:
+            yield FormField(key, label)
+        yield Static("", id="form-error")
+
+    def load(self, preset: Preset, device: str | None = None) -> None:
+        """Fill every field from the preset (and the app's --device), clearing errors."""
+        self.preset = preset
+        for key, _ in FIELDS:
+            value = getattr(preset.config, key)
+            if key == "device" and device:
+                value = device
+            text = f"{value:g}" if isinstance(value, float) else str(value)
+            editor = self.query_one(f"#{key}")
+            if isinstance(editor, Choice):  # a preset's weights path (or --device) joins
+                extra = () if text in CHOICES[key] else (text,)
+                editor.set_options((*CHOICES[key], *extra))
+            editor.value = text
+        self.show_errors({})
+
+    def values(self) -> dict[str, str]:
+        out = {}
+        for key, _ in FIELDS:
+            editor = self.query_one(f"#{key}")
+            out[key] = str(editor.value)
+        return out
+
+    def check(self) -> FormResult:
+        if self.preset is None:
+            return FormResult(None, {}, {FORM_ERROR: "choose a preset first"})
+        result = check_form(self.preset.name, self.values())
+        self.show_errors(result.errors)
+        return result
+
+    def show_errors(self, errors: dict[str, str]) -> None:
+        for field_widget in self.query(FormField):
+            field_widget.set_error(errors.get(field_widget.key))
+        general = self.query_one("#form-error", Static)
+        general.update(errors.get(FORM_ERROR, ""))
+        general.set_class(FORM_ERROR in errors, "-invalid")
+        self.set_class(bool(errors), "-invalid")
+
+    def first_invalid(self) -> Widget | None:
+        for field_widget in self.query(".form-field.-invalid"):
+            return field_widget.query_one(f"#{field_widget.key}")
+        return None
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if self.preset is not None:
+            self.check()
+
+    def on_choice_changed(self, event: Choice.Changed) -> None:
+        if self.preset is not None:
+            self.check()

@@ -1,0 +1,197 @@
+"""The results table: one row per run folder with the report's columns; sort, filter, mark.
+
+Rows are plain dicts read from each run's config.json and summary.json; the table sorts and
+filters its own list and redraws (hundreds of rows at most), keeping the cursor on its run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import DataTable
+
+from ...runs import Run
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    digits: int | None = None  # floats: fixed digits; None: general format
+
+
+# The report's columns first (its names), then what tells runs apart.
+COLUMNS = (
+    Column("mark", " "),
+    Column("id", "RUN"),
+    Column("lr", "LR"),
+    Column("epochs", "NUM_EPOCHS"),
+    Column("step_size", "STEP_SIZE"),
+    Column("gamma", "GAMMA"),
+    Column("max_val_acc", "MAX_VAL_ACC", 4),
+    Column("test_acc", "TEST_ACC", 4),
+    Column("final_train_loss", "FINAL_TRAIN_LOSS", 4),
+    Column("accuracy_gap", "ACCURACY_GAP", 4),
+    Column("loss_gap", "LOSS_GAP", 4),
+    Column("preset", "PRESET"),
+    Column("model", "MODEL"),
+    Column("freeze", "FREEZE"),
+    Column("augment", "AUGMENT"),
+    Column("status", "STATUS"),
+    Column("duration", "DURATION"),
+)
+COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
+STATUS_STYLE = {
+    "completed": "green",
+    "running": "bold cyan",
+    "interrupted": "yellow",
+    "diverged": "red",
+    "failed": "red",
+    "crashed": "red",
+}
+
+
+def result_row(run: Run) -> dict[str, Any]:
+    meta, summary = run.meta(), run.summary()
+    config = meta.get("config", {})
+    row: dict[str, Any] = {"id": run.id, "preset": meta.get("preset"), "status": run.status()}
+    for key in ("lr", "epochs", "step_size", "gamma", "model", "freeze", "augment"):
+        row[key] = config.get(key)
+    for key in ("max_val_acc", "test_acc", "final_train_loss", "accuracy_gap", "loss_gap"):
+        row[key] = summary.get(key)
+    row["duration"] = summary.get("seconds") if row["status"] != "running" else None
+    return row
+
+
+def format_cell(column: Column, value: Any) -> str:
+    if value is None:
+        return "-"
+    if column.key == "duration":
+        return f"{value:.0f}s" if value < 90 else f"{value / 60:.1f}m"
+    if isinstance(value, float):
+        return f"{value:.{column.digits}f}" if column.digits is not None else f"{value:g}"
+    return str(value)
+
+
+def sort_key(key: str, row: dict[str, Any]) -> tuple:
+    """Numbers by value, text case-insensitively (missing values are kept apart, see below)."""
+    value = row.get(key)
+    if isinstance(value, int | float):
+        return (0, value, "")
+    return (1, 0, str(value).lower())
+
+
+def matches(row: dict[str, Any], text: str) -> bool:
+    """Every word of the filter appears in some cell (case-insensitive)."""
+    cells = " ".join(format_cell(COLUMN_BY_KEY[k], v) for k, v in row.items()).lower()
+    return all(word in cells for word in text.lower().split())
+
+
+class ResultsTable(DataTable):
+    """Runs as rows, keyed by run id. `s` on a column (or a header click) sorts by it."""
+
+    BINDINGS = [
+        # Not in the footer (the status line under the table names them): room at 80 columns.
+        Binding("s", "sort_column", "Sort", show=False),
+        Binding("space", "toggle_mark", "Mark", show=False),
+    ]
+
+    class ViewChanged(Message):
+        """Rows, sort, filter or marks changed: the screen's status line follows."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="cell", zebra_stripes=True, **kwargs)
+        self.fixed_columns = 2
+        self.rows_data: list[dict[str, Any]] = []
+        self.sort_by: str | None = None
+        self.reverse = False
+        self.filter_text = ""
+        self.marked: set[str] = set()
+
+    def on_mount(self) -> None:
+        self._draw()
+
+    # --- data in -------------------------------------------------------------------------------
+
+    def load(self, rows: list[dict[str, Any]]) -> None:
+        self.rows_data = rows
+        known = {r["id"] for r in rows}
+        self.marked &= known
+        self._draw()
+
+    def sort_rows(self, key: str, reverse: bool | None = None) -> None:
+        if reverse is None:
+            reverse = not self.reverse if key == self.sort_by else False
+        self.sort_by, self.reverse = key, reverse
+        self._draw()
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text.strip()
+        self._draw()
+
+    # --- what the user picked ------------------------------------------------------------------
+
+    @property
+    def current_id(self) -> str | None:
+        if not self.row_count:
+            return None
+        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+
+    def visible_rows(self) -> list[dict[str, Any]]:
+        rows = [r for r in self.rows_data if matches(r, self.filter_text)]
+        if self.sort_by:
+            # Runs without the value (still running, failed) stay last in both directions.
+            present = [r for r in rows if r.get(self.sort_by) is not None]
+            missing = [r for r in rows if r.get(self.sort_by) is None]
+            present.sort(key=lambda r: sort_key(self.sort_by, r), reverse=self.reverse)
+            rows = present + missing
+        return rows
+
+    def action_sort_column(self) -> None:
+        self.sort_rows(COLUMNS[self.cursor_column].key)
+
+    def action_toggle_mark(self) -> None:
+        run_id = self.current_id
+        if run_id is None:
+            return
+        self.marked.symmetric_difference_update({run_id})
+        self._draw()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        self.sort_rows(str(event.column_key.value))
+
+    # --- drawing -------------------------------------------------------------------------------
+
+    def _draw(self) -> None:
+        if not self.is_mounted:
+            return
+        keep_id, keep_column = self.current_id, self.cursor_column
+        self.clear(columns=True)
+        for column in COLUMNS:
+            arrow = ""
+            if column.key == self.sort_by:
+                arrow = " ▼" if self.reverse else " ▲"
+            self.add_column(column.label + arrow, key=column.key)
+        for row in self.visible_rows():
+            self.add_row(*self._cells(row), key=row["id"])
+        if keep_id is not None and keep_id in self.rows:
+            self.move_cursor(row=self.get_row_index(keep_id), column=keep_column, animate=False)
+        else:
+            self.move_cursor(column=keep_column, animate=False)
+        self.post_message(self.ViewChanged())
+
+    def _cells(self, row: dict[str, Any]) -> list[Text | str]:
+        cells: list[Text | str] = []
+        for column in COLUMNS:
+            if column.key == "mark":
+                cells.append(Text("●", style="bold magenta") if row["id"] in self.marked else "")
+            elif column.key in ("status", "id"):  # the id too: status shows at any width
+                cells.append(Text(row[column.key], style=STATUS_STYLE.get(row["status"], "")))
+            else:
+                cells.append(format_cell(column, row.get(column.key)))
+        return cells
