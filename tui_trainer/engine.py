@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from . import data as D
+from . import fastpath, features
 from .config import RunConfig, UserError
 from .events import Epoch, EventCallback, Log, RunEnded, RunStarted, Step
 from .hardware import autocast_dtype, cpu_threads, resolve_device, resolve_precision
@@ -49,6 +50,7 @@ class Prepared:
     device: torch.device
     precision: str
     model: nn.Module
+    fast_paths: list[str] = field(default_factory=list)  # fastpath.choose: recorded in config.json
 
 
 def prepare(config: RunConfig, data_dir: Path, on_event: EventCallback | None = None) -> Prepared:
@@ -78,7 +80,8 @@ def prepare(config: RunConfig, data_dir: Path, on_event: EventCallback | None = 
             raise D.DataError(
                 f"no readable images left in the {name} split of {data_dir}: check the image files"
             )
-    return Prepared(config, data_dir, splits, tensors, skipped, device, precision, model)
+    paths = fastpath.choose(config, device, tensors)
+    return Prepared(config, data_dir, splits, tensors, skipped, device, precision, model, paths)
 
 
 @dataclass
@@ -94,10 +97,20 @@ class TrainState:
     high_loss_steps: int = 0
 
 
-def _to_input(images: torch.Tensor, device: torch.device, mean: torch.Tensor, std: torch.Tensor):
-    x = images.to(device, non_blocking=True).float().div_(255.0)
-    x = x.sub_(mean).div_(std)
+def _to_input(images: torch.Tensor, ctx: dict[str, Any], augment=None) -> torch.Tensor:
+    """uint8 images -> (augmented on the device) normalised float NHWC. Cached frozen features
+    (float already) are the head's input as they are."""
+    x = images.to(ctx["device"], non_blocking=True)
+    if images.dtype != torch.uint8:
+        return x
+    if augment is not None:
+        x = augment(x)
+    x = x.float().div_(255.0).sub_(ctx["mean"]).div_(ctx["std"])
     return x.contiguous(memory_format=torch.channels_last)
+
+
+def _autocast(ctx: dict[str, Any]):
+    return torch.autocast(ctx["device"].type, dtype=ctx["dtype"], enabled=ctx["dtype"] is not None)
 
 
 def _seed_epoch(seed: int, epoch: int) -> None:
@@ -116,15 +129,13 @@ def train_one_epoch(model, criterion, optimizer, scaler, split, cfg, ctx, state,
     augment = ctx["augment"]
     total = 0.0
     for step, (images, labels) in enumerate(
-        D.iterate_batches(split, cfg.batch_size, order, augment), 1
+        D.iterate_batches(split, cfg.batch_size, order, pin=ctx["pin"]), 1
     ):
         if stop.is_set():
             raise Stopped
-        x = _to_input(images, ctx["device"], ctx["mean"], ctx["std"])
+        x = _to_input(images, ctx, augment)
         y = labels.to(ctx["device"], non_blocking=True)
-        with torch.autocast(
-            ctx["device"].type, dtype=ctx["dtype"], enabled=ctx["dtype"] is not None
-        ):
+        with _autocast(ctx):
             logits = model(x)
         loss = criterion(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
@@ -163,20 +174,21 @@ def evaluate(model, split, cfg, ctx, stop=None) -> tuple[float, float]:
     """Mean cross-entropy and accuracy over a whole split, in eval mode."""
     model.eval()
     criterion = nn.CrossEntropyLoss(reduction="sum")
-    loss_sum, correct = 0.0, 0
-    for images, labels in D.iterate_batches(split, cfg.batch_size, torch.arange(len(split))):
+    # sums stay on the device: one GPU sync per split, not one per batch
+    loss_sum = torch.zeros((), dtype=torch.float64, device=ctx["device"])
+    correct = torch.zeros((), dtype=torch.int64, device=ctx["device"])
+    order = torch.arange(len(split))
+    for images, labels in D.iterate_batches(split, cfg.batch_size, order, pin=ctx["pin"]):
         if stop is not None and stop.is_set():
             raise Stopped
-        x = _to_input(images, ctx["device"], ctx["mean"], ctx["std"])
+        x = _to_input(images, ctx)
         y = labels.to(ctx["device"], non_blocking=True)
-        with torch.autocast(
-            ctx["device"].type, dtype=ctx["dtype"], enabled=ctx["dtype"] is not None
-        ):
+        with _autocast(ctx):
             logits = model(x)
-        loss_sum += criterion(logits.float(), y).item()
-        correct += (logits.argmax(1) == y).sum().item()
+        loss_sum += criterion(logits.float(), y)
+        correct += (logits.argmax(1) == y).sum()
     n = max(len(split), 1)
-    return loss_sum / n, correct / n
+    return loss_sum.item() / n, correct.item() / n
 
 
 def _rng_state() -> dict[str, Any]:
@@ -245,6 +257,7 @@ def train(
         "mean": torch.tensor(mean, device=device).view(1, 3, 1, 1),
         "std": torch.tensor(std, device=device).view(1, 3, 1, 1),
         "augment": make_augmenter(cfg.augment, cfg.aug_p),
+        "pin": "pinned_memory" in prep.fast_paths,
     }
     state = TrainState()
     best_weights: dict[str, torch.Tensor] | None = None
@@ -254,7 +267,8 @@ def train(
         scheduler.load_state_dict(resume["scheduler"])
         state = TrainState(**resume["state"])
         best_weights = resume.get("best_model")
-    data = prep.tensors
+    data = fastpath.place(prep.tensors, device, prep.fast_paths)
+    step_model = model  # what the epochs run: the model, or its head on cached frozen features
     emit(
         RunStarted(
             run_id,
@@ -273,12 +287,14 @@ def train(
     started = time.monotonic()
     status, message = "completed", ""
     try:
+        if "frozen_features" in prep.fast_paths:
+            step_model, data = _frozen_features(model, cfg, data, ctx, emit, stop)
         for epoch in range(state.epoch + 1, cfg.epochs + 1):
             t0 = time.monotonic()
             _seed_epoch(cfg.seed, epoch)
             lr = optimizer.param_groups[0]["lr"]
             train_one_epoch(
-                model,
+                step_model,
                 criterion,
                 optimizer,
                 scaler,
@@ -291,8 +307,8 @@ def train(
                 stop,
             )
             scheduler.step()
-            train_loss, train_acc = evaluate(model, data["train"], cfg, ctx, stop)
-            val_loss, val_acc = evaluate(model, data["val"], cfg, ctx, stop)
+            train_loss, train_acc = evaluate(step_model, data["train"], cfg, ctx, stop)
+            val_loss, val_acc = evaluate(step_model, data["val"], cfg, ctx, stop)
             is_best = val_acc > state.best_val_acc
             if is_best:
                 state.best_epoch, state.best_val_acc = epoch, val_acc
@@ -359,10 +375,26 @@ def train(
     summary = _summary(state, prep, time.monotonic() - started)
     if status == "completed" and best_weights is not None:
         model.load_state_dict(best_weights)
-        summary["test_loss"], summary["test_acc"] = evaluate(model, data["test"], cfg, ctx)
+        summary["test_loss"], summary["test_acc"] = evaluate(step_model, data["test"], cfg, ctx)
     ended = RunEnded(run_id, status, summary, message)
     emit(ended)
     return ended
+
+
+def _frozen_features(model, cfg, data, ctx, emit, stop):
+    def check_stop() -> None:
+        if stop.is_set():
+            raise Stopped
+
+    return features.cache_frozen_features(
+        model,
+        cfg,
+        data,
+        lambda images: _to_input(images, ctx),
+        lambda: _autocast(ctx),
+        lambda message: emit(Log("", message)),
+        check_stop,
+    )
 
 
 def load_resume_state(run_dir: Path) -> dict[str, Any]:

@@ -45,6 +45,7 @@ def run_metadata(prep: engine.Prepared, preset: str, overrides: dict[str, Any]) 
         "classes": prep.splits.classes,
         "device": str(prep.device),
         "precision": prep.precision,
+        "fast_paths": prep.fast_paths,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
