@@ -282,9 +282,13 @@ def build_tensor_splits(
     for name, items in (("train", splits.train), ("val", splits.val), ("test", splits.test)):
         keep = [i for i in range(len(items)) if offset + i not in bad]
         skipped += [items[i][0] for i in range(len(items)) if offset + i in bad]
-        index = torch.tensor([offset + i for i in keep], dtype=torch.long)
+        if len(keep) == len(items):  # every file readable: a view, not a second copy in memory
+            images = decoded.images[offset : offset + len(items)]
+        else:
+            index = torch.tensor([offset + i for i in keep], dtype=torch.long)
+            images = decoded.images.index_select(0, index)
         out[name] = TensorSplit(
-            images=decoded.images.index_select(0, index) if keep else decoded.images[:0],
+            images=images,
             labels=torch.tensor([items[i][1] for i in keep], dtype=torch.long),
             paths=[items[i][0] for i in keep],
         )

@@ -105,8 +105,9 @@ def _to_input(images: torch.Tensor, ctx: dict[str, Any], augment=None) -> torch.
         return x
     if augment is not None:
         x = augment(x)
-    x = x.float().div_(255.0).sub_(ctx["mean"]).div_(ctx["std"])
-    return x.contiguous(memory_format=torch.channels_last)
+    # NHWC while still uint8, then one float tensor: (x / 255 - mean) / std in two passes
+    x = x.contiguous(memory_format=torch.channels_last).float()
+    return x.mul_(1.0 / (255.0 * ctx["std"])).sub_(ctx["mean"] / ctx["std"])
 
 
 def _autocast(ctx: dict[str, Any]):
