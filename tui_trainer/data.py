@@ -289,9 +289,13 @@ def build_tensor_splits(
     for name, items in (("train", splits.train), ("val", splits.val), ("test", splits.test)):
         keep = [i for i in range(len(items)) if offset + i not in bad]
         skipped += [items[i][0] for i in range(len(items)) if offset + i in bad]
-        index = torch.tensor([offset + i for i in keep], dtype=torch.long)
+        if len(keep) == len(items):  # every file readable: a view, not a second copy in memory
+            images = decoded.images[offset : offset + len(items)]
+        else:
+            index = torch.tensor([offset + i for i in keep], dtype=torch.long)
+            images = decoded.images.index_select(0, index)
         out[name] = TensorSplit(
-            images=decoded.images.index_select(0, index) if keep else decoded.images[:0],
+            images=images,
             labels=torch.tensor([items[i][1] for i in keep], dtype=torch.long),
             paths=[items[i][0] for i in keep],
         )
@@ -319,11 +323,20 @@ def iterate_batches(
     batch_size: int,
     order: torch.Tensor,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    pin: bool = False,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """uint8 image batches (augmented per image when asked) and labels, in the given order."""
+    """uint8 image batches (augmented per image when asked) and labels, in the given order.
+
+    The split may live on a GPU; `pin` gathers each batch into pinned memory (for a CUDA copy
+    that does not wait)."""
     for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        images = split.images.index_select(0, idx)
+        idx = order[start : start + batch_size].to(split.images.device)
+        if pin:
+            shape = (len(idx), *split.images.shape[1:])
+            images = torch.empty(shape, dtype=split.images.dtype, pin_memory=True)
+            torch.index_select(split.images, 0, idx, out=images)
+        else:
+            images = split.images.index_select(0, idx)
         if augment is not None:
             images = augment(images)
         yield images, split.labels.index_select(0, idx)

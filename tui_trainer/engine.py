@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from . import data as D
-from . import distributed
+from . import distributed, fastpath, features
 from .config import RunConfig, UserError
 from .events import Epoch, EventCallback, Log, RunEnded, RunStarted, Step
 from .hardware import autocast_dtype, resolve_precision
@@ -51,6 +51,7 @@ class Prepared:
     device: torch.device
     precision: str
     model: nn.Module
+    fast_paths: list[str] = field(default_factory=list)  # fastpath.choose: recorded in config.json
 
 
 def prepare(config: RunConfig, data_dir: Path, on_event: EventCallback | None = None) -> Prepared:
@@ -81,7 +82,8 @@ def prepare(config: RunConfig, data_dir: Path, on_event: EventCallback | None = 
             )
     for rel in skipped:
         say(Log("", f"skipped unreadable image {splits.images_dir / rel}", "warning"))
-    return Prepared(config, data_dir, splits, tensors, skipped, device, precision, model)
+    paths = fastpath.choose(config, device, tensors)
+    return Prepared(config, data_dir, splits, tensors, skipped, device, precision, model, paths)
 
 
 @dataclass
@@ -97,10 +99,21 @@ class TrainState:
     high_loss_steps: int = 0
 
 
-def _to_input(images: torch.Tensor, device: torch.device, mean: torch.Tensor, std: torch.Tensor):
-    x = images.to(device, non_blocking=True).float().div_(255.0)
-    x = x.sub_(mean).div_(std)
-    return x.contiguous(memory_format=torch.channels_last)
+def _to_input(images: torch.Tensor, ctx: dict[str, Any], augment=None) -> torch.Tensor:
+    """uint8 images -> (augmented on the device) normalised float NHWC. Cached frozen features
+    (float already) are the head's input as they are."""
+    x = images.to(ctx["device"], non_blocking=True)
+    if images.dtype != torch.uint8:
+        return x
+    if augment is not None:
+        x = augment(x)
+    # NHWC while still uint8, then one float tensor: (x / 255 - mean) / std in two passes
+    x = x.contiguous(memory_format=torch.channels_last).float()
+    return x.mul_(1.0 / (255.0 * ctx["std"])).sub_(ctx["mean"] / ctx["std"])
+
+
+def _autocast(ctx: dict[str, Any]):
+    return torch.autocast(ctx["device"].type, dtype=ctx["dtype"], enabled=ctx["dtype"] is not None)
 
 
 def _seed_epoch(seed: int, epoch: int, rank: int = 0) -> None:
@@ -120,14 +133,14 @@ def train_one_epoch(model, criterion, optimizer, scaler, split, cfg, ctx, state,
     steps = math.ceil(len(order) / batch)
     augment = ctx["augment"]
     total = 0.0
-    for step, (images, labels) in enumerate(D.iterate_batches(split, batch, order, augment), 1):
+    for step, (images, labels) in enumerate(
+        D.iterate_batches(split, batch, order, pin=ctx["pin"]), 1
+    ):
         if distributed.should_stop(stop):
             raise Stopped
-        x = _to_input(images, ctx["device"], ctx["mean"], ctx["std"])
+        x = _to_input(images, ctx, augment)
         y = labels.to(ctx["device"], non_blocking=True)
-        with torch.autocast(
-            ctx["device"].type, dtype=ctx["dtype"], enabled=ctx["dtype"] is not None
-        ):
+        with _autocast(ctx):
             logits = model(x)
         loss = criterion(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
@@ -168,14 +181,13 @@ def _eval_logits(model, split, cfg, ctx, stop=None, index=None):
     # Distributed ranks hold unequal chunks of the split: they stop only at a train step, together.
     if index is None:
         index = distributed.shard_eval(len(split))
-    for images, labels in D.iterate_batches(split, distributed.local_batch(cfg.batch_size), index):
+    batch = distributed.local_batch(cfg.batch_size)
+    for images, labels in D.iterate_batches(split, batch, index, pin=ctx["pin"]):
         if stop is not None and stop.is_set() and not distributed.active():
             raise Stopped
-        x = _to_input(images, ctx["device"], ctx["mean"], ctx["std"])
+        x = _to_input(images, ctx)
         y = labels.to(ctx["device"], non_blocking=True)
-        with torch.autocast(
-            ctx["device"].type, dtype=ctx["dtype"], enabled=ctx["dtype"] is not None
-        ):
+        with _autocast(ctx):
             logits = model(x)
         yield logits.float(), y
 
@@ -184,13 +196,15 @@ def _eval_logits(model, split, cfg, ctx, stop=None, index=None):
 def evaluate(model, split, cfg, ctx, stop=None) -> tuple[float, float]:
     """Mean cross-entropy and accuracy over a whole split, in eval mode."""
     criterion = nn.CrossEntropyLoss(reduction="sum")
-    loss_sum, correct = 0.0, 0
+    # sums stay on the device: one GPU sync per split, not one per batch
+    loss_sum = torch.zeros((), dtype=torch.float64, device=ctx["device"])
+    correct = torch.zeros((), dtype=torch.int64, device=ctx["device"])
     for logits, y in _eval_logits(model, split, cfg, ctx, stop):
-        loss_sum += criterion(logits, y).item()
-        correct += (logits.argmax(1) == y).sum().item()
+        loss_sum += criterion(logits, y)
+        correct += (logits.argmax(1) == y).sum()
     loss_sum, correct = distributed.sum_eval(loss_sum, correct)
     n = max(len(split), 1)
-    return loss_sum / n, correct / n
+    return loss_sum.item() / n, correct.item() / n
 
 
 @torch.no_grad()
@@ -267,6 +281,7 @@ def train(
         "mean": torch.tensor(mean, device=device).view(1, 3, 1, 1),
         "std": torch.tensor(std, device=device).view(1, 3, 1, 1),
         "augment": make_augmenter(cfg.augment, cfg.aug_p),
+        "pin": "pinned_memory" in prep.fast_paths,
     }
     state = TrainState()
     best_weights: dict[str, torch.Tensor] | None = None
@@ -278,8 +293,8 @@ def train(
         best_weights = resume.get("best_model")
         if resume.get("scaler"):  # fp16 only: an enabled scaler's state is never empty
             scaler.load_state_dict(resume["scaler"])
-    data = prep.tensors
-    net = distributed.wrap(model)  # DDP under torchrun; `model` stays the plain module
+    data = fastpath.place(prep.tensors, device, prep.fast_paths)
+    step_model = model  # what the epochs run: the model, or its head on cached frozen features
     emit(
         RunStarted(
             run_id,
@@ -299,6 +314,9 @@ def train(
     started = time.monotonic() - (resume or {}).get("seconds", 0.0)
     status, message = "completed", ""
     try:
+        if "frozen_features" in prep.fast_paths:
+            step_model, data = _frozen_features(model, cfg, data, ctx, emit, stop)
+        net = distributed.wrap(step_model)  # DDP under torchrun; `model` stays the plain module
         for epoch in range(state.epoch + 1, cfg.epochs + 1):
             t0 = time.monotonic()
             _seed_epoch(cfg.seed, epoch, distributed.rank())
@@ -318,8 +336,8 @@ def train(
             )
             scheduler.step()
             distributed.sync_buffers(model)
-            train_loss, train_acc = evaluate(model, data["train"], cfg, ctx, stop)
-            val_loss, val_acc = evaluate(model, data["val"], cfg, ctx, stop)
+            train_loss, train_acc = evaluate(step_model, data["train"], cfg, ctx, stop)
+            val_loss, val_acc = evaluate(step_model, data["val"], cfg, ctx, stop)
             is_best = val_acc > state.best_val_acc
             if is_best:
                 state.best_epoch, state.best_val_acc = epoch, val_acc
@@ -391,13 +409,29 @@ def train(
     summary = _summary(state, prep, time.monotonic() - started)
     if status == "completed" and best_weights is not None:
         model.load_state_dict(best_weights)
-        summary["test_loss"], summary["test_acc"] = evaluate(model, data["test"], cfg, ctx)
+        summary["test_loss"], summary["test_acc"] = evaluate(step_model, data["test"], cfg, ctx)
         if run_dir is not None:  # per-class accuracy and confusions: perclass.py
             test = data["test"]
-            save_test_results(run_dir, prep.splits, test, predict(model, test, cfg, ctx))
+            save_test_results(run_dir, prep.splits, test, predict(step_model, test, cfg, ctx))
     ended = RunEnded(run_id, status, summary, message)
     emit(ended)
     return ended
+
+
+def _frozen_features(model, cfg, data, ctx, emit, stop):
+    def check_stop() -> None:
+        if distributed.should_stop(stop):  # all ranks agree, so none stops alone mid-cache
+            raise Stopped
+
+    return features.cache_frozen_features(
+        model,
+        cfg,
+        data,
+        lambda images: _to_input(images, ctx),
+        lambda: _autocast(ctx),
+        lambda message: emit(Log("", message)),
+        check_stop,
+    )
 
 
 def load_resume_state(run_dir: Path) -> dict[str, Any]:

@@ -53,6 +53,7 @@ def run_metadata(
         "classes": prep.splits.classes,
         "device": str(prep.device),
         "precision": prep.precision,
+        "fast_paths": prep.fast_paths,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,

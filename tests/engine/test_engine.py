@@ -144,7 +144,8 @@ def test_engine_modules_import_no_ui_library():
         "import sys, tui_trainer.engine, tui_trainer.launch, tui_trainer.runs, "
         "tui_trainer.data, tui_trainer.models, tui_trainer.config, tui_trainer.datacheck, "
         "tui_trainer.plots, tui_trainer.studies, tui_trainer.report, tui_trainer.perclass, "
-        "tui_trainer.preview, tui_trainer.distributed, tui_trainer.rewind; "
+        "tui_trainer.preview, tui_trainer.distributed, tui_trainer.rewind, tui_trainer.features, "
+        "tui_trainer.fastpath, tui_trainer.bench, tui_trainer.reference, tui_trainer.augment; "
         "bad = [m for m in ('textual', 'typer', 'rich') if m in sys.modules]; print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,0 +1,80 @@
+"""The fast paths give the slow paths' results: frozen features, cached decoding."""
+
+import pytest
+import torch
+
+from tests.conftest import stand_in_imagenet, tiny_config
+from tui_trainer import data as D
+from tui_trainer import engine, features
+from tui_trainer.launch import start_run
+
+
+def _run(tiny_data, tmp_path, cfg):
+    return start_run(
+        cfg, preset="test", overrides={}, data_dir=tiny_data, runs_dir=tmp_path / "runs"
+    )
+
+
+@pytest.mark.parametrize("model", ["alexnet", "resnet18"])
+def test_frozen_feature_path_gives_the_slow_paths_metrics(model, tiny_data, tmp_path, monkeypatch):
+    stand_in_imagenet(model)
+    cfg = tiny_config(model=model, weights="imagenet", freeze="conv", epochs=2, lr=0.005)
+    fast_run, fast = _run(tiny_data, tmp_path / "fast", cfg)
+    monkeypatch.setattr(features, "applies", lambda config: False)
+    slow_run, slow = _run(tiny_data, tmp_path / "slow", cfg)
+    assert fast.status == slow.status == "completed"
+    assert "frozen_features" in fast_run.meta()["fast_paths"]
+    assert "frozen_features" not in slow_run.meta()["fast_paths"]
+    for a, b in zip(fast_run.epochs(), slow_run.epochs(), strict=True):
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5), key
+    for key in ("test_acc", "test_loss", "max_val_acc", "final_train_loss"):
+        assert fast.summary[key] == pytest.approx(slow.summary[key], rel=1e-4, abs=1e-5), key
+    steps = zip(fast_run.steps(), slow_run.steps(), strict=True)
+    assert all(a["loss"] == pytest.approx(b["loss"], rel=1e-4, abs=1e-5) for a, b in steps)
+
+
+def test_frozen_features_only_without_augmentation():
+    assert features.applies(tiny_config(weights="imagenet", freeze="conv"))
+    assert not features.applies(tiny_config(weights="imagenet", freeze="conv", augment="cs-hf"))
+    assert features.applies(tiny_config(weights="imagenet", freeze="conv", augment="h-rp", aug_p=0))
+    assert not features.applies(tiny_config(weights="imagenet", freeze="fc"))
+    assert not features.applies(tiny_config())
+
+
+def test_the_run_records_its_fast_paths_and_precision(tiny_data, tmp_path):
+    run, _ = _run(tiny_data, tmp_path, tiny_config(epochs=1, augment="b-gs-r"))
+    meta = run.meta()
+    assert meta["precision"] == "fp32"
+    assert meta["fast_paths"] == ["decoded_image_cache", "channels_last", "batched_augment"]
+
+
+def test_cached_batches_equal_the_plain_per_item_pipeline(tiny_data):
+    """The engine's batches (decode once, uint8 cache, normalise per batch) are the tensors the
+    notebook's per-item PIL pipeline gives for the same images in the same seeded order."""
+    from tui_trainer.reference import ImageListDataset, reference_transform
+
+    cfg = tiny_config()
+    prep = engine.prepare(cfg, tiny_data)
+    split = prep.tensors["train"]
+    mean, std = D.normalization(cfg)
+    ctx = {
+        "device": torch.device("cpu"),
+        "mean": torch.tensor(mean).view(1, 3, 1, 1),
+        "std": torch.tensor(std).view(1, 3, 1, 1),
+    }
+    plain = ImageListDataset(
+        [prep.splits.images_dir / p for p in split.paths],
+        split.labels.tolist(),
+        reference_transform(cfg.resize, cfg.image_size, mean, std),
+    )
+    order = D.batch_order(len(split), cfg.seed, epoch=1, shuffle=True)
+    start = 0
+    for images, labels in D.iterate_batches(split, cfg.batch_size, order):
+        x = engine._to_input(images, ctx)
+        items = [plain[i] for i in order[start : start + len(labels)].tolist()]
+        expected = torch.stack([image for image, _ in items])
+        assert torch.equal(labels, torch.tensor([label for _, label in items]))
+        torch.testing.assert_close(x, expected, atol=1e-5, rtol=0)
+        start += len(labels)
+    assert start == len(split)

@@ -1,0 +1,213 @@
+"""`tui-trainer bench`: how fast the engine runs the report's protocol on this machine.
+
+In one process, on the chosen device: (a) pure compute, img/s of train steps and evaluation on
+synthetic tensors already on the device, in fp32 and in the run's precision; (b) the engine's
+epoch (train + evaluate train and val) on the real data, after optional warm-up epochs; (c) the
+same epoch with the notebook-style reference loop (reference.py); and the ratios between them.
+Figures are printed as lines through `say`; the returned dict holds them for callers and tests.
+"""
+
+from __future__ import annotations
+
+import resource
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import data as D
+from . import engine, reference
+from .config import build_config
+from .events import Epoch, Log, RunEnded
+from .hardware import autocast_dtype, cpu_threads, resolve_device
+from .models import apply_freeze, build_model, set_train_mode
+
+
+@dataclass
+class BenchOptions:
+    preset: str = "scratch"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    data_dir: Path | None = None
+    epochs: int = 1  # timed engine epochs
+    warmup: int | None = None  # engine epochs before the timed ones; None: 1 on a GPU, else 0
+    reference_epochs: int = 1  # 0 skips the reference loop
+    workers: int = 4  # the reference loop's DataLoader workers
+    compute_steps: int | None = None  # timed synthetic batches; None: 2 on a CPU, 20 on a GPU
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def pure_compute(
+    cfg, num_classes: int, device: torch.device, precision: str, steps: int
+) -> dict[str, float]:
+    """img/s of train steps (forward, backward, SGD) and of evaluation on synthetic tensors,
+    the model and inputs as the engine runs them (channels_last, autocast, freeze policy)."""
+    model = build_model(cfg.model, num_classes, "none").to(
+        device, memory_format=torch.channels_last
+    )
+    params = apply_freeze(model, cfg.model, cfg.freeze)
+    optimizer = torch.optim.SGD(params, lr=1e-4, momentum=cfg.momentum)
+    criterion = nn.CrossEntropyLoss()
+    shape = (cfg.batch_size, 3, cfg.image_size, cfg.image_size)
+    x = torch.randn(shape, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, num_classes, (cfg.batch_size,), device=device)
+    dtype = autocast_dtype(precision)
+
+    def train_step() -> None:
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            logits = model(x)
+        loss = criterion(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    @torch.no_grad()
+    def eval_step() -> None:
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            model(x)
+
+    def rate(step: Callable[[], None]) -> float:
+        for _ in range(1 if device.type == "cpu" else 3):
+            step()  # warm-up: allocator, oneDNN / cuDNN algorithm choice
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        _sync(device)
+        return steps * cfg.batch_size / (time.perf_counter() - t0)
+
+    set_train_mode(model, cfg.model, cfg.freeze)
+    train_ips = rate(train_step)
+    model.eval()
+    return {"train_ips": train_ips, "eval_ips": rate(eval_step)}
+
+
+def _engine_epochs(prep: engine.Prepared, say: Callable[[str], None]) -> dict[str, Any]:
+    epochs: list[float] = []
+    ended: list[RunEnded] = []
+
+    def listen(event) -> None:
+        if isinstance(event, Epoch):
+            epochs.append(event.seconds)
+            say(f"  engine epoch {event.epoch}: {event.seconds:.1f} s")
+        elif isinstance(event, RunEnded):
+            ended.append(event)
+        elif isinstance(event, Log) and "frozen features" in event.message:
+            say(f"  {event.message}")
+
+    t0 = time.perf_counter()
+    engine.train(prep, listen, threading.Event())
+    total = time.perf_counter() - t0
+    if not ended or ended[0].status != "completed":
+        raise RuntimeError(f"the engine's run ended {ended[0].status}: {ended[0].message}")
+    return {"epoch_seconds": epochs, "run_seconds": total, "summary": ended[0].summary}
+
+
+def _reference_epochs(prep: engine.Prepared, opts: BenchOptions, say) -> list[float]:
+    cfg, device = prep.config, prep.device
+    mean, std = D.normalization(cfg)
+    transform = reference.reference_transform(cfg.resize, cfg.image_size, mean, std)
+
+    def loader(split: D.TensorSplit, shuffle: bool):
+        paths = [prep.splits.images_dir / p for p in split.paths]
+        dataset = reference.ImageListDataset(paths, split.labels.tolist(), transform)
+        return reference.make_loader(dataset, cfg.batch_size, shuffle, opts.workers)
+
+    loaders = {
+        "train": loader(prep.tensors["train"], True),
+        "train_eval": loader(prep.tensors["train"], False),
+        "val": loader(prep.tensors["val"], False),
+    }
+    model = build_model(cfg.model, len(prep.splits.classes), "none")
+    params = apply_freeze(model, cfg.model, cfg.freeze)
+    model.to(device)
+    optimizer = torch.optim.SGD(
+        params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+    )
+    benchmark = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = False  # the notebook's default
+    seconds = []
+    try:
+        for epoch in range(1, opts.reference_epochs + 1):
+            times = reference.timed_epoch(model, loaders, optimizer, device)
+            seconds.append(times["epoch"])
+            say(
+                f"  reference epoch {epoch}: {times['epoch']:.1f} s "
+                f"(train {times['train']:.1f} s, evaluate {times['evaluate']:.1f} s)"
+            )
+    finally:
+        torch.backends.cudnn.benchmark = benchmark
+    return seconds
+
+
+def run_bench(opts: BenchOptions, say: Callable[[str], None] = print) -> dict[str, Any]:
+    preset, cfg = build_config(opts.preset, opts.overrides)
+    device = resolve_device(cfg.device)
+    warmup = opts.warmup if opts.warmup is not None else (1 if device.type == "cuda" else 0)
+    cfg = cfg.with_overrides({"epochs": warmup + opts.epochs})
+    torch.set_num_threads(cpu_threads(cfg.threads))
+    t0 = time.perf_counter()
+    prep = engine.prepare(cfg, D.resolve_data_dir(opts.data_dir))
+    prepare_s = time.perf_counter() - t0
+    n_train, n_val = len(prep.tensors["train"]), len(prep.tensors["val"])
+    classes = len(prep.splits.classes)
+    say(
+        f"bench: preset {preset.name}, {cfg.model}, freeze={cfg.freeze}, augment={cfg.augment}, "
+        f"{classes} classes, {cfg.image_size} px, batch {cfg.batch_size}, device {device}, "
+        f"precision {prep.precision}, {torch.get_num_threads()} CPU threads"
+    )
+    say(f"data: train {n_train}, val {n_val} images; prepare (decode or cache) {prepare_s:.1f} s")
+    say(f"fast paths: {', '.join(prep.fast_paths)}")
+    result: dict[str, Any] = {"prepare_seconds": prepare_s, "fast_paths": prep.fast_paths}
+
+    steps = opts.compute_steps or (2 if device.type == "cpu" else 20)
+    say(f"(a) pure compute, synthetic tensors on the device, {steps} timed batches:")
+    compute = {}
+    for precision in dict.fromkeys(["fp32", prep.precision]):
+        compute[precision] = pure_compute(cfg, classes, device, precision, steps)
+        c = compute[precision]
+        say(f"  {precision}: train {c['train_ips']:.1f} img/s, eval {c['eval_ips']:.1f} img/s")
+    c = compute[prep.precision]
+    pure_epoch = n_train / c["train_ips"] + (n_train + n_val) / c["eval_ips"]
+    say(f"  pure-compute protocol epoch in {prep.precision}: {pure_epoch:.1f} s")
+    result.update(compute=compute, pure_epoch_seconds=pure_epoch)
+
+    say(f"(b) engine: {warmup} warm-up + {opts.epochs} timed epoch(s), then test:")
+    eng = _engine_epochs(prep, say)
+    timed = eng["epoch_seconds"][warmup:]
+    engine_epoch = sum(timed) / len(timed)
+    rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    say(
+        f"  engine epoch {engine_epoch:.1f} s; whole run {eng['run_seconds']:.1f} s "
+        f"({cfg.epochs} epochs and test); peak RSS so far {rss_gb:.2f} GB"
+    )
+    say(
+        f"  engine epoch / pure compute: {engine_epoch / pure_epoch:.2f}x "
+        f"(val acc {eng['summary']['max_val_acc']:.3f})"
+    )
+    result.update(engine_epoch_seconds=engine_epoch, engine=eng, peak_rss_gb=rss_gb)
+
+    if opts.reference_epochs > 0:
+        say(
+            f"(c) reference loop: PIL per item, Resize {cfg.resize} + CenterCrop "
+            f"{cfg.image_size}, DataLoader workers={opts.workers}, NCHW, fp32:"
+        )
+        ref = _reference_epochs(prep, opts, say)
+        ref_epoch = sum(ref) / len(ref)
+        run_estimate = ref_epoch * cfg.epochs
+        say(f"  reference epoch {ref_epoch:.1f} s")
+        say(
+            f"ratios: engine epoch {ref_epoch / engine_epoch:.2f}x faster than the reference; "
+            f"whole run {run_estimate / eng['run_seconds']:.2f}x (reference estimated as "
+            f"{ref_epoch:.1f} s x {cfg.epochs} epochs = {run_estimate:.0f} s, without its test)"
+        )
+        result.update(reference_epoch_seconds=ref_epoch, reference_run_estimate=run_estimate)
+    return result
