@@ -246,6 +246,22 @@ def _summary(state: TrainState, prep: Prepared, seconds: float) -> dict[str, Any
     }
 
 
+def make_context(prep: Prepared) -> dict[str, Any]:
+    """What every batch needs: device, autocast dtype, normalisation, augmenter, pinning."""
+    from .augment import make_augmenter
+
+    cfg, device = prep.config, prep.device
+    mean, std = D.normalization(cfg)
+    return {
+        "device": device,
+        "dtype": autocast_dtype(prep.precision),
+        "mean": torch.tensor(mean, device=device).view(1, 3, 1, 1),
+        "std": torch.tensor(std, device=device).view(1, 3, 1, 1),
+        "augment": make_augmenter(cfg.augment, cfg.aug_p),
+        "pin": "pinned_memory" in prep.fast_paths,
+    }
+
+
 def train(
     prep: Prepared,
     on_event: EventCallback,
@@ -272,17 +288,7 @@ def train(
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, cfg.step_size, cfg.gamma)
     scaler = torch.amp.GradScaler(device.type, enabled=prep.precision == "fp16")
     criterion = nn.CrossEntropyLoss()
-    mean, std = D.normalization(cfg)
-    from .augment import make_augmenter
-
-    ctx = {
-        "device": device,
-        "dtype": autocast_dtype(prep.precision),
-        "mean": torch.tensor(mean, device=device).view(1, 3, 1, 1),
-        "std": torch.tensor(std, device=device).view(1, 3, 1, 1),
-        "augment": make_augmenter(cfg.augment, cfg.aug_p),
-        "pin": "pinned_memory" in prep.fast_paths,
-    }
+    ctx = make_context(prep)
     state = TrainState()
     best_weights: dict[str, torch.Tensor] | None = None
     if resume is not None:

@@ -16,7 +16,6 @@ import pytest
 import torch
 
 from tests.conftest import REPO, tiny_config
-from tui_trainer import data as D
 from tui_trainer import engine
 from tui_trainer.config import RunConfig, UserError
 from tui_trainer.runs import Run
@@ -53,13 +52,7 @@ def single_process_eval(run: Run, data: Path) -> dict[str, tuple[float, float]]:
     prep = engine.prepare(cfg, data)
     model = prep.model
     model.load_state_dict(torch.load(run.best_path, weights_only=True)["model"])
-    mean, std = D.normalization(cfg)
-    ctx = {
-        "device": torch.device("cpu"),
-        "dtype": None,
-        "mean": torch.tensor(mean).view(1, 3, 1, 1),
-        "std": torch.tensor(std).view(1, 3, 1, 1),
-    }
+    ctx = engine.make_context(prep)
     return {name: engine.evaluate(model, prep.tensors[name], cfg, ctx) for name in ("val", "test")}
 
 

@@ -58,11 +58,7 @@ def test_cached_batches_equal_the_plain_per_item_pipeline(tiny_data):
     prep = engine.prepare(cfg, tiny_data)
     split = prep.tensors["train"]
     mean, std = D.normalization(cfg)
-    ctx = {
-        "device": torch.device("cpu"),
-        "mean": torch.tensor(mean).view(1, 3, 1, 1),
-        "std": torch.tensor(std).view(1, 3, 1, 1),
-    }
+    ctx = engine.make_context(prep)
     plain = ImageListDataset(
         [prep.splits.images_dir / p for p in split.paths],
         split.labels.tolist(),
