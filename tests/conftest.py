@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,10 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.setenv("TUI_TRAINER_RUNS", str(tmp_path / "runs"))
     monkeypatch.delenv("TUI_TRAINER_PRESETS", raising=False)
+    yield
+    # Each AlexNet run leaves ~0.7 GB of checkpoints: free them now, not when pytest prunes its
+    # old temp folders, so a full session never needs more than one test's worth of disk.
+    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def tiny_config(**overrides) -> RunConfig:
