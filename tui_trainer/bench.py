@@ -10,8 +10,10 @@ Figures are printed as lines through `say`; the returned dict holds them for cal
 from __future__ import annotations
 
 import resource
+import statistics
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +39,7 @@ class BenchOptions:
     warmup: int | None = None  # engine epochs before the timed ones; None: 1 on a GPU, else 0
     reference_epochs: int = 1  # 0 skips the reference loop
     workers: int = 4  # the reference loop's DataLoader workers
-    compute_steps: int | None = None  # timed synthetic batches; None: 2 on a CPU, 20 on a GPU
+    compute_steps: int | None = None  # timed synthetic batches; None: 3 on a CPU, 20 on a GPU
 
 
 def _sync(device: torch.device) -> None:
@@ -75,14 +77,17 @@ def pure_compute(
             model(x)
 
     def rate(step: Callable[[], None]) -> float:
+        """Batch size / the median time of one batch: robust to other processes' bursts."""
         for _ in range(1 if device.type == "cpu" else 3):
             step()  # warm-up: allocator, oneDNN / cuDNN algorithm choice
-        _sync(device)
-        t0 = time.perf_counter()
+        times = []
         for _ in range(steps):
+            _sync(device)
+            t0 = time.perf_counter()
             step()
-        _sync(device)
-        return steps * cfg.batch_size / (time.perf_counter() - t0)
+            _sync(device)
+            times.append(time.perf_counter() - t0)
+        return cfg.batch_size / statistics.median(times)
 
     set_train_mode(model, cfg.model, cfg.freeze)
     train_ips = rate(train_step)
@@ -168,8 +173,8 @@ def run_bench(opts: BenchOptions, say: Callable[[str], None] = print) -> dict[st
     say(f"fast paths: {', '.join(prep.fast_paths)}")
     result: dict[str, Any] = {"prepare_seconds": prepare_s, "fast_paths": prep.fast_paths}
 
-    steps = opts.compute_steps or (2 if device.type == "cpu" else 20)
-    say(f"(a) pure compute, synthetic tensors on the device, {steps} timed batches:")
+    steps = opts.compute_steps or (3 if device.type == "cpu" else 20)
+    say(f"(a) pure compute, synthetic tensors on the device, median of {steps} batches:")
     compute = {}
     for precision in dict.fromkeys(["fp32", prep.precision]):
         compute[precision] = pure_compute(cfg, classes, device, precision, steps)
@@ -200,7 +205,10 @@ def run_bench(opts: BenchOptions, say: Callable[[str], None] = print) -> dict[st
             f"(c) reference loop: PIL per item, Resize {cfg.resize} + CenterCrop "
             f"{cfg.image_size}, DataLoader workers={opts.workers}, NCHW, fp32:"
         )
-        ref = _reference_epochs(prep, opts, say)
+        with warnings.catch_warnings():
+            # 4 workers on a 2-core machine make torch warn: the notebook did it that way
+            warnings.filterwarnings("ignore", message="This DataLoader will create")
+            ref = _reference_epochs(prep, opts, say)
         ref_epoch = sum(ref) / len(ref)
         run_estimate = ref_epoch * cfg.epochs
         say(f"  reference epoch {ref_epoch:.1f} s")

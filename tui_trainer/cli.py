@@ -373,7 +373,7 @@ def bench(
     workers: Annotated[int, typer.Option(help="Reference loop's DataLoader workers.")] = 4,
     batch_size: Annotated[int | None, typer.Option(help="Batch size (default: preset's).")] = None,
     compute_steps: Annotated[
-        int | None, typer.Option(help="Timed synthetic batches (default 2 on CPU, 20 on GPU).")
+        int | None, typer.Option(help="Timed synthetic batches (default 3 on CPU, 20 on GPU).")
     ] = None,
     set_: Annotated[
         list[str] | None,
