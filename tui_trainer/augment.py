@@ -230,7 +230,7 @@ BATCHED: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 
 
 # On the CPU a few images at a time stay in cache; a GPU takes the whole batch in one go.
-CPU_CHUNK = 8
+CPU_CHUNK = 4
 
 
 def make_augmenter(kind: str, p: float) -> Callable[[torch.Tensor], torch.Tensor] | None:
