@@ -233,7 +233,9 @@ def decode_all(
         try:
             cache_file = cache_dir() / f"decoded-{cache_key(paths, resize, size)}.pt"
             if cache_file.is_file():
-                data = torch.load(cache_file, weights_only=True)
+                # mapped, not read: pages load as batches touch them (the test split only at
+                # the end), and the kernel may drop them again under memory pressure
+                data = torch.load(cache_file, weights_only=True, mmap=True)
                 return DecodedImages(data["images"], list(data["bad"]), from_cache=True)
         except (OSError, RuntimeError, KeyError, EOFError):
             pass  # an unreadable cache entry is decoded again and overwritten
