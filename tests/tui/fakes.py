@@ -14,6 +14,7 @@ from typing import Any
 
 from tui_trainer.config import RunConfig
 from tui_trainer.events import Epoch, RunEnded, RunStarted, Step, fan_out
+from tui_trainer.perclass import compute_results, results_path
 from tui_trainer.runs import Run, RunWriter, create_run, write_json_atomic
 
 STEPS_PER_EPOCH = 6
@@ -127,6 +128,42 @@ def write_fixture_run(
 
 def make_fixture_runs(runs_dir: Path) -> list[Run]:
     return [write_fixture_run(runs_dir, *spec) for spec in FIXTURE_RUNS]
+
+
+# Per-class test results: 12 classes, 5 test images each; (true, predicted, images) mistakes.
+FIXTURE_CLASSES = (
+    "Faces ant airplanes cougar_body cougar_face crocodile crocodile_head "
+    "dalmatian electric_guitar flamingo Leopards water_lilly"
+).split()
+FIXTURE_MISTAKES = (
+    ("crocodile", "crocodile_head", 3),
+    ("crocodile_head", "crocodile", 2),
+    ("cougar_body", "cougar_face", 2),
+    ("cougar_face", "cougar_body", 1),
+    ("ant", "crocodile", 1),
+    ("ant", "flamingo", 1),
+    ("Leopards", "dalmatian", 2),
+    ("water_lilly", "flamingo", 1),
+    ("electric_guitar", "airplanes", 1),
+    ("flamingo", "water_lilly", 1),
+    ("dalmatian", "Leopards", 1),
+    ("airplanes", "Faces", 1),
+)
+
+
+def write_fixture_results(run: Run, images_dir: Path) -> dict[str, Any]:
+    """The run's test_results.json, as `perclass.compute_results` makes it at test time."""
+    index = {name: i for i, name in enumerate(FIXTURE_CLASSES)}
+    labels, preds, paths = [], [], []
+    for true in FIXTURE_CLASSES:
+        wrong = [pred for t, pred, n in FIXTURE_MISTAKES if t == true for _ in range(n)]
+        for i in range(5):
+            labels.append(index[true])
+            preds.append(index[wrong[i]] if i < len(wrong) else index[true])
+            paths.append(f"{true}/image_{i + 1:04d}.jpg")
+    results = compute_results(list(FIXTURE_CLASSES), labels, preds, paths, images_dir)
+    write_json_atomic(results_path(run.path), results)
+    return results
 
 
 class ScriptedEngine:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.tui.fakes import ScriptedEngine, make_fixture_runs, wait_for
+from tests.tui.fakes import ScriptedEngine, make_fixture_runs, wait_for, write_fixture_results
 from tui_trainer.runs import Run
 from tui_trainer.tui.app import make_app
 
@@ -65,6 +65,19 @@ def test_run_detail(snap_compare, tmp_path):
     assert snap_compare(
         fixture_app(tmp_path), press=["3", "enter"], terminal_size=SMALL, run_before=settle
     )
+
+
+def test_run_detail_per_class_results(snap_compare, tmp_path):
+    app = fixture_app(tmp_path)
+    write_fixture_results(Run(app.runs_dir / "20240101-100000-scratch"), MISSING_DATA)
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("3", "enter")
+        pilot.app.screen.query_one("#detail").scroll_end(animate=False)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
 
 
 def test_compare_two_runs(snap_compare, tmp_path):

@@ -1,4 +1,5 @@
-"""One run from its folder: config, summary and curves (what `tui-trainer show` prints)."""
+"""One run from its folder: config, summary, curves and per-class test results (what
+`tui-trainer show` prints); `m` lists the misclassified test images."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
+from ...perclass import load_test_results
 from ...runs import SUMMARY_FIELDS, Run
 from ..live import format_seconds
+from ..widgets.class_results import ClassResults, missing_note
 from ..widgets.key_bar import KeyBar
 from ..widgets.plots import EpochPlot, StepLossPlot
+from .misclassified import MisclassifiedScreen
 
 
 def _fmt(value: Any) -> str:
@@ -45,11 +49,13 @@ class RunDetailScreen(Screen):
     BINDINGS = [
         Binding("escape,b", "app.pop_screen", "Back"),
         Binding("w", "watch", "Watch"),
+        Binding("m", "misclassified", "Misclassified"),
     ]
 
     def __init__(self, run: Run) -> None:
         super().__init__()
         self.run = run
+        self.results: dict[str, Any] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -61,6 +67,8 @@ class RunDetailScreen(Screen):
             with Horizontal(classes="detail-plot"):
                 yield EpochPlot("acc", id="detail-acc")
                 yield EpochPlot("loss", id="detail-loss")
+            # after the curves: the first screenful stays config, summary and training loss
+            yield ClassResults(id="detail-perclass")
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -79,6 +87,15 @@ class RunDetailScreen(Screen):
         epochs = run.epochs()
         self.query_one("#detail-acc", EpochPlot).replot(epochs)
         self.query_one("#detail-loss", EpochPlot).replot(epochs)
+        self.results = load_test_results(run.path)
+        self.query_one(ClassResults).show(self.results, status)
 
     def action_watch(self) -> None:
         self.app.watch_run(self.run)
+
+    def action_misclassified(self) -> None:
+        if self.results is None:
+            note = missing_note(self.run.status())
+            self.notify(f"{self.run.id} has no per-class test results: {note}.")
+            return
+        self.app.push_screen(MisclassifiedScreen(self.run, self.results))
