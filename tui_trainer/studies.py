@@ -219,6 +219,11 @@ def pending_members(sweep: Sweep, runs_dir: Path) -> list[SweepMember]:
     return [s.member for s in member_states(sweep, runs_dir) if s.status in RERUN_STATUSES]
 
 
+def member_meta(sweep: str, member: str) -> dict[str, str]:
+    """The tags config.json carries for a sweep member's run (whoever started it)."""
+    return {"sweep": sweep, "sweep_member": member}
+
+
 def run_member(
     sweep: Sweep,
     member: SweepMember,
@@ -240,7 +245,7 @@ def run_member(
         on_event=on_event,
         stop=stop,
         name=member.name,
-        extra_meta={"sweep": sweep.name, "sweep_member": member.name},
+        extra_meta=member_meta(sweep.name, member.name),
     )
 
 

@@ -183,9 +183,22 @@ class ScriptedEngine:
         self.calls: list[tuple[str, dict[str, str]]] = []
         self.started = threading.Event()
 
-    def __call__(self, config, *, preset, overrides, data_dir, runs_dir, on_event, stop, name=None):
+    def __call__(
+        self,
+        config,
+        *,
+        preset,
+        overrides,
+        data_dir,
+        runs_dir,
+        on_event,
+        stop,
+        name=None,
+        extra_meta=None,
+    ):
         self.calls.append((preset, dict(overrides)))
         meta = {"config": config.to_dict(), "preset": preset, "overrides": overrides}
+        meta.update(extra_meta or {})
         if self.run_id:
             run = Run(runs_dir / self.run_id)
             run.path.mkdir(parents=True)

@@ -112,3 +112,38 @@ def test_watch_a_finished_run_of_this_app(snap_compare, tiny_data, tmp_path):
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=LARGE, run_before=run_before)
+
+
+def study_app(tmp_path):
+    """The app on a runs folder that fills a few cells of the report's tables."""
+    from tests.tui.test_studies_view import study_runs
+
+    study_runs(tmp_path / "runs")
+    return make_app(data_dir=MISSING_DATA, runs_dir=tmp_path / "runs")
+
+
+def test_studies_backbones_beside_the_paper(snap_compare, tmp_path):
+    app = study_app(tmp_path)
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("4")
+        view = app.main.view("studies")
+        view.query_one("#study-tabs").active = "tab-backbones"
+        await pilot.pause()
+        view.current_table.focus()
+        await pilot.press("p", "down", "right")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=LARGE, run_before=run_before)
+
+
+def test_launch_a_sweep_with_one_member_done(snap_compare, tmp_path):
+    app = study_app(tmp_path)
+
+    async def run_before(pilot):
+        await settle(pilot)
+        app.main.view("launch").pick("sweep:scratch-lr-sweep")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)

@@ -1,4 +1,4 @@
-"""The console app: three views (Launch, Watch, Runs), one training thread, a queue.
+"""The console app: four views (Launch, Watch, Runs, Studies), one training thread, a queue.
 
 `make_app` is the one factory: the CLI calls it with the user's options, tests call it with a
 fixture runs folder and, where training is not the point, a scripted engine. An engine is any
@@ -23,14 +23,15 @@ from textual.worker import Worker, get_current_worker
 
 from ..config import Preset, RunConfig, UserError, list_presets
 from ..runs import Run
+from ..studies import Sweep, SweepMember, sweep_paths
 from .jobs import EventRelay, Job, JobQueue
 from .live import RunView
 from .messages import EngineEvent, JobFinished, QueueEdit, StepBatch
 from .screens.confirm import ConfirmScreen
 from .screens.main import MainScreen
 
-# launch.start_run(config, *, preset, overrides, data_dir, runs_dir, on_event, stop)
-#   -> (Run, RunEnded), or anything with that signature (tests script one).
+# launch.start_run(config, *, preset, overrides, data_dir, runs_dir, on_event, stop, name,
+#   extra_meta) -> (Run, RunEnded), or anything with that signature (tests script one).
 Engine = Callable[..., Any]
 STYLES = Path(__file__).parent / "styles"
 
@@ -76,11 +77,12 @@ def _start_run(*args: Any, **kwargs: Any) -> Any:
 
 class TrainerApp(App[None]):
     TITLE = "tui-trainer"
-    CSS_PATH = [STYLES / f"{name}.tcss" for name in ("app", "launch", "watch", "runs")]
+    CSS_PATH = [STYLES / f"{name}.tcss" for name in ("app", "launch", "watch", "runs", "studies")]
     BINDINGS = [
         Binding("1", "show_view('launch')", "Launch"),
         Binding("2", "show_view('watch')", "Watch"),
         Binding("3", "show_view('runs')", "Runs"),
+        Binding("4", "show_view('studies')", "Studies"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
@@ -92,11 +94,13 @@ class TrainerApp(App[None]):
         device: str | None = None,
         engine: Engine | None = None,
         presets: list[Preset] | None = None,
+        sweeps: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.data_dir, self.runs_dir, self.device = Path(data_dir), Path(runs_dir), device
         self.engine: Engine = engine or _start_run
         self.presets = presets if presets is not None else list_presets()
+        self.sweeps = sweeps if sweeps is not None else list(sweep_paths())
         self.data_problem: str | None = None
         self.data_checked = False  # set once the check (in a thread) has run
         self.queue = JobQueue()
@@ -140,6 +144,28 @@ class TrainerApp(App[None]):
         self.queue_changed.publish(None)
         return job
 
+    def submit_sweep(self, sweep: Sweep, members: list[SweepMember]) -> list[Job]:
+        """Queue a sweep's members in order (the first trains now when idle)."""
+        jobs = [
+            Job(next(self._numbers), m.preset, m.overrides, m.config, sweep.name, m.name)
+            for m in members
+        ]
+        if not jobs:
+            return jobs
+        for job in jobs:
+            self.queue.add(job)
+        if self.current_job is None:
+            self._start(self.queue.pop_next())  # type: ignore[arg-type]
+            self.action_show_view("watch")
+        self.notify(f"{sweep.name}: {len(jobs)} member(s) queued.")
+        self.queue_changed.publish(None)
+        return jobs
+
+    def show_sweep(self, name: str) -> None:
+        """The Launch view with sweep `name` picked (from the Studies view)."""
+        self.action_show_view("launch")
+        self.main.view("launch").pick(f"sweep:{name}")
+
     def _start(self, job: Job) -> None:
         self.current_job = job
         self.live = RunView(label=job.label)
@@ -165,6 +191,7 @@ class TrainerApp(App[None]):
                 runs_dir=self.runs_dir,
                 on_event=relay,
                 stop=stop,
+                **job.engine_tags(),
             )
         except UserError as exc:
             error = str(exc)
@@ -282,6 +309,7 @@ def make_app(
     device: str | None = None,
     engine: Engine | None = None,
     presets: list[Preset] | None = None,
+    sweeps: list[str] | None = None,
 ) -> TrainerApp:
     """The app with the CLI's defaults for whatever is not given ($TUI_TRAINER_DATA/RUNS)."""
     from ..data import resolve_data_dir
@@ -293,4 +321,5 @@ def make_app(
         device=device,
         engine=engine,
         presets=presets,
+        sweeps=sweeps,
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..config import RunConfig
 from ..events import Event, Step
+from ..studies import member_meta
 from .messages import EngineEvent, StepBatch
 
 # Step events arrive as fast as the engine trains (hundreds a second on a GPU with small
@@ -23,11 +24,21 @@ class Job:
     preset: str
     overrides: dict[str, str]
     config: RunConfig
+    sweep: str = ""  # the sweep this job is a member of, if any
+    member: str = ""  # its member name: the run id ends with it, config.json records both
 
     @property
     def label(self) -> str:
+        if self.sweep:
+            return f"#{self.number} {self.sweep}/{self.member}"
         changes = " ".join(f"{k}={v}" for k, v in self.overrides.items())
         return f"#{self.number} {self.preset}" + (f" {changes}" if changes else "")
+
+    def engine_tags(self) -> dict[str, Any]:
+        """The engine's `name` and `extra_meta`: what tags a sweep member's run folder."""
+        if not self.sweep:
+            return {"name": None, "extra_meta": None}
+        return {"name": self.member, "extra_meta": member_meta(self.sweep, self.member)}
 
 
 @dataclass

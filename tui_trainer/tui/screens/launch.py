@@ -1,5 +1,6 @@
 """Launch: pick a preset, adjust its hyperparameters, start it (or queue it behind the run
-that is training), and edit the queue."""
+that is training), and edit the queue. Picking a sweep shows its members instead of the form;
+Start then queues the members still to run."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Label, OptionList, Static
+from textual.widgets import Button, ContentSwitcher, DataTable, Label, OptionList, Static
 
+from ...runs import Run
 from ..widgets.config_form import FORM_ERROR, ConfigForm
 from ..widgets.preset_picker import PresetPicker
 from ..widgets.queue_list import QueueList
+from ..widgets.sweep_panel import SweepPanel
+from .run_detail import RunDetailScreen
 
 DEFAULT_PRESET = "scratch"
 
@@ -26,11 +30,13 @@ class LaunchView(Horizontal):
     def compose(self) -> ComposeResult:
         with Vertical(id="presets-pane"):
             yield Label("Presets", classes="pane-title")
-            yield PresetPicker(self.app.presets, id="presets")
+            yield PresetPicker(self.app.presets, self.app.sweeps, id="presets")
         with Vertical(id="form-pane"):
             yield Static("", id="preset-info")
             yield Static("", id="data-status")
-            yield ConfigForm(id="form")
+            with ContentSwitcher(initial="form", id="launch-what"):
+                yield ConfigForm(id="form")
+                yield SweepPanel(id="sweep-panel")
             with Horizontal(id="start-row"):
                 yield Button("Start ▶", id="start", variant="success", compact=True)
                 yield Static("", id="start-hint")
@@ -49,7 +55,22 @@ class LaunchView(Horizontal):
             picker.select_preset(DEFAULT_PRESET)
         picker.focus()
         self.app.queue_changed.subscribe(self, self._show_queue)
+        self.app.runs_changed.subscribe(self, self._refresh_sweep)
         self._show_queue(None)
+
+    @property
+    def sweep_panel(self) -> SweepPanel:
+        return self.query_one(SweepPanel)
+
+    def pick(self, option_id: str) -> None:
+        """Highlight a preset (its name) or a sweep ("sweep:NAME") and focus the picker."""
+        picker = self.query_one(PresetPicker)
+        picker.select_preset(option_id)
+        picker.focus()
+
+    def _refresh_sweep(self, _: object) -> None:
+        if self.query_one("#launch-what", ContentSwitcher).current == "sweep-panel":
+            self.sweep_panel.refresh_states()
 
     def _show_data_status(self, _: object) -> None:
         status = self.query_one("#data-status", Static)
@@ -69,10 +90,25 @@ class LaunchView(Horizontal):
             f"training {current.label}: Start adds to the queue" if current else "ctrl+s starts"
         )
         self.query_one("#start", Button).label = "Queue +" if current else "Start ▶"
+        self._refresh_sweep(None)
 
     @on(OptionList.OptionHighlighted, "#presets")
     def _preset_chosen(self, event: OptionList.OptionHighlighted) -> None:
-        preset = self.query_one(PresetPicker).current
+        picker = self.query_one(PresetPicker)
+        switcher = self.query_one("#launch-what", ContentSwitcher)
+        sweep = picker.current_sweep
+        if sweep is not None:
+            switcher.current = "sweep-panel"
+            self.sweep_panel.load(sweep)
+            plan = self.sweep_panel.sweep
+            about = plan.description if plan else ""
+            self.query_one("#preset-info", Static).update(
+                f"[b]sweep {sweep}[/b]: {about}\n[dim]Start queues the members not done yet; "
+                "a rerun continues where a crash or stop left off.[/dim]"
+            )
+            return
+        switcher.current = "form"
+        preset = picker.current
         if preset is None:
             return
         c = preset.config
@@ -85,7 +121,18 @@ class LaunchView(Horizontal):
 
     @on(OptionList.OptionSelected, "#presets")
     def _preset_picked(self) -> None:
-        self.query_one("#lr").focus()
+        if self.query_one(PresetPicker).current_sweep is not None:
+            self.query_one("#sweep-members").focus()
+        else:
+            self.query_one("#lr").focus()
+
+    @on(DataTable.RowSelected, "#sweep-members")
+    def _member_selected(self) -> None:
+        run_id = self.sweep_panel.run_at_cursor()
+        if run_id is None:
+            self.notify("This member has no run yet.")
+        else:
+            self.app.push_screen(RunDetailScreen(Run(self.app.runs_dir / run_id)))
 
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:
@@ -99,6 +146,9 @@ class LaunchView(Horizontal):
         if self.app.data_problem:
             self.notify(self.app.data_problem, title="No dataset", severity="error")
             return
+        if self.query_one(PresetPicker).current_sweep is not None:
+            self._start_sweep()
+            return
         result = form.check()
         if result.config is None or form.preset is None:
             first = form.first_invalid()
@@ -109,3 +159,16 @@ class LaunchView(Horizontal):
             self.notify(message, title=f"Start refused: fix {where}", severity="error")
             return
         self.app.submit(form.preset.name, result.overrides, result.config)
+
+    def _start_sweep(self) -> None:
+        panel = self.sweep_panel
+        panel.resolve()  # the runs folder may have moved on since it was drawn
+        if panel.sweep is None:
+            self.query_one("#sweep-set").focus()
+            self.notify(panel.error, title="Sweep refused: fix the overrides", severity="error")
+            return
+        members = panel.to_run()
+        if not members:
+            self.notify(f"{panel.sweep.name}: nothing to run ({panel.counts_line()}).")
+            return
+        self.app.submit_sweep(panel.sweep, members)

@@ -1,4 +1,4 @@
-"""The main screen: the Launch, Watch and Runs views in one content switcher.
+"""The main screen: the Launch, Watch, Runs and Studies views in one content switcher.
 
 Views, not screens, because switching screens makes Textual restyle every widget of the new
 one (on this 2-core machine ~60 ms of CPU for the launch form, more while a run trains);
@@ -16,6 +16,7 @@ from textual.widgets import ContentSwitcher, Header, Input
 from ..widgets.key_bar import KeyBar
 from .launch import LaunchView
 from .results import ResultsView
+from .studies import StudiesView
 from .watch import WatchView
 
 
@@ -30,6 +31,7 @@ class MainScreen(Screen):
             yield LaunchView(id="launch")
             yield WatchView(id="watch")
             yield ResultsView(id="runs")
+            yield StudiesView(id="studies")
         yield KeyBar()
 
     def on_mount(self) -> None:

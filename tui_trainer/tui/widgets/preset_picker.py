@@ -1,4 +1,7 @@
-"""The preset picker: an option list grouped by study, in the report's order."""
+"""The preset picker: an option list grouped by study, in the report's order, then the sweeps.
+
+A preset's option id is its name; a sweep's is "sweep:" and its name (a sweep and a preset may
+share a name: `finetune` is both a preset and a member of sweeps)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from textual.widgets.option_list import Option
 from ...config import Preset
 
 STUDIES = ("Scratch", "Transfer learning", "Augmentation", "Backbones")
+SWEEP_PREFIX = "sweep:"
 
 
 def by_study(presets: list[Preset]) -> list[tuple[str, list[Preset]]]:
@@ -24,16 +28,28 @@ def by_study(presets: list[Preset]) -> list[tuple[str, list[Preset]]]:
 class PresetPicker(OptionList):
     """Study headings are disabled options; each preset's option id is its name."""
 
-    def __init__(self, presets: list[Preset], **kwargs: Any) -> None:
+    def __init__(self, presets: list[Preset], sweeps: list[str] = (), **kwargs: Any) -> None:
         options: list[Option] = []
         for study, group in by_study(presets):
             options.append(Option(Text(study, style="bold"), disabled=True))
             options.extend(Option(f"  {p.name}", id=p.name) for p in group)
+        if sweeps:
+            options.append(Option(Text("Sweeps", style="bold"), disabled=True))
+            options.extend(Option(f"  {name}", id=f"{SWEEP_PREFIX}{name}") for name in sweeps)
         super().__init__(*options, **kwargs)
         self.presets = {p.name: p for p in presets}
 
-    def select_preset(self, name: str) -> None:
-        self.highlighted = self.get_option_index(name)
+    def select_preset(self, option_id: str) -> None:
+        """Highlight a preset by name, or a sweep by "sweep:NAME"."""
+        self.highlighted = self.get_option_index(option_id)
+
+    @property
+    def current_sweep(self) -> str | None:
+        """The highlighted sweep's name (None when a preset is highlighted)."""
+        if self.highlighted is None:
+            return None
+        option_id = self.get_option_at_index(self.highlighted).id or ""
+        return option_id.removeprefix(SWEEP_PREFIX) if option_id.startswith(SWEEP_PREFIX) else None
 
     @property
     def current(self) -> Preset | None:

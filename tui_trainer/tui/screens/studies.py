@@ -1,0 +1,157 @@
+"""Studies: the report's tables from the runs folder, one tab per study (`tui-trainer report`).
+
+Each cell is the latest completed run matching its row (report.py decides, as for the CLI);
+enter on a cell opens that run. The tables are built when the view is first shown and rebuilt
+when a run folder changes while it is on screen, never in the background.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
+
+from ...report import TABLES, build_report
+from ...runs import Run, list_runs
+from ..widgets.study_table import Layout, StudyTable
+from .results import REFRESH_S, folder_signature
+from .run_detail import RunDetailScreen
+
+TAB_TITLES = {
+    "scratch": "Scratch",
+    "finetune": "Fine-tune LR",
+    "policies": "Policies",
+    "augmentation": "Augmentation",
+    "backbones": "Backbones",
+}
+# The sweep whose members fill a study's rows (report-study fills every table).
+STUDY_SWEEPS = {"scratch": "scratch-lr-sweep", "finetune": "finetune-lr-sweep"}
+ALL_STUDIES_SWEEP = "report-study"
+
+
+class StudiesView(Vertical):
+    TITLE = "Studies"
+    BINDINGS = [
+        Binding("enter", "open", "Open run", show=True),
+        Binding("p", "toggle_paper", "Paper"),
+        Binding("a", "toggle_protocol", "Any protocol"),
+        Binding("left_square_bracket", "tab(-1)", "Prev tab", show=False),
+        Binding("right_square_bracket", "tab(1)", "Next tab", show=False),
+        Binding("s", "sweep", "Sweep"),
+        Binding("r", "refresh", "Refresh", show=False),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.layout_options = Layout()
+        self._signature: tuple | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="studies-scope")
+        with TabbedContent(id="study-tabs"):
+            for spec in TABLES:
+                with TabPane(TAB_TITLES.get(spec.key, spec.key), id=f"tab-{spec.key}"):
+                    yield Static(spec.title, classes="study-title")
+                    yield StudyTable(id=f"study-{spec.key}", classes="study-table")
+        yield Static("", id="studies-status")
+
+    @property
+    def default_focus(self):
+        return self.current_table
+
+    def on_mount(self) -> None:
+        self.app.runs_changed.subscribe(self, lambda _: self._refresh_if_shown())
+        self.set_interval(REFRESH_S, self._refresh_if_shown)
+
+    def shown(self) -> None:
+        self._refresh_if_shown()
+
+    @property
+    def current_key(self) -> str:
+        active = self.query_one(TabbedContent).active or f"tab-{TABLES[0].key}"
+        return active.removeprefix("tab-")
+
+    @property
+    def current_table(self) -> StudyTable:
+        return self.query_one(f"#study-{self.current_key}", StudyTable)
+
+    # --- keeping the tables current ------------------------------------------------------------
+
+    def _refresh_if_shown(self) -> None:
+        if not self.display:  # a hidden view of the content switcher: rebuilt when shown
+            return
+        signature = folder_signature(list_runs(self.app.runs_dir))
+        if signature != self._signature:
+            self.action_refresh()
+
+    def action_refresh(self) -> None:
+        runs_dir = self.app.runs_dir
+        self._signature = folder_signature(list_runs(runs_dir))
+        report = build_report(runs_dir, self.layout_options.any_protocol)
+        for table in report.tables:
+            self.query_one(f"#study-{table.spec.key}", StudyTable).show(table, self.layout_options)
+        self._show_scope()
+        self._show_status()
+
+    def _show_scope(self) -> None:
+        if self.layout_options.any_protocol:
+            scope = "runs of any protocol (full protocol wins)"
+        else:
+            scope = "full-protocol runs only (a: quick runs too)"
+        paper = "p: the report's numbers" if not self.layout_options.compare_paper else ""
+        parts = ["Each cell: the latest completed run", scope, paper]
+        self.query_one("#studies-scope", Static).update(" · ".join(p for p in parts if p))
+
+    def _show_status(self) -> None:
+        table = self.current_table
+        filled, total = table.filled()
+        sweep = STUDY_SWEEPS.get(self.current_key, ALL_STUDIES_SWEEP)
+        hint = f"s: sweep {sweep} fills it" if filled < total else "all filled"
+        status = self.query_one("#studies-status", Static)
+        status.update(f"{filled} of {total} cells · {hint} · enter: a cell's run · [ ]: tabs")
+        status.set_class(filled == 0, "-empty")
+
+    @on(TabbedContent.TabActivated, "#study-tabs")
+    def _tab_changed(self) -> None:
+        self._show_status()
+        self.current_table.focus()
+
+    # --- actions ------------------------------------------------------------------------------
+
+    def action_tab(self, delta: int) -> None:
+        keys = [f"tab-{spec.key}" for spec in TABLES]
+        tabs = self.query_one(TabbedContent)
+        tabs.active = keys[(keys.index(tabs.active) + delta) % len(keys)]
+
+    def action_toggle_paper(self) -> None:
+        old = self.layout_options
+        self.layout_options = Layout(not old.compare_paper, old.any_protocol)
+        self.action_refresh()
+
+    def action_toggle_protocol(self) -> None:
+        old = self.layout_options
+        self.layout_options = Layout(old.compare_paper, not old.any_protocol)
+        self.action_refresh()
+
+    @on(DataTable.CellSelected, ".study-table")
+    def _cell_selected(self) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        run_id = self.current_table.run_at_cursor()
+        if run_id is None:
+            self.notify("No run behind this cell yet: s shows the sweep that fills it.")
+            return
+        run = Run(self.app.runs_dir / run_id)
+        if not run.path.is_dir():
+            self.notify(f"{run_id} is gone from {self.app.runs_dir}.", severity="warning")
+            self.action_refresh()
+            return
+        self.app.push_screen(RunDetailScreen(run))
+
+    def action_sweep(self) -> None:
+        self.app.show_sweep(STUDY_SWEEPS.get(self.current_key, ALL_STUDIES_SWEEP))

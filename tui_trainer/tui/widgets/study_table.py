@@ -1,0 +1,85 @@
+"""One of the report's tables (`report.Table`) as a DataTable whose cells know their run.
+
+The cursor moves by cell: a result cell opens the run its number came from (in the backbone
+table the two columns come from different runs); a row's leading cells open its first run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from ...report import EMPTY, Table
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which cells a table shows: the report's numbers beside ours, the protocol column."""
+
+    compare_paper: bool = False
+    any_protocol: bool = False
+
+
+def _ours(value: float | None) -> Text:
+    return Text(EMPTY, style="dim") if value is None else Text(f"{value:.3f}")
+
+
+def _joined(values: list[str | None]) -> Text:
+    seen = list(dict.fromkeys(v for v in values if v))
+    return Text(", ".join(seen)) if seen else Text(EMPTY, style="dim")
+
+
+class StudyTable(DataTable):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="cell", zebra_stripes=True, **kwargs)
+        self.table: Table | None = None
+        self._cell_runs: list[list[str | None]] = []  # [row][column] -> run id
+
+    def show(self, table: Table, layout: Layout) -> None:
+        """Redraw from a freshly built table, keeping the cursor where it was."""
+        keep = self.cursor_coordinate
+        self.table = table
+        spec = table.spec
+        self.clear(columns=True)
+        headers = list(spec.key_columns)
+        for col in spec.columns:
+            headers += [col.name, "paper"] if layout.compare_paper else [col.name]
+        headers += ["RUN"] + (["PROTOCOL"] if layout.any_protocol else [])
+        self.add_columns(*headers)
+        self._cell_runs = []
+        for row in table.rows:
+            first = next((c.run_id for c in row.cells if c.run_id), None)
+            cells: list[Text] = [Text(k) for k in row.keys]
+            runs: list[str | None] = [first] * len(row.keys)
+            for cell in row.cells:
+                cells.append(_ours(cell.value))
+                runs.append(cell.run_id)
+                if layout.compare_paper:
+                    cells.append(Text(cell.paper, style="italic"))
+                    runs.append(cell.run_id)
+            cells.append(_joined([c.run_id for c in row.cells]))
+            runs.append(first)
+            if layout.any_protocol:
+                cells.append(_joined([c.protocol for c in row.cells]))
+                runs.append(first)
+            self.add_row(*cells)
+            self._cell_runs.append(runs)
+        if self.row_count:
+            self.cursor_coordinate = self.validate_cursor_coordinate(keep)
+
+    def run_at_cursor(self) -> str | None:
+        """The id of the run behind the cell under the cursor (None for an empty cell)."""
+        row, column = self.cursor_coordinate
+        if not 0 <= row < len(self._cell_runs):
+            return None
+        runs = self._cell_runs[row]
+        return runs[column] if 0 <= column < len(runs) else None
+
+    def filled(self) -> tuple[int, int]:
+        """(cells with a number, cells) over the table's result columns."""
+        if self.table is None:
+            return 0, 0
+        cells = [c for row in self.table.rows for c in row.cells]
+        return sum(c.value is not None for c in cells), len(cells)
