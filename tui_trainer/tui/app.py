@@ -76,11 +76,12 @@ def _start_run(*args: Any, **kwargs: Any) -> Any:
 
 class TrainerApp(App[None]):
     TITLE = "tui-trainer"
-    CSS_PATH = [STYLES / f"{name}.tcss" for name in ("app", "launch", "watch", "runs")]
+    CSS_PATH = [STYLES / f"{name}.tcss" for name in ("app", "launch", "watch", "runs", "preview")]
     BINDINGS = [
         Binding("1", "show_view('launch')", "Launch"),
         Binding("2", "show_view('watch')", "Watch"),
         Binding("3", "show_view('runs')", "Runs"),
+        Binding("5", "show_view('preview')", "Preview"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
@@ -251,6 +252,12 @@ class TrainerApp(App[None]):
         """Show a run in the watch view: live if this app trains it, else from its folder."""
         self.action_show_view("watch")
         self.main.view("watch").watch_run(run)
+
+    def preview_image(self, path: Path | str) -> None:
+        """Show an image (absolute, or relative to the data folder or its class folders) and
+        fresh augmentations of it in the Preview view."""
+        self.main.view("preview").open(path)
+        self.action_show_view("preview")
 
     async def action_quit(self) -> None:
         if self.current_job is None:

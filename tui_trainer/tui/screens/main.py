@@ -15,6 +15,7 @@ from textual.widgets import ContentSwitcher, Header, Input
 
 from ..widgets.key_bar import KeyBar
 from .launch import LaunchView
+from .preview import PreviewView
 from .results import ResultsView
 from .watch import WatchView
 
@@ -30,6 +31,7 @@ class MainScreen(Screen):
             yield LaunchView(id="launch")
             yield WatchView(id="watch")
             yield ResultsView(id="runs")
+            yield PreviewView(id="preview")
         yield KeyBar()
 
     def on_mount(self) -> None:
