@@ -163,19 +163,25 @@ def rotate(x: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
 
 
 # --- parameters, drawn on the CPU from the global generator (seeded per epoch) -----------------
+# or from the `generator` given (a preview: it must not disturb a run training in another thread)
+
+Generator = torch.Generator | None
 
 
-def _uniform(k: int, low: float, high: float) -> torch.Tensor:
-    return torch.empty(k).uniform_(low, high)
+def _uniform(k: int, low: float, high: float, generator: Generator = None) -> torch.Tensor:
+    return torch.empty(k).uniform_(low, high, generator=generator)
 
 
-def random_endpoints(k: int, height: int, width: int, scale: float) -> torch.Tensor:
+def random_endpoints(
+    k: int, height: int, width: int, scale: float, generator: Generator = None
+) -> torch.Tensor:
     """RandomPerspective's corners: each moves inward by up to scale * half the side."""
     bh = int(scale * (height // 2)) + 1
     bw = int(scale * (width // 2)) + 1
 
     def near(low_end: bool, size: int, bound: int) -> torch.Tensor:
-        return torch.randint(0, bound, (k,)) if low_end else torch.randint(size - bound, size, (k,))
+        low, high = (0, bound) if low_end else (size - bound, size)
+        return torch.randint(low, high, (k,), generator=generator)
 
     corners = [(True, True), (False, True), (False, False), (True, False)]  # tl, tr, br, bl
     return torch.stack(
@@ -200,29 +206,30 @@ def contrast_saturation(
     return _blend(y, target, torch.where(contrast_first, s, c))
 
 
-def _cs_hf(x: torch.Tensor) -> torch.Tensor:
+def _cs_hf(x: torch.Tensor, generator: Generator = None) -> torch.Tensor:
     k = x.shape[0]
-    c = _uniform(k, 1 - CONTRAST, 1 + CONTRAST).to(x.device)
-    s = _uniform(k, 1 - SATURATION, 1 + SATURATION).to(x.device)
-    contrast_first = (torch.rand(k) < 0.5).to(x.device)  # ColorJitter's random order
+    c = _uniform(k, 1 - CONTRAST, 1 + CONTRAST, generator).to(x.device)
+    s = _uniform(k, 1 - SATURATION, 1 + SATURATION, generator).to(x.device)
+    # ColorJitter's random order
+    contrast_first = (torch.rand(k, generator=generator) < 0.5).to(x.device)
     return contrast_saturation(x, c, s, contrast_first).flip(-1)
 
 
-def _h_rp(x: torch.Tensor) -> torch.Tensor:
+def _h_rp(x: torch.Tensor, generator: Generator = None) -> torch.Tensor:
     k, _, h, w = x.shape
-    shift = _uniform(k, -HUE, HUE)
-    coeffs = perspective_coefficients(random_endpoints(k, h, w, PERSPECTIVE), h, w)
+    shift = _uniform(k, -HUE, HUE, generator)
+    coeffs = perspective_coefficients(random_endpoints(k, h, w, PERSPECTIVE, generator), h, w)
     return perspective(hue(x, shift.to(x.device)), coeffs)
 
 
-def _b_gs_r(x: torch.Tensor) -> torch.Tensor:
+def _b_gs_r(x: torch.Tensor, generator: Generator = None) -> torch.Tensor:
     k = x.shape[0]
-    factor = _uniform(k, 1 - BRIGHTNESS, 1 + BRIGHTNESS)
-    angle = _uniform(k, -ROTATION, ROTATION)
+    factor = _uniform(k, 1 - BRIGHTNESS, 1 + BRIGHTNESS, generator)
+    angle = _uniform(k, -ROTATION, ROTATION, generator)
     return rotate(grayscale(brightness(x, factor.to(x.device))), angle)
 
 
-BATCHED: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+BATCHED: dict[str, Callable[..., torch.Tensor]] = {  # (x, generator=None) -> augmented x
     "cs-hf": _cs_hf,
     "h-rp": _h_rp,
     "b-gs-r": _b_gs_r,
@@ -258,3 +265,10 @@ def make_augmenter(kind: str, p: float) -> Callable[[torch.Tensor], torch.Tensor
         return out
 
     return augment
+
+
+def augment_image(image: torch.Tensor, kind: str, generator: Generator = None) -> torch.Tensor:
+    """One uint8 CHW image through one batched pipeline, always, drawing from `generator`
+    (default: the global one): what training does to an image it picks (for previews)."""
+    x = image.unsqueeze(0).float().div_(255.0)
+    return BATCHED[kind](x, generator).mul_(255.0).round_().to(torch.uint8)[0]

@@ -57,6 +57,11 @@ def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTS
 
 
+def list_images(folder: Path) -> list[Path]:
+    """The image files of one class folder, sorted."""
+    return sorted(f for f in folder.iterdir() if _is_image(f))
+
+
 def _class_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 

@@ -1,21 +1,26 @@
 """The report's Figure 5: one image beside its CS-HF, H-RP and B-GS-R augmentations.
 
 The image goes through the data pipeline's own decode (RGB, Resize 256, CenterCrop 224), then once
-through each of `augment.PIPELINES`, exactly as a training image would. `augment_panels` gives the
-four uint8 tensors (the TUI draws them in the terminal); `preview_grid` lays them out as a labelled
-2x2 PIL image (`tui-trainer preview`).
+through each augmentation pipeline, with the kernels training uses (`augment.augment_image`).
+`augment_panels` gives the four uint8 tensors (the TUI draws them in the terminal);
+`preview_grid` lays them out as a labelled 2x2 PIL image (`tui-trainer preview`).
+
+The draws come from a private generator, never the global one: the TUI previews in one thread
+while a run may be training in another, and that run's augmentation and dropout draws (seeded per
+epoch, so a resumed epoch replays exactly) must not move.
 """
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import torch
 from PIL import Image, ImageDraw
 
-from .augment import augment_one
+from .augment import augment_image
 from .config import UserError
-from .data import decode_image
+from .data import decode_image, find_layout, list_classes, list_images
 
 # Figure 5's order: original (top-left), CS-HF (top-right), H-RP (bottom-left), B-GS-R.
 PANELS = (("original", None), ("CS-HF", "cs-hf"), ("H-RP", "h-rp"), ("B-GS-R", "b-gs-r"))
@@ -36,15 +41,61 @@ def load_image(path: Path, resize: int = 256, size: int = 224) -> torch.Tensor:
 
 def augment_panels(image: torch.Tensor, seed: int | None = None) -> list[tuple[str, torch.Tensor]]:
     """[(label, uint8 CHW tensor)] for the original and each pipeline. A seed repeats the draws;
-    without one every call draws new ones. Either way the caller's RNG state is left alone."""
-    with torch.random.fork_rng(devices=[]):
-        if seed is None:
-            torch.seed()
-        else:
-            torch.manual_seed(seed)
-        return [
-            (label, image if kind is None else augment_one(image, kind)) for label, kind in PANELS
-        ]
+    without one every call draws new ones. The global RNG is neither read nor moved."""
+    generator = torch.Generator()
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    return [
+        (label, image if kind is None else augment_image(image, kind, generator))
+        for label, kind in PANELS
+    ]
+
+
+def resolve_image_path(text: str | Path, data_dir: Path) -> Path:
+    """A typed path: absolute (or ~), else relative to the data folder, else to its class
+    folders' parent (how split files and misclassified lists name images: class/file.jpg).
+    Unresolved relative paths come back joined to `data_dir`, for the error to name."""
+    path = Path(text).expanduser()
+    if path.is_absolute():
+        return path
+    candidates = [data_dir / path]
+    try:
+        candidates.append(find_layout(data_dir).images_dir / path)
+    except UserError:
+        pass
+    return next((c for c in candidates if c.is_file()), candidates[0])
+
+
+def class_of(path: Path, data_dir: Path) -> str | None:
+    """The dataset class an image belongs to (its folder), or None if it is not in the dataset."""
+    try:
+        images_dir = find_layout(data_dir).images_dir.resolve()
+        rel = Path(path).resolve().relative_to(images_dir)
+    except (UserError, OSError, ValueError):
+        return None
+    return rel.parts[0] if len(rel.parts) == 2 else None
+
+
+def load_random_image(
+    data_dir: Path, rng: random.Random | None = None, tries: int = 5
+) -> tuple[Path, str, torch.Tensor]:
+    """(path, class, decoded image) for a random class's random image. Unreadable files (the
+    real dataset has none, the tests' has one) are skipped for another draw, a few times."""
+    rng = rng or random.Random()
+    images_dir = find_layout(data_dir).images_dir
+    classes = list_classes(images_dir)
+    error: UserError | None = None
+    for _ in range(tries):
+        name = rng.choice(classes)
+        path = rng.choice(list_images(images_dir / name))
+        try:
+            return path, name, load_image(path)
+        except UserError as exc:
+            error = exc
+    assert error is not None
+    raise error
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:

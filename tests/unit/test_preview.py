@@ -1,5 +1,8 @@
 """The augmentation preview (the report's Figure 5) for RGB and grayscale images."""
 
+import threading
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -72,3 +75,29 @@ def test_bad_input_is_a_user_error(tmp_path, source, out, message):
     (tmp_path / "broken.jpg").write_bytes(b"not an image")
     with pytest.raises(UserError, match=message):
         write_preview(tmp_path / source, tmp_path / out)
+
+
+def test_previewing_in_a_thread_does_not_move_a_training_threads_draws():
+    """The TUI previews while a run may train in another thread: that run's draws from the
+    global generator (seeded per epoch, so a resumed epoch replays) must come out the same."""
+    image = torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8)
+
+    def draws(out: list[float], done: threading.Event) -> None:
+        torch.manual_seed(0)
+        for _ in range(100):
+            out.append(torch.rand(1).item())
+            time.sleep(0.001)
+        done.set()
+
+    alone: list[float] = []
+    draws(alone, threading.Event())
+    beside: list[float] = []
+    done = threading.Event()
+    trainer = threading.Thread(target=draws, args=(beside, done))
+    trainer.start()
+    previews = 0
+    while not done.is_set() or previews == 0:
+        augment_panels(image)
+        previews += 1
+    trainer.join()
+    assert beside == alone

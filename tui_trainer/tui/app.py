@@ -1,4 +1,4 @@
-"""The console app: four views (Launch, Watch, Runs, Studies), one training thread, a queue.
+"""The console app: five views (Launch, Watch, Runs, Studies, Preview), a training thread, a queue.
 
 `make_app` is the one factory: the CLI calls it with the user's options, tests call it with a
 fixture runs folder and, where training is not the point, a scripted engine. An engine is any
@@ -77,12 +77,15 @@ def _start_run(*args: Any, **kwargs: Any) -> Any:
 
 class TrainerApp(App[None]):
     TITLE = "tui-trainer"
-    CSS_PATH = [STYLES / f"{name}.tcss" for name in ("app", "launch", "watch", "runs", "studies")]
+    CSS_PATH = [
+        STYLES / f"{name}.tcss" for name in ("app", "launch", "watch", "runs", "studies", "preview")
+    ]
     BINDINGS = [
         Binding("1", "show_view('launch')", "Launch"),
         Binding("2", "show_view('watch')", "Watch"),
         Binding("3", "show_view('runs')", "Runs"),
         Binding("4", "show_view('studies')", "Studies"),
+        Binding("5", "show_view('preview')", "Preview"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
@@ -263,7 +266,7 @@ class TrainerApp(App[None]):
         return self.screen_stack[0]  # type: ignore[return-value]
 
     def action_show_view(self, name: str) -> None:
-        """Launch, Watch or Runs; from a screen pushed over them (detail, compare) too."""
+        """Show a view by name; from a screen pushed over the main one (detail, compare) too."""
         while len(self.screen_stack) > 1:
             self.pop_screen()
         self.main.show_view(name)
@@ -278,6 +281,12 @@ class TrainerApp(App[None]):
         """Show a run in the watch view: live if this app trains it, else from its folder."""
         self.action_show_view("watch")
         self.main.view("watch").watch_run(run)
+
+    def preview_image(self, path: Path | str) -> None:
+        """Show an image (absolute, or relative to the data folder or its class folders) and
+        fresh augmentations of it in the Preview view."""
+        self.main.view("preview").open(path)
+        self.action_show_view("preview")
 
     async def action_quit(self) -> None:
         if self.current_job is None:

@@ -1,4 +1,4 @@
-"""The main screen: the Launch, Watch, Runs and Studies views in one content switcher.
+"""The main screen: the Launch, Watch, Runs, Studies and Preview views in one switcher.
 
 Views, not screens, because switching screens makes Textual restyle every widget of the new
 one (on this 2-core machine ~60 ms of CPU for the launch form, more while a run trains);
@@ -15,6 +15,7 @@ from textual.widgets import ContentSwitcher, Header, Input
 
 from ..widgets.key_bar import KeyBar
 from .launch import LaunchView
+from .preview import PreviewView
 from .results import ResultsView
 from .studies import StudiesView
 from .watch import WatchView
@@ -32,6 +33,7 @@ class MainScreen(Screen):
             yield WatchView(id="watch")
             yield ResultsView(id="runs")
             yield StudiesView(id="studies")
+            yield PreviewView(id="preview")
         yield KeyBar()
 
     def on_mount(self) -> None:
