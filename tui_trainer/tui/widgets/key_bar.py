@@ -4,6 +4,9 @@ Textual's `Footer` rebuilds one widget per key whenever focus or the screen chan
 2-core machine that cost ~130 ms of CPU per switch, most of a key press's budget. This bar
 shows the same bindings (the focused widget's first, then its containers', the screen's and
 the app's) as one `Static` update, and a click on a key presses it, like the footer.
+
+When the line is wider than the terminal, the app's view keys (1 Launch ... 5 Preview) shrink
+to one "1-5 Views" item, so the keys of the view at hand and Quit stay in sight.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Static
+
+VIEW_ACTION = "show_view("  # the app's bindings that switch views
 
 
 class KeyBar(Static):
@@ -30,25 +35,37 @@ class KeyBar(Static):
         self._shown: Content | None = None
         self._bindings_changed(self.screen)
 
+    def on_resize(self) -> None:
+        self._bindings_changed(self.screen)
+
     def _bindings_changed(self, screen: Screen) -> None:
         if screen is not self.screen:
             return
         parts: list[Content] = []
+        views: list[tuple[int, str]] = []  # (index in parts, key) of the app's view keys
         actions: set[str] = set()
         for key, (_node, binding, enabled, _tip) in screen.active_bindings.items():
             if not binding.show or binding.action in actions:
                 continue
             actions.add(binding.action)
-            style = "$footer-key-foreground" if enabled else "$text-disabled"
-            click = f"app.simulate_key({key!r})"  # key names are plain: "s", "ctrl+s", "slash"
-            parts.append(
-                Content.from_markup(
-                    f"[@click={click}][b {style}] $label [/][/]$description",
-                    label=self.app.get_key_display(binding),
-                    description=binding.description,
-                )
-            )
+            if binding.action.startswith(VIEW_ACTION):
+                views.append((len(parts), key))
+            parts.append(self._item(key, binding.description, enabled, binding))
         content = Content(" ").join(parts)
+        if views and content.cell_length > self.size.width > 0:
+            first, last = views[0][1], views[-1][1]
+            parts[views[0][0]] = self._item(first, "Views", True, label=f"{first}-{last}")
+            dropped = {i for i, _ in views[1:]}
+            content = Content(" ").join(p for i, p in enumerate(parts) if i not in dropped)
         if content != self._shown:
             self._shown = content
             self.update(content)
+
+    def _item(self, key: str, description: str, enabled: bool, binding=None, label: str = ""):
+        style = "$footer-key-foreground" if enabled else "$text-disabled"
+        click = f"app.simulate_key({key!r})"  # key names are plain: "s", "ctrl+s", "slash"
+        return Content.from_markup(
+            f"[@click={click}][b {style}] $label [/][/]$description",
+            label=label or self.app.get_key_display(binding),
+            description=description,
+        )
