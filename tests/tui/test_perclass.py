@@ -3,9 +3,10 @@ the run detail's worst classes and confused pairs, and the misclassified images 
 
 from __future__ import annotations
 
+from PIL import Image
 from textual.widgets import DataTable, Static
 
-from tests.tui.fakes import FIXTURE_RUNS, drive, make_fixture_runs, write_fixture_results
+from tests.tui.fakes import FIXTURE_RUNS, drive, make_fixture_runs, wait_for, write_fixture_results
 from tui_trainer.perclass import confused_pairs, misclassified_images, worst_classes
 from tui_trainer.tui.app import make_app
 from tui_trainer.tui.widgets.results_table import ResultsTable
@@ -21,7 +22,7 @@ def fixture_app(tmp_path):
     for path, true, _ in misclassified_images(results):
         if true != "ant":
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(b"")
+            Image.new("RGB", (32, 24), (200, 40, 40)).save(path)
     return make_app(data_dir=tmp_path, runs_dir=runs_dir), results
 
 
@@ -66,7 +67,6 @@ def test_run_detail_lists_worst_classes_and_confused_pairs(tmp_path):
 def test_misclassified_images_filter_and_open(tmp_path):
     app, results = fixture_app(tmp_path)
     images = misclassified_images(results)
-    opened = []
 
     async def scenario(pilot):
         await open_detail(pilot, IDS[0])
@@ -93,10 +93,12 @@ def test_misclassified_images_filter_and_open(tmp_path):
         assert "is missing" in notices(app)[-1]
         await pilot.press("down", "enter")
         croc = next(p for p, true, _ in images if true == "crocodile")
-        assert notices(app)[-1] == str(croc)
-        app.preview_image = opened.append
-        await pilot.press("enter")
-        assert opened == [croc]
+        assert type(app.screen).__name__ == "PreviewScreen" and app.screen.path == croc
+        view = app.screen.query_one("#preview-over")
+        await wait_for(pilot, lambda: view.panels[0].caption == "original", what="the preview")
+        await pilot.press("escape")  # back to the list, where we were
+        assert type(app.screen).__name__ == "MisclassifiedScreen"
+        assert table.cursor_row == 1
 
         await pilot.press("escape")
         assert type(app.screen).__name__ == "RunDetailScreen"

@@ -1,5 +1,5 @@
 """A run's misclassified test images (what `show --misclassified` lists), filterable by class;
-enter opens one in the image preview where the app has one, else names its full path."""
+enter opens one in the augmentation preview, escape comes back to the list."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Header, Input, Static
 from ...perclass import misclassified_images
 from ...runs import Run
 from ..widgets.key_bar import KeyBar
+from .preview import PreviewScreen
 
 
 @dataclass(frozen=True)
@@ -121,11 +122,7 @@ class MisclassifiedScreen(Screen):
                 severity="warning",
             )
             return
-        preview = getattr(self.app, "preview_image", None)
-        if callable(preview):
-            preview(mistake.path)
-        else:
-            self.notify(str(mistake.path), title=f"{mistake.true} taken for {mistake.pred}")
+        self.app.push_screen(PreviewScreen(mistake.path))
 
     def action_focus_filter(self) -> None:
         self.query_one("#misclassified-filter", Input).focus()

@@ -19,11 +19,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.message import Message
-from textual.widgets import Input, Static
+from textual.screen import Screen
+from textual.widgets import Header, Input, Static
 from textual.worker import get_current_worker
 
 from ...config import UserError
 from ..widgets.halfblock import HalfBlockImage
+from ..widgets.key_bar import KeyBar
 
 PANEL_COUNT = 4  # original, CS-HF, H-RP, B-GS-R (preview.PANELS)
 FIXED_ROWS = 2  # the path field and the status line above the panels
@@ -205,6 +207,12 @@ class PreviewView(Vertical):
     def action_focus_panels(self) -> None:
         self.panels[0].focus()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # escape leaves the path field; from the panels it goes on to the screen (back)
+        if action == "focus_panels":
+            return isinstance(self.screen.focused, Input)
+        return True
+
     @on(Input.Submitted, "#preview-path")
     def _path_submitted(self, event: Input.Submitted) -> None:
         if event.value.strip():
@@ -220,3 +228,25 @@ def display_name(path: Path, class_name: str | None) -> str:
 def status_text(loaded: PreviewView.Loaded) -> str:
     where = f"class {loaded.class_name}" if loaded.class_name else "not in the dataset"
     return f"{loaded.shown_as} · {where}"
+
+
+class PreviewScreen(Screen):
+    """The preview of one image over another screen (a run's misclassified images): escape
+    comes back to it, where the Preview view (5) would leave it."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield PreviewView(id="preview-over")
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        view = self.query_one(PreviewView)
+        self.sub_title = f"Preview {self.path}"
+        view.open(self.path)
+        view.default_focus.focus()
