@@ -1,11 +1,14 @@
 """The study commands through CliRunner: sweep (and resuming it), report, preview, show."""
 
 import json
+import signal
+import time
 
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from tests.reliability.helpers import spawn_cli
 from tests.unit.test_report import fake_run
 from tui_trainer import engine, studies
 from tui_trainer.cli import app
@@ -95,6 +98,37 @@ def test_an_interrupted_member_stops_the_sweep_with_130(presets, tiny_data, tmp_
     assert dry.exit_code == 0
     assert dry.output.startswith("sweep tiny-sweep: 2 members, 2 to run\n")
     assert [line.split()[3] for line in dry.output.splitlines()[3:]] == ["interrupted", "pending"]
+
+
+def test_a_sweep_killed_mid_member_continues_where_it_stopped(presets, tiny_data, tmp_path):
+    """SIGKILL during the second of three members; the rerun skips the first, runs the
+    second again (its killed run stays, as crashed) and the third."""
+    (presets / "tiny-three.toml").write_text('base = "tiny"\n[grid]\nlr = [0.01, 0.02, 0.03]\n')
+    runs_dir = tmp_path / "runs"
+    args = ["sweep", "tiny-three", "--data", tiny_data, "--runs-dir", runs_dir, "--set", "epochs=1"]
+    args += ["--set", "threads=1"]  # two processes' OpenMP threads would spin on a busy box
+    proc = spawn_cli(*args)
+    try:
+        deadline = time.monotonic() + 300
+        while not (len(list_runs(runs_dir)) == 2 and list_runs(runs_dir)[1].steps()):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)  # in the second member's first epoch
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    first, killed = list_runs(runs_dir)
+    assert first.status() == "completed" and killed.status() == "crashed"
+
+    rerun = invoke(*args)
+    assert rerun.exit_code == 0, rerun.output
+    assert "3 members, 2 to run" in rerun.output
+    assert "tiny-three 1/2: tiny-lr=0.02" in rerun.output
+    sweep = studies.load_sweep("tiny-three", {"epochs": "1", "threads": "1"})
+    states = studies.member_states(sweep, runs_dir)
+    assert [s.status for s in states] == ["completed"] * 3
+    assert states[0].run.id == first.id and states[1].run.id != killed.id
+    assert len(list_runs(runs_dir)) == 4 and killed.status() == "crashed"
 
 
 def test_shipped_sweeps_list_and_plan():
