@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +98,31 @@ def tiny_config(**overrides) -> RunConfig:
     )
     base.update(overrides)
     return RunConfig().with_overrides(base)
+
+
+def stop_decoding_after(monkeypatch, n: int, stop: Callable[[], None]) -> list[Path]:
+    """Make the image decode call `stop()` once `n` images are decoded (as if the user stopped
+    the run then). Returns the paths decoded so far, growing as the decode goes on."""
+    from tui_trainer import data
+
+    real, decoded, lock = data.decode_image, [], threading.Lock()
+
+    def counting(path, resize, size):
+        image = real(path, resize, size)
+        with lock:
+            decoded.append(path)
+            if len(decoded) == n:
+                stop()
+        return image
+
+    monkeypatch.setattr(data, "decode_image", counting)
+    return decoded
+
+
+def cache_entries() -> list[Path]:
+    """What the decode cache ($TUI_TRAINER_CACHE, a temporary folder in tests) holds."""
+    cache = Path(os.environ["TUI_TRAINER_CACHE"])
+    return sorted(cache.iterdir()) if cache.is_dir() else []
 
 
 def stand_in_imagenet(model: str):

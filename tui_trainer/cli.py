@@ -180,7 +180,8 @@ def run(
         restore_signals()
     if distributed.is_main():
         _print_summary(ended.status, ended.summary, ended.message)
-        out.print(f"run folder: {run_.path}", markup=False, highlight=False)
+        if run_ is not None:  # None: stopped before training, the message says so
+            out.print(f"run folder: {run_.path}", markup=False, highlight=False)
     elif ended.status == "failed":  # rank 0 may be the one that died: say why this rank ends
         err.print(f"rank {distributed.rank()}: {ended.message}", markup=False, highlight=False)
     raise typer.Exit(EXIT_CODES.get(ended.status, 1))

@@ -141,7 +141,8 @@ def sweep(
                 plan, member, data_dir=data_dir, runs_dir=runs_dir, on_event=listener, stop=stop
             )
         _print_summary(ended.status, ended.summary, ended.message)
-        out.print(f"run folder: {run_.path}", markup=False, highlight=False)
+        if run_ is not None:  # None: stopped before training, the message says so
+            out.print(f"run folder: {run_.path}", markup=False, highlight=False)
         if ended.status == "interrupted":
             interrupted = True
             break

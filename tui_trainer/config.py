@@ -27,6 +27,10 @@ class UserError(Exception):
     """Bad input from the user: front ends print the message on one line and exit 2."""
 
 
+class Stopped(Exception):
+    """The run's stop event was set (raised inside the core; front ends see `interrupted`)."""
+
+
 class ConfigError(UserError):
     pass
 

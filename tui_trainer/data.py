@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import RunConfig, UserError
+from .config import RunConfig, Stopped, UserError
 
 DATA_ENV = "TUI_TRAINER_DATA"
 CACHE_ENV = "TUI_TRAINER_CACHE"
@@ -231,8 +232,11 @@ def decode_all(
     threads: int = 0,
     on_progress: Callable[[int, int], None] | None = None,
     use_cache: bool = True,
+    stop: threading.Event | None = None,
 ) -> DecodedImages:
-    """Decode every file once (threads: PIL releases the GIL), reusing the on-disk cache."""
+    """Decode every file once (threads: PIL releases the GIL), reusing the on-disk cache.
+
+    Raises `Stopped` soon after `stop` is set (each image checks it), caching nothing."""
     cache_file = None
     if use_cache:
         try:
@@ -246,8 +250,12 @@ def decode_all(
             pass  # an unreadable cache entry is decoded again and overwritten
     images = torch.zeros((len(paths), 3, size, size), dtype=torch.uint8)
     bad: list[int] = []
+    left_out: list[int] = []  # not decoded: the stop came first
 
     def load(i: int) -> None:
+        if stop is not None and stop.is_set():
+            left_out.append(i)  # the images queued behind a stop all end here at once
+            return
         try:
             images[i] = decode_image(paths[i], resize, size)
         except Exception:  # noqa: BLE001 - any undecodable file is skipped and reported
@@ -256,8 +264,12 @@ def decode_all(
     workers = threads or os.cpu_count() or 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for done, _ in enumerate(pool.map(load, range(len(paths))), 1):
+            if left_out:
+                continue  # no more progress: the rest are being skipped
             if on_progress and (done % 200 == 0 or done == len(paths)):
                 on_progress(done, len(paths))
+    if left_out:  # a partial decode is never cached
+        raise Stopped(f"stopped after decoding {len(paths) - len(left_out)}/{len(paths)} images")
     bad.sort()
     if cache_file is not None:
         _write_cache(cache_file, images, bad)

@@ -30,7 +30,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .config import RunConfig, UserError
+from .config import RunConfig, Stopped, UserError
 from .hardware import cpu_threads, resolve_device
 
 TIMEOUT_ENV = "TUI_TRAINER_DIST_TIMEOUT"
@@ -168,20 +168,33 @@ def threads_per_rank(requested: int) -> int:
 # --- agreeing before the run folder exists -------------------------------------------------------
 
 
-def _raise_agreed(failures: list[tuple[int, bool, str] | None]) -> None:
+def _failure(exc: Exception) -> tuple[int, str, str]:
+    """(rank, kind, message) of an exception, for every rank to raise alike."""
+    if isinstance(exc, UserError):
+        return rank(), "user", str(exc)
+    if isinstance(exc, Stopped):
+        return rank(), "stopped", str(exc)
+    return rank(), "error", f"{type(exc).__name__}: {exc}"
+
+
+def _raise_agreed(failures: list[tuple[int, str, str] | None]) -> None:
     found = [f for f in failures if f is not None]
     if not found:
         return
-    who, user_error, message = found[0]
-    if user_error:
+    # a stop yields to a failure elsewhere: bad input on any rank still reads as bad input
+    who, kind, message = next((f for f in found if f[1] != "stopped"), found[0])
+    if kind == "user":
         raise UserError(message)
+    if kind == "stopped":
+        raise Stopped(message)
     raise RuntimeError(f"rank {who} failed: {message}")
 
 
 def agree(fn: Callable[[], T], local_main_first: bool = False) -> T:
     """Run `fn` on every rank; if it failed on any rank, raise on every rank (a UserError stays a
-    UserError, so bad input exits 2 everywhere). `local_main_first`: local rank 0 goes first (it
-    decodes the images and fills the disk cache; the other ranks on its machine then load it)."""
+    UserError, so bad input exits 2 everywhere; a `Stopped` on one rank stops them all).
+    `local_main_first`: local rank 0 goes first (it decodes the images and fills the disk cache;
+    the other ranks on its machine then load it)."""
     if not active():
         return fn()
     if local_main_first and local_rank() != 0:
@@ -189,10 +202,8 @@ def agree(fn: Callable[[], T], local_main_first: bool = False) -> T:
     result, failure = None, None
     try:
         result = fn()
-    except UserError as exc:
-        failure = (rank(), True, str(exc))
     except Exception as exc:  # noqa: BLE001 - reported to every rank below, then raised
-        failure = (rank(), False, f"{type(exc).__name__}: {exc}")
+        failure = _failure(exc)
     finally:
         if local_main_first and local_rank() == 0:
             dist.barrier()
@@ -210,10 +221,8 @@ def from_main(fn: Callable[[], T]) -> T:
     if is_main():
         try:
             box = [("ok", fn())]
-        except UserError as exc:
-            box = [("failed", (0, True, str(exc)))]
         except Exception as exc:  # noqa: BLE001 - reported to every rank below, then raised
-            box = [("failed", (0, False, f"{type(exc).__name__}: {exc}"))]
+            box = [("failed", _failure(exc))]
     dist.broadcast_object_list(box, src=0)
     kind, value = box[0]
     if kind == "failed":

@@ -23,16 +23,12 @@ from torch import nn
 
 from . import data as D
 from . import distributed, fastpath, features
-from .config import RunConfig, UserError
+from .config import RunConfig, Stopped, UserError
 from .events import Epoch, EventCallback, Log, RunEnded, RunStarted, Step
 from .hardware import autocast_dtype, resolve_precision
 from .models import apply_freeze, build_model, set_train_mode
 from .perclass import save_test_results
 from .runs import save_checkpoint_atomic
-
-
-class Stopped(Exception):
-    """The stop event was set."""
 
 
 class Diverged(Exception):
@@ -54,8 +50,14 @@ class Prepared:
     fast_paths: list[str] = field(default_factory=list)  # fastpath.choose: recorded in config.json
 
 
-def prepare(config: RunConfig, data_dir: Path, on_event: EventCallback | None = None) -> Prepared:
-    """Resolve hardware, load weights, find and decode the data. Raises UserError on bad input."""
+def prepare(
+    config: RunConfig,
+    data_dir: Path,
+    on_event: EventCallback | None = None,
+    stop: threading.Event | None = None,
+) -> Prepared:
+    """Resolve hardware, load weights, find and decode the data. Raises UserError on bad input,
+    and `Stopped` when `stop` is set during the decode (which can take minutes the first time)."""
     say = on_event or (lambda e: None)
     device = distributed.setup(config)  # under torchrun: this rank's GPU, process group joined
     precision = resolve_precision(config.precision, device)
@@ -72,6 +74,7 @@ def prepare(config: RunConfig, data_dir: Path, on_event: EventCallback | None = 
         config.image_size,
         threads=config.threads,
         on_progress=lambda done, total: say(Log("", f"decoded {done}/{total} images")),
+        stop=stop,
     )
     tensors, skipped = D.build_tensor_splits(splits, decoded)
     for name, split in tensors.items():

@@ -2,6 +2,9 @@
 
 config -> prepare (all bad input fails here, before anything is written) -> run folder ->
 engine.train with the run writer subscribed -> summary.json
+
+A stop during prepare (the first decode of the images can take minutes) ends the run `interrupted`
+with no folder: the Run returned is None, and nothing was written (the decode cache included).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import torchvision
 
 from . import data as D
 from . import distributed, engine
-from .config import RunConfig, UserError
+from .config import RunConfig, Stopped, UserError
 from .events import EventCallback, RunEnded, fan_out
 from .rewind import check_resumable, rewind
 from .runs import Run, RunWriter, create_run, ensure_writable, find_run
@@ -74,8 +77,9 @@ def start_run(
     stop: threading.Event | None = None,
     name: str | None = None,
     extra_meta: dict[str, Any] | None = None,
-) -> tuple[Run, RunEnded]:
-    """Prepare, create the run folder, train. Raises UserError before creating anything.
+) -> tuple[Run | None, RunEnded]:
+    """Prepare, create the run folder, train. Raises UserError before creating anything; a stop
+    before training returns (None, interrupted), nothing created.
 
     Under torchrun every rank prepares (and fails on bad input) alike; rank 0 alone creates the
     folder and the others learn its path."""
@@ -83,7 +87,10 @@ def start_run(
     distributed.setup(config)
     distributed.from_main(lambda: ensure_writable(runs_dir))
     say = distributed.main_only(on_event)
-    prep = distributed.agree(lambda: engine.prepare(config, data_dir, say), local_main_first=True)
+    try:
+        prep = _prepare(config, data_dir, say, stop)
+    except Stopped as exc:
+        return None, _stopped_before_training("", say, f"{exc}: no run folder was created")
     meta = run_metadata(prep, preset, overrides, extra_meta)
     run = distributed.from_main(lambda: create_run(runs_dir, meta, preset, name))
     return run, _train_into(run, prep, on_event, stop, resume=None)
@@ -99,7 +106,8 @@ def resume_run(
     stop: threading.Event | None = None,
 ) -> tuple[Run, RunEnded]:
     """Continue an interrupted, crashed or failed run in its own folder from its last completed
-    epoch (from the start if none completed). Raises UserError before touching the folder."""
+    epoch (from the start if none completed). Raises UserError before touching the folder; a stop
+    before training returns `interrupted` and leaves the folder as it was."""
     stop = stop or threading.Event()
     run = find_run(runs_dir, run_id)
     check_resumable(run)
@@ -121,10 +129,28 @@ def resume_run(
             "folder it was started on"
         )
     say = distributed.main_only(on_event)
-    prep = distributed.agree(lambda: engine.prepare(config, data_dir, say), local_main_first=True)
+    try:
+        prep = _prepare(config, data_dir, say, stop)
+    except Stopped as exc:
+        return run, _stopped_before_training(run.id, say, f"{exc}: {run.path} is as it was")
     # last of the checks: ensure_writable's probe file touches the folder
     distributed.from_main(lambda: (ensure_writable(run.path), rewind(run, resume)))
     return run, _train_into(run, prep, on_event, stop, resume)
+
+
+def _prepare(config, data_dir, say, stop) -> engine.Prepared:
+    """engine.prepare on every rank; a stop on any rank raises `Stopped` on all of them."""
+    return distributed.agree(
+        lambda: engine.prepare(config, data_dir, say, stop), local_main_first=True
+    )
+
+
+def _stopped_before_training(run_id: str, say: EventCallback, message: str) -> RunEnded:
+    """The outcome of a stop during prepare: told to the listeners like any other end."""
+    ended = RunEnded(run_id, "interrupted", {}, message)
+    say(ended)
+    distributed.shutdown()
+    return ended
 
 
 def _train_into(run, prep, on_event, stop, resume) -> RunEnded:

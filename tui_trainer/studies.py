@@ -232,8 +232,9 @@ def run_member(
     runs_dir: Path,
     on_event: EventCallback | None = None,
     stop: threading.Event | None = None,
-) -> tuple[Run, RunEnded]:
-    """Train one member headless, tagging its run with the sweep (config.json's `sweep`)."""
+) -> tuple[Run | None, RunEnded]:
+    """Train one member headless, tagging its run with the sweep (config.json's `sweep`).
+    A stop before training returns no run (launch.start_run)."""
     from .launch import start_run
 
     return start_run(

@@ -4,6 +4,8 @@ import json
 
 from typer.testing import CliRunner
 
+from tests.conftest import cache_entries, stop_decoding_after
+from tui_trainer import cli
 from tui_trainer.cli import app
 
 runner = CliRunner()
@@ -82,6 +84,21 @@ def test_diverged_run_exits_1(tiny_data, tmp_path):
         *TINY,
     )
     assert result.exit_code == 1 and "diverged" in result.output
+
+
+def test_a_stop_before_training_exits_130_and_writes_nothing(tiny_data, tmp_path, monkeypatch):
+    stops = []  # the run's stop event, which Ctrl-C or SIGTERM would set
+    monkeypatch.setattr(cli, "_stop_on_signals", lambda stop: stops.append(stop) or (lambda: None))
+    stop_decoding_after(monkeypatch, 5, lambda: stops[0].set())
+    runs_dir = tmp_path / "runs"
+    result = invoke(
+        "run", "scratch", "--data", tiny_data, "--runs-dir", runs_dir, *TINY, "--set", "threads=1"
+    )
+    assert result.exit_code == 130, result.output
+    assert result.output.splitlines() == [
+        "status: interrupted (stopped after decoding 5/38 images: no run folder was created)"
+    ]
+    assert list(runs_dir.iterdir()) == [] and cache_entries() == []
 
 
 def test_data_check_reports_classes_modes_and_unreadable(tiny_data):

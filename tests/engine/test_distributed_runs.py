@@ -197,23 +197,30 @@ def test_bad_input_on_one_rank_fails_every_rank_before_a_folder_exists(tiny_data
     assert not any(runs_dir.iterdir())
 
 
-def test_a_stop_on_one_rank_stops_both_at_the_same_step(tiny_data, tmp_path):
+def start_stopped_on(stopped: int, rank: int, data: Path, runs_dir: Path, epochs: int):
+    """start_run as `rank`, the stop event set from the start on rank `stopped` alone (as if only
+    that rank got the signal)."""
     from tui_trainer.launch import start_run
 
+    stop = threading.Event()
+    if rank == stopped:
+        stop.set()
+    return start_run(
+        tiny_config(model="resnet18", epochs=epochs, threads=1),
+        preset="test",
+        overrides={},
+        data_dir=data,
+        runs_dir=runs_dir,
+        stop=stop,
+    )
+
+
+def test_a_stop_on_one_rank_stops_both_at_the_same_step(tiny_data, tmp_path):
     runs_dir = tmp_path / "runs"
 
     def start(rank: int) -> None:
-        stop = threading.Event()
-        if rank == 1:
-            stop.set()  # as if only rank 1 got the signal
-        _, ended = start_run(
-            tiny_config(model="resnet18", epochs=2, threads=1),
-            preset="test",
-            overrides={},
-            data_dir=tiny_data,
-            runs_dir=runs_dir,
-            stop=stop,
-        )
+        # rank 1 loads the images rank 0 decoded and cached: its stop comes at the first step
+        _, ended = start_stopped_on(1, rank, tiny_data, runs_dir, epochs=2)
         assert ended.status == "interrupted", ended
 
     assert on_two_ranks(start) == {0: "ok", 1: "ok"}
@@ -222,6 +229,21 @@ def test_a_stop_on_one_rank_stops_both_at_the_same_step(tiny_data, tmp_path):
     # the flag travels with step 1's loss all-reduce: both ranks stop before step 2
     assert run.status() == "interrupted" and [m["step"] for m in run.steps()] == [1]
     assert not run.last_path.exists()
+
+
+def test_a_stop_on_one_rank_during_the_decode_stops_both_before_a_folder_exists(
+    tiny_data, tmp_path
+):
+    runs_dir = tmp_path / "runs"
+
+    def start(rank: int) -> None:
+        # rank 0 decodes first and stops at once; rank 1 then decodes them all, yet stops too
+        run, ended = start_stopped_on(0, rank, tiny_data, runs_dir, epochs=1)
+        assert run is None and ended.status == "interrupted", ended
+        assert ended.message.endswith("no run folder was created"), ended
+
+    assert on_two_ranks(start) == {0: "ok", 1: "ok"}
+    assert not any(runs_dir.iterdir())
 
 
 def test_eval_sums_add_up_across_ranks_as_numbers_or_device_tensors():

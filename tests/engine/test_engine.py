@@ -5,7 +5,7 @@ import threading
 import pytest
 import torch
 
-from tests.conftest import tiny_config
+from tests.conftest import cache_entries, stop_decoding_after, tiny_config
 from tui_trainer import engine
 from tui_trainer.events import Epoch, Log, RunEnded, RunStarted, Step
 from tui_trainer.launch import start_run
@@ -110,6 +110,18 @@ def test_stop_event_interrupts_and_keeps_the_last_finished_epoch(tiny_data, tmp_
     assert run.summary()["status"] == "interrupted" and run.summary()["epochs_done"] == 1
     assert [e.epoch for e in events if isinstance(e, Epoch)] == [1]
     assert torch.load(run.last_path, weights_only=False)["epoch"] == 1
+
+
+def test_a_stop_during_the_decode_ends_interrupted_with_nothing_written(
+    tiny_data, tmp_path, monkeypatch
+):
+    stop = threading.Event()
+    decoded = stop_decoding_after(monkeypatch, 5, stop.set)
+    run, ended, events = _run(tiny_data, tmp_path, tiny_config(), stop)
+    assert run is None and ended.status == "interrupted" and len(decoded) == 5  # one thread
+    assert ended.message == "stopped after decoding 5/38 images: no run folder was created"
+    assert events[-1] == ended and not any(isinstance(e, RunStarted | Step) for e in events)
+    assert list((tmp_path / "runs").iterdir()) == [] and cache_entries() == []
 
 
 def test_a_huge_lr_stops_the_run_as_diverged(tiny_data, tmp_path):

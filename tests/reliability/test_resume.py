@@ -4,6 +4,7 @@ import threading
 
 import pytest
 
+from tests.conftest import cache_entries, stop_decoding_after
 from tests.reliability.helpers import small_config, stable
 from tui_trainer.config import UserError
 from tui_trainer.events import Epoch, RunStarted, Step
@@ -60,6 +61,30 @@ def test_resume_refuses_a_completed_run_and_leaves_it_alone(tiny_data, tmp_path)
     with pytest.raises(UserError, match="is completed: it has nothing left to train"):
         resume_run(run.id, runs_dir=tmp_path)
     assert {p.name: p.stat().st_mtime_ns for p in run.path.iterdir()} == before
+
+
+def test_a_stop_while_a_resume_decodes_leaves_the_folder_as_it_was(
+    tiny_data, tmp_path, monkeypatch
+):
+    stop = threading.Event()
+
+    def stop_at_step_1(event):
+        if isinstance(event, Step):
+            stop.set()
+
+    run, _ = _start(tiny_data, tmp_path, small_config(epochs=2), stop, stop_at_step_1)
+    assert run.status() == "interrupted"
+    for entry in cache_entries():  # the resume decodes again (as on another machine)
+        entry.unlink()
+    before = {p.name: p.read_bytes() for p in run.path.iterdir()}
+    stop_decode = threading.Event()
+    stop_decoding_after(monkeypatch, 3, stop_decode.set)
+    events = []
+    again, ended = resume_run(run.id, runs_dir=tmp_path, on_event=events.append, stop=stop_decode)
+    assert again == run and ended.status == "interrupted" and events[-1] == ended
+    assert ended.message == f"stopped after decoding 3/38 images: {run.path} is as it was"
+    assert {p.name: p.read_bytes() for p in run.path.iterdir()} == before
+    assert run.status() == "interrupted" and cache_entries() == []
 
 
 def test_rewound_metrics_cut_the_unfinished_epoch_and_rebuild_a_lost_epoch_row():

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
 from textual.widgets import Input
 
-from tests.conftest import REPO
+from tests.conftest import REPO, cache_entries
 from tests.tui.fakes import ScriptedEngine, drive, wait_for
 from tui_trainer.events import Epoch, Log, Step
 from tui_trainer.runs import list_runs
@@ -81,6 +82,36 @@ def test_stop_asks_then_the_run_ends_interrupted(tiny_data, tmp_path):
     drive(app, scenario)
     (run,) = list_runs(tmp_path / "runs")
     assert run.status() == "interrupted"
+
+
+def test_a_stop_while_the_images_decode_ends_the_job_interrupted(tiny_data, tmp_path, monkeypatch):
+    from tui_trainer import data
+
+    runs_dir = tmp_path / "runs"
+    app = make_app(data_dir=tiny_data, runs_dir=runs_dir)
+    real, decoding = data.decode_image, threading.Event()
+
+    def held(path, resize, size):  # the decode waits for the user's stop
+        decoding.set()
+        app.current_worker.cancelled_event.wait(60)
+        return real(path, resize, size)
+
+    monkeypatch.setattr(data, "decode_image", held)
+
+    async def scenario(pilot):
+        set_form(app, **TINY_FORM, epochs="1")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, decoding.is_set, what="the decode")
+        assert app.live.status == "preparing"
+        await pilot.press("s", "y")
+        await wait_for(pilot, lambda: app.current_job is None, what="the stop")
+        await pilot.pause()
+        assert app.live.status == "interrupted"
+        assert app.live.log[-1].endswith("images: no run folder was created")
+        assert "interrupted" in str(app.screen.query_one("#run-status").render())
+
+    drive(app, scenario)
+    assert list_runs(runs_dir) == [] and cache_entries() == []
 
 
 def test_a_queue_of_two_runs_trains_in_order_and_can_be_edited(tiny_data, tmp_path):

@@ -1,3 +1,4 @@
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -5,8 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import make_tiny_dataset, tiny_config
+from tests.conftest import cache_entries, make_tiny_dataset, stop_decoding_after, tiny_config
 from tui_trainer import data as D
+from tui_trainer.config import Stopped
 
 
 def _labels(items):
@@ -85,6 +87,20 @@ def test_decode_cache_is_reused_and_invalidated_when_a_file_changes(tmp_path):
     Image.new("RGB", (90, 90), (255, 255, 255)).save(paths[0])
     third = D.decode_all(paths, 72, 64)
     assert not third.from_cache and third.images[0].min() == 255
+
+
+def test_a_stop_ends_the_decode_within_the_images_in_flight_and_caches_nothing(
+    tiny_data, monkeypatch
+):
+    paths = sorted(tiny_data.glob("*/*.jpg"))
+    stop = threading.Event()
+    decoded = stop_decoding_after(monkeypatch, 5, stop.set)
+    with pytest.raises(Stopped, match=rf"^stopped after decoding \d+/{len(paths)} images$"):
+        D.decode_all(paths, 72, 64, threads=2, stop=stop)
+    assert 5 <= len(decoded) <= 6  # the other thread may have had one image in hand
+    assert cache_entries() == []  # a partial decode is never cached
+    whole = D.decode_all(paths, 72, 64, threads=2)  # no stop: decoded again, then cached
+    assert not whole.from_cache and len(cache_entries()) == 1
 
 
 def test_missing_and_empty_data_folders_are_user_errors(tmp_path):

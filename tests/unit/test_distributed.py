@@ -8,7 +8,7 @@ import torch
 from tests.conftest import tiny_config
 from tui_trainer import data as D
 from tui_trainer import distributed
-from tui_trainer.config import UserError
+from tui_trainer.config import Stopped, UserError
 
 
 def as_rank(monkeypatch, rank: int, world: int) -> None:
@@ -87,3 +87,14 @@ def test_a_broken_collective_is_reported_as_a_lost_peer(monkeypatch):
         "(RuntimeError: Connection closed by peer [::1]:9)" in message and "pair.cc" not in message
     )
     assert distributed.failure_message(ValueError("x")) == "rank 0 of 2: ValueError: x"
+
+
+def test_a_stop_on_any_rank_stops_all_unless_another_rank_failed():
+    agreed = distributed._raise_agreed
+    agreed([None, None])  # nothing failed
+    with pytest.raises(Stopped, match="^stopped after 3/9$"):
+        agreed([None, (1, "stopped", "stopped after 3/9")])
+    with pytest.raises(UserError, match="^no data$"):  # bad input still reads as bad input
+        agreed([(0, "stopped", "stopped after 3/9"), (1, "user", "no data")])
+    with pytest.raises(RuntimeError, match="^rank 1 failed: OSError: disk$"):
+        agreed([(0, "stopped", "stopped after 3/9"), (1, "error", "OSError: disk")])

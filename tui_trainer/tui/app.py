@@ -31,7 +31,8 @@ from .screens.confirm import ConfirmScreen
 from .screens.main import MainScreen
 
 # launch.start_run(config, *, preset, overrides, data_dir, runs_dir, on_event, stop, name,
-#   extra_meta) -> (Run, RunEnded), or anything with that signature (tests script one).
+#   extra_meta) -> (Run, RunEnded), (None, RunEnded) when stopped before training (no folder),
+#   or anything with that signature (tests script one).
 Engine = Callable[..., Any]
 STYLES = Path(__file__).parent / "styles"
 
