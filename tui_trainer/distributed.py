@@ -304,6 +304,19 @@ def sum_eval(loss_sum, correct):
     return sums[0].item(), int(round(sums[1].item()))
 
 
+def gather_eval(values: torch.Tensor, n: int) -> torch.Tensor:
+    """A per-image int64 tensor over the whole split (n images) from each rank's `shard_eval`
+    chunk of it, on every rank: the chunks are contiguous, so rank order is split order."""
+    if not active():
+        return values
+    sizes = [len(chunk) for chunk in torch.tensor_split(torch.arange(n), world_size())]
+    padded = torch.zeros(max(sizes), dtype=torch.int64, device=_Job.device)  # all_gather: equal
+    padded[: len(values)] = values
+    parts = [torch.empty_like(padded) for _ in sizes]
+    dist.all_gather(parts, padded)
+    return torch.cat([part[:size] for part, size in zip(parts, sizes, strict=True)])
+
+
 def sync_buffers(model: nn.Module) -> None:
     """BatchNorm statistics from rank 0: each rank's last training batch moved its own copy."""
     if not active():

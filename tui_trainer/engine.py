@@ -177,13 +177,12 @@ def _check_divergence(loss: float, state: TrainState, cfg: RunConfig) -> None:
         state.high_loss_steps = 0
 
 
-def _eval_logits(model, split, cfg, ctx, stop=None, index=None):
-    """(fp32 logits, labels) per batch, in eval mode, over `index` (default: this rank's chunk of
-    the whole split in its stored order; all of it in a single process)."""
+def _eval_logits(model, split, cfg, ctx, stop=None):
+    """(fp32 logits, labels) per batch, in eval mode, over this rank's chunk of the split in its
+    stored order (all of it in a single process)."""
     model.eval()
     # Distributed ranks hold unequal chunks of the split: they stop only at a train step, together.
-    if index is None:
-        index = distributed.shard_eval(len(split))
+    index = distributed.shard_eval(len(split))
     batch = distributed.local_batch(cfg.batch_size)
     for images, labels in D.iterate_batches(split, batch, index, pin=ctx["pin"]):
         if stop is not None and stop.is_set() and not distributed.active():
@@ -195,27 +194,38 @@ def _eval_logits(model, split, cfg, ctx, stop=None, index=None):
         yield logits.float(), y
 
 
-@torch.no_grad()
 def evaluate(model, split, cfg, ctx, stop=None) -> tuple[float, float]:
     """Mean cross-entropy and accuracy over a whole split, in eval mode."""
+    loss, acc, _ = _evaluate(model, split, cfg, ctx, stop, keep_predictions=False)
+    return loss, acc
+
+
+def evaluate_with_predictions(model, split, cfg, ctx) -> tuple[float, float, torch.Tensor]:
+    """`evaluate`, plus the predicted class of every image of the split in order (the per-class
+    results), from the same single pass."""
+    return _evaluate(model, split, cfg, ctx, None, keep_predictions=True)
+
+
+@torch.no_grad()
+def _evaluate(model, split, cfg, ctx, stop, keep_predictions: bool):
     criterion = nn.CrossEntropyLoss(reduction="sum")
     # sums stay on the device: one GPU sync per split, not one per batch
     loss_sum = torch.zeros((), dtype=torch.float64, device=ctx["device"])
     correct = torch.zeros((), dtype=torch.int64, device=ctx["device"])
+    preds = []
     for logits, y in _eval_logits(model, split, cfg, ctx, stop):
         loss_sum += criterion(logits, y)
-        correct += (logits.argmax(1) == y).sum()
+        pred = logits.argmax(1)
+        correct += (pred == y).sum()
+        if keep_predictions:
+            preds.append(pred)
     loss_sum, correct = distributed.sum_eval(loss_sum, correct)
     n = max(len(split), 1)
-    return loss_sum.item() / n, correct.item() / n
-
-
-@torch.no_grad()
-def predict(model, split, cfg, ctx) -> torch.Tensor:
-    """The predicted class of every image of a split, in order (for the per-class results)."""
-    everything = torch.arange(len(split))  # rank 0 alone writes the results: all of the split
-    batches = _eval_logits(model, split, cfg, ctx, index=everything)
-    return torch.cat([logits.argmax(1).cpu() for logits, _ in batches])
+    predictions = None
+    if keep_predictions:  # this rank's chunk, then the whole split's from every rank's chunk
+        mine = torch.cat(preds) if preds else correct.new_zeros(0)  # a rank's chunk may be empty
+        predictions = distributed.gather_eval(mine, len(split)).cpu()
+    return loss_sum.item() / n, correct.item() / n, predictions
 
 
 def _rng_state() -> dict[str, Any]:
@@ -418,10 +428,13 @@ def train(
     summary = _summary(state, prep, time.monotonic() - started)
     if status == "completed" and best_weights is not None:
         model.load_state_dict(best_weights)
-        summary["test_loss"], summary["test_acc"] = evaluate(step_model, data["test"], cfg, ctx)
+        test = data["test"]
+        # one pass gives both the summary's figures and the per-class results
+        summary["test_loss"], summary["test_acc"], preds = evaluate_with_predictions(
+            step_model, test, cfg, ctx
+        )
         if run_dir is not None:  # per-class accuracy and confusions: perclass.py
-            test = data["test"]
-            save_test_results(run_dir, prep.splits, test, predict(step_model, test, cfg, ctx))
+            save_test_results(run_dir, prep.splits, test, preds)
     ended = RunEnded(run_id, status, summary, message)
     emit(ended)
     return ended

@@ -18,6 +18,7 @@ import torch
 from tests.conftest import REPO, tiny_config
 from tui_trainer import engine
 from tui_trainer.config import RunConfig, UserError
+from tui_trainer.perclass import load_test_results
 from tui_trainer.runs import Run
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads worker pids from /proc")
@@ -77,6 +78,10 @@ def test_two_ranks_write_one_run_that_a_single_process_agrees_with(tiny_data, tm
     assert summary["max_val_acc"] == single["val"][1]
     assert summary["test_acc"] == single["test"][1]
     assert summary["test_loss"] == pytest.approx(single["test"][0], rel=1e-4)
+    # the per-class results come from the same pass, gathered from both ranks' chunks
+    results = load_test_results(run.path)
+    assert sum(c["total"] for c in results["per_class"]) == summary["num_test"]
+    assert results["accuracy"] == summary["test_acc"]
 
 
 def worker_pid(agent: int, rank: int) -> int:
@@ -244,6 +249,21 @@ def test_a_stop_on_one_rank_during_the_decode_stops_both_before_a_folder_exists(
 
     assert on_two_ranks(start) == {0: "ok", 1: "ok"}
     assert not any(runs_dir.iterdir())
+
+
+def test_eval_chunks_gather_into_the_whole_split_in_order():
+    from tui_trainer import distributed
+
+    def check(rank: int) -> None:
+        distributed.setup(tiny_config())
+        try:
+            chunk = distributed.shard_eval(5)  # rank 0: 0, 1, 2; rank 1: 3, 4
+            whole = distributed.gather_eval(chunk * 10, 5)
+            assert whole.tolist() == [0, 10, 20, 30, 40], whole
+        finally:
+            distributed.shutdown()
+
+    assert on_two_ranks(check) == {0: "ok", 1: "ok"}
 
 
 def test_eval_sums_add_up_across_ranks_as_numbers_or_device_tensors():

@@ -79,11 +79,14 @@ def test_a_run_emits_events_in_order_and_fills_its_folder(tiny_data, tmp_path):
 
 
 def test_best_epoch_is_chosen_by_val_accuracy(tiny_data, tmp_path, monkeypatch):
-    # Script evaluate(): per epoch a (train, val) pair; val peaks at epoch 2 of 3.
-    scripted = iter(
-        [(1.0, 0.5), (1.2, 0.4), (0.8, 0.7), (0.9, 0.6), (0.5, 0.9), (1.1, 0.5), (0.7, 0.66)]
-    )
+    # Script evaluate(): per epoch a (train, val) pair; val peaks at epoch 2 of 3. Then test.
+    scripted = iter([(1.0, 0.5), (1.2, 0.4), (0.8, 0.7), (0.9, 0.6), (0.5, 0.9), (1.1, 0.5)])
     monkeypatch.setattr(engine, "evaluate", lambda *a, **k: next(scripted))
+    monkeypatch.setattr(
+        engine,
+        "evaluate_with_predictions",
+        lambda model, split, *a: (0.7, 0.66, torch.zeros(len(split), dtype=torch.long)),
+    )
     run, ended, _ = _run(tiny_data, tmp_path, tiny_config(epochs=3))
     s = ended.summary
     assert s["best_epoch"] == 2 and s["max_val_acc"] == 0.6

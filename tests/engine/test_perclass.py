@@ -6,8 +6,10 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from tests.conftest import tiny_config
+from tui_trainer import engine
 from tui_trainer.cli import app
 from tui_trainer.launch import start_run
+from tui_trainer.models import build_model
 from tui_trainer.perclass import (
     compute_results,
     confused_pairs,
@@ -35,7 +37,21 @@ def test_tallies_confusions_and_misclassified_images():
     assert len(misclassified_images(r)) == 4
 
 
-def test_a_tiny_run_stores_per_class_counts_that_add_up(tiny_data, tmp_path):
+def test_a_tiny_run_stores_per_class_counts_that_add_up_from_one_test_pass(
+    tiny_data, tmp_path, monkeypatch
+):
+    evaluated = []  # images per forward call in eval mode
+
+    def count(module, inputs, output) -> None:
+        if not module.training:
+            evaluated.append(len(output))
+
+    def counting_model(*args, **kwargs):
+        model = build_model(*args, **kwargs)
+        model.register_forward_hook(count)
+        return model
+
+    monkeypatch.setattr(engine, "build_model", counting_model)
     runs_dir = tmp_path / "runs"
     run, ended = start_run(
         tiny_config(epochs=1),
@@ -45,6 +61,8 @@ def test_a_tiny_run_stores_per_class_counts_that_add_up(tiny_data, tmp_path):
         runs_dir=runs_dir,
     )
     assert ended.status == "completed"
+    s = ended.summary  # epoch 1 evaluates train and val; the end, test: each image once
+    assert sum(evaluated) == s["num_train"] + s["num_val"] + s["num_test"]
     results = load_test_results(run.path)
     assert results is not None
     assert json.loads((run.path / "test_results.json").read_text()) == results

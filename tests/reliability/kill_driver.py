@@ -124,9 +124,7 @@ KILL_POINTS = {
         "append_metric",
         lambda self, row, sync=False: row.get("kind") == "epoch" and row["epoch"] == 2,
     ),
-    "test-evaluation": lambda: before(
-        engine, "evaluate", nth_call(5)
-    ),  # 4 per-epoch passes, then test
+    "test-evaluation": lambda: before(engine, "evaluate_with_predictions", nth_call(1)),
     "final-summary-rename": lambda: renaming_summary(status="completed"),
     # only in a resume: rewriting metrics.jsonl, and the resumed run's second step
     "rewind-metrics-rename": lambda: renaming("metrics.jsonl"),
