@@ -23,7 +23,7 @@ from torch import nn
 
 from . import data as D
 from . import distributed, fastpath, features
-from .config import RunConfig, Stopped, UserError
+from .config import RunConfig, Stopped
 from .events import Epoch, EventCallback, Log, RunEnded, RunStarted, Step
 from .hardware import autocast_dtype, resolve_precision
 from .models import apply_freeze, build_model, set_train_mode
@@ -454,27 +454,3 @@ def _frozen_features(model, cfg, data, ctx, emit, stop):
         lambda message: emit(Log("", message)),
         check_stop,
     )
-
-
-def load_resume_state(run_dir: Path) -> dict[str, Any]:
-    """last.pt plus the best weights (from best.pt, or last.pt's own if it was the best)."""
-    path = run_dir / "last.pt"
-    if not path.is_file():
-        raise UserError(f"{run_dir} has no last.pt (no epoch finished): start it again instead")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        best_epoch = ckpt["state"]["best_epoch"]
-    except Exception as exc:  # noqa: BLE001 - written atomically, so only outside damage gets here
-        raise UserError(
-            f"{path} is unreadable ({type(exc).__name__}): delete it to resume from the start"
-        ) from None
-    best_path = run_dir / "best.pt"
-    try:
-        best = torch.load(best_path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - missing or damaged: last.pt may still hold the best
-        best = {}
-    if best.get("epoch") == best_epoch:
-        ckpt["best_model"] = best["model"]
-    elif best_epoch == ckpt["epoch"]:
-        ckpt["best_model"] = ckpt["model"]
-    return ckpt

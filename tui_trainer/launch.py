@@ -22,7 +22,7 @@ from . import data as D
 from . import distributed, engine
 from .config import RunConfig, Stopped, UserError
 from .events import EventCallback, RunEnded, fan_out
-from .rewind import check_resumable, rewind
+from .rewind import check_resumable, load_resume_state, rewind
 from .runs import Run, RunWriter, create_run, ensure_writable, find_run
 
 
@@ -118,7 +118,7 @@ def resume_run(
     if device:
         config = config.with_overrides({"device": device})
     distributed.setup(config)
-    resume = engine.load_resume_state(run.path) if run.last_path.is_file() else None
+    resume = load_resume_state(run.path) if run.last_path.is_file() else None
     # The data the run started on, unless told otherwise: the splits must match last.pt's head.
     recorded = Path(meta["data_dir"]) if meta.get("data_dir") else None
     data_dir = data_dir or recorded or D.resolve_data_dir(None)

@@ -1,4 +1,5 @@
-"""Put a stopped run's folder back to its last completed epoch so the run can continue in it.
+"""Put a stopped run's folder back to its last completed epoch so the run can continue in it,
+and read the checkpoints it continues from (`load_resume_state`).
 
 A run stopped at any moment (Ctrl-C, a crash, `kill -9`) leaves at most: step rows of a partly
 trained epoch, half a line at the end of metrics.jsonl, and `.NAME.*.tmp` files of an atomic write
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 from .config import UserError
@@ -95,3 +97,29 @@ def rewind(run: Run, resume: dict[str, Any] | None) -> None:
         resumes=int(summary.get("resumes", 0)) + 1,
     )
     write_json_atomic(run.summary_path, summary)
+
+
+def load_resume_state(run_dir: Path) -> dict[str, Any]:
+    """last.pt plus the best weights (from best.pt, or last.pt's own if it was the best)."""
+    import torch  # here: listing and checking runs needs no torch
+
+    path = run_dir / "last.pt"
+    if not path.is_file():
+        raise UserError(f"{run_dir} has no last.pt (no epoch finished): start it again instead")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        best_epoch = ckpt["state"]["best_epoch"]
+    except Exception as exc:  # noqa: BLE001 - written atomically, so only outside damage gets here
+        raise UserError(
+            f"{path} is unreadable ({type(exc).__name__}): delete it to resume from the start"
+        ) from None
+    best_path = run_dir / "best.pt"
+    try:
+        best = torch.load(best_path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - missing or damaged: last.pt may still hold the best
+        best = {}
+    if best.get("epoch") == best_epoch:
+        ckpt["best_model"] = best["model"]
+    elif best_epoch == ckpt["epoch"]:
+        ckpt["best_model"] = ckpt["model"]
+    return ckpt

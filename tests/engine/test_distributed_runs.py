@@ -19,6 +19,7 @@ from tests.conftest import REPO, tiny_config
 from tui_trainer import engine
 from tui_trainer.config import RunConfig, UserError
 from tui_trainer.perclass import load_test_results
+from tui_trainer.rewind import load_resume_state
 from tui_trainer.runs import Run
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads worker pids from /proc")
@@ -124,7 +125,7 @@ def test_killing_a_rank_fails_the_run_quickly_and_leaves_it_resumable(tiny_data,
     done = summary["epochs_done"]
     assert 1 <= done < 8 and len(run.epochs()) == done
     # resumable: last.pt holds the last finished epoch; a single process carries on from it
-    resume = engine.load_resume_state(run.path)
+    resume = load_resume_state(run.path)
     assert resume["epoch"] == done and "best_model" in resume
     cfg = dataclasses.replace(RunConfig.from_dict(run.config()), epochs=done + 1)
     prep = engine.prepare(cfg, tiny_data)
