@@ -191,10 +191,11 @@ def test_a_sweep_queues_only_what_is_left_and_tags_its_runs(tiny_data, tmp_path)
         assert len(engine.calls) == 5 and app.current_job is None
 
     drive(app, scenario)
-    # the members ran in order, each tagged with the sweep as `tui-trainer sweep` tags them
-    metas = [run.meta() for run in list_runs(runs_dir)][1:]
-    assert [m["sweep_member"] for m in metas] == [m.name for m in plan.members[1:]]
-    assert {m["sweep"] for m in metas} == {"scratch-lr-sweep"}
+    # the members ran in order (run ids of one second sort by name: the engine's calls tell
+    # the order), each tagged with the sweep as `tui-trainer sweep` tags them
+    assert [overrides for _, overrides in engine.calls] == [m.overrides for m in plan.members[1:]]
+    tags = {run.meta().get("sweep_member"): run.meta().get("sweep") for run in list_runs(runs_dir)}
+    assert tags == {None: None} | {m.name: "scratch-lr-sweep" for m in plan.members[1:]}
     assert studies.pending_members(plan, runs_dir) == []
 
 
