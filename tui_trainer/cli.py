@@ -196,7 +196,7 @@ def _stop_on_signals(stop: threading.Event):
             raise KeyboardInterrupt
         stop.set()
         if distributed.is_main():
-            err.print("stopping after the current step (Ctrl-C again to abort)")
+            err.print("stopping after the current step or images decoding (Ctrl-C again to abort)")
 
     if threading.current_thread() is not threading.main_thread():
         return lambda: None

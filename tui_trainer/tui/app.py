@@ -208,7 +208,7 @@ class TrainerApp(App[None]):
     def stop_current(self) -> None:
         if self.current_worker is not None and self.live is not None:
             self.current_worker.cancel()
-            self.live.log.append("stopping after the current step...")
+            self.live.log.append("stopping after the current step or images decoding...")
             self.live_changed.publish("log")
 
     def on_queue_edit(self, message: QueueEdit) -> None:
