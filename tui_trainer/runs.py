@@ -182,14 +182,22 @@ class Run:
         return read_jsonl(self.metrics_path)
 
     def epochs(self) -> list[dict[str, Any]]:
-        return [m for m in self.metrics() if m.get("kind") == "epoch"]
+        return self.curves()[1]
 
     def steps(self) -> list[dict[str, Any]]:
-        return [m for m in self.metrics() if m.get("kind") == "step"]
+        return self.curves()[0]
 
-    def status(self) -> str:
-        """The summary's status, except a `running` run whose process is gone is `crashed`."""
-        summary = self.summary()
+    def curves(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(step rows, epoch rows) from one read of metrics.jsonl."""
+        rows = self.metrics()
+        return [m for m in rows if m.get("kind") == "step"], [
+            m for m in rows if m.get("kind") == "epoch"
+        ]
+
+    def status(self, summary: dict[str, Any] | None = None) -> str:
+        """The summary's status, except a `running` run whose process is gone is `crashed`.
+        `summary`: the summary the caller has just read, so it is not read again."""
+        summary = self.summary() if summary is None else summary
         status = summary.get("status") or ("running" if self.config_path.exists() else "crashed")
         if status == "running":
             pid, host = summary.get("pid"), summary.get("host")

@@ -108,16 +108,15 @@ class RunView:
     @classmethod
     def from_run(cls, run: Run) -> RunView:
         """The whole view of a run from its folder (a headless run, or one that has ended)."""
-        meta, summary, rows = run.meta(), run.summary(), run.metrics()
+        meta, summary = run.meta(), run.summary()
         config = meta.get("config", {})
-        view = cls(run_id=run.id, source="disk", status=run.status(), summary=summary)
+        view = cls(run_id=run.id, source="disk", status=run.status(summary), summary=summary)
         view.label = f"{meta.get('preset', '?')} " + " ".join(
             f"{k}={v}" for k, v in meta.get("overrides", {}).items()
         )
         view.epochs_total = int(summary.get("epochs") or config.get("epochs") or 0)
         view.device = " ".join(str(summary[k]) for k in ("device", "precision") if k in summary)
-        view.steps = [r for r in rows if r.get("kind") == "step"]
-        view.epochs = [r for r in rows if r.get("kind") == "epoch"]
+        view.steps, view.epochs = run.curves()
         for row in view.epochs:
             view._note_epoch(row)
         if view.steps:
@@ -128,8 +127,7 @@ class RunView:
             view.steps_per_epoch = max(
                 (s["step"] for s in view.steps if s["epoch"] in done), default=0
             )
-            first = next((r for r in rows if r.get("kind") == "step"), None)
-            view.steps_at_start = (first or last).get("global_step", 1) - 1
+            view.steps_at_start = view.steps[0].get("global_step", 1) - 1
         if not view.finished and summary.get("started_at"):
             view.started_at = float(summary["started_at"])
         view.log.extend(_disk_log(view, summary))

@@ -47,12 +47,13 @@ class CompareScreen(Screen):
             label = run.id if label in curves else label
             curves[label] = run.epochs()
             summary = run.summary()
+            status = run.status(summary)
             numbers = "  ".join(
                 f"{key} {summary[key]:.3f}"
                 for key in ("max_val_acc", "test_acc")
                 if isinstance(summary.get(key), float)
             )
-            lines.append(f"[b]{escape(label)}[/b]  {run.status()}  {numbers}")
+            lines.append(f"[b]{escape(label)}[/b]  {status}  {numbers}")
         self.query_one("#compare-runs", Static).update("\n".join(lines))
         self.query_one("#compare-acc", ComparePlot).replot(curves)
         self.query_one("#compare-loss", ComparePlot).replot(curves)

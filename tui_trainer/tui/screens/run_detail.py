@@ -73,18 +73,18 @@ class RunDetailScreen(Screen):
 
     def on_mount(self) -> None:
         run = self.run
-        meta = run.meta()
+        meta, summary = run.meta(), run.summary()
+        steps, epochs = run.curves()
         self.sub_title = f"Run {run.id}"
-        status = run.status()
+        status = self.status = run.status(summary)
         title = self.query_one("#detail-title", Static)
         title.update(f"[b]{escape(run.id)}[/b]  preset={meta.get('preset')}  status={status}")
         title.add_class(f"-{status}")
         config_text = describe_config(meta.get("config", {}))
         self.query_one("#detail-config", Static).update(f"[b]config[/b]  {escape(config_text)}")
-        summary_text = describe_summary(run.summary())
+        summary_text = describe_summary(summary)
         self.query_one("#detail-summary", Static).update(f"[b]summary[/b]  {escape(summary_text)}")
-        self.query_one(StepLossPlot).replot(run.steps())
-        epochs = run.epochs()
+        self.query_one(StepLossPlot).replot(steps)
         self.query_one("#detail-acc", EpochPlot).replot(epochs)
         self.query_one("#detail-loss", EpochPlot).replot(epochs)
         self.results = load_test_results(run.path)
@@ -95,7 +95,7 @@ class RunDetailScreen(Screen):
 
     def action_misclassified(self) -> None:
         if self.results is None:
-            note = missing_note(self.run.status())
+            note = missing_note(self.status)
             self.notify(f"{self.run.id} has no per-class test results: {note}.")
             return
         self.app.push_screen(MisclassifiedScreen(self.run, self.results))

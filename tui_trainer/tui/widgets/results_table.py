@@ -58,7 +58,11 @@ STATUS_STYLE = {
 def result_row(run: Run) -> dict[str, Any]:
     meta, summary = run.meta(), run.summary()
     config = meta.get("config", {})
-    row: dict[str, Any] = {"id": run.id, "preset": meta.get("preset"), "status": run.status()}
+    row: dict[str, Any] = {
+        "id": run.id,
+        "preset": meta.get("preset"),
+        "status": run.status(summary),
+    }
     for key in ("lr", "epochs", "step_size", "gamma", "model", "freeze", "augment"):
         row[key] = config.get(key)
     for key in ("max_val_acc", "test_acc", "final_train_loss", "accuracy_gap", "loss_gap"):
