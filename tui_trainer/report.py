@@ -193,10 +193,11 @@ def protocol_of(config: dict[str, Any]) -> str:
     return " ".join(off) or FULL
 
 
-def _candidates(runs_dir: Path, any_protocol: bool) -> list[_Candidate]:
+def _candidates(runs: list[Run], any_protocol: bool) -> list[_Candidate]:
     found = []
-    for run in list_runs(runs_dir):
-        if run.status() != "completed":
+    for run in runs:
+        summary = run.summary()
+        if run.status(summary) != "completed":
             continue
         try:
             config = RunConfig.from_dict(run.config()).to_dict()
@@ -204,7 +205,7 @@ def _candidates(runs_dir: Path, any_protocol: bool) -> list[_Candidate]:
             continue  # a config this version cannot read matches no row
         protocol = protocol_of(config)
         if any_protocol or protocol == FULL:
-            found.append(_Candidate(run, config, run.summary(), protocol))
+            found.append(_Candidate(run, config, summary, protocol))
     return found
 
 
@@ -227,8 +228,12 @@ def _cell(candidates: list[_Candidate], match: dict[str, Any], key: str, paper: 
     return Cell(best.summary.get(key), best.run.id, best.protocol, paper)
 
 
-def build_report(runs_dir: Path, any_protocol: bool = False) -> Report:
-    candidates = _candidates(Path(runs_dir), any_protocol)
+def build_report(
+    runs_dir: Path, any_protocol: bool = False, runs: list[Run] | None = None
+) -> Report:
+    """The tables from the runs in `runs_dir` (`runs`: that folder's runs, already listed)."""
+    runs = list_runs(Path(runs_dir)) if runs is None else runs
+    candidates = _candidates(runs, any_protocol)
     tables = []
     for spec in TABLES:
         rows = [
@@ -248,11 +253,11 @@ def build_report(runs_dir: Path, any_protocol: bool = False) -> Report:
 # --- rendering ---------------------------------------------------------------------------------
 
 
-def _ours(value: float | None) -> str:
+def value_text(value: float | None) -> str:
     return EMPTY if value is None else f"{value:.3f}"
 
 
-def _unique(values: list[str | None]) -> str:
+def joined_text(values: list[str | None]) -> str:
     seen = list(dict.fromkeys(v for v in values if v))
     return ", ".join(seen) or EMPTY
 
@@ -287,10 +292,10 @@ def render_markdown(report: Report, compare_paper: bool = False) -> str:
         for row in table.rows:
             cells = list(row.keys)
             for cell in row.cells:
-                cells += [_ours(cell.value)] + ([cell.paper] if compare_paper else [])
-            cells.append(_unique([c.run_id for c in row.cells]))
+                cells += [value_text(cell.value)] + ([cell.paper] if compare_paper else [])
+            cells.append(joined_text([c.run_id for c in row.cells]))
             if report.any_protocol:
-                cells.append(_unique([c.protocol for c in row.cells]))
+                cells.append(joined_text([c.protocol for c in row.cells]))
             lines.append(_md_line(cells))
     return "\n".join(lines) + "\n"
 

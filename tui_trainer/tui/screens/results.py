@@ -11,27 +11,15 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
 from ...config import UserError
-from ...runs import Run, delete_run, list_runs
+from ...runs import Run, delete_run
+from ..runs_folder import RunsFolderView
 from ..widgets.results_table import COLUMN_BY_KEY, ResultsTable, result_row
 from .compare import CompareScreen
 from .confirm import ConfirmScreen
 from .run_detail import RunDetailScreen
 
-REFRESH_S = 2.0
 
-
-def folder_signature(runs: list[Run]) -> tuple:
-    """Changes whenever a run appears, goes, or rewrites its summary (status, results)."""
-    out = []
-    for run in runs:
-        try:
-            out.append((run.id, run.summary_path.stat().st_mtime_ns))
-        except OSError:
-            out.append((run.id, None))
-    return tuple(out)
-
-
-class ResultsView(Vertical):
+class ResultsView(RunsFolderView, Vertical):
     TITLE = "Runs"
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter"),
@@ -61,12 +49,7 @@ class ResultsView(Vertical):
         return self.table
 
     def on_mount(self) -> None:
-        self.app.runs_changed.subscribe(self, lambda _: self.action_refresh())
-        self.set_interval(REFRESH_S, self._refresh_if_changed)
-        self.action_refresh()
-
-    def shown(self) -> None:
-        self._refresh_if_changed()
+        self.watch_runs_folder()
 
     @property
     def table(self) -> ResultsTable:
@@ -74,16 +57,10 @@ class ResultsView(Vertical):
 
     # --- keeping the table current ---------------------------------------------------------------
 
-    def _refresh_if_changed(self) -> None:
-        runs = list_runs(self.app.runs_dir)
-        if folder_signature(runs) != self._signature:
-            self._load(runs)
-
     def action_refresh(self) -> None:
-        self._load(list_runs(self.app.runs_dir))
+        self.reload()
 
-    def _load(self, runs: list[Run]) -> None:
-        self._signature = folder_signature(runs)
+    def load_runs(self, runs: list[Run]) -> None:
         self.table.load([result_row(r) for r in runs])
 
     def _show_status(self) -> None:

@@ -16,9 +16,9 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from ...report import TABLES, build_report
-from ...runs import Run, list_runs
+from ...runs import Run
+from ..runs_folder import RunsFolderView
 from ..widgets.study_table import Layout, StudyTable
-from .results import REFRESH_S, folder_signature
 from .run_detail import RunDetailScreen
 
 TAB_TITLES = {
@@ -33,7 +33,7 @@ STUDY_SWEEPS = {"scratch": "scratch-lr-sweep", "finetune": "finetune-lr-sweep"}
 ALL_STUDIES_SWEEP = "report-study"
 
 
-class StudiesView(Vertical):
+class StudiesView(RunsFolderView, Vertical):
     TITLE = "Studies"
     BINDINGS = [
         Binding("enter", "open", "Open run", show=True),
@@ -48,7 +48,6 @@ class StudiesView(Vertical):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.layout_options = Layout()
-        self._signature: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="studies-scope")
@@ -64,11 +63,7 @@ class StudiesView(Vertical):
         return self.current_table
 
     def on_mount(self) -> None:
-        self.app.runs_changed.subscribe(self, lambda _: self._refresh_if_shown())
-        self.set_interval(REFRESH_S, self._refresh_if_shown)
-
-    def shown(self) -> None:
-        self._refresh_if_shown()
+        self.watch_runs_folder()
 
     @property
     def current_key(self) -> str:
@@ -81,17 +76,11 @@ class StudiesView(Vertical):
 
     # --- keeping the tables current ------------------------------------------------------------
 
-    def _refresh_if_shown(self) -> None:
-        if not self.display:  # a hidden view of the content switcher: rebuilt when shown
-            return
-        signature = folder_signature(list_runs(self.app.runs_dir))
-        if signature != self._signature:
-            self.action_refresh()
-
     def action_refresh(self) -> None:
-        runs_dir = self.app.runs_dir
-        self._signature = folder_signature(list_runs(runs_dir))
-        report = build_report(runs_dir, self.layout_options.any_protocol)
+        self.reload()
+
+    def load_runs(self, runs: list[Run]) -> None:
+        report = build_report(self.app.runs_dir, self.layout_options.any_protocol, runs)
         for table in report.tables:
             self.query_one(f"#study-{table.spec.key}", StudyTable).show(table, self.layout_options)
         self._show_scope()

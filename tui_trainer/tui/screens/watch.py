@@ -13,6 +13,7 @@ from textual.widgets import Button, Log, ProgressBar, Static
 
 from ...runs import Run, list_runs
 from ..live import RunView, format_seconds
+from ..runs_folder import file_signature
 from ..widgets.plots import EpochPlot, StepLossPlot
 from .confirm import ConfirmScreen
 
@@ -88,8 +89,8 @@ class WatchView(Vertical):
         """The view came to the front: with nothing shown yet, pick a run to show."""
         if self.view is None and self.app.live is not None:
             self._show(self.app.live)
-        elif self.view is None:
-            self.action_follow_newest(quiet=True)
+        else:
+            self._tick()  # what a hidden view skipped: a followed folder, the ETA
 
     def watch_run(self, run: Run) -> None:
         """Live when it is this app's run in training, else followed from its folder."""
@@ -132,6 +133,8 @@ class WatchView(Vertical):
             self._show(self.app.live, what)
 
     def _tick(self) -> None:
+        if not self.display:  # hidden: `shown` catches up
+            return
         if self.following is not None:
             self._poll_disk()
         elif self.view is None:
@@ -143,10 +146,7 @@ class WatchView(Vertical):
         run = self.following
         if run is None:
             return
-        signature = tuple(
-            (p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else None
-            for p in (run.metrics_path, run.summary_path)
-        )
+        signature = tuple(file_signature(p) for p in (run.metrics_path, run.summary_path))
         if signature != self._disk_signature:
             self._disk_signature = signature
             self._show(RunView.from_run(run))

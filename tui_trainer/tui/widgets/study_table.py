@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import DataTable
 
-from ...report import EMPTY, Table
+from ...report import EMPTY, Table, joined_text, value_text
 
 
 @dataclass(frozen=True)
@@ -22,13 +22,9 @@ class Layout:
     any_protocol: bool = False
 
 
-def _ours(value: float | None) -> Text:
-    return Text(EMPTY, style="dim") if value is None else Text(f"{value:.3f}")
-
-
-def _joined(values: list[str | None]) -> Text:
-    seen = list(dict.fromkeys(v for v in values if v))
-    return Text(", ".join(seen)) if seen else Text(EMPTY, style="dim")
+def _cell(text: str) -> Text:
+    """The report's cell text (report.py formats it, as for `tui-trainer report`); empty: dim."""
+    return Text(text, style="dim" if text == EMPTY else "")
 
 
 class StudyTable(DataTable):
@@ -54,15 +50,15 @@ class StudyTable(DataTable):
             cells: list[Text] = [Text(k) for k in row.keys]
             runs: list[str | None] = [first] * len(row.keys)
             for cell in row.cells:
-                cells.append(_ours(cell.value))
+                cells.append(_cell(value_text(cell.value)))
                 runs.append(cell.run_id)
                 if layout.compare_paper:
                     cells.append(Text(cell.paper, style="italic"))
                     runs.append(cell.run_id)
-            cells.append(_joined([c.run_id for c in row.cells]))
+            cells.append(_cell(joined_text([c.run_id for c in row.cells])))
             runs.append(first)
             if layout.any_protocol:
-                cells.append(_joined([c.protocol for c in row.cells]))
+                cells.append(_cell(joined_text([c.protocol for c in row.cells])))
                 runs.append(first)
             self.add_row(*cells)
             self._cell_runs.append(runs)
