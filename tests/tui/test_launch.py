@@ -7,6 +7,7 @@ from textual.widgets import Input, Static
 from typer.testing import CliRunner
 
 from tests.tui.fakes import ScriptedEngine, drive, wait_for
+from tui_trainer.config import load_preset
 from tui_trainer.tui.app import make_app
 from tui_trainer.tui.widgets.choice import Choice
 from tui_trainer.tui.widgets.config_form import ConfigForm, check_form
@@ -24,18 +25,18 @@ async def type_into(pilot, field: str, text: str) -> None:
 
 def test_check_form_keeps_only_changed_values_as_overrides():
     values = {"lr": "0.05", "epochs": "30", "classes": "5", "model": "alexnet"}
-    result = check_form("scratch", values)
+    result = check_form(load_preset("scratch"), values)
     assert result.errors == {}
     assert result.overrides == {"classes": "5"}
     assert result.config is not None and result.config.classes == 5 and result.config.lr == 0.05
 
 
 def test_check_form_pins_errors_to_their_field():
-    assert "lr" in check_form("scratch", {"lr": "fast"}).errors
-    assert "lr" in check_form("scratch", {"lr": "-1"}).errors
-    crossed = check_form("scratch", {"freeze": "conv", "weights": "none"})
+    assert "lr" in check_form(load_preset("scratch"), {"lr": "fast"}).errors
+    assert "lr" in check_form(load_preset("scratch"), {"lr": "-1"}).errors
+    crossed = check_form(load_preset("scratch"), {"freeze": "conv", "weights": "none"})
     assert list(crossed.errors) == ["freeze"] and "weights=imagenet" in crossed.errors["freeze"]
-    resize = check_form("scratch", {"image_size": "64", "resize": "32"})
+    resize = check_form(load_preset("scratch"), {"image_size": "64", "resize": "32"})
     assert list(resize.errors) == ["resize"]
 
 

@@ -1,8 +1,8 @@
 """The hyperparameter form: one field per config key, checked by the config module itself.
 
-`check_form` runs the values through `parse_value` and `build_config` (the code behind
-`--set`), so the form accepts exactly what the CLI accepts; a `ConfigError` is pinned to the
-field its message names.
+`check_form` runs the values through `parse_value` and `RunConfig.with_overrides` (the code
+behind `--set`, via `build_config`), so the form accepts exactly what the CLI accepts; a
+`ConfigError` is pinned to the field its message names.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from ...config import (
     ConfigError,
     Preset,
     RunConfig,
-    build_config,
-    load_preset,
     parse_value,
 )
 from .choice import Choice
@@ -69,9 +67,10 @@ def _field_of(message: str, keys: set[str]) -> str:
     return match.group(1) if match and match.group(1) in keys else FORM_ERROR
 
 
-def check_form(preset: str, values: dict[str, str]) -> FormResult:
-    """Overrides are the values that differ from the preset's; errors map key -> message."""
-    base = load_preset(preset).config
+def check_form(preset: Preset, values: dict[str, str]) -> FormResult:
+    """Overrides are the values that differ from the preset's; errors map key -> message.
+    The preset is the one the form was filled from (not the file read again per keystroke)."""
+    base = preset.config
     overrides: dict[str, str] = {}
     errors: dict[str, str] = {}
     for key, text in values.items():
@@ -85,7 +84,7 @@ def check_form(preset: str, values: dict[str, str]) -> FormResult:
     if errors:
         return FormResult(None, overrides, errors)
     try:
-        _, config = build_config(preset, overrides)
+        config = base.with_overrides(overrides)  # as build_config does for --set
     except ConfigError as exc:
         return FormResult(None, overrides, {_field_of(str(exc), set(values)): str(exc)})
     return FormResult(config, overrides)
@@ -124,8 +123,13 @@ class ConfigForm(Widget):
         yield Static("", id="form-error")
 
     def load(self, preset: Preset, device: str | None = None) -> None:
-        """Fill every field from the preset (and the app's --device), clearing errors."""
+        """Fill every field from the preset (and the app's --device), then check them once."""
         self.preset = preset
+        with self.prevent(Input.Changed, Choice.Changed):  # not one check per field
+            self._fill(preset, device)
+        self.check()
+
+    def _fill(self, preset: Preset, device: str | None) -> None:
         for key, _ in FIELDS:
             value = getattr(preset.config, key)
             if key == "device" and device:
@@ -136,7 +140,6 @@ class ConfigForm(Widget):
                 extra = () if text in CHOICES[key] else (text,)
                 editor.set_options((*CHOICES[key], *extra))
             editor.value = text
-        self.show_errors({})
 
     def values(self) -> dict[str, str]:
         out = {}
@@ -148,7 +151,7 @@ class ConfigForm(Widget):
     def check(self) -> FormResult:
         if self.preset is None:
             return FormResult(None, {}, {FORM_ERROR: "choose a preset first"})
-        result = check_form(self.preset.name, self.values())
+        result = check_form(self.preset, self.values())
         self.show_errors(result.errors)
         return result
 
