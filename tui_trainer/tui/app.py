@@ -60,11 +60,10 @@ def freeze_imports() -> None:
 TRAINING_NICE = 10
 
 
-def lower_thread_priority(nice: int | None = None) -> None:
+def lower_thread_priority() -> None:
     """Make the calling thread yield the CPU to normal-priority threads (Linux: per thread)."""
     try:
-        value = TRAINING_NICE if nice is None else nice
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), value)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAINING_NICE)
     except (AttributeError, OSError):
         pass  # no per-thread priorities here: the run simply trains at normal priority
 

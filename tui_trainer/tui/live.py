@@ -111,9 +111,6 @@ class RunView:
         meta, summary = run.meta(), run.summary()
         config = meta.get("config", {})
         view = cls(run_id=run.id, source="disk", status=run.status(summary), summary=summary)
-        view.label = f"{meta.get('preset', '?')} " + " ".join(
-            f"{k}={v}" for k, v in meta.get("overrides", {}).items()
-        )
         view.epochs_total = int(summary.get("epochs") or config.get("epochs") or 0)
         view.device = " ".join(str(summary[k]) for k in ("device", "precision") if k in summary)
         view.steps, view.epochs = run.curves()

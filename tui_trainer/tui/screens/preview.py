@@ -146,7 +146,7 @@ class PreviewView(Vertical):
         seed = next(self.seeds) if self.seeds is not None else None
         request = Request(self._numbers, path, seed, image, shown_as, class_name)
         what = "new augmentations" if image is not None else (path or "a random image")
-        self._set_status(f"loading {what}...", "-loading")
+        self._set_status(f"loading {what}...")
         self._work(request)
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
@@ -182,22 +182,21 @@ class PreviewView(Vertical):
             return  # a newer request is on its way
         if message.error:
             what = "no random image" if message.request.path is None else "not loaded"
-            self._set_status(f"{what}: {message.error}", "-error")
+            self._set_status(f"{what}: {message.error}", error=True)
             return
         self._current = message
         with self.app.batch_update():
             for panel, (label, picture) in zip(self.panels, message.panels, strict=True):
                 panel.update(picture, label)
-            self._set_status(status_text(message), "")
+            self._set_status(status_text(message))
             field = self.query_one("#preview-path", Input)
             if not field.has_focus:  # the field names what is shown, ready to edit
                 field.value = message.shown_as
 
-    def _set_status(self, text: str, kind: str) -> None:
+    def _set_status(self, text: str, error: bool = False) -> None:
         status = self.query_one("#preview-status", Static)
         status.update(text)
-        for name in ("-loading", "-error"):
-            status.set_class(name == kind, name)
+        status.set_class(error, "-error")
 
     # --- focus -------------------------------------------------------------------------------
 

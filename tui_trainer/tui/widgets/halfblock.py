@@ -131,12 +131,6 @@ class HalfBlockImage(Widget):
         self._lines_key = None
         self.refresh()
 
-    def set_caption(self, caption: str) -> None:
-        if caption != self._caption:
-            self._caption = caption
-            self._lines_key = None
-            self.refresh()
-
     def on_resize(self) -> None:
         self.refresh()
 
