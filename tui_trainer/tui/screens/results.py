@@ -65,7 +65,7 @@ class ResultsView(RunsFolderView, Vertical):
 
     def _show_status(self) -> None:
         table = self.table
-        shown, total = len(table.visible_rows()), len(table.rows_data)
+        shown, total = table.row_count, len(table.rows_data)  # drawn rows: the visible ones
         parts = [f"{shown} of {total} runs" if shown != total else f"{total} runs"]
         if table.marked:
             parts.append(f"{len(table.marked)} marked")

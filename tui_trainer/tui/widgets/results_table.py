@@ -163,7 +163,8 @@ class ResultsTable(DataTable):
         if run_id is None:
             return
         self.marked.symmetric_difference_update({run_id})
-        self._draw()
+        self.update_cell(run_id, "mark", self._mark_cell(run_id))  # one cell, not a redraw
+        self.post_message(self.ViewChanged())
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         event.stop()
@@ -189,11 +190,14 @@ class ResultsTable(DataTable):
             self.move_cursor(column=keep_column, animate=False)
         self.post_message(self.ViewChanged())
 
+    def _mark_cell(self, run_id: str) -> Text | str:
+        return Text("●", style="bold magenta") if run_id in self.marked else ""
+
     def _cells(self, row: dict[str, Any]) -> list[Text | str]:
         cells: list[Text | str] = []
         for column in COLUMNS:
             if column.key == "mark":
-                cells.append(Text("●", style="bold magenta") if row["id"] in self.marked else "")
+                cells.append(self._mark_cell(row["id"]))
             elif column.key in ("status", "id"):  # the id too: status shows at any width
                 cells.append(Text(row[column.key], style=STATUS_STYLE.get(row["status"], "")))
             else:
