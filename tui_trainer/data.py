@@ -346,8 +346,10 @@ def iterate_batches(
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """uint8 image batches (augmented per image when asked) and labels, in the given order.
 
-    The split may live on a GPU; `pin` gathers each batch into pinned memory (for a CUDA copy
-    that does not wait)."""
+    The split may live on a GPU; `pin` gathers each batch of a split held on the CPU into pinned
+    memory (for a CUDA copy that does not wait). A split already on a device (frozen features
+    cached on the GPU) is read where it is: pinned host memory cannot receive a device gather."""
+    pin = pin and split.images.device.type == "cpu"
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size].to(split.images.device)
         if pin:
