@@ -350,8 +350,9 @@ def iterate_batches(
     memory (for a CUDA copy that does not wait). A split already on a device (frozen features
     cached on the GPU) is read where it is: pinned host memory cannot receive a device gather."""
     pin = pin and split.images.device.type == "cpu"
+    order = order.to(split.images.device)  # once: not a blocking host-to-GPU copy per batch
     for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size].to(split.images.device)
+        idx = order[start : start + batch_size]
         if pin:
             shape = (len(idx), *split.images.shape[1:])
             images = torch.empty(shape, dtype=split.images.dtype, pin_memory=True)
