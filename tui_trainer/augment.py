@@ -1,12 +1,14 @@
 """The report's three augmentation pipelines, applied per image with probability p.
 
-`PIPELINES` are the reference: torchvision v2 transforms, one image per call (for previews).
-Training uses `make_augmenter`, which does the same on a whole batch at once, on whatever device
-the batch is on: each image gets its own Bernoulli(p) draw and, when chosen, its own parameters,
-drawn from the distributions torchvision's transforms draw them from (ColorJitter's factors and
-random op order, RandomPerspective's corner offsets, RandomRotation's angle); the image operations
-are torchvision's tensor kernels written for per-image parameters (tests compare them). Working on
-[0, 1] floats, results differ from the uint8 pipelines only by their uint8 rounding.
+`PIPELINES` are the reference: torchvision v2 transforms, one image per call. Nothing runs them
+(the tests read them, for the pipeline names); training (`make_augmenter`) and previews
+(`augment_image`) use the batched version, which does the same on a whole batch at once, on
+whatever device the batch is on: each image gets its own Bernoulli(p) draw and, when chosen, its
+own parameters, drawn from the distributions torchvision's transforms draw them from
+(ColorJitter's factors and random op order, RandomPerspective's corner offsets, RandomRotation's
+angle); the image operations are torchvision's tensor kernels written for per-image parameters
+(tests compare them). Working on [0, 1] floats, results differ from the uint8 pipelines only by
+their uint8 rounding.
 """
 
 from __future__ import annotations
@@ -44,11 +46,6 @@ PIPELINES: dict[str, Callable[[], v2.Transform]] = {
         ]
     ),
 }
-
-
-def augment_one(image: torch.Tensor, kind: str) -> torch.Tensor:
-    """One image through one pipeline, always (for previews)."""
-    return PIPELINES[kind]()(image)
 
 
 # --- batched kernels: x is float (K, 3, H, W) in [0, 1], parameters are (K,) tensors -----------

@@ -26,7 +26,7 @@ from . import data as D
 from . import engine, reference
 from .config import build_config
 from .events import Epoch, Log, RunEnded
-from .hardware import autocast_dtype, cpu_threads, resolve_device
+from .hardware import autocast_dtype, cpu_threads, resolve_device, sync
 from .models import apply_freeze, build_model, set_train_mode
 
 
@@ -40,11 +40,6 @@ class BenchOptions:
     reference_epochs: int = 1  # 0 skips the reference loop
     workers: int = 4  # the reference loop's DataLoader workers
     compute_steps: int | None = None  # timed synthetic batches; None: 3 on a CPU, 20 on a GPU
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def pure_compute(
@@ -82,10 +77,10 @@ def pure_compute(
             step()  # warm-up: allocator, oneDNN / cuDNN algorithm choice
         times = []
         for _ in range(steps):
-            _sync(device)
+            sync(device)
             t0 = time.perf_counter()
             step()
-            _sync(device)
+            sync(device)
             times.append(time.perf_counter() - t0)
         return cfg.batch_size / statistics.median(times)
 

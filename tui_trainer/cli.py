@@ -56,6 +56,7 @@ RunsOpt = Annotated[
     Path | None,
     typer.Option("--runs-dir", help="Runs folder (else $TUI_TRAINER_RUNS, else ./runs)."),
 ]
+DeviceOpt = Annotated[str | None, typer.Option(help="auto | cpu | cuda | mps")]
 
 
 def user_errors(fn):
@@ -125,7 +126,7 @@ def run(
     ] = None,
     data: DataOpt = None,
     runs_dir: RunsOpt = None,
-    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | mps")] = None,
+    device: DeviceOpt = None,
     name: Annotated[
         str | None, typer.Option(help="Label for the run id (default: preset).")
     ] = None,
@@ -313,9 +314,6 @@ def show(
         typer.echo(plotext.build())
 
 
-DeviceOpt = Annotated[str | None, typer.Option(help="auto | cpu | cuda | mps")]
-
-
 @app.callback(invoke_without_command=True)
 def console(
     ctx: typer.Context, data: DataOpt = None, runs_dir: RunsOpt = None, device: DeviceOpt = None
@@ -381,7 +379,7 @@ def bench(
         typer.Option("--set", help="Override a config key, e.g. --set precision=bf16."),
     ] = None,
     data: DataOpt = None,
-    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | mps")] = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Time the engine against pure compute and a notebook-style loop on this machine."""
     from .bench import BenchOptions, run_bench

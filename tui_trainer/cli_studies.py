@@ -19,6 +19,7 @@ from . import config as C
 from . import data as D
 from .cli import (
     DataOpt,
+    DeviceOpt,
     RunsOpt,
     _fmt,
     _print_summary,
@@ -64,7 +65,6 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a config key in every member, e.g. --set classes=5."),
 ]
-DeviceOpt = Annotated[str | None, typer.Option(help="auto | cpu | cuda | mps")]
 
 
 @app.command()

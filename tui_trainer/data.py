@@ -149,6 +149,19 @@ def _stratified(items, test_size: float, seed: int, what: str):
     return sorted(a), sorted(b)
 
 
+def _require_per_class(
+    items: list[tuple[str, int]], index: dict[str, int], least: int, counted: str, purpose: str
+) -> None:
+    """Refuse the first class with fewer than `least` items, naming it and the fix."""
+    counts = Counter(label for _, label in items)
+    for name, i in index.items():
+        if counts[i] < least:
+            raise DataError(
+                f"class {name!r} has {counts[i]} {counted}, too few {purpose}: "
+                f"give it at least {least} or leave it out"
+            )
+
+
 def make_splits(layout: Layout, config: RunConfig) -> Splits:
     classes = list_classes(layout.images_dir, config.classes)
     index = {name: i for i, name in enumerate(classes)}
@@ -160,29 +173,17 @@ def make_splits(layout: Layout, config: RunConfig) -> Splits:
         items = [
             (f"{name}/{f.name}", index[name])
             for name in classes
-            for f in sorted((layout.images_dir / name).iterdir())
-            if _is_image(f)
+            for f in list_images(layout.images_dir / name)
         ]
-        per_class = Counter(label for _, label in items)
-        for name, i in index.items():
-            if per_class[i] < 3:  # one for test, two for the train/val split
-                raise DataError(
-                    f"class {name!r} has {per_class[i]} image(s), too few to split into train, "
-                    "val and test: give it at least 3 or leave it out"
-                )
+        # one for test, two for the train/val split
+        _require_per_class(items, index, 3, "image(s)", "to split into train, val and test")
         train, test = _stratified(items, TEST_FRACTION, config.seed, "train/test")
         source = "seeded"
     if not test:
         raise DataError(
             f"the test split is empty for {len(classes)} classes: check the split files"
         )
-    by_class = Counter(label for _, label in train)
-    for name, i in index.items():
-        if by_class[i] < 2:
-            raise DataError(
-                f"class {name!r} has {by_class[i]} training image(s), too few for the train/val "
-                "split: give it at least 2 or leave it out"
-            )
+    _require_per_class(train, index, 2, "training image(s)", "for the train/val split")
     train, val = _stratified(train, config.val_fraction, config.seed, "train/val")
     return Splits(layout.images_dir, classes, train, val, test, source)
 
@@ -346,10 +347,13 @@ def iterate_batches(
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """uint8 image batches (augmented per image when asked) and labels, in the given order.
 
-    The split may live on a GPU; `pin` gathers each batch into pinned memory (for a CUDA copy
-    that does not wait)."""
+    The split may live on a GPU; `pin` gathers each batch of a split held on the CPU into pinned
+    memory (for a CUDA copy that does not wait). A split already on a device (frozen features
+    cached on the GPU) is read where it is: pinned host memory cannot receive a device gather."""
+    pin = pin and split.images.device.type == "cpu"
+    order = order.to(split.images.device)  # once: not a blocking host-to-GPU copy per batch
     for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size].to(split.images.device)
+        idx = order[start : start + batch_size]
         if pin:
             shape = (len(idx), *split.images.shape[1:])
             images = torch.empty(shape, dtype=split.images.dtype, pin_memory=True)

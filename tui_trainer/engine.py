@@ -112,7 +112,7 @@ def _to_input(images: torch.Tensor, ctx: dict[str, Any], augment=None) -> torch.
         x = augment(x)
     # NHWC while still uint8, then one float tensor: (x / 255 - mean) / std in two passes
     x = x.contiguous(memory_format=torch.channels_last).float()
-    return x.mul_(1.0 / (255.0 * ctx["std"])).sub_(ctx["mean"] / ctx["std"])
+    return x.mul_(ctx["scale"]).sub_(ctx["shift"])
 
 
 def _autocast(ctx: dict[str, Any]):
@@ -264,12 +264,13 @@ def make_context(prep: Prepared) -> dict[str, Any]:
     from .augment import make_augmenter
 
     cfg, device = prep.config, prep.device
-    mean, std = D.normalization(cfg)
+    mean, std = (torch.tensor(v, device=device).view(1, 3, 1, 1) for v in D.normalization(cfg))
     return {
         "device": device,
         "dtype": autocast_dtype(prep.precision),
-        "mean": torch.tensor(mean, device=device).view(1, 3, 1, 1),
-        "std": torch.tensor(std, device=device).view(1, 3, 1, 1),
+        # _to_input's (x / 255 - mean) / std as x * scale - shift, computed once, not per batch
+        "scale": 1.0 / (255.0 * std),
+        "shift": mean / std,
         "augment": make_augmenter(cfg.augment, cfg.aug_p),
         "pin": "pinned_memory" in prep.fast_paths,
     }

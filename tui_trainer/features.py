@@ -19,6 +19,7 @@ from torch import nn
 
 from . import data as D
 from .config import RunConfig
+from .models import frozen_part
 
 
 def applies(config: RunConfig) -> bool:
@@ -54,10 +55,11 @@ class ResNetHead(nn.Module):
 def split_model(
     net: nn.Module, model: str
 ) -> tuple[Callable[[torch.Tensor], torch.Tensor], nn.Module]:
-    """(frozen extractor, trainable head) of a torchvision AlexNet or ResNet."""
+    """(frozen extractor, trainable head) of a torchvision AlexNet or ResNet: the extractor is
+    what freeze=conv freezes (models.frozen_part), flattened for a ResNet's `fc`."""
+    trunk = nn.Sequential(*frozen_part(net, model, "conv"))
     if model == "alexnet":
-        return net.features, AlexNetHead(net)
-    trunk = nn.Sequential(*[m for name, m in net.named_children() if name != "fc"])
+        return trunk, AlexNetHead(net)
     return lambda x: torch.flatten(trunk(x), 1), ResNetHead(net)
 
 

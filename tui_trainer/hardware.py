@@ -57,6 +57,12 @@ def resolve_precision(name: str, device: torch.device, flags: set[str] | None = 
     return "fp32"
 
 
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work, so a timer around it measures the work itself."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def autocast_dtype(precision: str) -> torch.dtype | None:
     return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
 

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from .hardware import sync
+
 # Workers start from a fork server with these already imported: the notebook's fork() start cost,
 # without forking a process that already runs threads.
 PRELOAD = ["torch", "torchvision", "PIL.Image", "tui_trainer.reference"]
@@ -80,11 +82,6 @@ def evaluate(model, loader, criterion, device) -> tuple[float, float]:
     return loss_sum / max(n, 1), correct / max(n, 1)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def timed_epoch(
     model: nn.Module,
     loaders: dict[str, DataLoader],
@@ -96,12 +93,12 @@ def timed_epoch(
     times = {}
     t0 = time.perf_counter()
     train_epoch(model, loaders["train"], optimizer, criterion, device)
-    _sync(device)
+    sync(device)
     times["train"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     evaluate(model, loaders["train_eval"], criterion, device)
     evaluate(model, loaders["val"], criterion, device)
-    _sync(device)
+    sync(device)
     times["evaluate"] = time.perf_counter() - t1
     times["epoch"] = time.perf_counter() - t0
     return times

@@ -132,12 +132,17 @@ def test_class_with_too_few_images_is_refused(tmp_path):
         D.make_splits(D.find_layout(root), tiny_config())
 
 
-def test_batches_follow_the_seeded_order_and_cover_the_split():
-    split = D.TensorSplit(
-        torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 3, 2, 2),
-        torch.arange(10),
+def _numbered_split(device: str = "cpu") -> D.TensorSplit:
+    """Ten 2x2 images whose pixels and label are their index."""
+    return D.TensorSplit(
+        torch.arange(10, dtype=torch.uint8, device=device).view(10, 1, 1, 1).expand(10, 3, 2, 2),
+        torch.arange(10, device=device),
         [str(i) for i in range(10)],
     )
+
+
+def test_batches_follow_the_seeded_order_and_cover_the_split():
+    split = _numbered_split()
     order = D.batch_order(10, seed=3, epoch=1, shuffle=True)
     assert torch.equal(order, D.batch_order(10, seed=3, epoch=1, shuffle=True))
     assert not torch.equal(order, D.batch_order(10, seed=3, epoch=2, shuffle=True))
@@ -147,3 +152,23 @@ def test_batches_follow_the_seeded_order_and_cover_the_split():
     assert torch.equal(labels, order) and torch.equal(
         torch.cat([x for x, _ in batches])[:, 0, 0, 0], order.to(torch.uint8)
     )
+
+
+def test_pin_leaves_a_split_held_off_the_cpu_where_it_is():
+    # frozen features cached on the GPU: pinned host memory cannot receive their gather
+    order = D.batch_order(10, seed=3, epoch=1, shuffle=True)
+    batches = list(D.iterate_batches(_numbered_split("meta"), 4, order, pin=True))
+    assert [x.device.type for x, _ in batches] == ["meta"] * 3
+    assert [tuple(x.shape) for x, _ in batches] == [(4, 3, 2, 2), (4, 3, 2, 2), (2, 3, 2, 2)]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="pinned memory needs CUDA")
+def test_pinned_batches_equal_plain_ones_for_cpu_and_cuda_splits():
+    order = D.batch_order(10, seed=3, epoch=1, shuffle=True)
+    for device in ("cpu", "cuda"):
+        split = _numbered_split(device)
+        plain = list(D.iterate_batches(split, 4, order))
+        pinned = list(D.iterate_batches(split, 4, order, pin=True))
+        for (x, y), (px, py) in zip(plain, pinned, strict=True):
+            assert torch.equal(x, px) and torch.equal(y, py)
+            assert px.is_pinned() == (device == "cpu")
