@@ -22,7 +22,7 @@ from rich.table import Table
 from . import config as C
 from . import data as D
 from . import distributed
-from .runs import SUMMARY_FIELDS, default_runs_dir, find_run, list_runs
+from .runs import SUMMARY_FIELDS, default_runs_dir, find_run, format_number, list_runs
 
 app = typer.Typer(
     help="Train and compare image classifiers on Caltech-101 from the terminal.",
@@ -71,14 +71,6 @@ def user_errors(fn):
             raise typer.Exit(2) from None
 
     return wrapper
-
-
-def _fmt(value, digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}" if abs(value) >= 10**-digits or value == 0 else f"{value:g}"
-    return str(value)
 
 
 @app.command()
@@ -210,7 +202,7 @@ def _print_summary(status: str, summary: dict, message: str = "") -> None:
     out.print(f"status: [{colour}]{status}[/]" + (f" ({escape(message)})" if message else ""))
     for key in SUMMARY_FIELDS:
         if key in summary:
-            out.print(f"  {key}: {_fmt(summary[key], 4)}", highlight=False)
+            out.print(f"  {key}: {format_number(summary[key], 4)}", highlight=False)
 
 
 NARROW_RUN_COLUMNS = ("id", "lr", "epochs", "status", "max_val_acc", "test_acc", "duration")
@@ -273,7 +265,7 @@ def runs(
     for row in rows:
         dur = row["duration"]
         row = {**row, "duration": f"{dur / 60:.1f} min" if dur else "-"}
-        table.add_row(*(_fmt(row[c], 4 if c == "lr" else 3) for c in cols))
+        table.add_row(*(format_number(row[c], 4 if c == "lr" else 3) for c in cols))
     console.print(table)
 
 

@@ -21,14 +21,13 @@ from .cli import (
     DataOpt,
     DeviceOpt,
     RunsOpt,
-    _fmt,
     _print_summary,
     _stop_on_signals,
     app,
     out,
     user_errors,
 )
-from .runs import default_runs_dir, ensure_writable
+from .runs import default_runs_dir, ensure_writable, format_number
 
 
 def print_class_results(r, n: int = 10) -> None:
@@ -88,7 +87,9 @@ def _print_sweep_states(states) -> None:
     for i, s in enumerate(states, 1):
         test_acc = s.run.summary().get("test_acc") if s.run else None
         run_id = s.run.id if s.run else "-"
-        table.add_row(str(i), s.member.name, s.member.preset, s.status, run_id, _fmt(test_acc))
+        table.add_row(
+            str(i), s.member.name, s.member.preset, s.status, run_id, format_number(test_acc)
+        )
     out.console().print(table)
 
 

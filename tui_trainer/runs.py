@@ -28,6 +28,17 @@ from .events import Epoch, Event, Log, RunEnded, RunStarted, Step
 
 RUNS_ENV = "TUI_TRAINER_RUNS"
 FINAL_STATUSES = ("completed", "interrupted", "diverged", "failed")
+
+
+def format_number(value: Any, digits: int = 3) -> str:
+    """A summary value as front ends print it: fixed digits, tiny floats in %g, None as "-"."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if abs(value) >= 10**-digits or value == 0 else f"{value:g}"
+    return str(value)
+
+
 # summary.json's headline numbers, in the order front ends show them.
 SUMMARY_FIELDS = (
     "best_epoch",

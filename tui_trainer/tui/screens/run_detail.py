@@ -13,18 +13,12 @@ from textual.screen import Screen
 from textual.widgets import Header, Static
 
 from ...perclass import load_test_results
-from ...runs import SUMMARY_FIELDS, Run
+from ...runs import SUMMARY_FIELDS, Run, format_number
 from ..live import format_seconds
 from ..widgets.class_results import ClassResults, missing_note
 from ..widgets.key_bar import KeyBar
 from ..widgets.plots import EpochPlot, StepLossPlot
 from .misclassified import MisclassifiedScreen
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) >= 1e-4 or value == 0 else f"{value:g}"
-    return "-" if value is None else str(value)
 
 
 def describe_config(config: dict[str, Any]) -> str:
@@ -35,7 +29,7 @@ def describe_config(config: dict[str, Any]) -> str:
 
 def describe_summary(summary: dict[str, Any]) -> str:
     parts = [
-        f"{k}={format_seconds(summary[k]) if k == 'seconds' else _fmt(summary[k])}"
+        f"{k}={format_seconds(summary[k]) if k == 'seconds' else format_number(summary[k], 4)}"
         for k in SUMMARY_FIELDS
         if k in summary
     ]
