@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 
 from textual.widgets import Input
 
@@ -212,7 +211,7 @@ print("threads", sorted(t.name for t in threading.enumerate()))
 def test_quit_during_a_run_stops_it_and_the_process_exits(tiny_data, tmp_path):
     """In a child process: the real engine trains, q + y, and the interpreter must exit."""
     runs_dir = tmp_path / "runs"
-    started = time.monotonic()
+    # The timeout bounds the whole child: a process that never exits raises TimeoutExpired.
     out = subprocess.run(
         [sys.executable, "-c", QUIT_SCRIPT, str(tiny_data), str(runs_dir)],
         capture_output=True,
@@ -224,7 +223,6 @@ def test_quit_during_a_run_stops_it_and_the_process_exits(tiny_data, tmp_path):
     assert "exited" in out.stdout and "threads ['MainThread']" in out.stdout, out.stdout
     (run,) = list_runs(runs_dir)
     assert run.status() == "interrupted" and run.summary()["epochs_done"] < 500
-    assert time.monotonic() - started < 240
 
 
 def test_a_job_that_cannot_start_is_reported_and_the_queue_goes_on(tiny_data, tmp_path):
