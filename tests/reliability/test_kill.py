@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -69,7 +70,9 @@ def invoke(*args):
 
 @pytest.fixture(scope="module")
 def killed(tiny_data, tmp_path_factory):
-    """Run every job once: (the driver's report, the folder holding one runs dir per job)."""
+    """Run every job once: (the driver's report, the folder holding one runs dir per job).
+
+    The folders hold about 1 GB of checkpoints, removed when the module is done."""
     root = tmp_path_factory.mktemp("killed")
     jobs = {
         name: {
@@ -93,7 +96,8 @@ def killed(tiny_data, tmp_path_factory):
         timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return json.loads((root / "report.json").read_text()), root
+    yield json.loads((root / "report.json").read_text()), root
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def left_behind(folder: Path) -> str:
