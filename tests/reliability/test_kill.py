@@ -16,11 +16,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from tests.conftest import REPO
+from tests.conftest import REPO, invoke
 from tests.reliability.helpers import leftovers, small_set_options, stable, subprocess_env
-from tui_trainer.cli import app
 from tui_trainer.runs import Run, read_jsonl
 
 # job -> the kill point of each stage: the first starts the run, the others resume it.
@@ -61,11 +59,6 @@ LEFT_BEHIND = {
     ),
     "external": "config.json summary.json metrics.jsonl[1 2 E1 3*] last.pt@1 best.pt",
 }
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
