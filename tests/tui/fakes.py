@@ -1,4 +1,5 @@
-"""Test doubles for the console: a fixture runs folder and a scripted engine.
+"""Test doubles for the console: a fixture runs folder and a scripted engine; and helpers that
+drive the app and read what it shows.
 
 Both write real run folders through the run store (`runs.RunWriter`), so the results table,
 run detail and compare screens read exactly what a real run leaves behind.
@@ -11,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from textual.widgets import DataTable
 
 from tui_trainer.config import RunConfig
 from tui_trainer.events import Epoch, RunEnded, RunStarted, Step, fan_out
@@ -270,3 +273,13 @@ async def wait_for(pilot, condition, timeout: float = 60.0, what: str = "conditi
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.05)
+
+
+def cell_texts(table: DataTable) -> list[tuple[str, ...]]:
+    """Every row of a table, as the text of its cells."""
+    return [tuple(str(cell) for cell in table.get_row_at(i)) for i in range(table.row_count)]
+
+
+def notices(app) -> list[str]:
+    """The messages of the app's notifications, oldest first."""
+    return [n.message for n in app._notifications]

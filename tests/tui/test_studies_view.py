@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from tests.tui.fakes import ScriptedEngine, drive, wait_for, write_fixture_run
+from tests.tui.fakes import ScriptedEngine, cell_texts, drive, wait_for, write_fixture_run
 from tui_trainer import studies
 from tui_trainer.report import build_report
 from tui_trainer.runs import list_runs
@@ -54,10 +54,6 @@ def study_runs(runs_dir):
     }
 
 
-def cell_texts(table: StudyTable) -> list[list[str]]:
-    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
-
-
 async def open_tab(pilot, key: str) -> StudyTable:
     view = pilot.app.main.view("studies")
     view.query_one("#study-tabs").active = f"tab-{key}"
@@ -77,8 +73,8 @@ def test_tables_show_the_report_and_cells_open_their_run(tmp_path):
         rows = cell_texts(table)
         # the full-protocol row carries its numbers and run; the quick run is left out
         expected = report["scratch"].rows[3].cells
-        assert rows[3][4:7] == [f"{expected[0].value:.3f}", "0.491", made["scratch"].id]
-        assert rows[2][4:6] == ["—", "—"]
+        assert rows[3][4:7] == (f"{expected[0].value:.3f}", "0.491", made["scratch"].id)
+        assert rows[2][4:6] == ("—", "—")
         table.focus()
         table.cursor_coordinate = (3, 5)  # TEST_ACC of lr 0.05
         await pilot.press("enter")
@@ -90,7 +86,7 @@ def test_tables_show_the_report_and_cells_open_their_run(tmp_path):
 
         # backbones: the two result columns of one row come from two runs
         table = await open_tab(pilot, "backbones")
-        assert cell_texts(table)[1][:3] == ["Resnet18", "0.871", "0.912"]
+        assert cell_texts(table)[1][:3] == ("Resnet18", "0.871", "0.912")
         for column, run in ((1, made["r18"]), (2, made["r18-freeze"])):
             table.cursor_coordinate = (1, column)
             await pilot.press("enter")
@@ -116,7 +112,7 @@ def test_paper_and_protocol_toggles(tmp_path):
         assert [cell_texts(table)[3][i] for i in (5, 7)] == ["0.47", "0.49"]
         await pilot.press("p", "a")
         rows = cell_texts(table)
-        assert rows[2][5:8] == ["0.333", made["quick"].id, "classes=5 image_size=64 resize=72"]
+        assert rows[2][5:8] == ("0.333", made["quick"].id, "classes=5 image_size=64 resize=72")
         assert rows[3][7] == "full"
         status = str(app.main.view("studies").query_one("#studies-status").render())
         assert status.startswith("4 of 12 cells")

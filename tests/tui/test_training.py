@@ -10,7 +10,7 @@ import threading
 from textual.widgets import Input
 
 from tests.conftest import REPO, cache_entries
-from tests.tui.fakes import ScriptedEngine, drive, wait_for
+from tests.tui.fakes import ScriptedEngine, drive, notices, wait_for
 from tui_trainer.events import Epoch, Log, Step
 from tui_trainer.runs import list_runs
 from tui_trainer.tui.app import make_app
@@ -250,8 +250,7 @@ def test_a_job_that_cannot_start_is_reported_and_the_queue_goes_on(tiny_data, tm
         await wait_for(
             pilot, lambda: len(engine.calls) == 2 and app.current_job is None, what="the queue"
         )
-        messages = [n.message for n in app._notifications]
-        assert any("no CUDA GPU" in m for m in messages)
+        assert any("no CUDA GPU" in m for m in notices(app))
 
     drive(app, scenario)
     assert sorted(r.status() for r in list_runs(tmp_path / "runs")) == ["completed", "interrupted"]
