@@ -44,6 +44,8 @@ FIXTURE_RUNS = (
     ),
 )
 
+FIXTURE_IDS = [spec[0] for spec in FIXTURE_RUNS]
+
 
 def curve_rows(epochs: int, skill: float, lr: float) -> tuple[list[Step], list[Epoch]]:
     """Smooth, deterministic curves: loss falls and accuracy rises towards `skill`."""

@@ -7,7 +7,7 @@ from PIL import Image
 from textual.widgets import DataTable, Static
 
 from tests.tui.fakes import (
-    FIXTURE_RUNS,
+    FIXTURE_IDS,
     cell_texts,
     drive,
     make_fixture_runs,
@@ -18,8 +18,6 @@ from tests.tui.fakes import (
 from tui_trainer.perclass import confused_pairs, misclassified_images, worst_classes
 from tui_trainer.tui.app import make_app
 from tui_trainer.tui.widgets.results_table import ResultsTable
-
-IDS = [spec[0] for spec in FIXTURE_RUNS]
 
 
 def fixture_app(tmp_path):
@@ -46,7 +44,7 @@ def test_run_detail_lists_worst_classes_and_confused_pairs(tmp_path):
     app, results = fixture_app(tmp_path)
 
     async def scenario(pilot):
-        await open_detail(pilot, IDS[0])
+        await open_detail(pilot, FIXTURE_IDS[0])
         screen = app.screen
         worst = cell_texts(screen.query_one("#worst-classes", DataTable))
         assert worst == [
@@ -69,7 +67,7 @@ def test_misclassified_images_filter_and_open(tmp_path):
     images = misclassified_images(results)
 
     async def scenario(pilot):
-        await open_detail(pilot, IDS[0])
+        await open_detail(pilot, FIXTURE_IDS[0])
         await pilot.press("m")
         assert type(app.screen).__name__ == "MisclassifiedScreen"
         table = app.screen.query_one("#misclassified-table", DataTable)
@@ -111,8 +109,8 @@ def test_runs_without_per_class_results_say_so(tmp_path):
 
     async def scenario(pilot):
         for run_id, note in (
-            (IDS[1], "none: the run predates them"),
-            (IDS[2], "none: only completed runs store them (this one interrupted)"),
+            (FIXTURE_IDS[1], "none: the run predates them"),
+            (FIXTURE_IDS[2], "none: only completed runs store them (this one interrupted)"),
         ):
             await open_detail(pilot, run_id)
             screen = app.screen
