@@ -135,6 +135,48 @@ def make_fixture_runs(runs_dir: Path) -> list[Run]:
     return [write_fixture_run(runs_dir, *spec) for spec in FIXTURE_RUNS]
 
 
+# Studies: runs that fill a few cells of the report's tables.
+FULL_SCRATCH = {"lr": 0.05, "epochs": 30, "step_size": 20, "gamma": 0.1}
+QUICK = {"classes": 5, "image_size": 64, "resize": 72}
+FINETUNE = {"weights": "imagenet", "lr": 0.005, "epochs": 20, "step_size": 10, "gamma": 0.1}
+
+
+def study_runs(runs_dir: Path) -> dict[str, Run]:
+    """A full-protocol scratch row, a quick scratch row, and both cells of a backbone row."""
+    return {
+        "scratch": write_fixture_run(
+            runs_dir, "20240301-100000-scratch", "scratch", FULL_SCRATCH, 2, "completed", 0.491
+        ),
+        "quick": write_fixture_run(
+            runs_dir,
+            "20240301-110000-scratch",
+            "scratch",
+            {**QUICK, "lr": 0.01, "epochs": 30, "step_size": 15, "gamma": 0.1},
+            2,
+            "completed",
+            0.333,
+        ),
+        "r18": write_fixture_run(
+            runs_dir,
+            "20240301-120000-resnet18",
+            "resnet18",
+            {**FINETUNE, "model": "resnet18"},
+            2,
+            "completed",
+            0.871,
+        ),
+        "r18-freeze": write_fixture_run(
+            runs_dir,
+            "20240301-130000-resnet18-freeze",
+            "resnet18-freeze",
+            {**FINETUNE, "model": "resnet18", "freeze": "conv"},
+            2,
+            "completed",
+            0.912,
+        ),
+    }
+
+
 # Per-class test results: 12 classes, 5 test images each; (true, predicted, images) mistakes.
 FIXTURE_CLASSES = (
     "Faces ant airplanes cougar_body cougar_face crocodile crocodile_head "

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import threading
 
-from tests.tui.fakes import ScriptedEngine, cell_texts, drive, wait_for, write_fixture_run
+from tests.tui.fakes import (
+    FULL_SCRATCH,
+    ScriptedEngine,
+    cell_texts,
+    drive,
+    study_runs,
+    wait_for,
+    write_fixture_run,
+)
 from tui_trainer import studies
 from tui_trainer.report import build_report
 from tui_trainer.runs import list_runs
@@ -12,46 +20,6 @@ from tui_trainer.tui.app import make_app
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
 from tui_trainer.tui.widgets.study_table import StudyTable
 from tui_trainer.tui.widgets.sweep_panel import SweepPanel, parse_sweep_overrides
-
-FULL_SCRATCH = {"lr": 0.05, "epochs": 30, "step_size": 20, "gamma": 0.1}
-QUICK = {"classes": 5, "image_size": 64, "resize": 72}
-FINETUNE = {"weights": "imagenet", "lr": 0.005, "epochs": 20, "step_size": 10, "gamma": 0.1}
-
-
-def study_runs(runs_dir):
-    """A full-protocol scratch row, a quick scratch row, and both cells of a backbone row."""
-    return {
-        "scratch": write_fixture_run(
-            runs_dir, "20240301-100000-scratch", "scratch", FULL_SCRATCH, 2, "completed", 0.491
-        ),
-        "quick": write_fixture_run(
-            runs_dir,
-            "20240301-110000-scratch",
-            "scratch",
-            {**QUICK, "lr": 0.01, "epochs": 30, "step_size": 15, "gamma": 0.1},
-            2,
-            "completed",
-            0.333,
-        ),
-        "r18": write_fixture_run(
-            runs_dir,
-            "20240301-120000-resnet18",
-            "resnet18",
-            {**FINETUNE, "model": "resnet18"},
-            2,
-            "completed",
-            0.871,
-        ),
-        "r18-freeze": write_fixture_run(
-            runs_dir,
-            "20240301-130000-resnet18-freeze",
-            "resnet18-freeze",
-            {**FINETUNE, "model": "resnet18", "freeze": "conv"},
-            2,
-            "completed",
-            0.912,
-        ),
-    }
 
 
 async def open_tab(pilot, key: str) -> StudyTable:
