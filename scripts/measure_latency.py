@@ -57,9 +57,10 @@ async def press_and_time(app, key: str, done) -> float:
     painted = asyncio.Event()
     app.call_after_refresh(painted.set)
     await painted.wait()
+    wall_ms = (time.perf_counter() - started) * 1000
     CPU_MS.setdefault(key, []).append((time.thread_time() - cpu) * 1000)
-    WALL_MS.setdefault(key, []).append((time.perf_counter() - started) * 1000)
-    return (time.perf_counter() - started) * 1000
+    WALL_MS.setdefault(key, []).append(wall_ms)
+    return wall_ms
 
 
 async def press_rounds(app, pilot, args) -> list[float]:
