@@ -96,6 +96,9 @@ async def measure(args) -> list[float]:
         await pilot.press("ctrl+s")
         t0 = time.monotonic()
         while not (app.live and len(app.live.steps) >= 2):
+            if app.current_job is None and app.live is None:  # the form refused the run
+                notices = [n.message for n in app._notifications]
+                sys.exit("the run did not start: " + "; ".join(notices))
             if app.current_job is None:
                 sys.exit("the run ended before it trained: " + "; ".join(app.live.log))
             await pilot.pause(0.1)
