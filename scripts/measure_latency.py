@@ -57,9 +57,10 @@ async def press_and_time(app, key: str, done) -> float:
     painted = asyncio.Event()
     app.call_after_refresh(painted.set)
     await painted.wait()
+    wall_ms = (time.perf_counter() - started) * 1000
     CPU_MS.setdefault(key, []).append((time.thread_time() - cpu) * 1000)
-    WALL_MS.setdefault(key, []).append((time.perf_counter() - started) * 1000)
-    return (time.perf_counter() - started) * 1000
+    WALL_MS.setdefault(key, []).append(wall_ms)
+    return wall_ms
 
 
 async def press_rounds(app, pilot, args) -> list[float]:
@@ -95,6 +96,9 @@ async def measure(args) -> list[float]:
         await pilot.press("ctrl+s")
         t0 = time.monotonic()
         while not (app.live and len(app.live.steps) >= 2):
+            if app.current_job is None and app.live is None:  # the form refused the run
+                notices = [n.message for n in app._notifications]
+                sys.exit("the run did not start: " + "; ".join(notices))
             if app.current_job is None:
                 sys.exit("the run ended before it trained: " + "; ".join(app.live.log))
             await pilot.pause(0.1)

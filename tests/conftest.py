@@ -138,3 +138,12 @@ def stand_in_imagenet(model: str):
     reference = getattr(torchvision.models, model)(num_classes=1000)
     torch.save(reference.state_dict(), path)
     return reference
+
+
+def invoke(*args):
+    """The CLI in this process through Typer's CliRunner; paths and numbers become strings."""
+    from typer.testing import CliRunner
+
+    from tui_trainer.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])

@@ -2,13 +2,9 @@
 
 import json
 
-from typer.testing import CliRunner
-
-from tests.conftest import cache_entries, stop_decoding_after
+from tests.conftest import cache_entries, invoke, stop_decoding_after
 from tui_trainer import cli
-from tui_trainer.cli import app
 
-runner = CliRunner()
 TINY = [
     "--set",
     "image_size=64",
@@ -21,10 +17,6 @@ TINY = [
     "--set",
     "device=cpu",
 ]
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def test_presets_lists_every_preset():

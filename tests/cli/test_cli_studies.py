@@ -6,15 +6,13 @@ import time
 
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
+from tests.conftest import invoke
 from tests.reliability.helpers import spawn_cli
 from tests.unit.test_report import fake_run
 from tui_trainer import engine, studies
-from tui_trainer.cli import app
 from tui_trainer.runs import list_runs
 
-runner = CliRunner()
 TINY_PRESET = """\
 model = "resnet18"
 image_size = 32
@@ -28,10 +26,6 @@ device = "cpu"
 threads = 2
 """
 TINY_SWEEP = 'base = "tiny"\n[grid]\nlr = [0.01, 0.02]\n'
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture

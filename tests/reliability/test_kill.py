@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from tests.conftest import REPO
+from tests.conftest import REPO, invoke
 from tests.reliability.helpers import leftovers, small_set_options, stable, subprocess_env
-from tui_trainer.cli import app
 from tui_trainer.runs import Run, read_jsonl
 
 # job -> the kill point of each stage: the first starts the run, the others resume it.
@@ -60,16 +59,13 @@ LEFT_BEHIND = {
     ),
     "external": "config.json summary.json metrics.jsonl[1 2 E1 3*] last.pt@1 best.pt",
 }
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
 def killed(tiny_data, tmp_path_factory):
-    """Run every job once: (the driver's report, the folder holding one runs dir per job)."""
+    """Run every job once: (the driver's report, the folder holding one runs dir per job).
+
+    The folders hold about 1 GB of checkpoints, removed when the module is done."""
     root = tmp_path_factory.mktemp("killed")
     jobs = {
         name: {
@@ -93,7 +89,8 @@ def killed(tiny_data, tmp_path_factory):
         timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return json.loads((root / "report.json").read_text()), root
+    yield json.loads((root / "report.json").read_text()), root
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def left_behind(folder: Path) -> str:

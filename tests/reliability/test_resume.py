@@ -54,12 +54,10 @@ def test_a_resumed_run_ends_with_the_metrics_of_an_uninterrupted_one(tiny_data, 
     assert summary["status"] == "completed" and summary["resumes"] == 1
     assert "message" not in summary  # the interruption's "stopped during epoch 2" is gone
 
-
-def test_resume_refuses_a_completed_run_and_leaves_it_alone(tiny_data, tmp_path):
-    run, _ = _start(tiny_data, tmp_path, small_config(epochs=1))
+    # The run is now completed: resuming it again is refused and touches nothing.
     before = {p.name: p.stat().st_mtime_ns for p in run.path.iterdir()}
     with pytest.raises(UserError, match="is completed: it has nothing left to train"):
-        resume_run(run.id, runs_dir=tmp_path)
+        resume_run(run.id, runs_dir=tmp_path / "b")
     assert {p.name: p.stat().st_mtime_ns for p in run.path.iterdir()} == before
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from tests.reliability.helpers import small_set_options, spawn_cli
+from tests.reliability.helpers import leftovers, small_set_options, spawn_cli
 from tui_trainer.cli import app
 from tui_trainer.runs import Run, list_runs
 
@@ -71,4 +71,4 @@ def test_a_signal_stops_the_run_cleanly_with_exit_130(sig, after, tiny_data, tmp
     assert run.last_path.is_file() == (summary["epochs_done"] >= 1)
     if after == "epoch":
         assert summary["epochs_done"] >= 1
-    assert not [p.name for p in run.path.iterdir() if p.name.endswith(".tmp")]
+    assert not leftovers(run.path)

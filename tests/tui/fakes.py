@@ -1,4 +1,5 @@
-"""Test doubles for the console: a fixture runs folder and a scripted engine.
+"""Test doubles for the console: a fixture runs folder and a scripted engine; and helpers that
+drive the app and read what it shows.
 
 Both write real run folders through the run store (`runs.RunWriter`), so the results table,
 run detail and compare screens read exactly what a real run leaves behind.
@@ -11,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from textual.widgets import DataTable
 
 from tui_trainer.config import RunConfig
 from tui_trainer.events import Epoch, RunEnded, RunStarted, Step, fan_out
@@ -40,6 +43,8 @@ FIXTURE_RUNS = (
         0.838,
     ),
 )
+
+FIXTURE_IDS = [spec[0] for spec in FIXTURE_RUNS]
 
 
 def curve_rows(epochs: int, skill: float, lr: float) -> tuple[list[Step], list[Epoch]]:
@@ -128,6 +133,48 @@ def write_fixture_run(
 
 def make_fixture_runs(runs_dir: Path) -> list[Run]:
     return [write_fixture_run(runs_dir, *spec) for spec in FIXTURE_RUNS]
+
+
+# Studies: runs that fill a few cells of the report's tables.
+FULL_SCRATCH = {"lr": 0.05, "epochs": 30, "step_size": 20, "gamma": 0.1}
+QUICK = {"classes": 5, "image_size": 64, "resize": 72}
+FINETUNE = {"weights": "imagenet", "lr": 0.005, "epochs": 20, "step_size": 10, "gamma": 0.1}
+
+
+def study_runs(runs_dir: Path) -> dict[str, Run]:
+    """A full-protocol scratch row, a quick scratch row, and both cells of a backbone row."""
+    return {
+        "scratch": write_fixture_run(
+            runs_dir, "20240301-100000-scratch", "scratch", FULL_SCRATCH, 2, "completed", 0.491
+        ),
+        "quick": write_fixture_run(
+            runs_dir,
+            "20240301-110000-scratch",
+            "scratch",
+            {**QUICK, "lr": 0.01, "epochs": 30, "step_size": 15, "gamma": 0.1},
+            2,
+            "completed",
+            0.333,
+        ),
+        "r18": write_fixture_run(
+            runs_dir,
+            "20240301-120000-resnet18",
+            "resnet18",
+            {**FINETUNE, "model": "resnet18"},
+            2,
+            "completed",
+            0.871,
+        ),
+        "r18-freeze": write_fixture_run(
+            runs_dir,
+            "20240301-130000-resnet18-freeze",
+            "resnet18-freeze",
+            {**FINETUNE, "model": "resnet18", "freeze": "conv"},
+            2,
+            "completed",
+            0.912,
+        ),
+    }
 
 
 # Per-class test results: 12 classes, 5 test images each; (true, predicted, images) mistakes.
@@ -270,3 +317,13 @@ async def wait_for(pilot, condition, timeout: float = 60.0, what: str = "conditi
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.05)
+
+
+def cell_texts(table: DataTable) -> list[tuple[str, ...]]:
+    """Every row of a table, as the text of its cells."""
+    return [tuple(str(cell) for cell in table.get_row_at(i)) for i in range(table.row_count)]
+
+
+def notices(app) -> list[str]:
+    """The messages of the app's notifications, oldest first."""
+    return [n.message for n in app._notifications]

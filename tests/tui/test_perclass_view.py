@@ -6,12 +6,18 @@ from __future__ import annotations
 from PIL import Image
 from textual.widgets import DataTable, Static
 
-from tests.tui.fakes import FIXTURE_RUNS, drive, make_fixture_runs, wait_for, write_fixture_results
+from tests.tui.fakes import (
+    FIXTURE_IDS,
+    cell_texts,
+    drive,
+    make_fixture_runs,
+    notices,
+    wait_for,
+    write_fixture_results,
+)
 from tui_trainer.perclass import confused_pairs, misclassified_images, worst_classes
 from tui_trainer.tui.app import make_app
 from tui_trainer.tui.widgets.results_table import ResultsTable
-
-IDS = [spec[0] for spec in FIXTURE_RUNS]
 
 
 def fixture_app(tmp_path):
@@ -26,14 +32,6 @@ def fixture_app(tmp_path):
     return make_app(data_dir=tmp_path, runs_dir=runs_dir), results
 
 
-def rows(table: DataTable) -> list[tuple[str, ...]]:
-    return [tuple(str(cell) for cell in table.get_row_at(i)) for i in range(table.row_count)]
-
-
-def notices(app) -> list[str]:
-    return [n.message for n in app._notifications]
-
-
 async def open_detail(pilot, run_id: str) -> None:
     await pilot.press("3")
     table = pilot.app.screen.query_one(ResultsTable)
@@ -46,15 +44,15 @@ def test_run_detail_lists_worst_classes_and_confused_pairs(tmp_path):
     app, results = fixture_app(tmp_path)
 
     async def scenario(pilot):
-        await open_detail(pilot, IDS[0])
+        await open_detail(pilot, FIXTURE_IDS[0])
         screen = app.screen
-        worst = rows(screen.query_one("#worst-classes", DataTable))
+        worst = cell_texts(screen.query_one("#worst-classes", DataTable))
         assert worst == [
             (c.name, f"{c.correct}/{c.total}", f"{c.accuracy:.3f}")
             for c in worst_classes(results, 10)
         ]
         assert len(worst) == 10 and worst[0] == ("crocodile", "2/5", "0.400")
-        pairs = rows(screen.query_one("#confused-pairs", DataTable))
+        pairs = cell_texts(screen.query_one("#confused-pairs", DataTable))
         assert pairs == [(t, p, str(n)) for t, p, n in confused_pairs(results, 10)]
         assert len(pairs) == 10 and pairs[0] == ("crocodile", "crocodile_head", "3")
         title = str(screen.query_one("#perclass-title", Static).render())
@@ -69,7 +67,7 @@ def test_misclassified_images_filter_and_open(tmp_path):
     images = misclassified_images(results)
 
     async def scenario(pilot):
-        await open_detail(pilot, IDS[0])
+        await open_detail(pilot, FIXTURE_IDS[0])
         await pilot.press("m")
         assert type(app.screen).__name__ == "MisclassifiedScreen"
         table = app.screen.query_one("#misclassified-table", DataTable)
@@ -77,14 +75,14 @@ def test_misclassified_images_filter_and_open(tmp_path):
             (m["path"], m["true"], m["pred"], "missing" if m["true"] == "ant" else "")
             for m in results["misclassified"]
         ]
-        assert rows(table) == expected and len(expected) == 17
+        assert cell_texts(table) == expected and len(expected) == 17
         status = str(app.screen.query_one("#misclassified-status", Static).render())
         assert "17 of 60 test images misclassified" in status and "2 files missing" in status
 
         # filter by class: true or predicted
         await pilot.press("slash", *"crocodile")
-        assert rows(table) == [r for r in expected if "crocodile" in r[1] + r[2]]
-        assert rows(table)[0][:3] == ("ant/image_0001.jpg", "ant", "crocodile")
+        assert cell_texts(table) == [r for r in expected if "crocodile" in r[1] + r[2]]
+        assert cell_texts(table)[0][:3] == ("ant/image_0001.jpg", "ant", "crocodile")
         await pilot.press("escape")
         assert app.focused is table
 
@@ -111,8 +109,8 @@ def test_runs_without_per_class_results_say_so(tmp_path):
 
     async def scenario(pilot):
         for run_id, note in (
-            (IDS[1], "none: the run predates them"),
-            (IDS[2], "none: only completed runs store them (this one interrupted)"),
+            (FIXTURE_IDS[1], "none: the run predates them"),
+            (FIXTURE_IDS[2], "none: only completed runs store them (this one interrupted)"),
         ):
             await open_detail(pilot, run_id)
             screen = app.screen

@@ -8,14 +8,12 @@ import os
 
 from textual.widgets import Input, Static
 
-from tests.tui.fakes import FIXTURE_RUNS, drive, make_fixture_runs, wait_for
+from tests.tui.fakes import FIXTURE_IDS, drive, make_fixture_runs, wait_for
 from tui_trainer.runs import Run, list_runs, write_json_atomic
 from tui_trainer.tui.app import make_app
 from tui_trainer.tui.live import RunView
 from tui_trainer.tui.widgets.plots import ComparePlot
 from tui_trainer.tui.widgets.results_table import COLUMNS, ResultsTable
-
-IDS = [spec[0] for spec in FIXTURE_RUNS]
 
 
 def visible_ids(table: ResultsTable) -> list[str]:
@@ -34,36 +32,51 @@ def test_sort_filter_open_compare_and_delete(tmp_path):
     async def scenario(pilot):
         await pilot.press("3")
         table = app.screen.query_one(ResultsTable)
-        assert visible_ids(table) == IDS  # oldest first, like the folder
+        assert visible_ids(table) == FIXTURE_IDS  # oldest first, like the folder
         row = dict(zip([c.key for c in COLUMNS], table.get_row_at(0), strict=True))
         assert row["lr"] == "0.05" and row["test_acc"] == "0.4120" and row["duration"] == "4.0m"
 
         # sort by TEST_ACC with the key: ascending, then descending; runs without it stay last
         table.move_cursor(column=column_index("test_acc"))
         await pilot.press("s")
-        assert visible_ids(table) == [IDS[1], IDS[0], IDS[3], IDS[2]]
+        assert visible_ids(table) == [
+            FIXTURE_IDS[1],
+            FIXTURE_IDS[0],
+            FIXTURE_IDS[3],
+            FIXTURE_IDS[2],
+        ]
         await pilot.press("s")
-        assert visible_ids(table) == [IDS[3], IDS[0], IDS[1], IDS[2]]
+        assert visible_ids(table) == [
+            FIXTURE_IDS[3],
+            FIXTURE_IDS[0],
+            FIXTURE_IDS[1],
+            FIXTURE_IDS[2],
+        ]
         assert "TEST_ACC ▼" in str(app.screen.query_one("#results-status", Static).render())
 
         # sort by clicking a header
         x = sum(table.columns[c.key].get_render_width(table) for c in COLUMNS[:2])
         await pilot.click(ResultsTable, offset=(x + 1, 0))  # the LR header
         assert table.sort_by == "lr"
-        assert visible_ids(table) == [IDS[2], IDS[3], IDS[1], IDS[0]]
+        assert visible_ids(table) == [
+            FIXTURE_IDS[2],
+            FIXTURE_IDS[3],
+            FIXTURE_IDS[1],
+            FIXTURE_IDS[0],
+        ]
 
         # filter by text
         await pilot.press("slash", *"scratch")
-        assert sorted(visible_ids(table)) == IDS[:2]
+        assert sorted(visible_ids(table)) == FIXTURE_IDS[:2]
         app.screen.query_one("#filter", Input).value = "interrupted finetune"
         await pilot.pause()
-        assert visible_ids(table) == [IDS[2]]
+        assert visible_ids(table) == [FIXTURE_IDS[2]]
         app.screen.query_one("#filter", Input).value = ""
         await pilot.press("escape")
         assert app.focused is table
 
         # open a run: config, summary, curves
-        table.move_cursor(row=visible_ids(table).index(IDS[3]))
+        table.move_cursor(row=visible_ids(table).index(FIXTURE_IDS[3]))
         await pilot.press("enter")
         assert type(app.screen).__name__ == "RunDetailScreen"
         config_text = str(app.screen.query_one("#detail-config", Static).render())
@@ -74,9 +87,9 @@ def test_sort_filter_open_compare_and_delete(tmp_path):
         # compare: mark two runs, overlay their curves
         await pilot.press("c")
         assert type(app.screen).__name__ == "MainScreen"  # nothing marked yet
-        table.move_cursor(row=visible_ids(table).index(IDS[0]))
+        table.move_cursor(row=visible_ids(table).index(FIXTURE_IDS[0]))
         await pilot.press("space")
-        table.move_cursor(row=visible_ids(table).index(IDS[1]))
+        table.move_cursor(row=visible_ids(table).index(FIXTURE_IDS[1]))
         await pilot.press("space", "c")
         assert type(app.screen).__name__ == "CompareScreen"
         legend = str(app.screen.query_one("#compare-acc", ComparePlot).render())
@@ -84,17 +97,17 @@ def test_sort_filter_open_compare_and_delete(tmp_path):
         await pilot.press("escape")
 
         # delete, after a confirmation
-        table.move_cursor(row=visible_ids(table).index(IDS[2]))
+        table.move_cursor(row=visible_ids(table).index(FIXTURE_IDS[2]))
         await pilot.press("d")
         assert type(app.screen).__name__ == "ConfirmScreen"
         await pilot.press("n")
-        assert (runs_dir / IDS[2]).exists()
+        assert (runs_dir / FIXTURE_IDS[2]).exists()
         await pilot.press("d", "y")
         await pilot.pause()
-        assert not (runs_dir / IDS[2]).exists() and IDS[2] not in visible_ids(table)
+        assert not (runs_dir / FIXTURE_IDS[2]).exists() and FIXTURE_IDS[2] not in visible_ids(table)
 
     drive(app, scenario)
-    assert [r.id for r in list_runs(runs_dir)] == [IDS[0], IDS[1], IDS[3]]
+    assert [r.id for r in list_runs(runs_dir)] == [FIXTURE_IDS[0], FIXTURE_IDS[1], FIXTURE_IDS[3]]
 
 
 def test_table_refreshes_when_runs_change_on_disk(tmp_path):
@@ -106,7 +119,7 @@ def test_table_refreshes_when_runs_change_on_disk(tmp_path):
         table = app.screen.query_one(ResultsTable)
         assert table.row_count == 0
         make_fixture_runs(runs_dir)
-        await wait_for(pilot, lambda: table.row_count == len(IDS), what="the refresh")
+        await wait_for(pilot, lambda: table.row_count == len(FIXTURE_IDS), what="the refresh")
 
     drive(app, scenario)
 

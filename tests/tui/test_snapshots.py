@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.tui.fakes import ScriptedEngine, make_fixture_runs, wait_for, write_fixture_results
+from tests.tui.fakes import (
+    ScriptedEngine,
+    make_fixture_runs,
+    study_runs,
+    wait_for,
+    write_fixture_results,
+)
 from tui_trainer.runs import Run
 from tui_trainer.tui.app import make_app
 
@@ -116,8 +122,6 @@ def test_watch_a_finished_run_of_this_app(snap_compare, tiny_data, tmp_path):
 
 def study_app(tmp_path):
     """The app on a runs folder that fills a few cells of the report's tables."""
-    from tests.tui.test_studies_view import study_runs
-
     study_runs(tmp_path / "runs")
     return make_app(data_dir=MISSING_DATA, runs_dir=tmp_path / "runs")
 

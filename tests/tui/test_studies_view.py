@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import threading
 
-from tests.tui.fakes import ScriptedEngine, drive, wait_for, write_fixture_run
+from tests.tui.fakes import (
+    FULL_SCRATCH,
+    ScriptedEngine,
+    cell_texts,
+    drive,
+    study_runs,
+    wait_for,
+    write_fixture_run,
+)
 from tui_trainer import studies
 from tui_trainer.report import build_report
 from tui_trainer.runs import list_runs
@@ -12,50 +20,6 @@ from tui_trainer.tui.app import make_app
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
 from tui_trainer.tui.widgets.study_table import StudyTable
 from tui_trainer.tui.widgets.sweep_panel import SweepPanel, parse_sweep_overrides
-
-FULL_SCRATCH = {"lr": 0.05, "epochs": 30, "step_size": 20, "gamma": 0.1}
-QUICK = {"classes": 5, "image_size": 64, "resize": 72}
-FINETUNE = {"weights": "imagenet", "lr": 0.005, "epochs": 20, "step_size": 10, "gamma": 0.1}
-
-
-def study_runs(runs_dir):
-    """A full-protocol scratch row, a quick scratch row, and both cells of a backbone row."""
-    return {
-        "scratch": write_fixture_run(
-            runs_dir, "20240301-100000-scratch", "scratch", FULL_SCRATCH, 2, "completed", 0.491
-        ),
-        "quick": write_fixture_run(
-            runs_dir,
-            "20240301-110000-scratch",
-            "scratch",
-            {**QUICK, "lr": 0.01, "epochs": 30, "step_size": 15, "gamma": 0.1},
-            2,
-            "completed",
-            0.333,
-        ),
-        "r18": write_fixture_run(
-            runs_dir,
-            "20240301-120000-resnet18",
-            "resnet18",
-            {**FINETUNE, "model": "resnet18"},
-            2,
-            "completed",
-            0.871,
-        ),
-        "r18-freeze": write_fixture_run(
-            runs_dir,
-            "20240301-130000-resnet18-freeze",
-            "resnet18-freeze",
-            {**FINETUNE, "model": "resnet18", "freeze": "conv"},
-            2,
-            "completed",
-            0.912,
-        ),
-    }
-
-
-def cell_texts(table: StudyTable) -> list[list[str]]:
-    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
 async def open_tab(pilot, key: str) -> StudyTable:
@@ -77,8 +41,8 @@ def test_tables_show_the_report_and_cells_open_their_run(tmp_path):
         rows = cell_texts(table)
         # the full-protocol row carries its numbers and run; the quick run is left out
         expected = report["scratch"].rows[3].cells
-        assert rows[3][4:7] == [f"{expected[0].value:.3f}", "0.491", made["scratch"].id]
-        assert rows[2][4:6] == ["—", "—"]
+        assert rows[3][4:7] == (f"{expected[0].value:.3f}", "0.491", made["scratch"].id)
+        assert rows[2][4:6] == ("—", "—")
         table.focus()
         table.cursor_coordinate = (3, 5)  # TEST_ACC of lr 0.05
         await pilot.press("enter")
@@ -90,7 +54,7 @@ def test_tables_show_the_report_and_cells_open_their_run(tmp_path):
 
         # backbones: the two result columns of one row come from two runs
         table = await open_tab(pilot, "backbones")
-        assert cell_texts(table)[1][:3] == ["Resnet18", "0.871", "0.912"]
+        assert cell_texts(table)[1][:3] == ("Resnet18", "0.871", "0.912")
         for column, run in ((1, made["r18"]), (2, made["r18-freeze"])):
             table.cursor_coordinate = (1, column)
             await pilot.press("enter")
@@ -116,7 +80,7 @@ def test_paper_and_protocol_toggles(tmp_path):
         assert [cell_texts(table)[3][i] for i in (5, 7)] == ["0.47", "0.49"]
         await pilot.press("p", "a")
         rows = cell_texts(table)
-        assert rows[2][5:8] == ["0.333", made["quick"].id, "classes=5 image_size=64 resize=72"]
+        assert rows[2][5:8] == ("0.333", made["quick"].id, "classes=5 image_size=64 resize=72")
         assert rows[3][7] == "full"
         status = str(app.main.view("studies").query_one("#studies-status").render())
         assert status.startswith("4 of 12 cells")

@@ -6,12 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 
 from textual.widgets import Input
 
 from tests.conftest import REPO, cache_entries
-from tests.tui.fakes import ScriptedEngine, drive, wait_for
+from tests.tui.fakes import ScriptedEngine, drive, notices, wait_for
 from tui_trainer.events import Epoch, Log, Step
 from tui_trainer.runs import list_runs
 from tui_trainer.tui.app import make_app
@@ -212,7 +211,7 @@ print("threads", sorted(t.name for t in threading.enumerate()))
 def test_quit_during_a_run_stops_it_and_the_process_exits(tiny_data, tmp_path):
     """In a child process: the real engine trains, q + y, and the interpreter must exit."""
     runs_dir = tmp_path / "runs"
-    started = time.monotonic()
+    # The timeout bounds the whole child: a process that never exits raises TimeoutExpired.
     out = subprocess.run(
         [sys.executable, "-c", QUIT_SCRIPT, str(tiny_data), str(runs_dir)],
         capture_output=True,
@@ -224,7 +223,6 @@ def test_quit_during_a_run_stops_it_and_the_process_exits(tiny_data, tmp_path):
     assert "exited" in out.stdout and "threads ['MainThread']" in out.stdout, out.stdout
     (run,) = list_runs(runs_dir)
     assert run.status() == "interrupted" and run.summary()["epochs_done"] < 500
-    assert time.monotonic() - started < 240
 
 
 def test_a_job_that_cannot_start_is_reported_and_the_queue_goes_on(tiny_data, tmp_path):
@@ -252,8 +250,7 @@ def test_a_job_that_cannot_start_is_reported_and_the_queue_goes_on(tiny_data, tm
         await wait_for(
             pilot, lambda: len(engine.calls) == 2 and app.current_job is None, what="the queue"
         )
-        messages = [n.message for n in app._notifications]
-        assert any("no CUDA GPU" in m for m in messages)
+        assert any("no CUDA GPU" in m for m in notices(app))
 
     drive(app, scenario)
     assert sorted(r.status() for r in list_runs(tmp_path / "runs")) == ["completed", "interrupted"]
