@@ -41,7 +41,7 @@ ROUND = (
 
 def engine(threads: int):
     """launch.start_run, with the torch thread count set on the config the form built."""
-    from tui_trainer.launch import start_run
+    from tui_trainer.runs.launch import start_run
 
     def start(config, **kwargs):
         return start_run(config.with_overrides({"threads": threads}), **kwargs)

@@ -103,7 +103,7 @@ def tiny_config(**overrides) -> RunConfig:
 def stop_decoding_after(monkeypatch, n: int, stop: Callable[[], None]) -> list[Path]:
     """Make the image decode call `stop()` once `n` images are decoded (as if the user stopped
     the run then). Returns the paths decoded so far, growing as the decode goes on."""
-    from tui_trainer import data
+    from tui_trainer.data import decode as data
 
     real, decoded, lock = data.decode_image, [], threading.Lock()
 
@@ -131,7 +131,7 @@ def stand_in_imagenet(model: str):
     import torch
     import torchvision
 
-    from tui_trainer.models import imagenet_cache_path
+    from tui_trainer.train.models import imagenet_cache_path
 
     path = imagenet_cache_path(model)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,6 +144,6 @@ def invoke(*args):
     """The CLI in this process through Typer's CliRunner; paths and numbers become strings."""
     from typer.testing import CliRunner
 
-    from tui_trainer.cli import app
+    from tui_trainer.cli.app import app
 
     return CliRunner().invoke(app, [str(a) for a in args])

@@ -1,3 +1,3 @@
-from .cli import main
+from tui_trainer.cli.app import main
 
 main()

@@ -14,6 +14,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from tui_trainer.errors import ConfigError
+
 MODELS = ("alexnet", "resnet18", "resnet50")
 FREEZE_POLICIES = ("none", "conv", "fc")
 AUGMENTATIONS = ("none", "cs-hf", "h-rp", "b-gs-r")
@@ -21,18 +23,6 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # Keys a preset file may carry besides config keys: they describe the preset, not the run.
 PRESET_META_KEYS = ("description", "study")
-
-
-class UserError(Exception):
-    """Bad input from the user: front ends print the message on one line and exit 2."""
-
-
-class Stopped(Exception):
-    """The run's stop event was set (raised inside the core; front ends see `interrupted`)."""
-
-
-class ConfigError(UserError):
-    pass
 
 
 @dataclass(frozen=True)

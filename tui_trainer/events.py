@@ -9,7 +9,33 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
+
+
+class RunStatus(StrEnum):
+    """A run's status, as `summary.json` stores it (a plain string there: a StrEnum compares and
+    serialises as its value). The run store derives `crashed`; every other one is written."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    INTERRUPTED = "interrupted"  # stopped on request (Ctrl-C, SIGTERM, the console's stop)
+    DIVERGED = "diverged"  # the loss went non-finite or stayed far above its first value
+    FAILED = "failed"  # an error ended it (out of memory, a broken process group, ...)
+    CRASHED = "crashed"  # derived: `running` on this host, but its process is gone
+
+    @property
+    def resumable(self) -> bool:
+        """`--resume` continues it; completed and diverged runs would only repeat themselves."""
+        return self in RESUMABLE
+
+    @property
+    def ended(self) -> bool:
+        """No process is training it any more."""
+        return self is not RunStatus.RUNNING
+
+
+RESUMABLE = frozenset({RunStatus.INTERRUPTED, RunStatus.CRASHED, RunStatus.FAILED})
 
 
 @dataclass(frozen=True)
@@ -62,7 +88,7 @@ class Epoch:
 @dataclass(frozen=True)
 class RunEnded:
     run_id: str
-    status: str  # completed | interrupted | diverged | failed
+    status: RunStatus  # completed | interrupted | diverged | failed
     summary: dict[str, Any] = field(default_factory=dict)
     message: str = ""
 

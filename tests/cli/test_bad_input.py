@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from tests.conftest import make_tiny_dataset
 from tests.reliability.helpers import small_config, small_set_options
-from tui_trainer.cli import app
-from tui_trainer.runs import create_run
+from tui_trainer.cli.app import app
+from tui_trainer.runs.store import create_run
 
 runner = CliRunner()
 

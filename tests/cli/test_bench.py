@@ -4,7 +4,7 @@ assertions: speed is what the bench reports, not what tests check)."""
 from typer.testing import CliRunner
 
 from tests.conftest import stand_in_imagenet
-from tui_trainer.cli import app
+from tui_trainer.cli.app import app
 
 TINY = ["--image-size", "64", "--batch-size", "8", "--compute-steps", "1", "--device", "cpu"]
 TINY += ["--set", "precision=fp32", "--set", "threads=2"]

@@ -3,7 +3,7 @@
 import json
 
 from tests.conftest import cache_entries, invoke, stop_decoding_after
-from tui_trainer import cli
+from tui_trainer.cli import app as cli
 
 TINY = [
     "--set",
@@ -114,7 +114,7 @@ def test_data_download_offline_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_a_run_message_with_brackets_prints_literally(capsys):
-    from tui_trainer.cli import _print_summary
+    from tui_trainer.cli.app import _print_summary
 
     _print_summary("failed", {}, "RuntimeError: [/src/pair.cc:561] closed by peer [127.0.0.1]:3497")
     assert "(RuntimeError: [/src/pair.cc:561] closed by peer [127.0.0.1]:3497)" in (

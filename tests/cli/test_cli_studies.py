@@ -10,8 +10,9 @@ from PIL import Image
 from tests.conftest import invoke
 from tests.reliability.helpers import spawn_cli
 from tests.unit.test_report import fake_run
-from tui_trainer import engine, studies
-from tui_trainer.runs import list_runs
+from tui_trainer.runs.store import list_runs
+from tui_trainer.studies import sweeps as studies
+from tui_trainer.train import engine
 
 TINY_PRESET = """\
 model = "resnet18"

@@ -16,11 +16,12 @@ import pytest
 import torch
 
 from tests.conftest import REPO, tiny_config
-from tui_trainer import engine
-from tui_trainer.config import RunConfig, UserError
-from tui_trainer.perclass import load_test_results
-from tui_trainer.rewind import load_resume_state
-from tui_trainer.runs import Run
+from tui_trainer.config import RunConfig
+from tui_trainer.errors import UserError
+from tui_trainer.runs.results import load_test_results
+from tui_trainer.runs.resume import load_resume_state
+from tui_trainer.runs.store import Run
+from tui_trainer.train import engine
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads worker pids from /proc")
 
@@ -183,7 +184,7 @@ def on_two_ranks(fn) -> dict[int, str]:
 
 
 def test_bad_input_on_one_rank_fails_every_rank_before_a_folder_exists(tiny_data, tmp_path):
-    from tui_trainer.launch import start_run
+    from tui_trainer.runs.launch import start_run
 
     runs_dir = tmp_path / "runs"
 
@@ -206,7 +207,7 @@ def test_bad_input_on_one_rank_fails_every_rank_before_a_folder_exists(tiny_data
 def start_stopped_on(stopped: int, rank: int, data: Path, runs_dir: Path, epochs: int):
     """start_run as `rank`, the stop event set from the start on rank `stopped` alone (as if only
     that rank got the signal)."""
-    from tui_trainer.launch import start_run
+    from tui_trainer.runs.launch import start_run
 
     stop = threading.Event()
     if rank == stopped:
@@ -253,7 +254,7 @@ def test_a_stop_on_one_rank_during_the_decode_stops_both_before_a_folder_exists(
 
 
 def test_eval_chunks_gather_into_the_whole_split_in_order():
-    from tui_trainer import distributed
+    from tui_trainer.train import topology as distributed
 
     def check(rank: int) -> None:
         distributed.setup(tiny_config())
@@ -268,7 +269,7 @@ def test_eval_chunks_gather_into_the_whole_split_in_order():
 
 
 def test_eval_sums_add_up_across_ranks_as_numbers_or_device_tensors():
-    from tui_trainer import distributed
+    from tui_trainer.train import topology as distributed
 
     def check(rank: int) -> None:
         distributed.setup(tiny_config())

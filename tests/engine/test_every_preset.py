@@ -4,7 +4,7 @@ import pytest
 
 from tests.conftest import stand_in_imagenet, tiny_config
 from tui_trainer.config import list_presets
-from tui_trainer.launch import start_run
+from tui_trainer.runs.launch import start_run
 
 PRESETS = {p.name: p for p in list_presets()}
 

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from tests.conftest import stand_in_imagenet, tiny_config
-from tui_trainer import data as D
-from tui_trainer import engine, features
-from tui_trainer.launch import start_run
+from tui_trainer.data.batches import batch_order, iterate_batches, normalization
+from tui_trainer.runs.launch import start_run
+from tui_trainer.train import engine
+from tui_trainer.train import frozen_features as features
 
 
 def _run(tiny_data, tmp_path, cfg):
@@ -52,21 +53,21 @@ def test_the_run_records_its_fast_paths_and_precision(tiny_data, tmp_path):
 def test_cached_batches_equal_the_plain_per_item_pipeline(tiny_data):
     """The engine's batches (decode once, uint8 cache, normalise per batch) are the tensors the
     notebook's per-item PIL pipeline gives for the same images in the same seeded order."""
-    from tui_trainer.reference import ImageListDataset, reference_transform
+    from tui_trainer.bench.reference import ImageListDataset, reference_transform
 
     cfg = tiny_config()
     prep = engine.prepare(cfg, tiny_data)
     split = prep.tensors["train"]
-    mean, std = D.normalization(cfg)
+    mean, std = normalization(cfg)
     ctx = engine.make_context(prep)
     plain = ImageListDataset(
         [prep.splits.images_dir / p for p in split.paths],
         split.labels.tolist(),
         reference_transform(cfg.resize, cfg.image_size, mean, std),
     )
-    order = D.batch_order(len(split), cfg.seed, epoch=1, shuffle=True)
+    order = batch_order(len(split), cfg.seed, epoch=1, shuffle=True)
     start = 0
-    for images, labels in D.iterate_batches(split, cfg.batch_size, order):
+    for images, labels in iterate_batches(split, cfg.batch_size, order):
         x = engine._to_input(images, ctx)
         items = [plain[i] for i in order[start : start + len(labels)].tolist()]
         expected = torch.stack([image for image, _ in items])

@@ -6,17 +6,17 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from tests.conftest import tiny_config
-from tui_trainer import engine
-from tui_trainer.cli import app
-from tui_trainer.launch import start_run
-from tui_trainer.models import build_model
-from tui_trainer.perclass import (
+from tui_trainer.cli.app import app
+from tui_trainer.runs.launch import start_run
+from tui_trainer.runs.results import (
     compute_results,
     confused_pairs,
     load_test_results,
     misclassified_images,
     worst_classes,
 )
+from tui_trainer.train import engine
+from tui_trainer.train.models import build_model
 
 
 def test_tallies_confusions_and_misclassified_images():

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from tui_trainer.runs import list_runs
+from tui_trainer.runs.store import list_runs
 
 
 def test_cli_scratch_run_on_five_real_classes_leaves_a_complete_folder(real_data, tmp_path):

@@ -24,7 +24,11 @@ from pathlib import Path
 import sklearn.model_selection  # noqa: F401 - imported lazily by a run: once here, not per child
 import torch
 
-from tui_trainer import augment, cli, engine, launch, progress, runs  # noqa: F401 - same
+from tui_trainer import runs
+from tui_trainer.cli import app as cli
+from tui_trainer.data import augment  # noqa: F401 - same
+from tui_trainer.runs import launch
+from tui_trainer.train import engine
 
 
 def die() -> None:

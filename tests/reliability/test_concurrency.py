@@ -9,13 +9,13 @@ import time
 
 from tests.conftest import REPO
 from tests.reliability.helpers import leftovers, subprocess_env
-from tui_trainer.runs import list_runs
+from tui_trainer.runs.store import list_runs
 
 # Each process sleeps until the same instant, then makes 15 runs of the same name as fast as it
 # can: both race for the same ids within one second and must settle on different folders.
 CREATE_RUNS = """
 import os, sys, time
-from tui_trainer.runs import create_run
+from tui_trainer.runs.store import create_run
 start, runs_dir = float(sys.argv[1]), sys.argv[2]
 time.sleep(max(0.0, start - time.time()))
 for i in range(15):

@@ -19,7 +19,8 @@ import torch
 
 from tests.conftest import REPO, invoke
 from tests.reliability.helpers import leftovers, small_set_options, stable, subprocess_env
-from tui_trainer.runs import Run, read_jsonl
+from tui_trainer.files import read_jsonl
+from tui_trainer.runs.store import Run
 
 # job -> the kill point of each stage: the first starts the run, the others resume it.
 JOBS = {

@@ -6,11 +6,11 @@ import pytest
 
 from tests.conftest import cache_entries, stop_decoding_after
 from tests.reliability.helpers import small_config, stable
-from tui_trainer.config import UserError
+from tui_trainer.errors import UserError
 from tui_trainer.events import Epoch, RunStarted, Step
-from tui_trainer.launch import resume_run, start_run
-from tui_trainer.rewind import rewound_metrics
-from tui_trainer.runs import Run
+from tui_trainer.runs.launch import resume_run, start_run
+from tui_trainer.runs.resume import rewound_metrics
+from tui_trainer.runs.store import Run
 
 
 def _start(tiny_data, runs_dir, cfg, stop=None, on_event=None):

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.reliability.helpers import leftovers, small_set_options, spawn_cli
-from tui_trainer.cli import app
-from tui_trainer.runs import Run, list_runs
+from tui_trainer.cli.app import app
+from tui_trainer.runs.store import Run, list_runs
 
 runner = CliRunner()
 

@@ -17,8 +17,10 @@ from textual.widgets import DataTable
 
 from tui_trainer.config import RunConfig
 from tui_trainer.events import Epoch, RunEnded, RunStarted, Step, fan_out
-from tui_trainer.perclass import compute_results, results_path
-from tui_trainer.runs import Run, RunWriter, create_run, write_json_atomic
+from tui_trainer.files import write_json_atomic
+from tui_trainer.runs.results import compute_results, results_path
+from tui_trainer.runs.store import Run, create_run
+from tui_trainer.runs.writer import RunWriter
 
 STEPS_PER_EPOCH = 6
 

@@ -107,7 +107,7 @@ def test_missing_dataset_opens_and_says_where_it_looked(tmp_path):
 
 
 def test_cli_opens_the_app_with_no_command_and_with_tui(monkeypatch, tmp_path):
-    from tui_trainer import cli
+    from tui_trainer.cli import app as cli
     from tui_trainer.tui import app as app_module
 
     opened = []
@@ -143,5 +143,5 @@ def test_the_cli_loads_no_textual_and_the_app_loads_no_torch_until_needed():
         assert out.returncode == 0, out.stderr
         return [word == "True" for word in out.stdout.split()]
 
-    assert loaded("tui_trainer.cli", "textual") == [False]
+    assert loaded("tui_trainer.cli.app", "textual") == [False]
     assert loaded("tui_trainer.tui.app", "textual", "torch") == [True, False]

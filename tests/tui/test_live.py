@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tui_trainer.events import Epoch, RunEnded, RunStarted, Step
-from tui_trainer.runs import Run
+from tui_trainer.runs.store import Run
 from tui_trainer.tui.live import RunView, format_seconds
 
 

@@ -15,7 +15,7 @@ from tests.tui.fakes import (
     wait_for,
     write_fixture_results,
 )
-from tui_trainer.perclass import confused_pairs, misclassified_images, worst_classes
+from tui_trainer.runs.results import confused_pairs, misclassified_images, worst_classes
 from tui_trainer.tui.app import make_app
 from tui_trainer.tui.widgets.results_table import ResultsTable
 

@@ -12,7 +12,7 @@ from textual.app import App, ComposeResult
 
 from tests.conftest import TINY_CLASSES
 from tests.tui.fakes import drive, wait_for
-from tui_trainer.preview import load_image
+from tui_trainer.data.preview import load_image
 from tui_trainer.tui.app import make_app
 from tui_trainer.tui.screens.preview import panel_side
 from tui_trainer.tui.widgets.halfblock import UPPER_HALF, HalfBlockImage, fit, halfblock_rows

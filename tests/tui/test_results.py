@@ -9,7 +9,8 @@ import os
 from textual.widgets import Input, Static
 
 from tests.tui.fakes import FIXTURE_IDS, drive, make_fixture_runs, wait_for
-from tui_trainer.runs import Run, list_runs, write_json_atomic
+from tui_trainer.files import write_json_atomic
+from tui_trainer.runs.store import Run, list_runs
 from tui_trainer.tui.app import make_app
 from tui_trainer.tui.live import RunView
 from tui_trainer.tui.widgets.plots import ComparePlot
@@ -202,8 +203,8 @@ def test_run_view_from_a_fixture_folder(tmp_path):
 def test_delete_run_refuses_a_folder_that_is_not_a_run(tmp_path):
     import pytest
 
-    from tui_trainer.config import UserError
-    from tui_trainer.runs import delete_run
+    from tui_trainer.errors import UserError
+    from tui_trainer.runs.store import delete_run
 
     (tmp_path / "notes").mkdir()
     with pytest.raises(UserError, match="not a run folder"):

@@ -16,7 +16,7 @@ from tests.tui.fakes import (
     wait_for,
     write_fixture_results,
 )
-from tui_trainer.runs import Run
+from tui_trainer.runs.store import Run
 from tui_trainer.tui.app import make_app
 
 MISSING_DATA = Path("/nonexistent/caltech101")

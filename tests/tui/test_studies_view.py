@@ -13,9 +13,9 @@ from tests.tui.fakes import (
     wait_for,
     write_fixture_run,
 )
-from tui_trainer import studies
-from tui_trainer.report import build_report
-from tui_trainer.runs import list_runs
+from tui_trainer.runs.store import list_runs
+from tui_trainer.studies import sweeps as studies
+from tui_trainer.studies.report import build_report
 from tui_trainer.tui.app import make_app
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
 from tui_trainer.tui.widgets.study_table import StudyTable

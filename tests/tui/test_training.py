@@ -12,7 +12,7 @@ from textual.widgets import Input
 from tests.conftest import REPO, cache_entries
 from tests.tui.fakes import ScriptedEngine, drive, notices, wait_for
 from tui_trainer.events import Epoch, Log, Step
-from tui_trainer.runs import list_runs
+from tui_trainer.runs.store import list_runs
 from tui_trainer.tui.app import make_app
 from tui_trainer.tui.jobs import EventRelay, JobQueue
 from tui_trainer.tui.messages import EngineEvent, StepBatch
@@ -84,7 +84,7 @@ def test_stop_asks_then_the_run_ends_interrupted(tiny_data, tmp_path):
 
 
 def test_a_stop_while_the_images_decode_ends_the_job_interrupted(tiny_data, tmp_path, monkeypatch):
-    from tui_trainer import data
+    from tui_trainer.data import decode as data
 
     runs_dir = tmp_path / "runs"
     app = make_app(data_dir=tiny_data, runs_dir=runs_dir)
@@ -226,7 +226,7 @@ def test_quit_during_a_run_stops_it_and_the_process_exits(tiny_data, tmp_path):
 
 
 def test_a_job_that_cannot_start_is_reported_and_the_queue_goes_on(tiny_data, tmp_path):
-    from tui_trainer.config import UserError
+    from tui_trainer.errors import UserError
 
     engine = ScriptedEngine(epochs=1, steps=2, hold_after=1)
 

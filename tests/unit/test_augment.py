@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from tui_trainer.augment import PIPELINES, make_augmenter
+from tui_trainer.data.augment import PIPELINES, make_augmenter
 
 
 def _batch(n: int, size: int = 32) -> torch.Tensor:
@@ -53,7 +53,7 @@ def _each(fn, x, *params):
 def test_color_kernels_match_torchvision():
     from torchvision.transforms.v2 import functional as F
 
-    from tui_trainer import augment as A
+    from tui_trainer.data import augment as A
 
     x = _float_batch()
     x[0] = x[0, :1]  # a grey image: hue is undefined there and must stay put
@@ -81,7 +81,7 @@ def test_color_kernels_match_torchvision():
 def test_geometric_kernels_match_torchvision():
     from torchvision.transforms.v2 import functional as F
 
-    from tui_trainer import augment as A
+    from tui_trainer.data import augment as A
 
     x = _float_batch()
     torch.manual_seed(6)
@@ -98,7 +98,7 @@ def test_geometric_kernels_match_torchvision():
 
 
 def test_random_corners_stay_in_torchvision_bounds():
-    from tui_trainer import augment as A
+    from tui_trainer.data import augment as A
 
     torch.manual_seed(7)
     ends = A.random_endpoints(2000, 40, 50, 0.3)  # bounds: x < 8 or >= 42, y < 7 or >= 33
@@ -109,7 +109,7 @@ def test_random_corners_stay_in_torchvision_bounds():
 
 
 def test_float_batches_stay_float_and_in_range():
-    from tui_trainer import augment as A
+    from tui_trainer.data import augment as A
 
     torch.manual_seed(8)
     x = _float_batch(16)

@@ -3,7 +3,6 @@ from pathlib import Path
 import pytest
 
 from tui_trainer.config import (
-    ConfigError,
     RunConfig,
     build_config,
     list_presets,
@@ -11,6 +10,7 @@ from tui_trainer.config import (
     load_preset_file,
     parse_set_options,
 )
+from tui_trainer.errors import ConfigError
 
 REQUIRED_PRESETS = {
     "scratch",

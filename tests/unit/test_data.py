@@ -7,8 +7,10 @@ import torch
 from PIL import Image
 
 from tests.conftest import cache_entries, make_tiny_dataset, stop_decoding_after, tiny_config
-from tui_trainer import data as D
-from tui_trainer.config import Stopped
+from tui_trainer.data.batches import TensorSplit, batch_order, iterate_batches
+from tui_trainer.data.decode import decode_all
+from tui_trainer.data.layout import BACKGROUND, DataError, Layout, find_layout, make_splits
+from tui_trainer.errors import Stopped
 
 
 def _labels(items):
@@ -20,22 +22,22 @@ def test_layouts_are_recognised(tmp_path: Path):
     make_tiny_dataset(images)
     (tmp_path / "caltech" / "train.txt").write_text("circle/img_00.jpg\n")
     (tmp_path / "caltech" / "test.txt").write_text("circle/img_01.jpg\n")
-    parent = D.find_layout(tmp_path / "caltech")
-    assert parent == D.Layout(images, tmp_path / "caltech")
-    assert D.find_layout(images) == parent  # pointing at 101_ObjectCategories itself
+    parent = find_layout(tmp_path / "caltech")
+    assert parent == Layout(images, tmp_path / "caltech")
+    assert find_layout(images) == parent  # pointing at 101_ObjectCategories itself
     tv = tmp_path / "tv"
     (tv / "caltech101").mkdir(parents=True)
     (tv / "caltech101" / "101_ObjectCategories").symlink_to(images)
-    assert D.find_layout(tv).images_dir == tv / "caltech101" / "101_ObjectCategories"
+    assert find_layout(tv).images_dir == tv / "caltech101" / "101_ObjectCategories"
 
 
 def test_imagefolder_layout_without_split_files_gets_a_seeded_stratified_split(tiny_data):
     cfg = tiny_config()
-    a = D.make_splits(D.find_layout(tiny_data), cfg)
-    b = D.make_splits(D.find_layout(tiny_data), cfg)
+    a = make_splits(find_layout(tiny_data), cfg)
+    b = make_splits(find_layout(tiny_data), cfg)
     assert a.split_source == "seeded" and a.classes == ["circle", "square", "stripes"]
     assert (a.train, a.val, a.test) == (b.train, b.val, b.test)
-    c = D.make_splits(D.find_layout(tiny_data), tiny_config(seed=7))
+    c = make_splits(find_layout(tiny_data), tiny_config(seed=7))
     assert c.train != a.train
     everything = a.train + a.val + a.test
     assert len(set(everything)) == len(everything) == 13 + 13 + 12
@@ -47,9 +49,9 @@ def test_imagefolder_layout_without_split_files_gets_a_seeded_stratified_split(t
 
 def test_real_split_files_drop_background_and_keep_the_given_split(real_data):
     cfg = tiny_config(classes=0)
-    splits = D.make_splits(D.find_layout(real_data), cfg)
+    splits = make_splits(find_layout(real_data), cfg)
     assert splits.split_source == "files" and len(splits.classes) == 101
-    assert D.BACKGROUND not in splits.classes
+    assert BACKGROUND not in splits.classes
     assert len(splits.test) == 2893 and len(splits.train) + len(splits.val) == 5784
     assert abs(len(splits.train) - len(splits.val)) <= 101
     # train/val is stratified: per class the halves differ by at most one image
@@ -58,7 +60,7 @@ def test_real_split_files_drop_background_and_keep_the_given_split(real_data):
 
 
 def test_classes_limit_takes_the_first_n_by_name(real_data):
-    splits = D.make_splits(D.find_layout(real_data), tiny_config(classes=5))
+    splits = make_splits(find_layout(real_data), tiny_config(classes=5))
     assert splits.classes == ["Faces", "Faces_easy", "Leopards", "Motorbikes", "accordion"]
     assert {label for _, label in splits.test} == set(range(5))
 
@@ -70,7 +72,7 @@ def test_decode_converts_grayscale_to_rgb_and_skips_corrupt_files(tiny_data):
         tiny_data / "stripes" / "img_00.jpg",
     ]
     assert Image.open(paths[0]).mode == "L"
-    decoded = D.decode_all(paths, 72, 64, use_cache=False)
+    decoded = decode_all(paths, 72, 64, use_cache=False)
     assert decoded.images.shape == (3, 3, 64, 64) and decoded.images.dtype == torch.uint8
     assert decoded.bad == [1]
     gray = decoded.images[0].int()
@@ -80,12 +82,12 @@ def test_decode_converts_grayscale_to_rgb_and_skips_corrupt_files(tiny_data):
 def test_decode_cache_is_reused_and_invalidated_when_a_file_changes(tmp_path):
     root = make_tiny_dataset(tmp_path / "imgs", per_class=2)
     paths = sorted(root.glob("circle/*.jpg"))
-    first = D.decode_all(paths, 72, 64)
-    second = D.decode_all(paths, 72, 64)
+    first = decode_all(paths, 72, 64)
+    second = decode_all(paths, 72, 64)
     assert not first.from_cache and second.from_cache
     assert torch.equal(first.images, second.images)
     Image.new("RGB", (90, 90), (255, 255, 255)).save(paths[0])
-    third = D.decode_all(paths, 72, 64)
+    third = decode_all(paths, 72, 64)
     assert not third.from_cache and third.images[0].min() == 255
 
 
@@ -96,31 +98,31 @@ def test_a_stop_ends_the_decode_within_the_images_in_flight_and_caches_nothing(
     stop = threading.Event()
     decoded = stop_decoding_after(monkeypatch, 5, stop.set)
     with pytest.raises(Stopped, match=rf"^stopped after decoding \d+/{len(paths)} images$"):
-        D.decode_all(paths, 72, 64, threads=2, stop=stop)
+        decode_all(paths, 72, 64, threads=2, stop=stop)
     assert 5 <= len(decoded) <= 6  # the other thread may have had one image in hand
     assert cache_entries() == []  # a partial decode is never cached
-    whole = D.decode_all(paths, 72, 64, threads=2)  # no stop: decoded again, then cached
+    whole = decode_all(paths, 72, 64, threads=2)  # no stop: decoded again, then cached
     assert not whole.from_cache and len(cache_entries()) == 1
 
 
 def test_missing_and_empty_data_folders_are_user_errors(tmp_path):
-    with pytest.raises(D.DataError, match="does not exist: pass --data DIR"):
-        D.find_layout(tmp_path / "nope")
+    with pytest.raises(DataError, match="does not exist: pass --data DIR"):
+        find_layout(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(D.DataError, match="is empty"):
-        D.find_layout(tmp_path / "empty")
+    with pytest.raises(DataError, match="is empty"):
+        find_layout(tmp_path / "empty")
     (tmp_path / "flat").mkdir()
     (tmp_path / "flat" / "notes.txt").write_text("x")
-    with pytest.raises(D.DataError, match="no 101_ObjectCategories/ and no class subfolders"):
-        D.find_layout(tmp_path / "flat")
+    with pytest.raises(DataError, match="no 101_ObjectCategories/ and no class subfolders"):
+        find_layout(tmp_path / "flat")
 
 
 def test_split_file_naming_a_missing_image_is_refused(tmp_path):
     images = make_tiny_dataset(tmp_path / "101_ObjectCategories", per_class=4)
     (tmp_path / "train.txt").write_text("circle/img_00.jpg\ncircle/img_99.jpg\n")
     (tmp_path / "test.txt").write_text("circle/img_01.jpg\n")
-    with pytest.raises(D.DataError, match=r"train.txt:2 names circle/img_99.jpg"):
-        D.make_splits(D.find_layout(images), tiny_config())
+    with pytest.raises(DataError, match=r"train.txt:2 names circle/img_99.jpg"):
+        make_splits(find_layout(images), tiny_config())
 
 
 def test_class_with_too_few_images_is_refused(tmp_path):
@@ -128,13 +130,13 @@ def test_class_with_too_few_images_is_refused(tmp_path):
     lonely = root / "lonely"
     lonely.mkdir()
     Image.new("RGB", (80, 80)).save(lonely / "only.jpg")
-    with pytest.raises(D.DataError, match=r"class 'lonely' has 1 image\(s\), too few to split"):
-        D.make_splits(D.find_layout(root), tiny_config())
+    with pytest.raises(DataError, match=r"class 'lonely' has 1 image\(s\), too few to split"):
+        make_splits(find_layout(root), tiny_config())
 
 
-def _numbered_split(device: str = "cpu") -> D.TensorSplit:
+def _numbered_split(device: str = "cpu") -> TensorSplit:
     """Ten 2x2 images whose pixels and label are their index."""
-    return D.TensorSplit(
+    return TensorSplit(
         torch.arange(10, dtype=torch.uint8, device=device).view(10, 1, 1, 1).expand(10, 3, 2, 2),
         torch.arange(10, device=device),
         [str(i) for i in range(10)],
@@ -143,10 +145,10 @@ def _numbered_split(device: str = "cpu") -> D.TensorSplit:
 
 def test_batches_follow_the_seeded_order_and_cover_the_split():
     split = _numbered_split()
-    order = D.batch_order(10, seed=3, epoch=1, shuffle=True)
-    assert torch.equal(order, D.batch_order(10, seed=3, epoch=1, shuffle=True))
-    assert not torch.equal(order, D.batch_order(10, seed=3, epoch=2, shuffle=True))
-    batches = list(D.iterate_batches(split, 4, order))
+    order = batch_order(10, seed=3, epoch=1, shuffle=True)
+    assert torch.equal(order, batch_order(10, seed=3, epoch=1, shuffle=True))
+    assert not torch.equal(order, batch_order(10, seed=3, epoch=2, shuffle=True))
+    batches = list(iterate_batches(split, 4, order))
     assert [len(y) for _, y in batches] == [4, 4, 2]
     labels = torch.cat([y for _, y in batches])
     assert torch.equal(labels, order) and torch.equal(
@@ -156,19 +158,19 @@ def test_batches_follow_the_seeded_order_and_cover_the_split():
 
 def test_pin_leaves_a_split_held_off_the_cpu_where_it_is():
     # frozen features cached on the GPU: pinned host memory cannot receive their gather
-    order = D.batch_order(10, seed=3, epoch=1, shuffle=True)
-    batches = list(D.iterate_batches(_numbered_split("meta"), 4, order, pin=True))
+    order = batch_order(10, seed=3, epoch=1, shuffle=True)
+    batches = list(iterate_batches(_numbered_split("meta"), 4, order, pin=True))
     assert [x.device.type for x, _ in batches] == ["meta"] * 3
     assert [tuple(x.shape) for x, _ in batches] == [(4, 3, 2, 2), (4, 3, 2, 2), (2, 3, 2, 2)]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="pinned memory needs CUDA")
 def test_pinned_batches_equal_plain_ones_for_cpu_and_cuda_splits():
-    order = D.batch_order(10, seed=3, epoch=1, shuffle=True)
+    order = batch_order(10, seed=3, epoch=1, shuffle=True)
     for device in ("cpu", "cuda"):
         split = _numbered_split(device)
-        plain = list(D.iterate_batches(split, 4, order))
-        pinned = list(D.iterate_batches(split, 4, order, pin=True))
+        plain = list(iterate_batches(split, 4, order))
+        pinned = list(iterate_batches(split, 4, order, pin=True))
         for (x, y), (px, py) in zip(plain, pinned, strict=True):
             assert torch.equal(x, px) and torch.equal(y, py)
             assert px.is_pinned() == (device == "cpu")

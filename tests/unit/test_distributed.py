@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from tests.conftest import tiny_config
-from tui_trainer import data as D
-from tui_trainer import distributed
-from tui_trainer.config import Stopped, UserError
+from tui_trainer.data.batches import batch_order
+from tui_trainer.errors import Stopped, UserError
+from tui_trainer.train import topology as distributed
 
 
 def as_rank(monkeypatch, rank: int, world: int) -> None:
@@ -41,7 +41,7 @@ def test_outside_torchrun_everything_is_single_process(monkeypatch):
 @pytest.mark.parametrize("n", [1, 2, 13, 24, 25])
 def test_train_shards_make_up_the_single_process_batches(monkeypatch, n):
     world, batch = 3, 6  # global batch 6: 2 images per rank and step
-    order = D.batch_order(n, seed=42, epoch=3, shuffle=True)
+    order = batch_order(n, seed=42, epoch=3, shuffle=True)
     shards = []
     for r in range(world):
         as_rank(monkeypatch, r, world)

@@ -1,13 +1,13 @@
 import torch
 
 from tests.conftest import tiny_config
-from tui_trainer import data as D
-from tui_trainer import fastpath
+from tui_trainer.data.batches import TensorSplit
+from tui_trainer.train import fast_paths as fastpath
 
 
-def _splits(n: int = 10) -> dict[str, D.TensorSplit]:
+def _splits(n: int = 10) -> dict[str, TensorSplit]:
     images = torch.zeros(n, 3, 8, 8, dtype=torch.uint8)  # 1,920 bytes in all
-    return {"train": D.TensorSplit(images, torch.zeros(n, dtype=torch.long), [""] * n)}
+    return {"train": TensorSplit(images, torch.zeros(n, dtype=torch.long), [""] * n)}
 
 
 def test_cpu_runs_record_the_cache_and_channels_last_only():

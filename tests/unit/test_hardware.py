@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from tui_trainer.config import UserError
-from tui_trainer.hardware import cpu_flags, resolve_device, resolve_precision
+from tui_trainer.errors import UserError
+from tui_trainer.train.hardware import cpu_flags, resolve_device, resolve_precision
 
 CPU = torch.device("cpu")
 

@@ -5,7 +5,7 @@ import torch
 import torchvision
 
 from tests.conftest import stand_in_imagenet
-from tui_trainer.models import (
+from tui_trainer.train.models import (
     WeightsError,
     apply_freeze,
     build_model,

@@ -8,14 +8,14 @@ import pytest
 import torch
 from PIL import Image
 
-from tui_trainer.config import UserError
-from tui_trainer.preview import (
+from tui_trainer.data.preview import (
     LABEL_HEIGHT,
     augment_panels,
     load_image,
     preview_grid,
     write_preview,
 )
+from tui_trainer.errors import UserError
 
 
 @pytest.fixture(params=["RGB", "L"])

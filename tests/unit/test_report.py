@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tui_trainer.config import load_preset
-from tui_trainer.report import build_report, protocol_of, render
-from tui_trainer.runs import write_json_atomic
+from tui_trainer.files import write_json_atomic
+from tui_trainer.studies.report import build_report, protocol_of, render
 
 QUICK = {"classes": 5, "image_size": 64, "resize": 72}
 

@@ -3,22 +3,15 @@ import os
 
 import pytest
 
-from tui_trainer.config import UserError
+from tui_trainer.errors import UserError
 from tui_trainer.events import Epoch, RunEnded, RunStarted, Step
-from tui_trainer.runs import (
-    Run,
-    RunWriter,
-    create_run,
-    ensure_writable,
-    find_run,
-    list_runs,
-    read_jsonl,
-    write_json_atomic,
-)
+from tui_trainer.files import read_jsonl, write_json_atomic
+from tui_trainer.runs.store import Run, create_run, ensure_writable, find_run, list_runs
+from tui_trainer.runs.writer import RunWriter
 
 
 def test_runs_started_in_the_same_second_get_distinct_folders(tmp_path, monkeypatch):
-    from tui_trainer import runs
+    from tui_trainer.runs import store as runs
 
     # the same second for both, even when the clock ticks between the two calls
     monkeypatch.setattr(runs, "make_run_id", lambda preset, name=None: f"20260101-000000-{preset}")

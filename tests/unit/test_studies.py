@@ -4,9 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from tui_trainer import report, studies
-from tui_trainer.config import ConfigError, RunConfig, list_presets, load_preset
-from tui_trainer.runs import create_run
+from tui_trainer.config import RunConfig, list_presets, load_preset
+from tui_trainer.errors import ConfigError
+from tui_trainer.runs.store import create_run
+from tui_trainer.studies import report
+from tui_trainer.studies import sweeps as studies
 
 TINY_PRESET = 'model = "resnet18"\nimage_size = 32\nresize = 36\nepochs = 1\nlr = 0.01\n'
 

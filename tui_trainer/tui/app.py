@@ -21,14 +21,15 @@ from textual.binding import Binding
 from textual.signal import Signal
 from textual.worker import Worker, get_current_worker
 
-from ..config import Preset, RunConfig, UserError, list_presets
-from ..runs import Run
-from ..studies import Sweep, SweepMember, sweep_paths
-from .jobs import EventRelay, Job, JobQueue
-from .live import RunView
-from .messages import EngineEvent, JobFinished, QueueEdit, StepBatch
-from .screens.confirm import ConfirmScreen
-from .screens.main import MainScreen
+from tui_trainer.config import Preset, RunConfig, list_presets
+from tui_trainer.errors import UserError
+from tui_trainer.runs.store import Run
+from tui_trainer.studies.sweeps import Sweep, SweepMember, sweep_paths
+from tui_trainer.tui.jobs import EventRelay, Job, JobQueue
+from tui_trainer.tui.live import RunView
+from tui_trainer.tui.messages import EngineEvent, JobFinished, QueueEdit, StepBatch
+from tui_trainer.tui.screens.confirm import ConfirmScreen
+from tui_trainer.tui.screens.main import MainScreen
 
 # launch.start_run(config, *, preset, overrides, data_dir, runs_dir, on_event, stop, name,
 #   extra_meta) -> (Run, RunEnded), (None, RunEnded) when stopped before training (no folder),
@@ -39,7 +40,7 @@ STYLES = Path(__file__).parent / "styles"
 
 def find_data_problem(data_dir: Path) -> str | None:
     """None when the dataset is there; else where we looked and how to fix it."""
-    from ..data import find_layout  # imports torch, if nothing has yet
+    from tui_trainer.data.layout import find_layout  # imports torch, if nothing has yet
 
     try:
         find_layout(data_dir)
@@ -69,7 +70,7 @@ def lower_thread_priority() -> None:
 
 
 def _start_run(*args: Any, **kwargs: Any) -> Any:
-    from ..launch import start_run
+    from tui_trainer.runs.launch import start_run
 
     freeze_imports()  # torchvision and the engine's modules are in memory now
     return start_run(*args, **kwargs)
@@ -321,8 +322,8 @@ def make_app(
     sweeps: list[str] | None = None,
 ) -> TrainerApp:
     """The app with the CLI's defaults for whatever is not given ($TUI_TRAINER_DATA/RUNS)."""
-    from ..data import resolve_data_dir
-    from ..runs import default_runs_dir
+    from tui_trainer.data.layout import resolve_data_dir
+    from tui_trainer.runs.store import default_runs_dir
 
     return TrainerApp(
         data_dir=resolve_data_dir(data_dir),

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import RunConfig
-from ..events import Event, Step
-from ..studies import member_meta
-from .messages import EngineEvent, StepBatch
+from tui_trainer.config import RunConfig
+from tui_trainer.events import Event, Step
+from tui_trainer.studies.sweeps import member_meta
+from tui_trainer.tui.messages import EngineEvent, StepBatch
 
 # Step events arrive as fast as the engine trains (hundreds a second on a GPU with small
 # images); the UI redraws at most this often and gets the steps in between as one batch.

@@ -13,8 +13,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..events import Epoch, Event, Log, RunEnded, RunStarted, Step
-from ..runs import Run
+from tui_trainer.events import Epoch, Event, Log, RunEnded, RunStarted, Step
+from tui_trainer.runs.store import Run
 
 LOG_LINES = 200
 

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from ..events import Event, RunEnded, Step
+from tui_trainer.events import Event, RunEnded, Step
 
 if TYPE_CHECKING:
-    from ..runs import Run
-    from .jobs import Job
+    from tui_trainer.runs.store import Run
+    from tui_trainer.tui.jobs import Job
 
 
 class EngineEvent(Message):

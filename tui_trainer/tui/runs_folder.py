@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..runs import Run, list_runs
+from tui_trainer.runs.store import Run, list_runs
 
 REFRESH_S = 2.0
 

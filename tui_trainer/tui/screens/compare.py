@@ -11,9 +11,9 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
-from ...runs import Run
-from ..widgets.key_bar import KeyBar
-from ..widgets.plots import ComparePlot
+from tui_trainer.runs.store import Run
+from tui_trainer.tui.widgets.key_bar import KeyBar
+from tui_trainer.tui.widgets.plots import ComparePlot
 
 
 def curve_label(run: Run) -> str:

@@ -10,12 +10,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, ContentSwitcher, DataTable, Label, OptionList, Static
 
-from ...runs import Run
-from ..widgets.config_form import FORM_ERROR, ConfigForm
-from ..widgets.preset_picker import PresetPicker
-from ..widgets.queue_list import QueueList
-from ..widgets.sweep_panel import SweepPanel
-from .run_detail import RunDetailScreen
+from tui_trainer.runs.store import Run
+from tui_trainer.tui.screens.run_detail import RunDetailScreen
+from tui_trainer.tui.widgets.config_form import FORM_ERROR, ConfigForm
+from tui_trainer.tui.widgets.preset_picker import PresetPicker
+from tui_trainer.tui.widgets.queue_list import QueueList
+from tui_trainer.tui.widgets.sweep_panel import SweepPanel
 
 DEFAULT_PRESET = "scratch"
 

@@ -13,12 +13,12 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Header, Input
 
-from ..widgets.key_bar import KeyBar
-from .launch import LaunchView
-from .preview import PreviewView
-from .results import ResultsView
-from .studies import StudiesView
-from .watch import WatchView
+from tui_trainer.tui.screens.launch import LaunchView
+from tui_trainer.tui.screens.preview import PreviewView
+from tui_trainer.tui.screens.results import ResultsView
+from tui_trainer.tui.screens.studies import StudiesView
+from tui_trainer.tui.screens.watch import WatchView
+from tui_trainer.tui.widgets.key_bar import KeyBar
 
 
 class MainScreen(Screen):

@@ -14,10 +14,10 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
 
-from ...perclass import misclassified_images
-from ...runs import Run
-from ..widgets.key_bar import KeyBar
-from .preview import PreviewScreen
+from tui_trainer.runs.results import misclassified_images
+from tui_trainer.runs.store import Run
+from tui_trainer.tui.screens.preview import PreviewScreen
+from tui_trainer.tui.widgets.key_bar import KeyBar
 
 
 @dataclass(frozen=True)

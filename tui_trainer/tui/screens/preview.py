@@ -3,8 +3,8 @@ augmentations, drawn with half-block characters (works over plain SSH).
 
 Decoding and augmenting run in a thread worker (one at a time: a new request cancels the last
 one's result), so the view stays responsive while a run trains; the engine side is
-`tui_trainer.preview`, imported there (it brings torch), never at app start. Nothing loads until
-the view is first shown.
+`tui_trainer.data.preview`, imported there (it brings torch), never at app start. Nothing loads
+until the view is first shown.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from textual.screen import Screen
 from textual.widgets import Header, Input, Static
 from textual.worker import get_current_worker
 
-from ...config import UserError
-from ..widgets.halfblock import HalfBlockImage
-from ..widgets.key_bar import KeyBar
+from tui_trainer.errors import UserError
+from tui_trainer.tui.widgets.halfblock import HalfBlockImage
+from tui_trainer.tui.widgets.key_bar import KeyBar
 
 PANEL_COUNT = 4  # original, CS-HF, H-RP, B-GS-R (preview.PANELS)
 FIXED_ROWS = 2  # the path field and the status line above the panels
@@ -152,7 +152,7 @@ class PreviewView(Vertical):
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
     def _work(self, request: Request) -> None:
         """In a thread: decode (unless redrawing), augment, convert to PIL; post the result."""
-        from ... import preview as P  # torch and torchvision: loaded on first use
+        from tui_trainer.data import preview as P  # torch and torchvision: loaded on first use
 
         data_dir = self.app.data_dir
         try:

@@ -12,13 +12,14 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
-from ...perclass import load_test_results
-from ...runs import SUMMARY_FIELDS, Run, format_number
-from ..live import format_seconds
-from ..widgets.class_results import ClassResults, missing_note
-from ..widgets.key_bar import KeyBar
-from ..widgets.plots import EpochPlot, StepLossPlot
-from .misclassified import MisclassifiedScreen
+from tui_trainer.runs.display import format_number
+from tui_trainer.runs.results import load_test_results
+from tui_trainer.runs.store import SUMMARY_FIELDS, Run
+from tui_trainer.tui.live import format_seconds
+from tui_trainer.tui.screens.misclassified import MisclassifiedScreen
+from tui_trainer.tui.widgets.class_results import ClassResults, missing_note
+from tui_trainer.tui.widgets.key_bar import KeyBar
+from tui_trainer.tui.widgets.plots import EpochPlot, StepLossPlot
 
 
 def describe_config(config: dict[str, Any]) -> str:

@@ -15,11 +15,11 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from ...report import TABLES, build_report
-from ...runs import Run
-from ..runs_folder import RunsFolderView
-from ..widgets.study_table import Layout, StudyTable
-from .run_detail import RunDetailScreen
+from tui_trainer.runs.store import Run
+from tui_trainer.studies.report import TABLES, build_report
+from tui_trainer.tui.runs_folder import RunsFolderView
+from tui_trainer.tui.screens.run_detail import RunDetailScreen
+from tui_trainer.tui.widgets.study_table import Layout, StudyTable
 
 TAB_TITLES = {
     "scratch": "Scratch",

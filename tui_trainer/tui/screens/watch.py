@@ -11,11 +11,11 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Button, Log, ProgressBar, Static
 
-from ...runs import Run, list_runs
-from ..live import RunView, format_seconds
-from ..runs_folder import file_signature
-from ..widgets.plots import EpochPlot, StepLossPlot
-from .confirm import ConfirmScreen
+from tui_trainer.runs.store import Run, list_runs
+from tui_trainer.tui.live import RunView, format_seconds
+from tui_trainer.tui.runs_folder import file_signature
+from tui_trainer.tui.screens.confirm import ConfirmScreen
+from tui_trainer.tui.widgets.plots import EpochPlot, StepLossPlot
 
 POLL_S = 1.0
 # Folders a run started elsewhere is looked for in, newest first (keeps the idle poll cheap).

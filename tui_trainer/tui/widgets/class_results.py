@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
-from ...perclass import confused_pairs, worst_classes
+from tui_trainer.runs.results import confused_pairs, worst_classes
 
 SHOWN = 10  # rows per table, as `show` prints
 

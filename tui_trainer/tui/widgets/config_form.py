@@ -16,17 +16,17 @@ from textual.containers import Container
 from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
-from ...config import (
+from tui_trainer.config import (
     AUGMENTATIONS,
     DEVICES,
     FREEZE_POLICIES,
     MODELS,
-    ConfigError,
     Preset,
     RunConfig,
     parse_value,
 )
-from .choice import Choice
+from tui_trainer.errors import ConfigError
+from tui_trainer.tui.widgets.choice import Choice
 
 # (config key, label), laid out two per row.
 FIELDS = (

@@ -11,7 +11,7 @@ from typing import Any
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
-from ... import plots
+from tui_trainer.runs import display as plots
 
 
 class _RunPlot(PlotextPlot):

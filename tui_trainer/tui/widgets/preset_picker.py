@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from ...config import Preset
+from tui_trainer.config import Preset
 
 STUDIES = ("Scratch", "Transfer learning", "Augmentation", "Backbones")
 SWEEP_PREFIX = "sweep:"

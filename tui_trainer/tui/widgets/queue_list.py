@@ -6,8 +6,8 @@ from textual.binding import Binding
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from ..jobs import Job
-from ..messages import QueueEdit
+from tui_trainer.tui.jobs import Job
+from tui_trainer.tui.messages import QueueEdit
 
 
 class QueueList(OptionList):

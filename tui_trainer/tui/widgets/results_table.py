@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from ...runs import Run
+from tui_trainer.runs.store import Run
 
 
 @dataclass(frozen=True)

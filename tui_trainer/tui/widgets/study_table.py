@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import DataTable
 
-from ...report import EMPTY, Table, joined_text, value_text
+from tui_trainer.studies.report import EMPTY, Table, joined_text, value_text
 
 
 @dataclass(frozen=True)

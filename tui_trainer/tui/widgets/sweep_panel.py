@@ -16,9 +16,10 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
-from ... import studies
-from ...config import UserError, parse_set_options
-from ...runs import Run
+from tui_trainer.config import parse_set_options
+from tui_trainer.errors import UserError
+from tui_trainer.runs.store import Run
+from tui_trainer.studies import sweeps as studies
 
 # What a member's state reads as, and its style; the order the counts line uses.
 STATE_LOOK = {

@@ -23,23 +23,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .config import UserError
-from .events import Epoch, Event, Log, RunEnded, RunStarted, Step
+from tui_trainer.errors import UserError
+from tui_trainer.files import read_json, read_jsonl, write_json_atomic
 
 RUNS_ENV = "TUI_TRAINER_RUNS"
-FINAL_STATUSES = ("completed", "interrupted", "diverged", "failed")
 
 
-def format_number(value: Any, digits: int = 3) -> str:
-    """A summary value as front ends print it: fixed digits, tiny floats in %g, None as "-"."""
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}" if abs(value) >= 10**-digits or value == 0 else f"{value:g}"
-    return str(value)
-
-
-# summary.json's headline numbers, in the order front ends show them.
 SUMMARY_FIELDS = (
     "best_epoch",
     "max_val_acc",
@@ -71,71 +60,6 @@ def ensure_writable(runs_dir: Path) -> Path:
             "pass --runs-dir DIR or set TUI_TRAINER_RUNS to a folder you can write"
         ) from None
     return runs_dir
-
-
-# --- atomic files ----------------------------------------------------------------------------
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
-
-
-def write_jsonl_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
-    write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in rows))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over the target."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def save_checkpoint_atomic(path: Path, state: dict[str, Any]) -> None:
-    import torch
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Every complete line; a line cut short by a kill (or still being written) is skipped."""
-    try:
-        text = path.read_text()
-    except OSError:
-        return []
-    rows = []
-    for line in text.splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
 
 
 def pid_alive(pid: int) -> bool:
@@ -290,61 +214,3 @@ def list_runs(runs_dir: Path) -> list[Run]:
     if not runs_dir.is_dir():
         return []
     return [Run(p) for p in sorted(runs_dir.iterdir()) if (p / "config.json").is_file()]
-
-
-# --- the run writer: events in, files out -----------------------------------------------------
-
-
-class RunWriter:
-    """Subscribes to engine events and keeps the run folder's metrics and summary up to date."""
-
-    def __init__(self, run: Run) -> None:
-        self.run = run
-        self.summary = run.summary() or initial_summary()
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, Step):
-            self.run.append_metric(
-                {
-                    "kind": "step",
-                    "epoch": event.epoch,
-                    "step": event.step,
-                    "global_step": event.global_step,
-                    "loss": event.loss,
-                    "lr": event.lr,
-                }
-            )
-        elif isinstance(event, Epoch):
-            self.run.append_metric(
-                {
-                    "kind": "epoch",
-                    "epoch": event.epoch,
-                    "train_loss": event.train_loss,
-                    "train_acc": event.train_acc,
-                    "val_loss": event.val_loss,
-                    "val_acc": event.val_acc,
-                    "lr": event.lr,
-                    "seconds": event.seconds,
-                },
-                sync=True,
-            )
-            self.summary.update(epochs_done=event.epoch, heartbeat=time.time())
-            self.run.write_summary(self.summary)
-        elif isinstance(event, RunStarted):
-            self.summary.update(
-                status="running",
-                pid=os.getpid(),
-                host=socket.gethostname(),
-                device=event.device,
-                precision=event.precision,
-                epochs=event.epochs,
-            )
-            self.run.write_summary(self.summary)
-        elif isinstance(event, RunEnded):
-            self.summary.update(event.summary)
-            self.summary.update(status=event.status, ended_at=time.time())
-            if event.message:
-                self.summary["message"] = event.message
-            self.run.write_summary(self.summary)
-        elif isinstance(event, Log) and event.level == "warning":
-            self.summary.setdefault("warnings", []).append(event.message)

@@ -18,12 +18,15 @@ from typing import Any
 import torch
 import torchvision
 
-from . import data as D
-from . import distributed, engine
-from .config import RunConfig, Stopped, UserError
-from .events import EventCallback, RunEnded, fan_out
-from .rewind import check_resumable, load_resume_state, rewind
-from .runs import Run, RunWriter, create_run, ensure_writable, find_run
+from tui_trainer.config import RunConfig
+from tui_trainer.data.layout import find_layout, list_classes, resolve_data_dir
+from tui_trainer.errors import Stopped, UserError
+from tui_trainer.events import EventCallback, RunEnded, fan_out
+from tui_trainer.runs.resume import check_resumable, load_resume_state, rewind
+from tui_trainer.runs.store import Run, create_run, ensure_writable, find_run
+from tui_trainer.runs.writer import RunWriter
+from tui_trainer.train import engine
+from tui_trainer.train import topology as distributed
 
 
 def _git_revision() -> str | None:
@@ -121,8 +124,8 @@ def resume_run(
     resume = load_resume_state(run.path) if run.last_path.is_file() else None
     # The data the run started on, unless told otherwise: the splits must match last.pt's head.
     recorded = Path(meta["data_dir"]) if meta.get("data_dir") else None
-    data_dir = data_dir or recorded or D.resolve_data_dir(None)
-    classes = D.list_classes(D.find_layout(data_dir).images_dir, config.classes)
+    data_dir = data_dir or recorded or resolve_data_dir(None)
+    classes = list_classes(find_layout(data_dir).images_dir, config.classes)
     if meta.get("classes") and classes != meta["classes"]:
         raise UserError(
             f"the classes in {data_dir} differ from run {run.id}'s: pass --data with the "

@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .config import UserError
-from .runs import Run, initial_summary, write_json_atomic, write_jsonl_atomic
+from tui_trainer.errors import UserError
+from tui_trainer.files import write_json_atomic, write_jsonl_atomic
+from tui_trainer.runs.store import Run, initial_summary
 
 # Statuses `--resume` continues from; `completed` and `diverged` would only repeat themselves.
 RESUMABLE = ("interrupted", "crashed", "failed")

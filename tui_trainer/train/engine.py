@@ -21,14 +21,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import data as D
-from . import distributed, fastpath, features
-from .config import RunConfig, Stopped
-from .events import Epoch, EventCallback, Log, RunEnded, RunStarted, Step
-from .hardware import autocast_dtype, resolve_precision
-from .models import apply_freeze, build_model, set_train_mode
-from .perclass import save_test_results
-from .runs import save_checkpoint_atomic
+from tui_trainer.config import RunConfig
+from tui_trainer.data.batches import (
+    TensorSplit,
+    batch_order,
+    build_tensor_splits,
+    iterate_batches,
+    normalization,
+    seed_everything,
+)
+from tui_trainer.data.decode import decode_all
+from tui_trainer.data.layout import DataError, Splits, find_layout, make_splits
+from tui_trainer.errors import Stopped
+from tui_trainer.events import Epoch, EventCallback, Log, RunEnded, RunStarted, Step
+from tui_trainer.files import save_checkpoint_atomic
+from tui_trainer.runs.results import save_test_results
+from tui_trainer.train import fast_paths as fastpath
+from tui_trainer.train import frozen_features as features
+from tui_trainer.train import topology as distributed
+from tui_trainer.train.hardware import autocast_dtype, resolve_precision
+from tui_trainer.train.models import apply_freeze, build_model, set_train_mode
 
 
 class Diverged(Exception):
@@ -41,8 +53,8 @@ class Prepared:
 
     config: RunConfig
     data_dir: Path
-    splits: D.Splits
-    tensors: dict[str, D.TensorSplit]
+    splits: Splits
+    tensors: dict[str, TensorSplit]
     skipped: list[str]
     device: torch.device
     precision: str
@@ -61,14 +73,14 @@ def prepare(
     say = on_event or (lambda e: None)
     device = distributed.setup(config)  # under torchrun: this rank's GPU, process group joined
     precision = resolve_precision(config.precision, device)
-    layout = D.find_layout(data_dir)
-    splits = D.make_splits(layout, config)
-    D.seed_everything(config.seed)  # the random init follows the seed
+    layout = find_layout(data_dir)
+    splits = make_splits(layout, config)
+    seed_everything(config.seed)  # the random init follows the seed
     model = build_model(config.model, len(splits.classes), config.weights)
     items = splits.all_items()
     paths = [splits.images_dir / rel for rel, _ in items]
     say(Log("", f"decoding {len(paths)} images at {config.image_size}px"))
-    decoded = D.decode_all(
+    decoded = decode_all(
         paths,
         config.resize,
         config.image_size,
@@ -76,10 +88,10 @@ def prepare(
         on_progress=lambda done, total: say(Log("", f"decoded {done}/{total} images")),
         stop=stop,
     )
-    tensors, skipped = D.build_tensor_splits(splits, decoded)
+    tensors, skipped = build_tensor_splits(splits, decoded)
     for name, split in tensors.items():
         if len(split) == 0:  # before the warnings: the error alone says it, in one line
-            raise D.DataError(
+            raise DataError(
                 f"no readable images left in the {name} split of {data_dir} ({len(skipped)} "
                 "unreadable files): check the image files"
             )
@@ -131,13 +143,13 @@ def _seed_epoch(seed: int, epoch: int, rank: int = 0) -> None:
 def train_one_epoch(model, criterion, optimizer, scaler, split, cfg, ctx, state, epoch, emit, stop):
     """One pass over the shuffled train split; a Step event per batch. Returns mean step loss."""
     set_train_mode(distributed.unwrap(model), cfg.model, cfg.freeze)
-    order = distributed.shard_train(D.batch_order(len(split), cfg.seed, epoch, shuffle=True))
+    order = distributed.shard_train(batch_order(len(split), cfg.seed, epoch, shuffle=True))
     batch = distributed.local_batch(cfg.batch_size)  # batch_size is the global batch
     steps = math.ceil(len(order) / batch)
     augment = ctx["augment"]
     total = 0.0
     for step, (images, labels) in enumerate(
-        D.iterate_batches(split, batch, order, pin=ctx["pin"]), 1
+        iterate_batches(split, batch, order, pin=ctx["pin"]), 1
     ):
         if distributed.should_stop(stop):
             raise Stopped
@@ -184,7 +196,7 @@ def _eval_logits(model, split, cfg, ctx, stop=None):
     # Distributed ranks hold unequal chunks of the split: they stop only at a train step, together.
     index = distributed.shard_eval(len(split))
     batch = distributed.local_batch(cfg.batch_size)
-    for images, labels in D.iterate_batches(split, batch, index, pin=ctx["pin"]):
+    for images, labels in iterate_batches(split, batch, index, pin=ctx["pin"]):
         if stop is not None and stop.is_set() and not distributed.active():
             raise Stopped
         x = _to_input(images, ctx)
@@ -261,10 +273,10 @@ def _summary(state: TrainState, prep: Prepared, seconds: float) -> dict[str, Any
 
 def make_context(prep: Prepared) -> dict[str, Any]:
     """What every batch needs: device, autocast dtype, normalisation, augmenter, pinning."""
-    from .augment import make_augmenter
+    from tui_trainer.data.augment import make_augmenter
 
     cfg, device = prep.config, prep.device
-    mean, std = (torch.tensor(v, device=device).view(1, 3, 1, 1) for v in D.normalization(cfg))
+    mean, std = (torch.tensor(v, device=device).view(1, 3, 1, 1) for v in normalization(cfg))
     return {
         "device": device,
         "dtype": autocast_dtype(prep.precision),
@@ -293,7 +305,7 @@ def train(
     def emit(event) -> None:
         on_event(dataclasses.replace(event, run_id=run_id))
 
-    D.seed_everything(cfg.seed)
+    seed_everything(cfg.seed)
     model = prep.model.to(device, memory_format=torch.channels_last)
     params = apply_freeze(model, cfg.model, cfg.freeze)
     optimizer = torch.optim.SGD(

@@ -22,12 +22,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import data as D
-from . import engine, reference
-from .config import build_config
-from .events import Epoch, Log, RunEnded
-from .hardware import autocast_dtype, cpu_threads, resolve_device, sync
-from .models import apply_freeze, build_model, set_train_mode
+from tui_trainer.bench import reference
+from tui_trainer.config import build_config
+from tui_trainer.data.batches import TensorSplit, normalization
+from tui_trainer.data.layout import resolve_data_dir
+from tui_trainer.events import Epoch, Log, RunEnded
+from tui_trainer.train import engine
+from tui_trainer.train.hardware import autocast_dtype, cpu_threads, resolve_device, sync
+from tui_trainer.train.models import apply_freeze, build_model, set_train_mode
 
 
 @dataclass
@@ -113,10 +115,10 @@ def _engine_epochs(prep: engine.Prepared, say: Callable[[str], None]) -> dict[st
 
 def _reference_epochs(prep: engine.Prepared, opts: BenchOptions, say) -> list[float]:
     cfg, device = prep.config, prep.device
-    mean, std = D.normalization(cfg)
+    mean, std = normalization(cfg)
     transform = reference.reference_transform(cfg.resize, cfg.image_size, mean, std)
 
-    def loader(split: D.TensorSplit, shuffle: bool):
+    def loader(split: TensorSplit, shuffle: bool):
         paths = [prep.splits.images_dir / p for p in split.paths]
         dataset = reference.ImageListDataset(paths, split.labels.tolist(), transform)
         return reference.make_loader(dataset, cfg.batch_size, shuffle, opts.workers)
@@ -155,7 +157,7 @@ def run_bench(opts: BenchOptions, say: Callable[[str], None] = print) -> dict[st
     cfg = cfg.with_overrides({"epochs": warmup + opts.epochs})
     torch.set_num_threads(cpu_threads(cfg.threads))
     t0 = time.perf_counter()
-    prep = engine.prepare(cfg, D.resolve_data_dir(opts.data_dir))
+    prep = engine.prepare(cfg, resolve_data_dir(opts.data_dir))
     prepare_s = time.perf_counter() - t0
     n_train, n_val = len(prep.tensors["train"]), len(prep.tensors["val"])
     classes = len(prep.splits.classes)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .config import UserError
+from tui_trainer.errors import UserError
 
 
 def resolve_device(name: str) -> torch.device:

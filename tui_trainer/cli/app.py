@@ -19,10 +19,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import config as C
-from . import data as D
-from . import distributed
-from .runs import SUMMARY_FIELDS, default_runs_dir, find_run, format_number, list_runs
+from tui_trainer import config as C
+from tui_trainer.data.layout import resolve_data_dir
+from tui_trainer.errors import UserError
+from tui_trainer.runs.display import format_number
+from tui_trainer.runs.store import SUMMARY_FIELDS, default_runs_dir, find_run, list_runs
+from tui_trainer.train import topology as distributed
 
 app = typer.Typer(
     help="Train and compare image classifiers on Caltech-101 from the terminal.",
@@ -66,7 +68,7 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except C.UserError as exc:
+        except UserError as exc:
             err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
@@ -132,17 +134,17 @@ def run(
     ] = None,
 ) -> None:
     """Train one preset headless (or --resume a stopped run) and leave a run folder behind."""
-    from .launch import resume_run, start_run
-    from .progress import progress_listener
+    from tui_trainer.cli.progress import progress_listener
+    from tui_trainer.runs.launch import resume_run, start_run
 
     if resume is not None:
         if preset or set_ or name:
-            raise C.UserError(
+            raise UserError(
                 "--resume continues a run with its own config: drop PRESET, --set and --name"
             )
         launch = functools.partial(resume_run, resume, data_dir=data, device=device)
     elif preset is None:
-        raise C.UserError(
+        raise UserError(
             "missing PRESET: name one (see `tui-trainer presets`) or pass --resume RUN_ID"
         )
     else:
@@ -155,7 +157,7 @@ def run(
             cfg,
             preset=loaded.name,
             overrides=overrides,
-            data_dir=D.resolve_data_dir(data),
+            data_dir=resolve_data_dir(data),
             name=name,
         )
     stop = threading.Event()
@@ -281,8 +283,8 @@ def show(
     """Show one run: its config, summary, worst classes and curves."""
     import plotext
 
-    from .cli_studies import print_class_results, print_misclassified
-    from .plots import plot_epoch_metric, plot_step_loss
+    from tui_trainer.cli.study_commands import print_class_results, print_misclassified
+    from tui_trainer.runs.display import plot_epoch_metric, plot_step_loss
 
     r = find_run(runs_dir or default_runs_dir(), run_id)
     if misclassified:
@@ -319,7 +321,7 @@ def console(
 @user_errors
 def tui(data: DataOpt = None, runs_dir: RunsOpt = None, device: DeviceOpt = None) -> None:
     """Open the console: launch presets, watch runs live, browse and compare runs."""
-    from .tui.app import make_app
+    from tui_trainer.tui.app import make_app
 
     make_app(data_dir=data, runs_dir=runs_dir, device=device).run()
 
@@ -328,9 +330,9 @@ def tui(data: DataOpt = None, runs_dir: RunsOpt = None, device: DeviceOpt = None
 @user_errors
 def data_check(data: DataOpt = None) -> None:
     """Classes, images per split, image modes and unreadable files."""
-    from .datacheck import check_dataset
+    from tui_trainer.data.check import check_dataset
 
-    report = check_dataset(D.resolve_data_dir(data))
+    report = check_dataset(resolve_data_dir(data))
     for line in report.lines():
         typer.echo(line)
     if report.unreadable:
@@ -341,9 +343,9 @@ def data_check(data: DataOpt = None) -> None:
 @user_errors
 def data_download(data: DataOpt = None) -> None:
     """Fetch Caltech-101 with torchvision's downloader into the data folder."""
-    from .datacheck import download
+    from tui_trainer.data.check import download
 
-    typer.echo(f"Caltech-101 is in {download(D.resolve_data_dir(data))}")
+    typer.echo(f"Caltech-101 is in {download(resolve_data_dir(data))}")
 
 
 @app.command()
@@ -374,7 +376,7 @@ def bench(
     device: DeviceOpt = None,
 ) -> None:
     """Time the engine against pure compute and a notebook-style loop on this machine."""
-    from .bench import BenchOptions, run_bench
+    from tui_trainer.bench.runner import BenchOptions, run_bench
 
     overrides: dict[str, str | int] = dict(C.parse_set_options(set_ or []))
     for key, value in (("classes", classes), ("batch_size", batch_size), ("device", device)):
@@ -401,4 +403,4 @@ def main() -> None:
 
 
 # The study commands (sweeps, sweep, report, preview) register themselves on `app`.
-from . import cli_studies  # noqa: E402, F401
+from tui_trainer.cli import study_commands as cli_studies  # noqa: E402, F401

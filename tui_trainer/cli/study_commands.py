@@ -15,9 +15,8 @@ import typer
 from rich import box
 from rich.table import Table
 
-from . import config as C
-from . import data as D
-from .cli import (
+from tui_trainer import config as C
+from tui_trainer.cli.app import (
     DataOpt,
     DeviceOpt,
     RunsOpt,
@@ -27,11 +26,14 @@ from .cli import (
     out,
     user_errors,
 )
-from .runs import default_runs_dir, ensure_writable, format_number
+from tui_trainer.data.layout import find_layout, resolve_data_dir
+from tui_trainer.errors import UserError
+from tui_trainer.runs.display import format_number
+from tui_trainer.runs.store import default_runs_dir, ensure_writable
 
 
 def print_class_results(r, n: int = 10) -> None:
-    from .perclass import confused_pairs, load_test_results, worst_classes
+    from tui_trainer.runs.results import confused_pairs, load_test_results, worst_classes
 
     results = load_test_results(r.path)
     if results is None:
@@ -46,11 +48,11 @@ def print_class_results(r, n: int = 10) -> None:
 
 
 def print_misclassified(r) -> None:
-    from .perclass import RESULTS_FILE, load_test_results, misclassified_images
+    from tui_trainer.runs.results import RESULTS_FILE, load_test_results, misclassified_images
 
     results = load_test_results(r.path)
     if results is None:
-        raise C.UserError(
+        raise UserError(
             f"run {r.id} has no {RESULTS_FILE}: only completed runs store per-class test results"
         )
     images = misclassified_images(results)
@@ -70,7 +72,7 @@ SetOpt = Annotated[
 @user_errors
 def sweeps() -> None:
     """List the sweeps: studies of several runs, started with `tui-trainer sweep NAME`."""
-    from .studies import list_sweeps
+    from tui_trainer.studies.sweeps import list_sweeps
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     for col in ("sweep", "base", "members", "description"):
@@ -109,8 +111,8 @@ def sweep(
 
     Members with a completed run of the same config are skipped; failed, interrupted and crashed
     ones run again. Exit code: 0 all completed, 1 some failed or diverged, 130 interrupted."""
-    from . import studies
-    from .progress import progress_listener
+    from tui_trainer.cli.progress import progress_listener
+    from tui_trainer.studies import sweeps as studies
 
     overrides: dict[str, str] = C.parse_set_options(set_ or [])
     if device:
@@ -118,9 +120,9 @@ def sweep(
     plan = studies.load_sweep(name, overrides)
     runs_dir = runs_dir or default_runs_dir()
     states = studies.member_states(plan, runs_dir)
-    data_dir = D.resolve_data_dir(data)
+    data_dir = resolve_data_dir(data)
     if not dry_run:
-        D.find_layout(data_dir)  # a wrong --data fails here, before any output
+        find_layout(data_dir)  # a wrong --data fails here, before any output
         ensure_writable(runs_dir)
     todo = [s.member for s in states if s.status in studies.RERUN_STATUSES]
     out.print(f"sweep {plan.name}: {len(plan.members)} members, {len(todo)} to run")
@@ -172,13 +174,13 @@ def report(
     ] = False,
 ) -> None:
     """The report's tables from the completed runs, each cell naming its run."""
-    from .report import FORMATS, build_report, render
+    from tui_trainer.studies.report import FORMATS, build_report, render
 
     if fmt not in FORMATS:
-        raise C.UserError(f"--format {fmt!r} is not known: choose one of {', '.join(FORMATS)}")
+        raise UserError(f"--format {fmt!r} is not known: choose one of {', '.join(FORMATS)}")
     runs_dir = runs_dir or default_runs_dir()
     if not runs_dir.is_dir():
-        raise C.UserError(f"runs folder {runs_dir} does not exist: pass --runs-dir DIR")
+        raise UserError(f"runs folder {runs_dir} does not exist: pass --runs-dir DIR")
     text = render(build_report(runs_dir, any_protocol), fmt, compare_paper)
     if out_file is None:
         typer.echo(text, nl=False)
@@ -186,7 +188,7 @@ def report(
     try:
         out_file.write_text(text)
     except OSError as exc:
-        raise C.UserError(f"cannot write {out_file} ({exc.strerror}): pick another --out") from None
+        raise UserError(f"cannot write {out_file} ({exc.strerror}): pick another --out") from None
     typer.echo(f"report written to {out_file}")
 
 
@@ -198,6 +200,6 @@ def preview(
     seed: Annotated[int | None, typer.Option(help="Repeat the same random draws.")] = None,
 ) -> None:
     """Write the image beside its CS-HF, H-RP and B-GS-R augmentations (the report's Figure 5)."""
-    from .preview import write_preview
+    from tui_trainer.data.preview import write_preview
 
     typer.echo(f"preview written to {write_preview(image, out_file, seed)}")

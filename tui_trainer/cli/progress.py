@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from .events import Epoch, Event, EventCallback, Log, RunEnded, RunStarted, Step
+from tui_trainer.events import Epoch, Event, EventCallback, Log, RunEnded, RunStarted, Step
 
 
 def _epoch_line(e: Epoch) -> str:

@@ -17,9 +17,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from . import data as D
-from .config import RunConfig
-from .models import frozen_part
+from tui_trainer.config import RunConfig
+from tui_trainer.data.batches import TensorSplit, iterate_batches
+from tui_trainer.train.models import frozen_part
 
 
 def applies(config: RunConfig) -> bool:
@@ -66,31 +66,31 @@ def split_model(
 @torch.no_grad()
 def extract(
     extractor: Callable[[torch.Tensor], torch.Tensor],
-    split: D.TensorSplit,
+    split: TensorSplit,
     batch_size: int,
     to_input: Callable[[torch.Tensor], torch.Tensor],
     autocast: Callable[[], object],
     check_stop: Callable[[], None],
-) -> D.TensorSplit:
+) -> TensorSplit:
     """The extractor's outputs for every image of a split, in order, on the input's device."""
     outputs = []
-    for images, _ in D.iterate_batches(split, batch_size, torch.arange(len(split))):
+    for images, _ in iterate_batches(split, batch_size, torch.arange(len(split))):
         check_stop()
         with autocast():
             outputs.append(extractor(to_input(images)).contiguous())
     features = torch.cat(outputs) if outputs else torch.empty(0)
-    return D.TensorSplit(features, split.labels, split.paths)
+    return TensorSplit(features, split.labels, split.paths)
 
 
 def cache_frozen_features(
     net: nn.Module,
     config: RunConfig,
-    splits: dict[str, D.TensorSplit],
+    splits: dict[str, TensorSplit],
     to_input: Callable[[torch.Tensor], torch.Tensor],
     autocast: Callable[[], object],
     say: Callable[[str], None],
     check_stop: Callable[[], None],
-) -> tuple[nn.Module, dict[str, D.TensorSplit]]:
+) -> tuple[nn.Module, dict[str, TensorSplit]]:
     """(head, splits of features): what the epochs train and evaluate instead of the model."""
     extractor, head = split_model(net, config.model)
     net.eval()  # the frozen part's train-time mode too (BatchNorm keeps ImageNet's statistics)

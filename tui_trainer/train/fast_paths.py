@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import torch
 
-from . import data as D
-from . import features
-from .config import RunConfig
+from tui_trainer.config import RunConfig
+from tui_trainer.data.batches import TensorSplit
+from tui_trainer.train import frozen_features as features
 
 DEVICE_DATA_SHARE = 0.25  # of the free GPU memory the decoded images may take
 UPLOAD_ROWS = 256  # images per pinned upload chunk: bounds the pinned host memory used
 
 
-def choose(config: RunConfig, device: torch.device, tensors: dict[str, D.TensorSplit]) -> list[str]:
+def choose(config: RunConfig, device: torch.device, tensors: dict[str, TensorSplit]) -> list[str]:
     paths = ["decoded_image_cache", "channels_last"]
     if features.applies(config):
         paths.append("frozen_features")
@@ -48,12 +48,12 @@ def _upload(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 def place(
-    tensors: dict[str, D.TensorSplit], device: torch.device, paths: list[str]
-) -> dict[str, D.TensorSplit]:
+    tensors: dict[str, TensorSplit], device: torch.device, paths: list[str]
+) -> dict[str, TensorSplit]:
     """The splits where the epochs read them: on the GPU with data_on_device, else as they are."""
     if "data_on_device" not in paths:
         return tensors
     return {
-        name: D.TensorSplit(_upload(s.images, device), _upload(s.labels, device), s.paths)
+        name: TensorSplit(_upload(s.images, device), _upload(s.labels, device), s.paths)
         for name, s in tensors.items()
     }

@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import FIELD_TYPES, ConfigError, RunConfig, load_preset, presets_dir, read_toml
-from .events import EventCallback, RunEnded
-from .runs import Run, list_runs
+from tui_trainer.config import FIELD_TYPES, RunConfig, load_preset, presets_dir, read_toml
+from tui_trainer.errors import ConfigError
+from tui_trainer.events import EventCallback, RunEnded
+from tui_trainer.runs.store import Run, list_runs
 
 SWEEP_KEYS = ("description", "study", "base", "include", "runs", "grid")
 MEMBER_KEYS = ("name", "preset")
@@ -235,7 +236,7 @@ def run_member(
 ) -> tuple[Run | None, RunEnded]:
     """Train one member headless, tagging its run with the sweep (config.json's `sweep`).
     A stop before training returns no run (launch.start_run)."""
-    from .launch import start_run
+    from tui_trainer.runs.launch import start_run
 
     return start_run(
         member.config,

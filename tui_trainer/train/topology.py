@@ -30,8 +30,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .config import RunConfig, Stopped, UserError
-from .hardware import cpu_threads, resolve_device
+from tui_trainer.config import RunConfig
+from tui_trainer.errors import Stopped, UserError
+from tui_trainer.train.hardware import cpu_threads, resolve_device
 
 TIMEOUT_ENV = "TUI_TRAINER_DIST_TIMEOUT"
 DEFAULT_TIMEOUT_S = 600  # long enough for local rank 0 to decode the full dataset on first use

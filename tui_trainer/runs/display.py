@@ -1,4 +1,6 @@
-"""plotext drawings of a run's curves, shared by `tui-trainer show` and the TUI's plot widgets.
+"""How a run's numbers and curves are shown, shared by the CLI and the TUI.
+
+plotext drawings of a run's curves, shared by `tui-trainer show` and the TUI's plot widgets.
 
 Each function takes a plotext-like object (the `plotext` module itself, or a textual-plotext
 widget's `plt`) so the CLI and the TUI draw the same pictures from the same run-folder rows.
@@ -7,6 +9,15 @@ widget's `plt`) so the CLI and the TUI draw the same pictures from the same run-
 from __future__ import annotations
 
 from typing import Any
+
+
+def format_number(value: Any, digits: int = 3) -> str:
+    """A summary value as front ends print it: fixed digits, tiny floats in %g, None as "-"."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if abs(value) >= 10**-digits or value == 0 else f"{value:g}"
+    return str(value)
 
 
 def downsample(xs: list[float], ys: list[float], limit: int = 400) -> tuple[list, list]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .runs import read_json, write_json_atomic
+from tui_trainer.files import read_json, write_json_atomic
 
 RESULTS_FILE = "test_results.json"
 

@@ -18,9 +18,10 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from .augment import augment_image
-from .config import UserError
-from .data import decode_image, find_layout, list_classes, list_images
+from tui_trainer.data.augment import augment_image
+from tui_trainer.data.decode import decode_image
+from tui_trainer.data.layout import find_layout, list_classes, list_images
+from tui_trainer.errors import UserError
 
 # Figure 5's order: original (top-left), CS-HF (top-right), H-RP (bottom-left), B-GS-R.
 PANELS = (("original", None), ("CS-HF", "cs-hf"), ("H-RP", "h-rp"), ("B-GS-R", "b-gs-r"))

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, RunConfig
-from .runs import Run, list_runs
+from tui_trainer.config import RunConfig
+from tui_trainer.errors import ConfigError
+from tui_trainer.runs.store import Run, list_runs
 
 MATCH_KEYS = ("model", "weights", "freeze", "augment", "lr", "epochs", "step_size", "gamma")
 PROTOCOL = {"classes": 0, "image_size": 224, "resize": 256, "batch_size": 256, "val_fraction": 0.5}

@@ -15,7 +15,7 @@ import torch
 import torchvision
 from torch import nn
 
-from .config import UserError
+from tui_trainer.errors import UserError
 
 
 class WeightsError(UserError):

@@ -6,8 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import data as D
-from .config import RunConfig
+from tui_trainer.config import RunConfig
+from tui_trainer.data.layout import DataError, find_layout, make_splits
 
 
 @dataclass
@@ -40,8 +40,8 @@ def check_dataset(folder: Path) -> DataReport:
     """Open (not decode) every image: mode counts and unreadable files, plus the split sizes."""
     from PIL import Image
 
-    layout = D.find_layout(folder)
-    splits = D.make_splits(layout, RunConfig())
+    layout = find_layout(folder)
+    splits = make_splits(layout, RunConfig())
     counts = {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)}
     report = DataReport(folder, layout.images_dir, splits.split_source, splits.classes, counts)
     for rel, _ in splits.all_items():
@@ -63,7 +63,7 @@ def download(folder: Path) -> Path:
         root.mkdir(parents=True, exist_ok=True)
         Caltech101(root=str(root), download=True)
     except Exception as exc:  # noqa: BLE001 - offline, moved files, missing gdown...
-        raise D.DataError(
+        raise DataError(
             f"could not download Caltech-101 into {root} ({type(exc).__name__}: {exc}): "
             "check the network, or unpack 101_ObjectCategories there by hand"
         ) from None

@@ -16,11 +16,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .hardware import sync
+from tui_trainer.train.hardware import sync
 
 # Workers start from a fork server with these already imported: the notebook's fork() start cost,
 # without forking a process that already runs threads.
-PRELOAD = ["torch", "torchvision", "PIL.Image", "tui_trainer.reference"]
+PRELOAD = ["torch", "torchvision", "PIL.Image", "tui_trainer.bench.reference"]
 
 
 def reference_transform(resize: int, size: int, mean: Sequence[float], std: Sequence[float]):

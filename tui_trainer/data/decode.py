@@ -1,0 +1,119 @@
+"""Decode every image once into one uint8 tensor kept in memory, cached on disk.
+
+The tensor is keyed by the file list, sizes and mtimes, so epochs read no JPEGs and need no
+DataLoader worker processes: forking workers from a threaded app (the TUI) can deadlock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tui_trainer.errors import Stopped
+
+CACHE_ENV = "TUI_TRAINER_CACHE"
+
+
+def decode_image(path: Path, resize: int, size: int) -> torch.Tensor:
+    """PIL decode -> RGB -> Resize(resize) -> CenterCrop(size) -> uint8 CHW tensor."""
+    from PIL import Image
+    from torchvision.transforms import functional as F
+
+    with Image.open(path) as img:
+        img = img.convert("RGB")  # Caltech-101 has grayscale (and a few CMYK) JPEGs
+        img = F.center_crop(F.resize(img, resize), size)
+        array = np.asarray(img, dtype=np.uint8)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+
+
+def cache_dir() -> Path:
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "tui-trainer"
+
+
+def cache_key(paths: list[Path], resize: int, size: int) -> str:
+    digest = hashlib.sha256(f"v1|{resize}|{size}".encode())
+    for p in paths:
+        st = p.stat()
+        digest.update(f"|{p}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return digest.hexdigest()[:24]
+
+
+@dataclass
+class DecodedImages:
+    images: torch.Tensor  # uint8 (N, 3, S, S); rows of unreadable files are zeros
+    bad: list[int] = field(default_factory=list)  # indices of unreadable files
+    from_cache: bool = False
+
+
+def decode_all(
+    paths: list[Path],
+    resize: int,
+    size: int,
+    threads: int = 0,
+    on_progress: Callable[[int, int], None] | None = None,
+    use_cache: bool = True,
+    stop: threading.Event | None = None,
+) -> DecodedImages:
+    """Decode every file once (threads: PIL releases the GIL), reusing the on-disk cache.
+
+    Raises `Stopped` soon after `stop` is set (each image checks it), caching nothing."""
+    cache_file = None
+    if use_cache:
+        try:
+            cache_file = cache_dir() / f"decoded-{cache_key(paths, resize, size)}.pt"
+            if cache_file.is_file():
+                # mapped, not read: pages load as batches touch them (the test split only at
+                # the end), and the kernel may drop them again under memory pressure
+                data = torch.load(cache_file, weights_only=True, mmap=True)
+                return DecodedImages(data["images"], list(data["bad"]), from_cache=True)
+        except (OSError, RuntimeError, KeyError, EOFError):
+            pass  # an unreadable cache entry is decoded again and overwritten
+    images = torch.zeros((len(paths), 3, size, size), dtype=torch.uint8)
+    bad: list[int] = []
+    left_out: list[int] = []  # not decoded: the stop came first
+
+    def load(i: int) -> None:
+        if stop is not None and stop.is_set():
+            left_out.append(i)  # the images queued behind a stop all end here at once
+            return
+        try:
+            images[i] = decode_image(paths[i], resize, size)
+        except Exception:  # noqa: BLE001 - any undecodable file is skipped and reported
+            bad.append(i)
+
+    workers = threads or os.cpu_count() or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for done, _ in enumerate(pool.map(load, range(len(paths))), 1):
+            if left_out:
+                continue  # no more progress: the rest are being skipped
+            if on_progress and (done % 200 == 0 or done == len(paths)):
+                on_progress(done, len(paths))
+    if left_out:  # a partial decode is never cached
+        raise Stopped(f"stopped after decoding {len(paths) - len(left_out)}/{len(paths)} images")
+    bad.sort()
+    if cache_file is not None:
+        _write_cache(cache_file, images, bad)
+    return DecodedImages(images, bad)
+
+
+def _write_cache(path: Path, images: torch.Tensor, bad: list[int]) -> None:
+    """Best effort: a cache we cannot write only costs the next run a decode."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        torch.save({"images": images, "bad": bad}, tmp)
+        os.replace(tmp, path)
+    except OSError:
+        pass

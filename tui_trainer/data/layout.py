@@ -1,0 +1,175 @@
+"""Caltech-101 (or any class-per-folder image set): where the images are and how they split.
+
+The report's split files (`train.txt` / `test.txt`) when present, else a seeded stratified split
+with the same proportions; train is split 1:1 into train and validation.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from tui_trainer.config import RunConfig
+from tui_trainer.errors import UserError
+
+DATA_ENV = "TUI_TRAINER_DATA"
+DEFAULT_DATA_DIR = Path("data/caltech101")
+CATEGORIES = "101_ObjectCategories"
+BACKGROUND = "BACKGROUND_Google"
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".tif", ".tiff", ".webp"}
+# Without split files: the report's proportions (3,049 of 9,145 images are test).
+TEST_FRACTION = 1 / 3
+
+
+class DataError(UserError):
+    pass
+
+
+def resolve_data_dir(data_dir: str | Path | None) -> Path:
+    return Path(data_dir or os.environ.get(DATA_ENV) or DEFAULT_DATA_DIR).expanduser()
+
+
+def fix_hint() -> str:
+    return "pass --data DIR, set TUI_TRAINER_DATA, or fetch it with `tui-trainer data download`"
+
+
+@dataclass(frozen=True)
+class Layout:
+    images_dir: Path  # a folder of class subfolders
+    split_dir: Path | None  # where train.txt / test.txt live, if they do
+
+
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTS
+
+
+def list_images(folder: Path) -> list[Path]:
+    """The image files of one class folder, sorted."""
+    return sorted(f for f in folder.iterdir() if _is_image(f))
+
+
+def _class_dirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def find_layout(data_dir: Path) -> Layout:
+    """Accept DIR/101_ObjectCategories, 101_ObjectCategories itself, torchvision's
+    DIR/caltech101/101_ObjectCategories, or any folder of class subfolders."""
+    if not data_dir.is_dir():
+        raise DataError(f"data folder {data_dir} does not exist: {fix_hint()}")
+    for images in (data_dir / CATEGORIES, data_dir / "caltech101" / CATEGORIES):
+        if images.is_dir():
+            return Layout(images, _split_dir(images.parent))
+    if data_dir.name == CATEGORIES:
+        return Layout(data_dir, _split_dir(data_dir) or _split_dir(data_dir.parent))
+    subdirs = _class_dirs(data_dir)
+    if any(_is_image(f) for d in subdirs for f in d.iterdir()):
+        return Layout(data_dir, _split_dir(data_dir))
+    if not subdirs and not any(data_dir.iterdir()):
+        raise DataError(f"data folder {data_dir} is empty: {fix_hint()}")
+    raise DataError(
+        f"data folder {data_dir} has no {CATEGORIES}/ and no class subfolders of images: "
+        f"point --data at the Caltech-101 folder or an ImageFolder-style folder"
+    )
+
+
+def _split_dir(folder: Path) -> Path | None:
+    has = (folder / "train.txt").is_file() and (folder / "test.txt").is_file()
+    return folder if has else None
+
+
+@dataclass
+class Splits:
+    """Paths relative to `images_dir` with labels 0..N-1 by sorted class name."""
+
+    images_dir: Path
+    classes: list[str]
+    train: list[tuple[str, int]]
+    val: list[tuple[str, int]]
+    test: list[tuple[str, int]]
+    split_source: str  # "files" (train.txt/test.txt) or "seeded" (stratified, seeded)
+
+    def all_items(self) -> list[tuple[str, int]]:
+        return self.train + self.val + self.test
+
+
+def list_classes(images_dir: Path, limit: int = 0) -> list[str]:
+    names = [d.name for d in _class_dirs(images_dir) if d.name != BACKGROUND]
+    names = [n for n in names if any(_is_image(f) for f in (images_dir / n).iterdir())]
+    if not names:
+        raise DataError(f"{images_dir} has no class folders with images: {fix_hint()}")
+    return names[:limit] if limit else names
+
+
+def _read_split_file(path: Path, images_dir: Path, index: dict[str, int]) -> list[tuple[str, int]]:
+    items = []
+    for line_no, line in enumerate(path.read_text().splitlines(), 1):
+        rel = line.strip()
+        if not rel:
+            continue
+        cls = rel.split("/", 1)[0]
+        if cls not in index:
+            continue  # the background class, or a class left out by `classes`
+        if not (images_dir / rel).is_file():
+            raise DataError(
+                f"{path}:{line_no} names {rel}, which is not in {images_dir}: "
+                "fix the split file or the image folder"
+            )
+        items.append((rel, index[cls]))
+    return items
+
+
+def _stratified(items, test_size: float, seed: int, what: str):
+    from sklearn.model_selection import train_test_split
+
+    labels = [label for _, label in items]
+    counts = Counter(labels)
+    rare = [label for label, n in counts.items() if n < 2]
+    if rare or len(items) < 2:
+        raise DataError(f"too few images to split {what}: every class needs at least 2 ({rare})")
+    try:
+        a, b = train_test_split(items, test_size=test_size, stratify=labels, random_state=seed)
+    except ValueError as exc:
+        raise DataError(f"cannot split {what} ({exc}): use more images per class") from None
+    return sorted(a), sorted(b)
+
+
+def _require_per_class(
+    items: list[tuple[str, int]], index: dict[str, int], least: int, counted: str, purpose: str
+) -> None:
+    """Refuse the first class with fewer than `least` items, naming it and the fix."""
+    counts = Counter(label for _, label in items)
+    for name, i in index.items():
+        if counts[i] < least:
+            raise DataError(
+                f"class {name!r} has {counts[i]} {counted}, too few {purpose}: "
+                f"give it at least {least} or leave it out"
+            )
+
+
+def make_splits(layout: Layout, config: RunConfig) -> Splits:
+    classes = list_classes(layout.images_dir, config.classes)
+    index = {name: i for i, name in enumerate(classes)}
+    if layout.split_dir is not None:
+        train = _read_split_file(layout.split_dir / "train.txt", layout.images_dir, index)
+        test = _read_split_file(layout.split_dir / "test.txt", layout.images_dir, index)
+        source = "files"
+    else:
+        items = [
+            (f"{name}/{f.name}", index[name])
+            for name in classes
+            for f in list_images(layout.images_dir / name)
+        ]
+        # one for test, two for the train/val split
+        _require_per_class(items, index, 3, "image(s)", "to split into train, val and test")
+        train, test = _stratified(items, TEST_FRACTION, config.seed, "train/test")
+        source = "seeded"
+    if not test:
+        raise DataError(
+            f"the test split is empty for {len(classes)} classes: check the split files"
+        )
+    _require_per_class(train, index, 2, "training image(s)", "for the train/val split")
+    train, val = _stratified(train, config.val_fraction, config.seed, "train/val")
+    return Splits(layout.images_dir, classes, train, val, test, source)
