@@ -3,7 +3,7 @@
 import json
 
 from tests.conftest import cache_entries, invoke, stop_decoding_after
-from tui_trainer.cli import app as cli
+from tui_trainer.cli import listen
 
 TINY = [
     "--set",
@@ -80,7 +80,7 @@ def test_diverged_run_exits_1(tiny_data, tmp_path):
 
 def test_a_stop_before_training_exits_130_and_writes_nothing(tiny_data, tmp_path, monkeypatch):
     stops = []  # the run's stop event, which Ctrl-C or SIGTERM would set
-    monkeypatch.setattr(cli, "_stop_on_signals", lambda stop: stops.append(stop) or (lambda: None))
+    monkeypatch.setattr(listen, "stop_on_signals", lambda s: stops.append(s) or (lambda: None))
     stop_decoding_after(monkeypatch, 5, lambda: stops[0].set())
     runs_dir = tmp_path / "runs"
     result = invoke(
@@ -114,9 +114,9 @@ def test_data_download_offline_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_a_run_message_with_brackets_prints_literally(capsys):
-    from tui_trainer.cli.app import _print_summary
+    from tui_trainer.cli.common import print_summary
 
-    _print_summary("failed", {}, "RuntimeError: [/src/pair.cc:561] closed by peer [127.0.0.1]:3497")
+    print_summary("failed", {}, "RuntimeError: [/src/pair.cc:561] closed by peer [127.0.0.1]:3497")
     assert "(RuntimeError: [/src/pair.cc:561] closed by peer [127.0.0.1]:3497)" in (
         capsys.readouterr().out
     )

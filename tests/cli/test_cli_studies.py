@@ -196,3 +196,33 @@ def test_bad_input_is_one_line_exit_2_and_runs_nothing(args, message, tmp_path):
 def test_report_on_a_missing_runs_folder_is_bad_input(tmp_path):
     result = invoke("report", "--runs-dir", tmp_path / "nowhere")
     assert result.exit_code == 2 and "runs folder" in result.output
+
+
+def ctrl_c_twice(*args, **kwargs):
+    """A launch that gets Ctrl-C twice while it trains: the installed handler is called twice."""
+    handler = signal.getsignal(signal.SIGINT)
+    handler(signal.SIGINT, None)  # the first one asks for a clean stop
+    handler(signal.SIGINT, None)  # the second one aborts
+    raise AssertionError("the second Ctrl-C did not abort")
+
+
+@pytest.mark.parametrize(
+    ("command", "hint"),
+    [
+        (["run", "tiny"], "continue the run with `tui-trainer run --resume RUN_ID`"),
+        (["sweep", "tiny-sweep"], "continue the sweep with `tui-trainer sweep tiny-sweep`"),
+    ],
+    ids=["run", "sweep"],
+)
+def test_a_second_ctrl_c_aborts_with_130_and_restores_the_handlers(
+    command, hint, presets, tiny_data, tmp_path, monkeypatch
+):
+    from tui_trainer.runs import launch
+
+    monkeypatch.setattr(launch, "start_run", ctrl_c_twice)
+    monkeypatch.setattr(studies, "run_member", ctrl_c_twice)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    result = invoke(*command, "--data", tiny_data, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 130, result.output
+    assert "Ctrl-C again to abort" in result.output and f"aborted: {hint}" in result.output
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before

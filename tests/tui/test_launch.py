@@ -107,6 +107,8 @@ def test_missing_dataset_opens_and_says_where_it_looked(tmp_path):
 
 
 def test_cli_opens_the_app_with_no_command_and_with_tui(monkeypatch, tmp_path):
+    from pathlib import Path
+
     from tui_trainer.cli import app as cli
     from tui_trainer.tui import app as app_module
 
@@ -127,7 +129,7 @@ def test_cli_opens_the_app_with_no_command_and_with_tui(monkeypatch, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert opened[0] == {"data_dir": None, "runs_dir": None, "device": None}
-    assert opened[1] == {"data_dir": tmp_path, "runs_dir": cli.Path("r"), "device": "cpu"}
+    assert opened[1] == {"data_dir": tmp_path, "runs_dir": Path("r"), "device": "cpu"}
     assert "tui" in runner.invoke(cli.app, ["--help"]).output
 
 

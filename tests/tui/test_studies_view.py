@@ -160,7 +160,7 @@ def test_a_sweep_queues_only_what_is_left_and_tags_its_runs(tiny_data, tmp_path)
     assert [overrides for _, overrides in engine.calls] == [m.overrides for m in plan.members[1:]]
     tags = {run.meta().get("sweep_member"): run.meta().get("sweep") for run in list_runs(runs_dir)}
     assert tags == {None: None} | {m.name: "scratch-lr-sweep" for m in plan.members[1:]}
-    assert studies.pending_members(plan, runs_dir) == []
+    assert studies.pending_members(studies.member_states(plan, runs_dir)) == []
 
 
 def test_queued_members_show_as_queued_while_one_trains(tiny_data, tmp_path):

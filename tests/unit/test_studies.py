@@ -139,7 +139,7 @@ def test_member_states_follow_the_runs_folder(tmp_path):
     assert [s.status for s in states] == ["completed", "crashed", "diverged", "pending"]
     assert states[0].run is not None and states[3].run is None
     # crashed and never-run members run again; completed and diverged ones do not
-    assert [m.name for m in studies.pending_members(sweep, runs)] == ["tiny-lr=0.2", "tiny-lr=0.4"]
+    assert [m.name for m in studies.pending_members(states)] == ["tiny-lr=0.2", "tiny-lr=0.4"]
     assert studies.sweep_exit_code(states, interrupted=False) == 1
     assert studies.sweep_exit_code(states, interrupted=True) == 130
 

@@ -27,21 +27,25 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tui_trainer.config import FIELD_TYPES, RunConfig, load_preset, presets_dir, read_toml
 from tui_trainer.errors import ConfigError
-from tui_trainer.events import EventCallback, RunEnded
+from tui_trainer.events import EventCallback, RunEnded, RunStatus
 from tui_trainer.runs.store import Run, list_runs
 
 SWEEP_KEYS = ("description", "study", "base", "include", "runs", "grid")
 MEMBER_KEYS = ("name", "preset")
 # Config keys that say where a run ran, not what it measured: ignored when matching runs.
 PLACEMENT_KEYS = ("device", "threads")
-# Statuses after which `sweep` runs the member again.
-RERUN_STATUSES = ("pending", "failed", "interrupted", "crashed")
+# A member's state when no run in the runs folder has its config; every other state is the
+# RunStatus of the run it comes from.
+PENDING = "pending"
+# States after which `sweep` runs the member again.
+RERUN_STATUSES = (PENDING, RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.CRASHED)
 
 
 @dataclass(frozen=True)
@@ -65,8 +69,18 @@ class Sweep:
 @dataclass(frozen=True)
 class MemberState:
     member: SweepMember
-    status: str  # pending | running | completed | failed | diverged | interrupted | crashed
+    status: str  # PENDING or the run's RunStatus
     run: Run | None  # the run the status comes from (None when pending)
+
+
+class Standing(Protocol):
+    """A member and its state: a MemberState, or a front end's row made from one."""
+
+    @property
+    def member(self) -> SweepMember: ...
+
+    @property
+    def status(self) -> str: ...
 
 
 def sweep_paths(directory: Path | None = None) -> dict[str, Path]:
@@ -202,8 +216,8 @@ def member_states(sweep: Sweep, runs_dir: Path) -> list[MemberState]:
     for member in sweep.members:
         runs = by_key.get(comparable(member.config.to_dict()) or "", [])
         statuses = [(run, run.status()) for run in runs]
-        state = MemberState(member, "pending", None)
-        for wanted in ("completed", "running"):
+        state = MemberState(member, PENDING, None)
+        for wanted in (RunStatus.COMPLETED, RunStatus.RUNNING):
             found = [run for run, status in statuses if status == wanted]
             if found:
                 state = MemberState(member, wanted, found[-1])
@@ -215,9 +229,9 @@ def member_states(sweep: Sweep, runs_dir: Path) -> list[MemberState]:
     return states
 
 
-def pending_members(sweep: Sweep, runs_dir: Path) -> list[SweepMember]:
-    """The members `sweep` still has to run, in order."""
-    return [s.member for s in member_states(sweep, runs_dir) if s.status in RERUN_STATUSES]
+def pending_members(states: Iterable[Standing]) -> list[SweepMember]:
+    """The members `sweep` still has to run, in order, from their `member_states`."""
+    return [s.member for s in states if s.status in RERUN_STATUSES]
 
 
 def member_meta(sweep: str, member: str) -> dict[str, str]:
@@ -255,4 +269,4 @@ def sweep_exit_code(states: list[MemberState], interrupted: bool) -> int:
     """0 when every member completed, 130 when stopped by the user, else 1."""
     if interrupted:
         return 130
-    return 0 if all(s.status == "completed" for s in states) else 1
+    return 0 if all(s.status == RunStatus.COMPLETED for s in states) else 1

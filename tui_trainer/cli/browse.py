@@ -1,0 +1,178 @@
+"""Browsing what is there: the presets, the runs folder, and one run in detail."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+
+from tui_trainer import config as C
+from tui_trainer.cli.common import RunsOpt, out, print_summary, user_errors
+from tui_trainer.errors import UserError
+from tui_trainer.runs.display import format_number
+from tui_trainer.runs.store import default_runs_dir, find_run, list_runs
+
+STUDY_ORDER = {"Scratch": 0, "Transfer learning": 1, "Augmentation": 2, "Backbones": 3}
+
+
+@user_errors
+def presets() -> None:
+    """List the presets: one per experiment of the report, grouped by study."""
+    console = out.console()
+    wide = console.width >= 110
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    cols = ["preset", "model", "weights", "freeze", "augment", "lr", "epochs", "step", "gamma"]
+    for col in cols:
+        table.add_column(col, no_wrap=True)
+    if wide:
+        table.add_column("description", ratio=1)
+    study = None
+    for p in sorted(C.list_presets(), key=lambda p: (STUDY_ORDER.get(p.study, 9), p.name)):
+        if p.study != study:
+            study = p.study
+            table.add_row(f"[bold]{study}[/]")
+        c = p.config
+        cells = [
+            p.name,
+            c.model,
+            c.weights,
+            c.freeze,
+            c.augment,
+            f"{c.lr:g}",
+            str(c.epochs),
+            str(c.step_size),
+            f"{c.gamma:g}",
+        ]
+        table.add_row(*cells, *([p.description] if wide else []))
+    console.print(table)
+
+
+NARROW_RUN_COLUMNS = ("id", "lr", "epochs", "status", "max_val_acc", "test_acc", "duration")
+RUN_COLUMNS = (
+    "id",
+    "preset",
+    "model",
+    "freeze",
+    "augment",
+    "lr",
+    "epochs",
+    "step",
+    "gamma",
+    "status",
+    "max_val_acc",
+    "test_acc",
+    "duration",
+)
+
+
+def run_row(r) -> dict:
+    meta, summary = r.meta(), r.summary()
+    cfg = meta.get("config", {})
+    return {
+        "id": r.id,
+        "preset": meta.get("preset"),
+        "model": cfg.get("model"),
+        "freeze": cfg.get("freeze"),
+        "augment": cfg.get("augment"),
+        "lr": cfg.get("lr"),
+        "epochs": cfg.get("epochs"),
+        "step": cfg.get("step_size"),
+        "gamma": cfg.get("gamma"),
+        "status": r.status(),
+        "max_val_acc": summary.get("max_val_acc"),
+        "test_acc": summary.get("test_acc"),
+        "duration": summary.get("seconds"),
+    }
+
+
+@user_errors
+def runs(
+    runs_dir: RunsOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON rows instead of a table.")
+    ] = False,
+) -> None:
+    """List the runs in the runs folder."""
+    rows = [run_row(r) for r in list_runs(runs_dir or default_runs_dir())]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    console = out.console()
+    # A narrow terminal gets the columns that tell runs apart; the id already names the preset.
+    cols = RUN_COLUMNS if console.width >= 120 else NARROW_RUN_COLUMNS
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    for col in cols:
+        table.add_column(col, no_wrap=True)
+    for row in rows:
+        dur = row["duration"]
+        row = {**row, "duration": f"{dur / 60:.1f} min" if dur else "-"}
+        table.add_row(*(format_number(row[c], 4 if c == "lr" else 3) for c in cols))
+    console.print(table)
+
+
+@user_errors
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique part of it).")],
+    runs_dir: RunsOpt = None,
+    misclassified: Annotated[
+        bool, typer.Option("--misclassified", help="List the misclassified test images.")
+    ] = False,
+) -> None:
+    """Show one run: its config, summary, worst classes and curves."""
+    import plotext
+
+    from tui_trainer.runs.display import plot_epoch_metric, plot_step_loss
+
+    r = find_run(runs_dir or default_runs_dir(), run_id)
+    if misclassified:
+        print_misclassified(r)
+        return
+    meta = r.meta()
+    out.print(f"[bold]{r.id}[/]  preset={meta.get('preset')}  status={r.status()}")
+    cfg = meta.get("config", {})
+    out.print("config: " + "  ".join(f"{k}={v}" for k, v in cfg.items()), highlight=False)
+    print_summary(r.status(), r.summary(), r.summary().get("message", ""))
+    print_class_results(r)
+    width = min(out.width, 100)
+    for draw in (
+        lambda: plot_step_loss(plotext, r.steps()),
+        lambda: plot_epoch_metric(plotext, r.epochs(), "acc", "Accuracy per epoch"),
+    ):
+        plotext.clf()
+        plotext.plotsize(width, 15)
+        plotext.theme("clear")
+        draw()
+        typer.echo(plotext.build())
+
+
+def print_class_results(r, n: int = 10) -> None:
+    from tui_trainer.runs.results import confused_pairs, load_test_results, worst_classes
+
+    results = load_test_results(r.path)
+    if results is None:
+        return
+    out.print(f"worst classes (of {len(results['classes'])}, test accuracy):")
+    for c in worst_classes(results, n):
+        out.print(f"  {c.accuracy:.3f}  {c.correct}/{c.total}  {c.name}", highlight=False)
+    pairs = confused_pairs(results, n)
+    out.print("most confused (true -> predicted: test images):" if pairs else "no confusions")
+    for true, pred, count in pairs:
+        out.print(f"  {true} -> {pred}: {count}", markup=False, highlight=False)
+
+
+def print_misclassified(r) -> None:
+    from tui_trainer.runs.results import RESULTS_FILE, load_test_results, misclassified_images
+
+    results = load_test_results(r.path)
+    if results is None:
+        raise UserError(
+            f"run {r.id} has no {RESULTS_FILE}: only completed runs store per-class test results"
+        )
+    images = misclassified_images(results)
+    for path, true, pred in images:
+        typer.echo(f"{path}\t{true} -> {pred}")
+    total = sum(c["total"] for c in results["per_class"])
+    typer.echo(f"{len(images)} of {total} test images misclassified")

@@ -1,0 +1,86 @@
+"""The one way a command follows a training run: stop cleanly on the first Ctrl-C or SIGTERM,
+show progress, print the summary, turn the end status into an exit code.
+
+`run`, `run --resume` and `sweep` all go through `stopping` and `follow`: a second Ctrl-C aborts
+with exit 130 and a hint, and the previous signal handlers are back when the command ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+
+import typer
+
+from tui_trainer.cli.common import err, out, print_summary
+from tui_trainer.cli.progress import progress_listener
+from tui_trainer.events import EventCallback, RunEnded, RunStatus
+from tui_trainer.runs.store import Run
+from tui_trainer.train import topology as distributed
+
+EXIT_CODES = {
+    RunStatus.COMPLETED: 0,
+    RunStatus.FAILED: 1,
+    RunStatus.DIVERGED: 1,
+    RunStatus.INTERRUPTED: 130,
+}
+RUN_RESUME_HINT = "continue the run with `tui-trainer run --resume RUN_ID`"
+
+
+def exit_code(status: str) -> int:
+    """The process's exit code for a run that ended with `status`."""
+    return EXIT_CODES.get(status, 1)
+
+
+def stop_on_signals(stop: threading.Event) -> Callable[[], object]:
+    """First Ctrl-C / SIGTERM: finish cleanly (status interrupted). A second Ctrl-C: hard stop.
+    Returns a function that puts the previous handlers back."""
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        if distributed.is_main():
+            err.print("stopping after the current step or images decoding (Ctrl-C again to abort)")
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    return lambda: [signal.signal(sig, old) for sig, old in previous.items()]
+
+
+@contextlib.contextmanager
+def stopping(hint: str = RUN_RESUME_HINT) -> Iterator[threading.Event]:
+    """The stop event the signals set while the block runs. A second Ctrl-C (no clean stop, the
+    run folder shows as crashed) ends the command with exit 130 and `hint`; the previous signal
+    handlers are restored either way."""
+    stop = threading.Event()
+    restore = stop_on_signals(stop)
+    try:
+        yield stop
+    except KeyboardInterrupt:
+        err.print(f"aborted: {hint}")
+        raise typer.Exit(130) from None
+    finally:
+        restore()
+
+
+Launch = Callable[[EventCallback], tuple[Run | None, RunEnded]]
+
+
+def follow(launch: Launch) -> tuple[Run | None, RunEnded]:
+    """Call `launch(on_event)` with the progress display, then print how the run ended.
+    Under torchrun rank 0 alone shows progress and the summary; the others stay silent."""
+    main = distributed.is_main()
+    with progress_listener(out, sys.stdout.isatty() and main) as listener:
+        run, ended = launch(listener)
+    if main:
+        print_summary(ended.status, ended.summary, ended.message)
+        if run is not None:  # None: stopped before training, the message says so
+            out.print(f"run folder: {run.path}", markup=False, highlight=False)
+    elif ended.status == RunStatus.FAILED:  # rank 0 may be the one that died: say why
+        err.print(f"rank {distributed.rank()}: {ended.message}", markup=False, highlight=False)
+    return run, ended
