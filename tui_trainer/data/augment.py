@@ -1,14 +1,16 @@
 """The report's three augmentation pipelines, applied per image with probability p.
 
-`PIPELINES` are the reference: torchvision v2 transforms, one image per call. Nothing runs them
-(the tests read them, for the pipeline names); training (`make_augmenter`) and previews
-(`augment_image`) use the batched version, which does the same on a whole batch at once, on
+    cs-hf   contrast and saturation jitter, then a horizontal flip
+    h-rp    hue jitter, then a random perspective warp
+    b-gs-r  brightness jitter, grayscale (kept 3-channel), random rotation
+
+Training (`make_augmenter`) and previews (`augment_image`) apply them to a whole batch at once, on
 whatever device the batch is on: each image gets its own Bernoulli(p) draw and, when chosen, its
 own parameters, drawn from the distributions torchvision's transforms draw them from
 (ColorJitter's factors and random op order, RandomPerspective's corner offsets, RandomRotation's
 angle); the image operations are torchvision's tensor kernels written for per-image parameters
-(tests compare them). Working on [0, 1] floats, results differ from the uint8 pipelines only by
-their uint8 rounding.
+(tests compare them). Working on [0, 1] floats, results differ from torchvision's uint8
+transforms only by their uint8 rounding.
 """
 
 from __future__ import annotations
@@ -17,36 +19,12 @@ from collections.abc import Callable
 
 import torch
 from torch.nn.functional import affine_grid, grid_sample
-from torchvision.transforms import v2
 
 # The report names the operations but not their strengths; these are torchvision's usual ranges.
 CONTRAST = SATURATION = BRIGHTNESS = 0.5  # factor ~ U[1 - 0.5, 1 + 0.5]
 HUE = 0.1  # hue shift ~ U[-0.1, 0.1] (of a full turn)
 PERSPECTIVE = 0.3  # distortion_scale
 ROTATION = 30.0  # degrees ~ U[-30, 30]
-
-PIPELINES: dict[str, Callable[[], v2.Transform]] = {
-    # CS-HF: contrast and saturation jitter, then a horizontal flip.
-    "cs-hf": lambda: v2.Compose(
-        [
-            v2.ColorJitter(contrast=CONTRAST, saturation=SATURATION),
-            v2.RandomHorizontalFlip(p=1.0),
-        ]
-    ),
-    # H-RP: hue jitter, then a random perspective warp.
-    "h-rp": lambda: v2.Compose(
-        [v2.ColorJitter(hue=HUE), v2.RandomPerspective(distortion_scale=PERSPECTIVE, p=1.0)]
-    ),
-    # B-GS-R: brightness jitter, grayscale (kept 3-channel), random rotation.
-    "b-gs-r": lambda: v2.Compose(
-        [
-            v2.ColorJitter(brightness=BRIGHTNESS),
-            v2.Grayscale(num_output_channels=3),
-            v2.RandomRotation(degrees=ROTATION),
-        ]
-    ),
-}
-
 
 # --- batched kernels: x is float (K, 3, H, W) in [0, 1], parameters are (K,) tensors -----------
 

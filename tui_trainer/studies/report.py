@@ -26,9 +26,9 @@ from typing import Any
 
 from tui_trainer.config import RunConfig
 from tui_trainer.errors import ConfigError
+from tui_trainer.events import RunStatus
 from tui_trainer.runs.store import Run, list_runs
 
-MATCH_KEYS = ("model", "weights", "freeze", "augment", "lr", "epochs", "step_size", "gamma")
 PROTOCOL = {"classes": 0, "image_size": 224, "resize": 256, "batch_size": 256, "val_fraction": 0.5}
 FULL = "full"
 EMPTY = "—"
@@ -198,7 +198,7 @@ def _candidates(runs: list[Run], any_protocol: bool) -> list[_Candidate]:
     found = []
     for run in runs:
         summary = run.summary()
-        if run.status(summary) != "completed":
+        if run.status(summary) != RunStatus.COMPLETED:
             continue
         try:
             config = RunConfig.from_dict(run.config()).to_dict()
