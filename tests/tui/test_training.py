@@ -14,8 +14,9 @@ from tests.tui.fakes import ScriptedEngine, drive, notices, wait_for
 from tui_trainer.events import Epoch, Log, Step
 from tui_trainer.runs.store import list_runs
 from tui_trainer.tui.app import make_app
-from tui_trainer.tui.jobs import EventRelay, JobQueue
+from tui_trainer.tui.jobs import JobQueue
 from tui_trainer.tui.messages import EngineEvent, StepBatch
+from tui_trainer.tui.relay import EventRelay
 from tui_trainer.tui.widgets.plots import EpochPlot, StepLossPlot
 from tui_trainer.tui.widgets.results_table import ResultsTable
 

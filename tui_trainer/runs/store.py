@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_trainer.errors import UserError
+from tui_trainer.events import RunStatus
 from tui_trainer.files import read_json, read_jsonl, write_json_atomic
 
 RUNS_ENV = "TUI_TRAINER_RUNS"
@@ -129,15 +130,15 @@ class Run:
             m for m in rows if m.get("kind") == "epoch"
         ]
 
-    def status(self, summary: dict[str, Any] | None = None) -> str:
+    def status(self, summary: dict[str, Any] | None = None) -> RunStatus:
         """The summary's status, except a `running` run whose process is gone is `crashed`.
         `summary`: the summary the caller has just read, so it is not read again."""
         summary = self.summary() if summary is None else summary
-        status = summary.get("status") or ("running" if self.config_path.exists() else "crashed")
-        if status == "running":
+        status = _written_status(summary.get("status"), self.config_path.exists())
+        if status is RunStatus.RUNNING:
             pid, host = summary.get("pid"), summary.get("host")
             if not pid or (host == socket.gethostname() and not pid_alive(int(pid))):
-                return "crashed"
+                return RunStatus.CRASHED
         return status
 
     def write_summary(self, summary: dict[str, Any]) -> None:
@@ -149,6 +150,17 @@ class Run:
             if sync:
                 fh.flush()
                 os.fsync(fh.fileno())
+
+
+def _written_status(written: Any, has_config: bool) -> RunStatus:
+    """summary.json's status; none yet is `running` once config.json is there. A value this
+    version does not know (a hand edit, a newer version's) reads as `crashed`."""
+    if not written:
+        return RunStatus.RUNNING if has_config else RunStatus.CRASHED
+    try:
+        return RunStatus(written)
+    except ValueError:
+        return RunStatus.CRASHED
 
 
 def make_run_id(preset: str, name: str | None = None, when: datetime | None = None) -> str:
@@ -179,7 +191,7 @@ def create_run(runs_dir: Path, meta: dict[str, Any], preset: str, name: str | No
 
 def initial_summary() -> dict[str, Any]:
     return {
-        "status": "running",
+        "status": RunStatus.RUNNING,
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "started_at": time.time(),

@@ -6,7 +6,7 @@ import os
 import socket
 import time
 
-from tui_trainer.events import Epoch, Event, Log, RunEnded, RunStarted, Step
+from tui_trainer.events import Epoch, Event, Log, RunEnded, RunStarted, RunStatus, Step
 from tui_trainer.runs.store import Run, initial_summary
 
 
@@ -47,7 +47,7 @@ class RunWriter:
             self.run.write_summary(self.summary)
         elif isinstance(event, RunStarted):
             self.summary.update(
-                status="running",
+                status=RunStatus.RUNNING,
                 pid=os.getpid(),
                 host=socket.gethostname(),
                 device=event.device,

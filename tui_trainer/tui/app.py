@@ -23,11 +23,13 @@ from textual.worker import Worker, get_current_worker
 
 from tui_trainer.config import Preset, RunConfig, list_presets
 from tui_trainer.errors import UserError
+from tui_trainer.events import RunStatus
 from tui_trainer.runs.store import Run
 from tui_trainer.studies.sweeps import Sweep, SweepMember, sweep_paths
-from tui_trainer.tui.jobs import EventRelay, Job, JobQueue
+from tui_trainer.tui.jobs import Job, JobQueue
 from tui_trainer.tui.live import RunView
 from tui_trainer.tui.messages import EngineEvent, JobFinished, QueueEdit, StepBatch
+from tui_trainer.tui.relay import EventRelay
 from tui_trainer.tui.screens.confirm import ConfirmScreen
 from tui_trainer.tui.screens.main import MainScreen
 
@@ -240,11 +242,11 @@ class TrainerApp(App[None]):
     def on_job_finished(self, message: JobFinished) -> None:
         job = message.job
         if message.error and self.live is not None:
-            self.live.status = "failed"
+            self.live.status = RunStatus.FAILED
             self.live.log.append(f"did not start: {message.error}")
             self.notify(message.error, title=f"{job.label} did not start", severity="error")
         elif message.ended is not None:
-            severity = "information" if message.ended.status == "completed" else "warning"
+            severity = "information" if message.ended.status == RunStatus.COMPLETED else "warning"
             self.notify(f"{job.label} ended {message.ended.status}.", severity=severity)
         self.current_job, self.current_worker = None, None
         self.live_changed.publish("status")

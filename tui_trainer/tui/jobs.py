@@ -1,21 +1,21 @@
-"""Runs the app was asked to train: the job, the queue that orders them, and the relay that
-turns engine events (from the training thread) into Textual messages at a bounded rate."""
+"""Runs the app was asked to train: the job, the queue that orders them, and the states a job
+has in the app (the relay that turns its engine events into messages is in tui/relay.py)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from tui_trainer.config import RunConfig
-from tui_trainer.events import Event, Step
 from tui_trainer.studies.sweeps import member_meta
-from tui_trainer.tui.messages import EngineEvent, StepBatch
 
-# Step events arrive as fast as the engine trains (hundreds a second on a GPU with small
-# images); the UI redraws at most this often and gets the steps in between as one batch.
-STEP_INTERVAL_S = 0.1
+
+class JobState(StrEnum):
+    """Where a job is in the app; once it trains, its run has a RunStatus like any other."""
+
+    TRAINING = "training"  # the app's training thread is on it
+    QUEUED = "queued"  # waiting in the app's queue
 
 
 @dataclass
@@ -75,39 +75,3 @@ class JobQueue:
 
     def clear(self) -> None:
         self.jobs.clear()
-
-
-class EventRelay:
-    """The engine's `on_event`: runs in the training thread and posts messages to the app.
-
-    Non-step events go out at once. Steps are collected and posted as one `StepBatch` at most
-    every `interval` seconds, and always before any other event and at an epoch's last step, so
-    nothing is lost or reordered and the UI thread sees ~10 updates a second at most.
-    """
-
-    def __init__(
-        self,
-        post: Callable[[Any], Any],
-        job: int,
-        interval: float = STEP_INTERVAL_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.post, self.job, self.interval, self.clock = post, job, interval, clock
-        self.pending: list[Step] = []
-        self.last_post = float("-inf")
-
-    def __call__(self, event: Event) -> None:
-        if isinstance(event, Step):
-            self.pending.append(event)
-            due = self.clock() - self.last_post >= self.interval
-            if due or event.step == event.steps_per_epoch:
-                self.flush()
-            return
-        self.flush()
-        self.post(EngineEvent(self.job, event))
-
-    def flush(self) -> None:
-        if self.pending:
-            batch, self.pending = tuple(self.pending), []
-            self.last_post = self.clock()
-            self.post(StepBatch(self.job, batch))

@@ -13,17 +13,19 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui_trainer.events import Epoch, Event, Log, RunEnded, RunStarted, Step
+from tui_trainer.events import Epoch, Event, Log, RunEnded, RunStarted, RunStatus, Step
 from tui_trainer.runs.store import Run
 
 LOG_LINES = 200
+# The view's status before the engine says RunStarted; a RunStatus from then on.
+PREPARING = "preparing"
 
 
 @dataclass
 class RunView:
     run_id: str = ""
     label: str = ""  # preset and overrides, for the status line
-    status: str = "preparing"  # preparing | running | completed | interrupted | diverged | ...
+    status: str = PREPARING  # PREPARING, then the run's RunStatus
     source: str = "app"  # app (trained here, fed by events) | disk (followed from its folder)
     epochs_total: int = 0
     steps_per_epoch: int = 0
@@ -44,14 +46,14 @@ class RunView:
 
     @property
     def finished(self) -> bool:
-        return self.status not in ("preparing", "running")
+        return self.status not in (PREPARING, RunStatus.RUNNING)
 
     # --- fed by engine events ----------------------------------------------------------------
 
     def apply(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self.run_id = event.run_id
-            self.status = "running"
+            self.status = RunStatus.RUNNING
             self.epochs_total = event.epochs
             self.steps_per_epoch = event.steps_per_epoch
             self.start_epoch = event.start_epoch
@@ -148,7 +150,7 @@ class RunView:
 
     def fraction(self) -> float:
         """How much of the run is done, by steps where the epoch length is known."""
-        if self.status == "completed":
+        if self.status == RunStatus.COMPLETED:
             return 1.0
         if not self.epochs_total:
             return 0.0

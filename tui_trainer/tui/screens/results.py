@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
 from tui_trainer.errors import UserError
+from tui_trainer.events import RunStatus
 from tui_trainer.runs.store import Run, delete_run
 from tui_trainer.tui.runs_folder import RunsFolderView
 from tui_trainer.tui.screens.compare import CompareScreen
@@ -129,7 +130,7 @@ class ResultsView(RunsFolderView, Vertical):
         run = self._current_run()
         if run is None:
             return
-        if run.status() == "running":
+        if run.status() == RunStatus.RUNNING:
             self.notify(f"{run.id} is still training: stop it first.", severity="warning")
             return
 

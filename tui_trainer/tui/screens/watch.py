@@ -11,8 +11,9 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Button, Log, ProgressBar, Static
 
+from tui_trainer.events import RunStatus
 from tui_trainer.runs.store import Run, list_runs
-from tui_trainer.tui.live import RunView, format_seconds
+from tui_trainer.tui.live import PREPARING, RunView, format_seconds
 from tui_trainer.tui.runs_folder import file_signature
 from tui_trainer.tui.screens.confirm import ConfirmScreen
 from tui_trainer.tui.widgets.plots import EpochPlot, StepLossPlot
@@ -27,7 +28,7 @@ def status_text(view: RunView, queued: int = 0) -> str:
     """Two lines: status and run; then progress, ETA, LR and the best val accuracy so far."""
     where = "" if view.source == "app" else "  [dim](followed from its folder)[/dim]"
     head = f"[b]{view.status}[/b]  {escape(view.run_id or view.label)}{where}"
-    if view.status == "preparing":
+    if view.status == PREPARING:
         parts = [escape(view.note or "decoding images, building the model")]
     else:
         parts = [
@@ -116,9 +117,8 @@ class WatchView(Vertical):
         self._show(self.app.live)
 
     def action_follow_newest(self, quiet: bool = False) -> None:
-        running = [
-            r for r in list_runs(self.app.runs_dir)[-RECENT_RUNS:] if r.status() == "running"
-        ]
+        recent = list_runs(self.app.runs_dir)[-RECENT_RUNS:]
+        running = [r for r in recent if r.status() == RunStatus.RUNNING]
         mine = self.app.live.run_id if self.app.live else None
         others = [r for r in running if r.id != mine]
         if others:
@@ -195,7 +195,7 @@ class WatchView(Vertical):
             status.add_class("-idle")
             return
         status.add_class(f"-{view.status}" if f"-{view.status}" in STATUS_CLASSES else "-failed")
-        preparing = view.status == "preparing"  # an indeterminate (moving) bar meanwhile
+        preparing = view.status == PREPARING  # an indeterminate (moving) bar meanwhile
         bar = self.query_one(ProgressBar)
         bar.update(total=None if preparing else 1000, progress=round(view.fraction() * 1000))
         status.update(status_text(view, len(self.app.queue)))

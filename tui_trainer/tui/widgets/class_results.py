@@ -10,7 +10,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
+from tui_trainer.events import RunStatus
 from tui_trainer.runs.results import confused_pairs, worst_classes
+from tui_trainer.tui.live import PREPARING
 
 SHOWN = 10  # rows per table, as `show` prints
 
@@ -31,9 +33,9 @@ def _number(value: str) -> Text:
 
 def missing_note(status: str) -> str:
     """Why a run has no test_results.json."""
-    if status in ("running", "preparing"):
+    if status in (RunStatus.RUNNING, PREPARING):
         return "they are stored when the run completes"
-    if status == "completed":
+    if status == RunStatus.COMPLETED:
         return "the run predates them"
     return f"only completed runs store them (this one {status})"
 

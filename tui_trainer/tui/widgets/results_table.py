@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
+from tui_trainer.events import RunStatus
 from tui_trainer.runs.store import Run
 
 
@@ -46,12 +47,12 @@ COLUMNS = (
 )
 COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
 STATUS_STYLE = {
-    "completed": "green",
-    "running": "bold cyan",
-    "interrupted": "yellow",
-    "diverged": "red",
-    "failed": "red",
-    "crashed": "red",
+    RunStatus.COMPLETED: "green",
+    RunStatus.RUNNING: "bold cyan",
+    RunStatus.INTERRUPTED: "yellow",
+    RunStatus.DIVERGED: "red",
+    RunStatus.FAILED: "red",
+    RunStatus.CRASHED: "red",
 }
 
 
@@ -67,7 +68,7 @@ def result_row(run: Run) -> dict[str, Any]:
         row[key] = config.get(key)
     for key in ("max_val_acc", "test_acc", "final_train_loss", "accuracy_gap", "loss_gap"):
         row[key] = summary.get(key)
-    row["duration"] = summary.get("seconds") if row["status"] != "running" else None
+    row["duration"] = summary.get("seconds") if row["status"] != RunStatus.RUNNING else None
     return row
 
 

@@ -9,7 +9,7 @@ resume a sweep the same way.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -18,22 +18,36 @@ from textual.widgets import DataTable, Input, Static
 
 from tui_trainer.config import parse_set_options
 from tui_trainer.errors import UserError
+from tui_trainer.events import RunStatus
 from tui_trainer.runs.store import Run
 from tui_trainer.studies import sweeps as studies
+from tui_trainer.tui.jobs import JobState
 
 # What a member's state reads as, and its style; the order the counts line uses.
 STATE_LOOK = {
-    "completed": ("✓ done", "green"),
-    "training": ("▶ training", "bold cyan"),
-    "running": ("▶ running elsewhere", "cyan"),
-    "queued": ("⋯ queued", "yellow"),
-    "pending": ("· remaining", ""),
-    "interrupted": ("· interrupted, reruns", "yellow"),
-    "crashed": ("✗ crashed, reruns", "red"),
-    "failed": ("✗ failed, reruns", "red"),
-    "diverged": ("✗ diverged (final)", "red"),
+    RunStatus.COMPLETED: ("✓ done", "green"),
+    JobState.TRAINING: ("▶ training", "bold cyan"),
+    RunStatus.RUNNING: ("▶ running elsewhere", "cyan"),
+    JobState.QUEUED: ("⋯ queued", "yellow"),
+    studies.PENDING: ("· remaining", ""),
+    RunStatus.INTERRUPTED: ("· interrupted, reruns", "yellow"),
+    RunStatus.CRASHED: ("✗ crashed, reruns", "red"),
+    RunStatus.FAILED: ("✗ failed, reruns", "red"),
+    RunStatus.DIVERGED: ("✗ diverged (final)", "red"),
 }
-COUNTED = (("done", ("completed",)), ("failed", ("failed", "crashed", "diverged")))
+COUNTED = (
+    ("done", (RunStatus.COMPLETED,)),
+    ("failed", (RunStatus.FAILED, RunStatus.CRASHED, RunStatus.DIVERGED)),
+)
+
+
+class MemberRow(NamedTuple):
+    """One member as the panel shows it: its state (a JobState while the app has it, else the
+    runs folder's) and the run that state comes from."""
+
+    member: studies.SweepMember
+    status: str
+    run_id: str | None
 
 
 def parse_sweep_overrides(text: str, device: str | None = None) -> dict[str, str]:
@@ -51,7 +65,7 @@ class SweepPanel(Vertical):
         self.sweep_name: str | None = None
         self.sweep: studies.Sweep | None = None
         self.error = ""
-        self.states: list[tuple[studies.SweepMember, str, str | None]] = []
+        self.states: list[MemberRow] = []
 
     def compose(self) -> ComposeResult:
         yield Input(
@@ -100,10 +114,12 @@ class SweepPanel(Vertical):
                 key = studies.comparable(state.member.config.to_dict())
                 status = state.status
                 if key == training:
-                    status = "training"
-                elif key in queued and status != "completed":
-                    status = "queued"
-                self.states.append((state.member, status, state.run.id if state.run else None))
+                    status = JobState.TRAINING
+                elif key in queued and status != RunStatus.COMPLETED:
+                    status = JobState.QUEUED
+                self.states.append(
+                    MemberRow(state.member, status, state.run.id if state.run else None)
+                )
         self._draw()
 
     def _draw(self) -> None:
@@ -113,7 +129,7 @@ class SweepPanel(Vertical):
         for i, (member, status, run_id) in enumerate(self.states, 1):
             label, style = STATE_LOOK.get(status, (status, ""))
             test_acc = None
-            if run_id is not None and status == "completed":
+            if run_id is not None and status == RunStatus.COMPLETED:
                 test_acc = Run(self.app.runs_dir / run_id).summary().get("test_acc")
             table.add_row(
                 str(i),
@@ -133,7 +149,7 @@ class SweepPanel(Vertical):
         parts = [f"{len(statuses)} members"]
         for word, kinds in COUNTED:
             parts.append(f"{sum(s in kinds for s in statuses)} {word}")
-        in_app = sum(s in ("training", "queued") for s in statuses)
+        in_app = sum(s in tuple(JobState) for s in statuses)
         if in_app:
             parts.append(f"{in_app} training or queued")
         parts.append(f"{len(self.to_run())} to run")
@@ -143,8 +159,8 @@ class SweepPanel(Vertical):
 
     def to_run(self) -> list[studies.SweepMember]:
         """What Start queues: members `tui-trainer sweep` would run, not already in the app."""
-        return [m for m, status, _ in self.states if status in studies.RERUN_STATUSES]
+        return studies.pending_members(self.states)
 
     def run_at_cursor(self) -> str | None:
         row = self.query_one("#sweep-members", DataTable).cursor_row
-        return self.states[row][2] if 0 <= row < len(self.states) else None
+        return self.states[row].run_id if 0 <= row < len(self.states) else None
