@@ -137,6 +137,7 @@ def train(
     started = time.monotonic() - (resume.seconds if resume is not None else 0.0)
     status, message = run_epochs(prep, loop, state, emit, stop, run_dir, started)
     ended = finish(prep, loop, state, status, message, time.monotonic() - started, on_test)
+    ended = dataclasses.replace(ended, run_id=run_id)
     emit(ended)
     return ended
 

@@ -1,8 +1,10 @@
 """Data-parallel training under `torchrun`: PyTorch's DistributedDataParallel, one process per GPU
 (or several CPU processes), one ordinary run folder written by rank 0.
 
-torchrun sets RANK / WORLD_SIZE / LOCAL_RANK and the rendezvous address; without them (or with a
-world of one) every helper here is a no-op and the engine trains as a single process.
+torchrun sets RANK / WORLD_SIZE / LOCAL_RANK and the rendezvous address. `Topology.join` reads them
+once per run (joining the process group) into one `Topology` object that the run's layers are
+handed; without them (or with a world of one) its methods are no-ops and the engine trains as a
+single process.
 
 - batch_size keeps the report's meaning, the global batch: each of N ranks takes batch_size / N.
 - train: every rank draws the permutation a single process would draw for (seed, epoch), pads it
