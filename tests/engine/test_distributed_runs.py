@@ -19,9 +19,9 @@ from tests.conftest import REPO, tiny_config
 from tui_trainer.config import RunConfig
 from tui_trainer.errors import UserError
 from tui_trainer.runs.results import load_test_results
-from tui_trainer.runs.resume import load_resume_state
 from tui_trainer.runs.store import Run
 from tui_trainer.train import engine
+from tui_trainer.train.checkpoint import Checkpoint
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads worker pids from /proc")
 
@@ -126,8 +126,8 @@ def test_killing_a_rank_fails_the_run_quickly_and_leaves_it_resumable(tiny_data,
     done = summary["epochs_done"]
     assert 1 <= done < 8 and len(run.epochs()) == done
     # resumable: last.pt holds the last finished epoch; a single process carries on from it
-    resume = load_resume_state(run.path)
-    assert resume["epoch"] == done and "best_model" in resume
+    resume = Checkpoint.load(run.path)
+    assert resume.epoch == done and resume.best_model is not None
     cfg = dataclasses.replace(RunConfig.from_dict(run.config()), epochs=done + 1)
     prep = engine.prepare(cfg, tiny_data)
     ended = engine.train(prep, lambda e: None, threading.Event(), resume=resume)
@@ -254,30 +254,30 @@ def test_a_stop_on_one_rank_during_the_decode_stops_both_before_a_folder_exists(
 
 
 def test_eval_chunks_gather_into_the_whole_split_in_order():
-    from tui_trainer.train import topology as distributed
+    from tui_trainer.train.topology import Topology
 
     def check(rank: int) -> None:
-        distributed.setup(tiny_config())
+        topology = Topology.join(tiny_config())
         try:
-            chunk = distributed.shard_eval(5)  # rank 0: 0, 1, 2; rank 1: 3, 4
-            whole = distributed.gather_eval(chunk * 10, 5)
+            chunk = topology.shard_eval(5)  # rank 0: 0, 1, 2; rank 1: 3, 4
+            whole = topology.gather_eval(chunk * 10, 5)
             assert whole.tolist() == [0, 10, 20, 30, 40], whole
         finally:
-            distributed.shutdown()
+            topology.shutdown()
 
     assert on_two_ranks(check) == {0: "ok", 1: "ok"}
 
 
 def test_eval_sums_add_up_across_ranks_as_numbers_or_device_tensors():
-    from tui_trainer.train import topology as distributed
+    from tui_trainer.train.topology import Topology
 
     def check(rank: int) -> None:
-        distributed.setup(tiny_config())
+        topology = Topology.join(tiny_config())
         try:
-            assert distributed.sum_eval(rank + 0.5, rank + 1) == (2.0, 3)
-            loss, correct = distributed.sum_eval(torch.tensor(rank + 0.5), torch.tensor(rank + 1))
+            assert topology.sum_eval(rank + 0.5, rank + 1) == (2.0, 3)
+            loss, correct = topology.sum_eval(torch.tensor(rank + 0.5), torch.tensor(rank + 1))
             assert (loss.item(), correct.item(), correct.dtype) == (2.0, 3, torch.int64)
         finally:
-            distributed.shutdown()
+            topology.shutdown()
 
     assert on_two_ranks(check) == {0: "ok", 1: "ok"}

@@ -68,7 +68,7 @@ def test_cached_batches_equal_the_plain_per_item_pipeline(tiny_data):
     order = batch_order(len(split), cfg.seed, epoch=1, shuffle=True)
     start = 0
     for images, labels in iterate_batches(split, cfg.batch_size, order):
-        x = engine._to_input(images, ctx)
+        x = ctx.to_input(images)
         items = [plain[i] for i in order[start : start + len(labels)].tolist()]
         expected = torch.stack([image for image, _ in items])
         assert torch.equal(labels, torch.tensor([label for _, label in items]))

@@ -15,7 +15,7 @@ from tui_trainer.runs.results import (
     misclassified_images,
     worst_classes,
 )
-from tui_trainer.train import engine
+from tui_trainer.train import preparation
 from tui_trainer.train.models import build_model
 
 
@@ -51,7 +51,7 @@ def test_a_tiny_run_stores_per_class_counts_that_add_up_from_one_test_pass(
         model.register_forward_hook(count)
         return model
 
-    monkeypatch.setattr(engine, "build_model", counting_model)
+    monkeypatch.setattr(preparation, "build_model", counting_model)
     runs_dir = tmp_path / "runs"
     run, ended = start_run(
         tiny_config(epochs=1),

@@ -24,10 +24,10 @@ from pathlib import Path
 import sklearn.model_selection  # noqa: F401 - imported lazily by a run: once here, not per child
 import torch
 
-from tui_trainer import runs
 from tui_trainer.cli import app as cli
 from tui_trainer.data import augment  # noqa: F401 - same
 from tui_trainer.runs import launch
+from tui_trainer.runs import store as runs  # Run, list_runs, write_json_atomic as store uses them
 from tui_trainer.train import engine
 
 

@@ -9,6 +9,7 @@ from tests.conftest import tiny_config
 from tui_trainer.data.batches import batch_order
 from tui_trainer.errors import Stopped, UserError
 from tui_trainer.train import topology as distributed
+from tui_trainer.train.topology import Topology
 
 
 def as_rank(monkeypatch, rank: int, world: int) -> None:
@@ -22,16 +23,17 @@ def test_outside_torchrun_everything_is_single_process(monkeypatch):
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
     order = torch.randperm(10)
-    assert not distributed.active() and distributed.is_main()
-    assert torch.equal(distributed.shard_train(order), order)
-    assert torch.equal(distributed.shard_eval(5), torch.arange(5))
-    assert distributed.local_batch(256) == 256
+    topology = Topology.join(tiny_config())
+    assert not topology.active and topology.is_main and distributed.is_main_process()
+    assert torch.equal(topology.shard_train(order), order)
+    assert torch.equal(topology.shard_eval(5), torch.arange(5))
+    assert topology.local_batch(256) == 256
     stop = threading.Event()
-    assert distributed.step_loss(torch.tensor(1.5), 8, stop) == 1.5
+    assert topology.step_loss(torch.tensor(1.5), 8, stop) == 1.5
     stop.set()
-    assert distributed.should_stop(stop)
-    assert distributed.sum_eval(3.0, 2) == (3.0, 2)
-    assert distributed.describe(tiny_config()) == {
+    assert topology.should_stop(stop)
+    assert topology.sum_eval(3.0, 2) == (3.0, 2)
+    assert topology.describe(tiny_config()) == {
         "world_size": 1,
         "per_rank_batch": 8,
         "backend": None,
@@ -45,8 +47,9 @@ def test_train_shards_make_up_the_single_process_batches(monkeypatch, n):
     shards = []
     for r in range(world):
         as_rank(monkeypatch, r, world)
-        shards.append(distributed.shard_train(order))
-        assert distributed.local_batch(batch) == 2
+        topology = Topology.from_env()
+        shards.append(topology.shard_train(order))
+        assert topology.local_batch(batch) == 2
     assert len({len(s) for s in shards}) == 1  # every rank takes the same number of steps
     steps = -(-len(shards[0]) // 2)
     assert steps == -(-n // batch)  # as many steps as a single process takes
@@ -65,14 +68,14 @@ def test_eval_chunks_cover_each_image_once(monkeypatch, n):
     chunks = []
     for r in range(4):
         as_rank(monkeypatch, r, 4)
-        chunks.append(distributed.shard_eval(n))
+        chunks.append(Topology.from_env().shard_eval(n))
     assert torch.cat(chunks).tolist() == list(range(n))
 
 
 def test_a_batch_that_does_not_split_is_refused_before_anything(monkeypatch):
     as_rank(monkeypatch, 1, 4)
     with pytest.raises(UserError, match=r"batch_size=10 does not split evenly over 4.*=8"):
-        distributed.setup(tiny_config(batch_size=10))
+        Topology.join(tiny_config(batch_size=10))
 
 
 def test_a_broken_collective_is_reported_as_a_lost_peer(monkeypatch):
@@ -81,12 +84,13 @@ def test_a_broken_collective_is_reported_as_a_lost_peer(monkeypatch):
         "[/src/gloo/transport/tcp/pair.cc:561] Connection closed by peer [::1]:9. This is "
         "typically caused by a remote worker crashing. GLHF!"
     )
-    message = distributed.failure_message(gloo)
+    topology = Topology.from_env()
+    message = topology.failure_message(gloo)
     assert message.startswith("another process of the 2-process job died or stopped responding")
     assert (
         "(RuntimeError: Connection closed by peer [::1]:9)" in message and "pair.cc" not in message
     )
-    assert distributed.failure_message(ValueError("x")) == "rank 0 of 2: ValueError: x"
+    assert topology.failure_message(ValueError("x")) == "rank 0 of 2: ValueError: x"
 
 
 def test_a_stop_on_any_rank_stops_all_unless_another_rank_failed():

@@ -26,7 +26,7 @@ from tui_trainer.bench import reference
 from tui_trainer.config import build_config
 from tui_trainer.data.batches import TensorSplit, normalization
 from tui_trainer.data.layout import resolve_data_dir
-from tui_trainer.events import Epoch, Log, RunEnded
+from tui_trainer.events import Epoch, Log, RunEnded, RunStatus
 from tui_trainer.train import engine
 from tui_trainer.train.hardware import autocast_dtype, cpu_threads, resolve_device, sync
 from tui_trainer.train.models import apply_freeze, build_model, set_train_mode
@@ -108,7 +108,7 @@ def _engine_epochs(prep: engine.Prepared, say: Callable[[str], None]) -> dict[st
     t0 = time.perf_counter()
     engine.train(prep, listen, threading.Event())
     total = time.perf_counter() - t0
-    if not ended or ended[0].status != "completed":
+    if not ended or ended[0].status != RunStatus.COMPLETED:
         raise RuntimeError(f"the engine's run ended {ended[0].status}: {ended[0].message}")
     return {"epoch_seconds": epochs, "run_seconds": total, "summary": ended[0].summary}
 
@@ -171,16 +171,7 @@ def run_bench(opts: BenchOptions, say: Callable[[str], None] = print) -> dict[st
     result: dict[str, Any] = {"prepare_seconds": prepare_s, "fast_paths": prep.fast_paths}
 
     steps = opts.compute_steps or (3 if device.type == "cpu" else 20)
-    say(f"(a) pure compute, synthetic tensors on the device, median of {steps} batches:")
-    compute = {}
-    for precision in dict.fromkeys(["fp32", prep.precision]):
-        compute[precision] = pure_compute(cfg, classes, device, precision, steps)
-        c = compute[precision]
-        say(f"  {precision}: train {c['train_ips']:.1f} img/s, eval {c['eval_ips']:.1f} img/s")
-    c = compute[prep.precision]
-    pure_epoch = n_train / c["train_ips"] + (n_train + n_val) / c["eval_ips"]
-    say(f"  pure-compute protocol epoch in {prep.precision}: {pure_epoch:.1f} s")
-    result.update(compute=compute, pure_epoch_seconds=pure_epoch)
+    pure_epoch = _compute_figures(prep, steps, result, say)
 
     say(f"(b) engine: {warmup} warm-up + {opts.epochs} timed epoch(s), then test:")
     eng = _engine_epochs(prep, say)
@@ -198,21 +189,46 @@ def run_bench(opts: BenchOptions, say: Callable[[str], None] = print) -> dict[st
     result.update(engine_epoch_seconds=engine_epoch, engine=eng, peak_rss_gb=rss_gb)
 
     if opts.reference_epochs > 0:
-        say(
-            f"(c) reference loop: PIL per item, Resize {cfg.resize} + CenterCrop "
-            f"{cfg.image_size}, DataLoader workers={opts.workers}, NCHW, fp32:"
-        )
-        with warnings.catch_warnings():
-            # 4 workers on a 2-core machine make torch warn: the notebook did it that way
-            warnings.filterwarnings("ignore", message="This DataLoader will create")
-            ref = _reference_epochs(prep, opts, say)
-        ref_epoch = sum(ref) / len(ref)
-        run_estimate = ref_epoch * cfg.epochs
-        say(f"  reference epoch {ref_epoch:.1f} s")
-        say(
-            f"ratios: engine epoch {ref_epoch / engine_epoch:.2f}x faster than the reference; "
-            f"whole run {run_estimate / eng['run_seconds']:.2f}x (reference estimated as "
-            f"{ref_epoch:.1f} s x {cfg.epochs} epochs = {run_estimate:.0f} s, without its test)"
-        )
-        result.update(reference_epoch_seconds=ref_epoch, reference_run_estimate=run_estimate)
+        _reference_figures(prep, opts, eng["run_seconds"], engine_epoch, result, say)
     return result
+
+
+def _compute_figures(prep: engine.Prepared, steps: int, result: dict[str, Any], say) -> float:
+    """(a): pure compute in fp32 and the run's precision, into `result`; the protocol epoch's
+    pure-compute seconds."""
+    cfg, device = prep.config, prep.device
+    n_train, n_val = len(prep.tensors["train"]), len(prep.tensors["val"])
+    classes = len(prep.splits.classes)
+    say(f"(a) pure compute, synthetic tensors on the device, median of {steps} batches:")
+    compute = {}
+    for precision in dict.fromkeys(["fp32", prep.precision]):
+        compute[precision] = pure_compute(cfg, classes, device, precision, steps)
+        c = compute[precision]
+        say(f"  {precision}: train {c['train_ips']:.1f} img/s, eval {c['eval_ips']:.1f} img/s")
+    c = compute[prep.precision]
+    pure_epoch = n_train / c["train_ips"] + (n_train + n_val) / c["eval_ips"]
+    say(f"  pure-compute protocol epoch in {prep.precision}: {pure_epoch:.1f} s")
+    result.update(compute=compute, pure_epoch_seconds=pure_epoch)
+    return pure_epoch
+
+
+def _reference_figures(prep, opts, run_seconds, engine_epoch, result, say) -> None:
+    """(c): the reference loop's epochs and the ratios to the engine's, into `result`."""
+    cfg = prep.config
+    say(
+        f"(c) reference loop: PIL per item, Resize {cfg.resize} + CenterCrop "
+        f"{cfg.image_size}, DataLoader workers={opts.workers}, NCHW, fp32:"
+    )
+    with warnings.catch_warnings():
+        # 4 workers on a 2-core machine make torch warn: the notebook did it that way
+        warnings.filterwarnings("ignore", message="This DataLoader will create")
+        ref = _reference_epochs(prep, opts, say)
+    ref_epoch = sum(ref) / len(ref)
+    run_estimate = ref_epoch * cfg.epochs
+    say(f"  reference epoch {ref_epoch:.1f} s")
+    say(
+        f"ratios: engine epoch {ref_epoch / engine_epoch:.2f}x faster than the reference; "
+        f"whole run {run_estimate / run_seconds:.2f}x (reference estimated as "
+        f"{ref_epoch:.1f} s x {cfg.epochs} epochs = {run_estimate:.0f} s, without its test)"
+    )
+    result.update(reference_epoch_seconds=ref_epoch, reference_run_estimate=run_estimate)

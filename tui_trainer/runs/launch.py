@@ -9,6 +9,7 @@ with no folder: the Run returned is None, and nothing was written (the decode ca
 
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 import threading
@@ -21,12 +22,14 @@ import torchvision
 from tui_trainer.config import RunConfig
 from tui_trainer.data.layout import find_layout, list_classes, resolve_data_dir
 from tui_trainer.errors import Stopped, UserError
-from tui_trainer.events import EventCallback, RunEnded, fan_out
-from tui_trainer.runs.resume import check_resumable, load_resume_state, rewind
+from tui_trainer.events import EventCallback, RunEnded, RunStatus, fan_out
+from tui_trainer.runs.results import save_test_results
+from tui_trainer.runs.resume import check_resumable, rewind
 from tui_trainer.runs.store import Run, create_run, ensure_writable, find_run
 from tui_trainer.runs.writer import RunWriter
 from tui_trainer.train import engine
-from tui_trainer.train import topology as distributed
+from tui_trainer.train.checkpoint import Checkpoint
+from tui_trainer.train.topology import Topology
 
 
 def _git_revision() -> str | None:
@@ -65,7 +68,7 @@ def run_metadata(
         "torchvision": torchvision.__version__,
         "git_revision": _git_revision(),
         **(extra_meta or {}),
-        "distributed": distributed.describe(prep.config),  # world size and per-rank batch
+        "distributed": prep.topology.describe(prep.config),  # world size and per-rank batch
     }
 
 
@@ -87,15 +90,17 @@ def start_run(
     Under torchrun every rank prepares (and fails on bad input) alike; rank 0 alone creates the
     folder and the others learn its path."""
     stop = stop or threading.Event()
-    distributed.setup(config)
-    distributed.from_main(lambda: ensure_writable(runs_dir))
-    say = distributed.main_only(on_event)
+    topology = Topology.join(config)
+    topology.from_main(lambda: ensure_writable(runs_dir))
+    say = topology.main_only(on_event)
     try:
-        prep = _prepare(config, data_dir, say, stop)
+        prep = _prepare(config, data_dir, say, stop, topology)
     except Stopped as exc:
-        return None, _stopped_before_training("", say, f"{exc}: no run folder was created")
+        return None, _stopped_before_training(
+            topology, "", say, f"{exc}: no run folder was created"
+        )
     meta = run_metadata(prep, preset, overrides, extra_meta)
-    run = distributed.from_main(lambda: create_run(runs_dir, meta, preset, name))
+    run = topology.from_main(lambda: create_run(runs_dir, meta, preset, name))
     return run, _train_into(run, prep, on_event, stop, resume=None)
 
 
@@ -120,8 +125,8 @@ def resume_run(
     config = RunConfig.from_dict(meta["config"])
     if device:
         config = config.with_overrides({"device": device})
-    distributed.setup(config)
-    resume = load_resume_state(run.path) if run.last_path.is_file() else None
+    topology = Topology.join(config)
+    resume = Checkpoint.load(run.path) if run.last_path.is_file() else None
     # The data the run started on, unless told otherwise: the splits must match last.pt's head.
     recorded = Path(meta["data_dir"]) if meta.get("data_dir") else None
     data_dir = data_dir or recorded or resolve_data_dir(None)
@@ -131,39 +136,46 @@ def resume_run(
             f"the classes in {data_dir} differ from run {run.id}'s: pass --data with the "
             "folder it was started on"
         )
-    say = distributed.main_only(on_event)
+    say = topology.main_only(on_event)
     try:
-        prep = _prepare(config, data_dir, say, stop)
+        prep = _prepare(config, data_dir, say, stop, topology)
     except Stopped as exc:
-        return run, _stopped_before_training(run.id, say, f"{exc}: {run.path} is as it was")
+        message = f"{exc}: {run.path} is as it was"
+        return run, _stopped_before_training(topology, run.id, say, message)
     # last of the checks: ensure_writable's probe file touches the folder
-    distributed.from_main(lambda: (ensure_writable(run.path), rewind(run, resume)))
+    topology.from_main(lambda: (ensure_writable(run.path), rewind(run, resume)))
     return run, _train_into(run, prep, on_event, stop, resume)
 
 
-def _prepare(config, data_dir, say, stop) -> engine.Prepared:
+def _prepare(config, data_dir, say, stop, topology: Topology) -> engine.Prepared:
     """engine.prepare on every rank; a stop on any rank raises `Stopped` on all of them."""
-    return distributed.agree(
-        lambda: engine.prepare(config, data_dir, say, stop), local_main_first=True
+    return topology.agree(
+        lambda: engine.prepare(config, data_dir, say, stop, topology), local_main_first=True
     )
 
 
-def _stopped_before_training(run_id: str, say: EventCallback, message: str) -> RunEnded:
+def _stopped_before_training(
+    topology: Topology, run_id: str, say: EventCallback, message: str
+) -> RunEnded:
     """The outcome of a stop during prepare: told to the listeners like any other end."""
-    ended = RunEnded(run_id, "interrupted", {}, message)
+    ended = RunEnded(run_id, RunStatus.INTERRUPTED, {}, message)
     say(ended)
-    distributed.shutdown()
+    topology.shutdown()
     return ended
 
 
-def _train_into(run, prep, on_event, stop, resume) -> RunEnded:
-    main = distributed.is_main()  # under torchrun rank 0 alone writes the folder and reports
-    listen = distributed.main_only(fan_out(RunWriter(run) if main else None, on_event))
+def _train_into(run: Run, prep: engine.Prepared, on_event, stop, resume) -> RunEnded:
+    topology = prep.topology
+    main = topology.is_main  # under torchrun rank 0 alone writes the folder and reports
+    listen = topology.main_only(fan_out(RunWriter(run) if main else None, on_event))
+    # per-class accuracy and confusions of a completed run, written before its summary says so
+    on_test = functools.partial(save_test_results, run.path) if main else None
+    run_dir = run.path if main else None
     try:
-        return engine.train(prep, listen, stop, run.path if main else None, run.id, resume=resume)
+        return engine.train(prep, listen, stop, run_dir, run.id, resume=resume, on_test=on_test)
     except Exception as exc:  # noqa: BLE001 - a run that breaks is recorded as failed, not lost
-        ended = RunEnded(run.id, "failed", {}, distributed.failure_message(exc))
+        ended = RunEnded(run.id, RunStatus.FAILED, {}, topology.failure_message(exc))
         listen(ended)
         return ended
     finally:
-        distributed.shutdown()
+        topology.shutdown()

@@ -1,5 +1,5 @@
 """Put a stopped run's folder back to its last completed epoch so the run can continue in it,
-and read the checkpoints it continues from (`load_resume_state`).
+from the checkpoint it continues from (`train.checkpoint.Checkpoint`, last.pt).
 
 A run stopped at any moment (Ctrl-C, a crash, `kill -9`) leaves at most: step rows of a partly
 trained epoch, half a line at the end of metrics.jsonl, and `.NAME.*.tmp` files of an atomic write
@@ -14,27 +14,32 @@ from __future__ import annotations
 import os
 import socket
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui_trainer.errors import UserError
+from tui_trainer.events import RESUMABLE, RunStatus
 from tui_trainer.files import write_json_atomic, write_jsonl_atomic
 from tui_trainer.runs.store import Run, initial_summary
 
-# Statuses `--resume` continues from; `completed` and `diverged` would only repeat themselves.
-RESUMABLE = ("interrupted", "crashed", "failed")
+if TYPE_CHECKING:
+    from tui_trainer.train.checkpoint import Checkpoint
+
+
 EPOCH_ROW_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 
 
 def check_resumable(run: Run) -> None:
     """Raise UserError (one line: what is wrong and what to do) unless `run` can continue."""
     status = run.status()
-    if status in RESUMABLE:
+    if status in RESUMABLE:  # a plain string compares as the RunStatus it names
         return
+    summary = run.summary()
     hint = {
-        "completed": "it has nothing left to train: start a new run with `tui-trainer run PRESET`",
-        "diverged": "resuming would replay the same steps: start a new run with a lower lr",
-        "running": f"its process (pid {run.summary().get('pid')} on {run.summary().get('host')})"
+        RunStatus.COMPLETED: (
+            "it has nothing left to train: start a new run with `tui-trainer run PRESET`"
+        ),
+        RunStatus.DIVERGED: "resuming would replay the same steps: start a new run with a lower lr",
+        RunStatus.RUNNING: f"its process (pid {summary.get('pid')} on {summary.get('host')})"
         " is still training: stop it first",
     }.get(status, "only interrupted, crashed or failed runs resume")
     raise UserError(f"run {run.id} is {status}: {hint}")
@@ -79,11 +84,11 @@ def remove_temp_files(run: Run) -> list[str]:
     return removed
 
 
-def rewind(run: Run, resume: dict[str, Any] | None) -> None:
-    """Cut the folder back to `resume` (last.pt's contents; None: no epoch finished) and mark the
-    run running again under this process. Only call it on a run `check_resumable` accepted."""
-    epoch = resume["epoch"] if resume else 0
-    history = resume["state"]["history"] if resume else []
+def rewind(run: Run, resume: Checkpoint | None) -> None:
+    """Cut the folder back to `resume` (last.pt; None: no epoch finished) and mark the run
+    running again under this process. Only call it on a run `check_resumable` accepted."""
+    epoch = resume.epoch if resume is not None else 0
+    history = resume.state.history if resume is not None else []
     remove_temp_files(run)
     write_jsonl_atomic(run.metrics_path, rewound_metrics(run.metrics(), epoch, history))
     summary = run.summary() or initial_summary()
@@ -98,29 +103,3 @@ def rewind(run: Run, resume: dict[str, Any] | None) -> None:
         resumes=int(summary.get("resumes", 0)) + 1,
     )
     write_json_atomic(run.summary_path, summary)
-
-
-def load_resume_state(run_dir: Path) -> dict[str, Any]:
-    """last.pt plus the best weights (from best.pt, or last.pt's own if it was the best)."""
-    import torch  # here: listing and checking runs needs no torch
-
-    path = run_dir / "last.pt"
-    if not path.is_file():
-        raise UserError(f"{run_dir} has no last.pt (no epoch finished): start it again instead")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        best_epoch = ckpt["state"]["best_epoch"]
-    except Exception as exc:  # noqa: BLE001 - written atomically, so only outside damage gets here
-        raise UserError(
-            f"{path} is unreadable ({type(exc).__name__}): delete it to resume from the start"
-        ) from None
-    best_path = run_dir / "best.pt"
-    try:
-        best = torch.load(best_path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - missing or damaged: last.pt may still hold the best
-        best = {}
-    if best.get("epoch") == best_epoch:
-        ckpt["best_model"] = best["model"]
-    elif best_epoch == ckpt["epoch"]:
-        ckpt["best_model"] = ckpt["model"]
-    return ckpt

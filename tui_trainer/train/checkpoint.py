@@ -1,0 +1,133 @@
+"""The checkpoints of a run folder, written and read here side by side.
+
+- last.pt: everything a resume continues from, at the end of the last completed epoch: the model,
+  optimizer, scheduler and scaler state dicts, the `TrainState` and the seconds trained so far.
+  Tensors and plain types only, so `torch.load(..., weights_only=True)` reads it. (Files written
+  before the restructure also hold the RNG state and the config, which nothing read: a resume
+  reseeds every epoch. They still load, through an allow-list of numpy's RNG-state types.)
+- best.pt: {"model", "epoch", "val_acc"}, the best-val weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tui_trainer.errors import UserError
+from tui_trainer.files import save_checkpoint_atomic
+
+LAST_FILE = "last.pt"
+BEST_FILE = "best.pt"
+
+
+@dataclass
+class TrainState:
+    """What survives an epoch boundary; all of it goes into last.pt."""
+
+    epoch: int = 0  # last completed epoch
+    global_step: int = 0
+    best_epoch: int = 0
+    best_val_acc: float = -1.0
+    history: list[dict[str, float]] = field(default_factory=list)
+    first_loss: float | None = None
+    high_loss_steps: int = 0
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """last.pt's contents, plus the best weights a resume carries on with (from best.pt, or
+    last.pt's own weights when its epoch was the best; None when neither has them)."""
+
+    model: dict[str, Any]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    scaler: dict[str, Any]  # empty unless fp16
+    state: TrainState
+    seconds: float  # trained so far, the epochs of earlier attempts included
+    best_model: dict[str, Any] | None = None  # not stored in last.pt
+
+    @property
+    def epoch(self) -> int:
+        return self.state.epoch
+
+    def save(self, run_dir: Path) -> None:
+        save_checkpoint_atomic(
+            Path(run_dir) / LAST_FILE,
+            {
+                "model": self.model,
+                "optimizer": self.optimizer,
+                "scheduler": self.scheduler,
+                "scaler": self.scaler,
+                "epoch": self.state.epoch,
+                "state": dataclasses.asdict(self.state),
+                "seconds": self.seconds,
+            },
+        )
+
+    @classmethod
+    def load(cls, run_dir: Path) -> Checkpoint:
+        """last.pt plus the best weights. Raises UserError (one line) when it is missing or
+        unreadable."""
+        path = Path(run_dir) / LAST_FILE
+        if not path.is_file():
+            raise UserError(f"{run_dir} has no last.pt (no epoch finished): start it again instead")
+        try:
+            with torch.serialization.safe_globals(_legacy_globals()):
+                raw = torch.load(path, map_location="cpu", weights_only=True)
+            ckpt = cls(
+                raw["model"],
+                raw["optimizer"],
+                raw["scheduler"],
+                raw.get("scaler") or {},
+                TrainState(**raw["state"]),
+                float(raw.get("seconds", 0.0)),
+            )
+        except Exception as exc:  # noqa: BLE001 - written atomically: only outside damage
+            raise UserError(
+                f"{path} is unreadable ({type(exc).__name__}): delete it to resume from the start"
+            ) from None
+        return dataclasses.replace(ckpt, best_model=ckpt._best_weights(Path(run_dir)))
+
+    def _best_weights(self, run_dir: Path) -> dict[str, Any] | None:
+        best = load_best(run_dir / BEST_FILE)
+        if best.get("epoch") == self.state.best_epoch:
+            return best["model"]
+        if self.state.best_epoch == self.state.epoch:
+            return self.model
+        return None
+
+
+def save_best(run_dir: Path, weights: dict[str, torch.Tensor], epoch: int, val_acc: float) -> None:
+    save_checkpoint_atomic(
+        Path(run_dir) / BEST_FILE, {"model": weights, "epoch": epoch, "val_acc": val_acc}
+    )
+
+
+def load_best(path: Path) -> dict[str, Any]:
+    """best.pt's contents; {} when it is missing or damaged (last.pt may still hold the best)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - missing or damaged
+        return {}
+
+
+def _legacy_globals() -> list[Any]:
+    """What an old last.pt's numpy RNG state needs beyond weights_only's defaults: its array
+    (ndarray, dtype, the reconstructor) under numpy 1's and numpy 2's module names."""
+    import numpy as np
+
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy 1
+        from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
+    allowed: list[Any] = [np.ndarray, np.dtype]
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed.append((_reconstruct, f"{module}._reconstruct"))
+    dtypes = getattr(np, "dtypes", None)  # numpy >= 1.25: a class per dtype
+    if dtypes is not None:
+        allowed += [getattr(dtypes, name) for name in ("UInt32DType", "Int64DType", "Float64DType")]
+    return allowed

@@ -1,0 +1,82 @@
+"""Before a run folder exists: hardware resolved, weights loaded, data found and decoded
+(`prepare`). All bad input fails here."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from tui_trainer.config import RunConfig
+from tui_trainer.data.batches import TensorSplit, build_tensor_splits, seed_everything
+from tui_trainer.data.decode import decode_all
+from tui_trainer.data.layout import DataError, Splits, find_layout, make_splits
+from tui_trainer.events import EventCallback, Log
+from tui_trainer.train import fast_paths as fastpath
+from tui_trainer.train.hardware import resolve_precision
+from tui_trainer.train.models import build_model
+from tui_trainer.train.topology import Topology
+
+
+@dataclass
+class Prepared:
+    """Everything checked and loaded before a run folder exists (bad input fails here)."""
+
+    config: RunConfig
+    data_dir: Path
+    splits: Splits
+    tensors: dict[str, TensorSplit]
+    skipped: list[str]
+    device: torch.device
+    precision: str
+    model: nn.Module
+    fast_paths: list[str] = field(default_factory=list)  # fastpath.choose: recorded in config.json
+    topology: Topology = field(default_factory=Topology)  # the run's processes (torchrun)
+
+
+def prepare(
+    config: RunConfig,
+    data_dir: Path,
+    on_event: EventCallback | None = None,
+    stop: threading.Event | None = None,
+    topology: Topology | None = None,
+) -> Prepared:
+    """Resolve hardware, load weights, find and decode the data. Raises UserError on bad input,
+    and `Stopped` when `stop` is set during the decode (which can take minutes the first time).
+    `topology`: the run's processes; joined here when not given (under torchrun: this rank's GPU,
+    process group joined)."""
+    say = on_event or (lambda e: None)
+    topology = Topology.join(config) if topology is None else topology
+    device = topology.device
+    precision = resolve_precision(config.precision, device)
+    layout = find_layout(data_dir)
+    splits = make_splits(layout, config)
+    seed_everything(config.seed)  # the random init follows the seed
+    model = build_model(config.model, len(splits.classes), config.weights)
+    items = splits.all_items()
+    paths = [splits.images_dir / rel for rel, _ in items]
+    say(Log("", f"decoding {len(paths)} images at {config.image_size}px"))
+    decoded = decode_all(
+        paths,
+        config.resize,
+        config.image_size,
+        threads=config.threads,
+        on_progress=lambda done, total: say(Log("", f"decoded {done}/{total} images")),
+        stop=stop,
+    )
+    tensors, skipped = build_tensor_splits(splits, decoded)
+    for name, split in tensors.items():
+        if len(split) == 0:  # before the warnings: the error alone says it, in one line
+            raise DataError(
+                f"no readable images left in the {name} split of {data_dir} ({len(skipped)} "
+                "unreadable files): check the image files"
+            )
+    for rel in skipped:
+        say(Log("", f"skipped unreadable image {splits.images_dir / rel}", "warning"))
+    paths = fastpath.choose(config, device, tensors)
+    return Prepared(
+        config, data_dir, splits, tensors, skipped, device, precision, model, paths, topology
+    )
