@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from tests.conftest import make_tiny_dataset
-from tests.reliability.helpers import small_config, small_set_options
+from tests.support.data import make_tiny_dataset
+from tests.support.processes import small_config, small_set_options
 from tui_trainer.cli.app import app
 from tui_trainer.runs.store import create_run
 

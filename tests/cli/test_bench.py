@@ -3,7 +3,7 @@ assertions: speed is what the bench reports, not what tests check)."""
 
 from typer.testing import CliRunner
 
-from tests.conftest import stand_in_imagenet
+from tests.support.runs import stand_in_imagenet
 from tui_trainer.cli.app import app
 
 TINY = ["--image-size", "64", "--batch-size", "8", "--compute-steps", "1", "--device", "cpu"]

@@ -2,7 +2,7 @@
 
 import json
 
-from tests.conftest import cache_entries, invoke, stop_decoding_after
+from tests.support.runs import cache_entries, invoke, stop_decoding_after
 from tui_trainer.cli import listen
 
 TINY = [

@@ -7,9 +7,8 @@ import time
 import pytest
 from PIL import Image
 
-from tests.conftest import invoke
-from tests.reliability.helpers import spawn_cli
-from tests.unit.test_report import fake_run
+from tests.support.processes import spawn_cli
+from tests.support.runs import fake_run, invoke
 from tui_trainer.runs.store import list_runs
 from tui_trainer.studies import sweeps as studies
 from tui_trainer.train import engine

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import REPO, tiny_config
+from tests.support.paths import REPO
+from tests.support.runs import tiny_config
 from tui_trainer.config import RunConfig
 from tui_trainer.errors import UserError
 from tui_trainer.runs.results import load_test_results

@@ -5,7 +5,7 @@ import threading
 import pytest
 import torch
 
-from tests.conftest import cache_entries, stop_decoding_after, tiny_config
+from tests.support.runs import cache_entries, stop_decoding_after, tiny_config
 from tui_trainer.events import Epoch, Log, RunEnded, RunStarted, Step
 from tui_trainer.runs.launch import start_run
 from tui_trainer.runs.store import Run

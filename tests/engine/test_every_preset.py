@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import stand_in_imagenet, tiny_config
+from tests.support.runs import stand_in_imagenet, tiny_config
 from tui_trainer.config import list_presets
 from tui_trainer.runs.launch import start_run
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from tests.conftest import stand_in_imagenet, tiny_config
+from tests.support.runs import stand_in_imagenet, tiny_config
 from tui_trainer.data.batches import batch_order, iterate_batches, normalization
 from tui_trainer.runs.launch import start_run
 from tui_trainer.train import engine

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from tests.conftest import tiny_config
+from tests.support.runs import tiny_config
 from tui_trainer.cli.app import app
 from tui_trainer.runs.launch import start_run
 from tui_trainer.runs.results import (

@@ -7,8 +7,8 @@ import subprocess
 import sys
 import time
 
-from tests.conftest import REPO
-from tests.reliability.helpers import leftovers, subprocess_env
+from tests.support.paths import REPO
+from tests.support.processes import leftovers, subprocess_env
 from tui_trainer.runs.store import list_runs
 
 # Each process sleeps until the same instant, then makes 15 runs of the same name as fast as it

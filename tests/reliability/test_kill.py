@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import REPO, invoke
-from tests.reliability.helpers import leftovers, small_set_options, stable, subprocess_env
+from tests.support.paths import REPO
+from tests.support.processes import leftovers, small_set_options, stable, subprocess_env
+from tests.support.runs import invoke
 from tui_trainer.files import read_jsonl
 from tui_trainer.runs.store import Run
 

@@ -4,8 +4,8 @@ import threading
 
 import pytest
 
-from tests.conftest import cache_entries, stop_decoding_after
-from tests.reliability.helpers import small_config, stable
+from tests.support.processes import small_config, stable
+from tests.support.runs import cache_entries, stop_decoding_after
 from tui_trainer.errors import UserError
 from tui_trainer.events import Epoch, RunStarted, Step
 from tui_trainer.runs.launch import resume_run, start_run

@@ -10,7 +10,7 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from tests.reliability.helpers import leftovers, small_set_options, spawn_cli
+from tests.support.processes import leftovers, small_set_options, spawn_cli
 from tui_trainer.cli.app import app
 from tui_trainer.runs.store import Run, list_runs
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.widgets import Input, Static
 from typer.testing import CliRunner
 
-from tests.tui.fakes import ScriptedEngine, drive, wait_for
+from tests.support.tui import ScriptedEngine, drive, wait_for
 from tui_trainer.config import load_preset
 from tui_trainer.tui.app import make_app
 from tui_trainer.tui.widgets.choice import Choice

@@ -6,7 +6,7 @@ from __future__ import annotations
 from PIL import Image
 from textual.widgets import DataTable, Static
 
-from tests.tui.fakes import (
+from tests.support.tui import (
     FIXTURE_IDS,
     cell_texts,
     drive,

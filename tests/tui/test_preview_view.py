@@ -10,8 +10,8 @@ from PIL import Image
 from rich.style import Style
 from textual.app import App, ComposeResult
 
-from tests.conftest import TINY_CLASSES
-from tests.tui.fakes import drive, wait_for
+from tests.support.data import TINY_CLASSES
+from tests.support.tui import drive, wait_for
 from tui_trainer.data.preview import load_image
 from tui_trainer.tui.app import make_app
 from tui_trainer.tui.screens.preview import panel_side

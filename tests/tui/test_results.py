@@ -8,7 +8,7 @@ import os
 
 from textual.widgets import Input, Static
 
-from tests.tui.fakes import FIXTURE_IDS, drive, make_fixture_runs, wait_for
+from tests.support.tui import FIXTURE_IDS, drive, make_fixture_runs, wait_for
 from tui_trainer.files import write_json_atomic
 from tui_trainer.runs.store import Run, list_runs
 from tui_trainer.tui.app import make_app

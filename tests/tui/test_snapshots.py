@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.tui.fakes import (
+from tests.support.tui import (
     ScriptedEngine,
     make_fixture_runs,
     study_runs,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from tests.tui.fakes import (
+from tests.support.tui import (
     FULL_SCRATCH,
     ScriptedEngine,
     cell_texts,

@@ -9,8 +9,9 @@ import threading
 
 from textual.widgets import Input
 
-from tests.conftest import REPO, cache_entries
-from tests.tui.fakes import ScriptedEngine, drive, notices, wait_for
+from tests.support.paths import REPO
+from tests.support.runs import cache_entries
+from tests.support.tui import ScriptedEngine, drive, notices, wait_for
 from tui_trainer.events import Epoch, Log, Step
 from tui_trainer.runs.store import list_runs
 from tui_trainer.tui.app import make_app

@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import cache_entries, make_tiny_dataset, stop_decoding_after, tiny_config
+from tests.support.data import make_tiny_dataset
+from tests.support.runs import cache_entries, stop_decoding_after, tiny_config
 from tui_trainer.data.batches import TensorSplit, batch_order, iterate_batches
 from tui_trainer.data.decode import decode_all
 from tui_trainer.data.layout import BACKGROUND, DataError, Layout, find_layout, make_splits

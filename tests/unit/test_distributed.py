@@ -5,7 +5,7 @@ import threading
 import pytest
 import torch
 
-from tests.conftest import tiny_config
+from tests.support.runs import tiny_config
 from tui_trainer.data.batches import batch_order
 from tui_trainer.errors import Stopped, UserError
 from tui_trainer.train import topology as distributed

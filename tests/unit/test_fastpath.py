@@ -1,6 +1,6 @@
 import torch
 
-from tests.conftest import tiny_config
+from tests.support.runs import tiny_config
 from tui_trainer.data.batches import TensorSplit
 from tui_trainer.train import fast_paths as fastpath
 

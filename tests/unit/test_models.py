@@ -4,7 +4,7 @@ import pytest
 import torch
 import torchvision
 
-from tests.conftest import stand_in_imagenet
+from tests.support.runs import stand_in_imagenet
 from tui_trainer.train.models import (
     WeightsError,
     apply_freeze,

@@ -7,19 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.runs import fake_run
 from tui_trainer.config import load_preset
-from tui_trainer.files import write_json_atomic
 from tui_trainer.studies.report import build_report, protocol_of, render
 
 QUICK = {"classes": 5, "image_size": 64, "resize": 72}
-
-
-def fake_run(runs: Path, run_id: str, preset: str, status: str, summary: dict, **overrides):
-    folder = runs / run_id
-    folder.mkdir(parents=True)
-    config = load_preset(preset).config.with_overrides(overrides)
-    write_json_atomic(folder / "config.json", {"config": config.to_dict(), "preset": preset})
-    write_json_atomic(folder / "summary.json", {"status": status, **summary})
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Shared by the reliability tests: the smallest real run, and a CLI runner."""
+"""The CLI in a subprocess (reliability and CLI tests): the smallest real run as a config and
+as `--set` options, the environment a child needs, and checks on what it leaves behind."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO, tiny_config
+from tests.support.paths import REPO
+from tests.support.runs import tiny_config
 
 # ResNet18 at 32 px: small checkpoints (~90 MB) and quick steps. One thread: on a busy machine
 # two OpenMP threads per process spin against each other and run ~10x slower.
