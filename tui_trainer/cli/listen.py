@@ -19,7 +19,7 @@ from tui_trainer.cli.common import err, out, print_summary
 from tui_trainer.cli.progress import progress_listener
 from tui_trainer.events import EventCallback, RunEnded, RunStatus
 from tui_trainer.runs.store import Run
-from tui_trainer.train import topology as distributed
+from tui_trainer.train.topology import is_main_process, process_rank
 
 EXIT_CODES = {
     RunStatus.COMPLETED: 0,
@@ -43,7 +43,7 @@ def stop_on_signals(stop: threading.Event) -> Callable[[], object]:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        if distributed.is_main():
+        if is_main_process():
             err.print("stopping after the current step or images decoding (Ctrl-C again to abort)")
 
     if threading.current_thread() is not threading.main_thread():
@@ -74,7 +74,7 @@ Launch = Callable[[EventCallback], tuple[Run | None, RunEnded]]
 def follow(launch: Launch) -> tuple[Run | None, RunEnded]:
     """Call `launch(on_event)` with the progress display, then print how the run ended.
     Under torchrun rank 0 alone shows progress and the summary; the others stay silent."""
-    main = distributed.is_main()
+    main = is_main_process()
     with progress_listener(out, sys.stdout.isatty() and main) as listener:
         run, ended = launch(listener)
     if main:
@@ -82,5 +82,5 @@ def follow(launch: Launch) -> tuple[Run | None, RunEnded]:
         if run is not None:  # None: stopped before training, the message says so
             out.print(f"run folder: {run.path}", markup=False, highlight=False)
     elif ended.status == RunStatus.FAILED:  # rank 0 may be the one that died: say why
-        err.print(f"rank {distributed.rank()}: {ended.message}", markup=False, highlight=False)
+        err.print(f"rank {process_rank()}: {ended.message}", markup=False, highlight=False)
     return run, ended

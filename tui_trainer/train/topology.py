@@ -62,10 +62,6 @@ def process_rank() -> int:
     return _env_int("RANK", 0)
 
 
-# The CLI's names for the two questions above.
-is_main = is_main_process
-rank = process_rank
-
 
 def _timeout() -> timedelta:
     raw = os.environ.get(TIMEOUT_ENV, str(DEFAULT_TIMEOUT_S))
