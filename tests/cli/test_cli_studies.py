@@ -42,10 +42,10 @@ def fail_when(monkeypatch, lr: float, error: Exception):
     """Make the member with this lr break in its first epoch."""
     real = engine.train_one_epoch
 
-    def patched(model, criterion, optimizer, scaler, split, cfg, *rest):
+    def patched(loop, cfg, *rest):
         if cfg.lr == lr:
             raise error
-        return real(model, criterion, optimizer, scaler, split, cfg, *rest)
+        return real(loop, cfg, *rest)
 
     monkeypatch.setattr(engine, "train_one_epoch", patched)
 

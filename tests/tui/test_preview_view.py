@@ -14,7 +14,7 @@ from tests.support.data import TINY_CLASSES
 from tests.support.tui import drive, wait_for
 from tui_trainer.data.preview import load_image
 from tui_trainer.tui.app import make_app
-from tui_trainer.tui.screens.preview import panel_side
+from tui_trainer.tui.views.preview import panel_side
 from tui_trainer.tui.widgets.halfblock import UPPER_HALF, HalfBlockImage, fit, halfblock_rows
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)

@@ -19,60 +19,70 @@ def _epoch_line(e: Epoch) -> str:
     )
 
 
-@contextlib.contextmanager
-def progress_listener(console: Console, interactive: bool) -> Iterator[EventCallback]:
-    if not interactive:
+def _print_plain(event: Event) -> None:
+    """Piped output: one line when the run starts, one per epoch, and warnings."""
+    if isinstance(event, RunStarted):
+        print(
+            f"run {event.run_id}: {event.num_train} train / {event.num_val} val / "
+            f"{event.num_test} test images, {event.num_classes} classes, "
+            f"{event.device} {event.precision}",
+            flush=True,
+        )
+    elif isinstance(event, Epoch):
+        print(_epoch_line(event), flush=True)
+    elif isinstance(event, Log) and event.level != "info":
+        print(f"{event.level}: {event.message}", flush=True)
 
-        def plain(event: Event) -> None:
-            if isinstance(event, RunStarted):
-                print(
-                    f"run {event.run_id}: {event.num_train} train / {event.num_val} val / "
-                    f"{event.num_test} test images, {event.num_classes} classes, "
-                    f"{event.device} {event.precision}",
-                    flush=True,
-                )
-            elif isinstance(event, Epoch):
-                print(_epoch_line(event), flush=True)
-            elif isinstance(event, Log) and event.level != "info":
-                print(f"{event.level}: {event.message}", flush=True)
 
-        yield plain
-        return
+class _ProgressBar:
+    """A terminal's view: one Rich bar over every step of the run, epoch lines above it."""
 
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
-    tasks: dict[str, int] = {}
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.task: int | None = None
 
-    def fancy(event: Event) -> None:
+    def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
-            console.print(
-                f"[bold]{event.run_id}[/] {event.num_classes} classes, "
-                f"{event.num_train}/{event.num_val}/{event.num_test} images, "
-                f"{event.device} {event.precision}"
-            )
-            total = event.epochs * event.steps_per_epoch
-            done = (event.start_epoch - 1) * event.steps_per_epoch
-            tasks["run"] = progress.add_task("training", total=total, completed=done, info="")
-        elif isinstance(event, Step) and "run" in tasks:
-            progress.update(
-                tasks["run"],
+            self._started(event)
+        elif isinstance(event, Step) and self.task is not None:
+            self.progress.update(
+                self.task,
                 completed=event.global_step,
                 info=f"epoch {event.epoch} loss {event.loss:.3f} lr {event.lr:g}",
             )
         elif isinstance(event, Epoch):
-            progress.console.print(_epoch_line(event), highlight=False)
-        elif isinstance(event, Log):
-            if event.level != "info":
-                progress.console.print(f"[yellow]{event.level}:[/] {event.message}")
-        elif isinstance(event, RunEnded) and "run" in tasks:
-            progress.stop_task(tasks["run"])
+            self.progress.console.print(_epoch_line(event), highlight=False)
+        elif isinstance(event, Log) and event.level != "info":
+            self.progress.console.print(f"[yellow]{event.level}:[/] {event.message}")
+        elif isinstance(event, RunEnded) and self.task is not None:
+            self.progress.stop_task(self.task)
 
-    with progress:
-        yield fancy
+    def _started(self, event: RunStarted) -> None:
+        self.console.print(
+            f"[bold]{event.run_id}[/] {event.num_classes} classes, "
+            f"{event.num_train}/{event.num_val}/{event.num_test} images, "
+            f"{event.device} {event.precision}"
+        )
+        total = event.epochs * event.steps_per_epoch
+        done = (event.start_epoch - 1) * event.steps_per_epoch
+        self.task = self.progress.add_task("training", total=total, completed=done, info="")
+
+
+@contextlib.contextmanager
+def progress_listener(console: Console, interactive: bool) -> Iterator[EventCallback]:
+    """The listener for one run: a progress bar on a terminal (`interactive`), else plain lines."""
+    if not interactive:
+        yield _print_plain
+        return
+    bar = _ProgressBar(console)
+    with bar.progress:
+        yield bar

@@ -71,15 +71,36 @@ def decode_all(
     Raises `Stopped` soon after `stop` is set (each image checks it), caching nothing."""
     cache_file = None
     if use_cache:
-        try:
-            cache_file = cache_dir() / f"decoded-{cache_key(paths, resize, size)}.pt"
-            if cache_file.is_file():
-                # mapped, not read: pages load as batches touch them (the test split only at
-                # the end), and the kernel may drop them again under memory pressure
-                data = torch.load(cache_file, weights_only=True, mmap=True)
-                return DecodedImages(data["images"], list(data["bad"]), from_cache=True)
-        except (OSError, RuntimeError, KeyError, EOFError):
-            pass  # an unreadable cache entry is decoded again and overwritten
+        cache_file, cached = _read_cache(paths, resize, size)
+        if cached is not None:
+            return cached
+    decoded = _decode_files(paths, resize, size, threads, on_progress, stop)
+    if cache_file is not None:
+        _write_cache(cache_file, decoded.images, decoded.bad)
+    return decoded
+
+
+def _read_cache(
+    paths: list[Path], resize: int, size: int
+) -> tuple[Path | None, DecodedImages | None]:
+    """(the cache file for these images, its contents if it holds them). No file when the
+    images cannot be stat'ed: they are decoded (and fail) without caching."""
+    try:
+        cache_file = cache_dir() / f"decoded-{cache_key(paths, resize, size)}.pt"
+    except OSError:
+        return None, None
+    try:
+        if cache_file.is_file():
+            # mapped, not read: pages load as batches touch them (the test split only at
+            # the end), and the kernel may drop them again under memory pressure
+            data = torch.load(cache_file, weights_only=True, mmap=True)
+            return cache_file, DecodedImages(data["images"], list(data["bad"]), from_cache=True)
+    except (OSError, RuntimeError, KeyError, EOFError):
+        pass  # an unreadable cache entry is decoded again and overwritten
+    return cache_file, None
+
+
+def _decode_files(paths, resize, size, threads, on_progress, stop) -> DecodedImages:
     images = torch.zeros((len(paths), 3, size, size), dtype=torch.uint8)
     bad: list[int] = []
     left_out: list[int] = []  # not decoded: the stop came first
@@ -102,10 +123,7 @@ def decode_all(
                 on_progress(done, len(paths))
     if left_out:  # a partial decode is never cached
         raise Stopped(f"stopped after decoding {len(paths) - len(left_out)}/{len(paths)} images")
-    bad.sort()
-    if cache_file is not None:
-        _write_cache(cache_file, images, bad)
-    return DecodedImages(images, bad)
+    return DecodedImages(images, sorted(bad))
 
 
 def _write_cache(path: Path, images: torch.Tensor, bad: list[int]) -> None:

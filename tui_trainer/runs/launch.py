@@ -72,7 +72,7 @@ def run_metadata(
     }
 
 
-def start_run(
+def start_run(  # noqa: PLR0913 - keyword-only, each names one part of the request
     config: RunConfig,
     *,
     preset: str,

@@ -116,6 +116,27 @@ class _Entry:
 def _entries(path: Path, directory: Path, seen: tuple[str, ...]) -> list[_Entry]:
     """The file's members before resolution: included sweeps first, then runs x grid."""
     data = read_toml(path)
+    base, runs, grid = _checked_sweep_file(data, path)
+    entries: list[_Entry] = []
+    for name in _string_list(data.get("include", []), path, "include"):
+        if name in seen:
+            raise ConfigError(f"{path}: include {name!r} loops back to itself: remove it")
+        entries += _entries(_find_sweep(name, directory), directory, (*seen, name))
+    for entry in runs:
+        preset = str(entry.get("preset", base))
+        fixed = {k: v for k, v in entry.items() if k not in MEMBER_KEYS}
+        label = str(entry.get("name") or _label(preset, fixed))
+        for combo in itertools.product(*grid.values()):
+            varied = dict(zip(grid, combo, strict=True))
+            name = "-".join([label, *(f"{k}={v}" for k, v in varied.items())])
+            entries.append(_Entry(name, preset, {**fixed, **varied}, path))
+    return entries
+
+
+def _checked_sweep_file(
+    data: dict[str, Any], path: Path
+) -> tuple[str, list[dict[str, Any]], dict[str, list[Any]]]:
+    """A sweep file's (base, [[runs]], [grid]), or ConfigError naming what is wrong in it."""
     unknown = [k for k in data if k not in SWEEP_KEYS]
     if unknown:
         raise ConfigError(
@@ -125,11 +146,6 @@ def _entries(path: Path, directory: Path, seen: tuple[str, ...]) -> list[_Entry]
     base = data["base"]
     if not isinstance(base, str) or not base:
         raise ConfigError(f'{path}: base must be a preset name, e.g. base = "scratch"')
-    entries: list[_Entry] = []
-    for name in _string_list(data.get("include", []), path, "include"):
-        if name in seen:
-            raise ConfigError(f"{path}: include {name!r} loops back to itself: remove it")
-        entries += _entries(_find_sweep(name, directory), directory, (*seen, name))
     runs = data.get("runs", [{}])
     if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
         raise ConfigError(f"{path}: runs must be [[runs]] tables of config keys")
@@ -144,15 +160,7 @@ def _entries(path: Path, directory: Path, seen: tuple[str, ...]) -> list[_Entry]
             raise ConfigError(
                 f"{path}: unknown key {key!r} in [[runs]]: use config keys, name or preset"
             )
-    for entry in runs:
-        preset = str(entry.get("preset", base))
-        fixed = {k: v for k, v in entry.items() if k not in MEMBER_KEYS}
-        label = str(entry.get("name") or _label(preset, fixed))
-        for combo in itertools.product(*grid.values()):
-            varied = dict(zip(grid, combo, strict=True))
-            name = "-".join([label, *(f"{k}={v}" for k, v in varied.items())])
-            entries.append(_Entry(name, preset, {**fixed, **varied}, path))
-    return entries
+    return base, runs, grid
 
 
 def _string_list(value: Any, path: Path, key: str) -> list[str]:

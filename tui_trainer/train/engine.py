@@ -225,19 +225,7 @@ def run_epoch(prep: Prepared, loop: Loop, state: TrainState, epoch: int, emit, s
     t0 = time.monotonic()
     _seed_epoch(cfg.seed, epoch, ctx.topology.rank)
     lr = loop.optimizer.param_groups[0]["lr"]
-    train_one_epoch(
-        loop.net,
-        loop.criterion,
-        loop.optimizer,
-        loop.scaler,
-        loop.data["train"],
-        cfg,
-        ctx,
-        state,
-        epoch,
-        emit,
-        stop,
-    )
+    train_one_epoch(loop, cfg, state, epoch, emit, stop)
     loop.scheduler.step()
     ctx.topology.sync_buffers(loop.model)
     train_loss, train_acc = evaluate(loop.step_model, loop.data["train"], cfg, ctx, stop)
@@ -304,8 +292,10 @@ def _seed_epoch(seed: int, epoch: int, rank: int = 0) -> None:
     np.random.seed(s % 2**32)
 
 
-def train_one_epoch(model, criterion, optimizer, scaler, split, cfg, ctx, state, epoch, emit, stop):
+def train_one_epoch(loop: Loop, cfg: RunConfig, state: TrainState, epoch: int, emit, stop) -> float:
     """One pass over the shuffled train split; a Step event per batch. Returns mean step loss."""
+    model, criterion, optimizer, scaler = loop.net, loop.criterion, loop.optimizer, loop.scaler
+    split, ctx = loop.data["train"], loop.ctx
     topology = ctx.topology
     set_train_mode(topology.unwrap(model), cfg.model, cfg.freeze)
     order = topology.shard_train(batch_order(len(split), cfg.seed, epoch, shuffle=True))

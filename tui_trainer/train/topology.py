@@ -62,7 +62,6 @@ def process_rank() -> int:
     return _env_int("RANK", 0)
 
 
-
 def _timeout() -> timedelta:
     raw = os.environ.get(TIMEOUT_ENV, str(DEFAULT_TIMEOUT_S))
     try:

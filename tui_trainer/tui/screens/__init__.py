@@ -1,2 +1,2 @@
-"""Screens of the console: launch, watch and results (the app's modes), plus the run detail,
-compare and confirm screens pushed over them."""
+"""Screens of the console: the main screen holding the views, and the run detail, compare,
+misclassified-images and confirm screens pushed over it."""

@@ -13,11 +13,11 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Header, Input
 
-from tui_trainer.tui.screens.launch import LaunchView
-from tui_trainer.tui.screens.preview import PreviewView
-from tui_trainer.tui.screens.results import ResultsView
-from tui_trainer.tui.screens.studies import StudiesView
-from tui_trainer.tui.screens.watch import WatchView
+from tui_trainer.tui.views.launch import LaunchView
+from tui_trainer.tui.views.preview import PreviewView
+from tui_trainer.tui.views.results import ResultsView
+from tui_trainer.tui.views.studies import StudiesView
+from tui_trainer.tui.views.watch import WatchView
 from tui_trainer.tui.widgets.key_bar import KeyBar
 
 

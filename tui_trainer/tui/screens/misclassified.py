@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Header, Input, Static
 
 from tui_trainer.runs.results import misclassified_images
 from tui_trainer.runs.store import Run
-from tui_trainer.tui.screens.preview import PreviewScreen
+from tui_trainer.tui.views.preview import PreviewScreen
 from tui_trainer.tui.widgets.key_bar import KeyBar
 
 

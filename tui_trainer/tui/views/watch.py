@@ -14,8 +14,8 @@ from textual.widgets import Button, Log, ProgressBar, Static
 from tui_trainer.events import RunStatus
 from tui_trainer.runs.store import Run, list_runs
 from tui_trainer.tui.live import PREPARING, RunView, format_seconds
-from tui_trainer.tui.runs_folder import file_signature
 from tui_trainer.tui.screens.confirm import ConfirmScreen
+from tui_trainer.tui.views.runs_folder import file_signature
 from tui_trainer.tui.widgets.plots import EpochPlot, StepLossPlot
 
 POLL_S = 1.0

@@ -13,10 +13,10 @@ from textual.widgets import DataTable, Input, Static
 from tui_trainer.errors import UserError
 from tui_trainer.events import RunStatus
 from tui_trainer.runs.store import Run, delete_run
-from tui_trainer.tui.runs_folder import RunsFolderView
 from tui_trainer.tui.screens.compare import CompareScreen
 from tui_trainer.tui.screens.confirm import ConfirmScreen
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
+from tui_trainer.tui.views.runs_folder import RunsFolderView
 from tui_trainer.tui.widgets.results_table import COLUMN_BY_KEY, ResultsTable, result_row
 
 

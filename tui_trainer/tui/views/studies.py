@@ -17,8 +17,8 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from tui_trainer.runs.store import Run
 from tui_trainer.studies.report import TABLES, build_report
-from tui_trainer.tui.runs_folder import RunsFolderView
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
+from tui_trainer.tui.views.runs_folder import RunsFolderView
 from tui_trainer.tui.widgets.study_table import Layout, StudyTable
 
 TAB_TITLES = {
