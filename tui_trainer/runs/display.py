@@ -1,8 +1,7 @@
-"""How a run's numbers and curves are shown, shared by the CLI and the TUI.
+"""How a run's numbers and curves are shown, shared by the CLI and the TUI: one number format,
+and plotext drawings of a run's curves (`tui-trainer show` and the TUI's plot widgets).
 
-plotext drawings of a run's curves, shared by `tui-trainer show` and the TUI's plot widgets.
-
-Each function takes a plotext-like object (the `plotext` module itself, or a textual-plotext
+Each drawing function takes a plotext-like object (the `plotext` module itself, or a textual-plotext
 widget's `plt`) so the CLI and the TUI draw the same pictures from the same run-folder rows.
 """
 

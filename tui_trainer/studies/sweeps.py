@@ -116,12 +116,13 @@ class _Entry:
 def _entries(path: Path, directory: Path, seen: tuple[str, ...]) -> list[_Entry]:
     """The file's members before resolution: included sweeps first, then runs x grid."""
     data = read_toml(path)
-    base, runs, grid = _checked_sweep_file(data, path)
+    base = _checked_base(data, path)
     entries: list[_Entry] = []
     for name in _string_list(data.get("include", []), path, "include"):
         if name in seen:
             raise ConfigError(f"{path}: include {name!r} loops back to itself: remove it")
         entries += _entries(_find_sweep(name, directory), directory, (*seen, name))
+    runs, grid = _checked_members(data, path)
     for entry in runs:
         preset = str(entry.get("preset", base))
         fixed = {k: v for k, v in entry.items() if k not in MEMBER_KEYS}
@@ -133,10 +134,8 @@ def _entries(path: Path, directory: Path, seen: tuple[str, ...]) -> list[_Entry]
     return entries
 
 
-def _checked_sweep_file(
-    data: dict[str, Any], path: Path
-) -> tuple[str, list[dict[str, Any]], dict[str, list[Any]]]:
-    """A sweep file's (base, [[runs]], [grid]), or ConfigError naming what is wrong in it."""
+def _checked_base(data: dict[str, Any], path: Path) -> str:
+    """A sweep file's keys are known and its base names a preset, or ConfigError."""
     unknown = [k for k in data if k not in SWEEP_KEYS]
     if unknown:
         raise ConfigError(
@@ -146,6 +145,13 @@ def _checked_sweep_file(
     base = data["base"]
     if not isinstance(base, str) or not base:
         raise ConfigError(f'{path}: base must be a preset name, e.g. base = "scratch"')
+    return base
+
+
+def _checked_members(
+    data: dict[str, Any], path: Path
+) -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
+    """A sweep file's ([[runs]], [grid]), or ConfigError naming what is wrong in them."""
     runs = data.get("runs", [{}])
     if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
         raise ConfigError(f"{path}: runs must be [[runs]] tables of config keys")
@@ -160,7 +166,7 @@ def _checked_sweep_file(
             raise ConfigError(
                 f"{path}: unknown key {key!r} in [[runs]]: use config keys, name or preset"
             )
-    return base, runs, grid
+    return runs, grid
 
 
 def _string_list(value: Any, path: Path, key: str) -> list[str]:
@@ -257,7 +263,7 @@ def run_member(
     stop: threading.Event | None = None,
 ) -> tuple[Run | None, RunEnded]:
     """Train one member headless, tagging its run with the sweep (config.json's `sweep`).
-    A stop before training returns no run (launch.start_run)."""
+    A stop before training returns no run (runs.launch.start_run)."""
     from tui_trainer.runs.launch import start_run
 
     return start_run(

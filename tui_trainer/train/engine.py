@@ -32,8 +32,7 @@ from tui_trainer.data.batches import (
 from tui_trainer.data.layout import Splits
 from tui_trainer.errors import Stopped
 from tui_trainer.events import Epoch, EventCallback, Log, RunEnded, RunStarted, RunStatus, Step
-from tui_trainer.train import fast_paths as fastpath
-from tui_trainer.train import frozen_features as features
+from tui_trainer.train import fast_paths, frozen_features
 from tui_trainer.train.checkpoint import Checkpoint, TrainState, save_best
 from tui_trainer.train.context import BatchContext, make_context
 from tui_trainer.train.evaluation import evaluate, evaluate_with_predictions
@@ -131,15 +130,14 @@ def train(
 
     loop = build_loop(prep)
     state = restore(loop, resume)
-    loop.data = fastpath.place(prep.tensors, prep.device, prep.fast_paths)
+    loop.data = fast_paths.place(prep.tensors, prep.device, prep.fast_paths)
     emit(_started_event(prep, loop.data, state.epoch + 1))
     # A resumed run's time counts the epochs it keeps from before (saved in last.pt).
     started = time.monotonic() - (resume.seconds if resume is not None else 0.0)
     status, message = run_epochs(prep, loop, state, emit, stop, run_dir, started)
     ended = finish(prep, loop, state, status, message, time.monotonic() - started, on_test)
-    ended = dataclasses.replace(ended, run_id=run_id)
-    emit(ended)
-    return ended
+    emit(ended)  # emit fills in the run id
+    return dataclasses.replace(ended, run_id=run_id)
 
 
 def build_loop(prep: Prepared) -> Loop:
@@ -366,7 +364,7 @@ def _frozen_features(model, cfg, data, ctx: BatchContext, emit, stop):
         if ctx.topology.should_stop(stop):  # all ranks agree, so none stops alone mid-cache
             raise Stopped
 
-    return features.cache_frozen_features(
+    return frozen_features.cache_frozen_features(
         model,
         cfg,
         data,

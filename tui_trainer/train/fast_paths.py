@@ -1,7 +1,7 @@
 """Which fast paths a run takes (recorded in its config.json as `fast_paths`), and where its
 decoded images live on a GPU.
 
-- decoded_image_cache: images decoded, resized and cropped once into uint8 tensors (data.py).
+- decoded_image_cache: images decoded, resized and cropped once into uint8 tensors (data/decode.py).
 - channels_last: the model and its inputs in NHWC, what oneDNN and cuDNN run fastest.
 - frozen_features: freeze=conv without augmentation trains the head on cached features.
 - batched_augment: per-image augmentation of a whole batch at once, on the training device.
@@ -18,7 +18,7 @@ import torch
 
 from tui_trainer.config import RunConfig
 from tui_trainer.data.batches import TensorSplit
-from tui_trainer.train import frozen_features as features
+from tui_trainer.train import frozen_features
 
 DEVICE_DATA_SHARE = 0.25  # of the free GPU memory the decoded images may take
 UPLOAD_ROWS = 256  # images per pinned upload chunk: bounds the pinned host memory used
@@ -26,7 +26,7 @@ UPLOAD_ROWS = 256  # images per pinned upload chunk: bounds the pinned host memo
 
 def choose(config: RunConfig, device: torch.device, tensors: dict[str, TensorSplit]) -> list[str]:
     paths = ["decoded_image_cache", "channels_last"]
-    if features.applies(config):
+    if frozen_features.applies(config):
         paths.append("frozen_features")
     elif config.augment != "none" and config.aug_p > 0:
         paths.append("batched_augment")

@@ -15,7 +15,7 @@ from tui_trainer.data.batches import TensorSplit, build_tensor_splits, seed_ever
 from tui_trainer.data.decode import decode_all
 from tui_trainer.data.layout import DataError, Splits, find_layout, make_splits
 from tui_trainer.events import EventCallback, Log
-from tui_trainer.train import fast_paths as fastpath
+from tui_trainer.train import fast_paths
 from tui_trainer.train.hardware import resolve_precision
 from tui_trainer.train.models import build_model
 from tui_trainer.train.topology import Topology
@@ -33,7 +33,7 @@ class Prepared:
     device: torch.device
     precision: str
     model: nn.Module
-    fast_paths: list[str] = field(default_factory=list)  # fastpath.choose: recorded in config.json
+    fast_paths: list[str] = field(default_factory=list)  # fast_paths.choose; in config.json
     topology: Topology = field(default_factory=Topology)  # the run's processes (torchrun)
 
 
@@ -76,7 +76,7 @@ def prepare(
             )
     for rel in skipped:
         say(Log("", f"skipped unreadable image {splits.images_dir / rel}", "warning"))
-    paths = fastpath.choose(config, device, tensors)
+    paths = fast_paths.choose(config, device, tensors)
     return Prepared(
         config, data_dir, splits, tensors, skipped, device, precision, model, paths, topology
     )

@@ -2,7 +2,7 @@
 
 `make_app` is the one factory: the CLI calls it with the user's options, tests call it with a
 fixture runs folder and, where training is not the point, a scripted engine. An engine is any
-callable with `launch.start_run`'s signature.
+callable with `runs.launch.start_run`'s signature.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from tui_trainer.tui.relay import EventRelay
 from tui_trainer.tui.screens.confirm import ConfirmScreen
 from tui_trainer.tui.screens.main import MainScreen
 
-# launch.start_run(config, *, preset, overrides, data_dir, runs_dir, on_event, stop, name,
+# runs.launch.start_run(config, *, preset, overrides, data_dir, runs_dir, on_event, stop, name,
 #   extra_meta) -> (Run, RunEnded), (None, RunEnded) when stopped before training (no folder),
 #   or anything with that signature (tests script one).
 Engine = Callable[..., Any]

@@ -1,6 +1,6 @@
 """Studies: the report's tables from the runs folder, one tab per study (`tui-trainer report`).
 
-Each cell is the latest completed run matching its row (report.py decides, as for the CLI);
+Each cell is the latest completed run matching its row (studies/report.py decides, as for the CLI);
 enter on a cell opens that run. The tables are built when the view is first shown and rebuilt
 when a run folder changes while it is on screen, never in the background.
 """

@@ -11,7 +11,7 @@ from typing import Any
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
-from tui_trainer.runs import display as plots
+from tui_trainer.runs import display
 
 
 class _RunPlot(PlotextPlot):
@@ -38,10 +38,10 @@ class _RunPlot(PlotextPlot):
 
 
 class StepLossPlot(_RunPlot):
-    """Training loss per step (downsampled by `plots.plot_step_loss`)."""
+    """Training loss per step (downsampled by `display.plot_step_loss`)."""
 
     def replot(self, steps: list[dict[str, Any]]) -> None:
-        self._redraw(lambda plt: plots.plot_step_loss(plt, steps))
+        self._redraw(lambda plt: display.plot_step_loss(plt, steps))
 
 
 class EpochPlot(_RunPlot):
@@ -55,7 +55,7 @@ class EpochPlot(_RunPlot):
 
     def replot(self, epochs: list[dict[str, Any]]) -> None:
         title = self.TITLES[self.metric]
-        self._redraw(lambda plt: plots.plot_epoch_metric(plt, epochs, self.metric, title))
+        self._redraw(lambda plt: display.plot_epoch_metric(plt, epochs, self.metric, title))
 
 
 class ComparePlot(_RunPlot):
@@ -66,4 +66,4 @@ class ComparePlot(_RunPlot):
         self.metric = metric
 
     def replot(self, runs: dict[str, list[dict[str, Any]]]) -> None:
-        self._redraw(lambda plt: plots.plot_compare(plt, runs, self.metric), xlabel=True)
+        self._redraw(lambda plt: display.plot_compare(plt, runs, self.metric), xlabel=True)

@@ -1,4 +1,4 @@
-"""One of the report's tables (`report.Table`) as a DataTable whose cells know their run.
+"""One of the report's tables (`studies.report.Table`) as a DataTable whose cells know their run.
 
 The cursor moves by cell: a result cell opens the run its number came from (in the backbone
 table the two columns come from different runs); a row's leading cells open its first run.
@@ -23,7 +23,7 @@ class Layout:
 
 
 def _cell(text: str) -> Text:
-    """The report's cell text (report.py formats it, as for `tui-trainer report`); empty: dim."""
+    """The report's cell text (studies/report.py formats it, as for `report`); empty: dim."""
     return Text(text, style="dim" if text == EMPTY else "")
 
 
