@@ -40,10 +40,12 @@ def save_checkpoint_atomic(path: Path, state: dict[str, Any]) -> None:
     import torch
 
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        torch.save(state, tmp)
-        with open(tmp, "rb") as fh:
+        # through a Python file: a full disk is then an OSError (ENOSPC), not the RuntimeError
+        # torch.save(state, filename)'s own writer raises
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(state, fh)
+            fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
