@@ -220,3 +220,31 @@ def test_the_message_names_the_file_the_reason_and_the_free_space(tmp_path):
     assert MESSAGE.match(str(exc))["hint"] == "free space or raise the quota"
     assert str(exc).endswith("then `tui-trainer run --resume RUN`")
     assert exc.errno == errno.EDQUOT and exc.free_bytes > 0  # of tmp_path's file system
+
+
+def test_a_checkpoint_that_fills_the_disk_part_way_raises_enospc_and_keeps_the_old_one(
+    tmp_path, monkeypatch
+):
+    """A write(2) that stops part-way (a disk filling up): torch's zip writer would turn it into
+    a RuntimeError ("unexpected pos"); the save raises the ENOSPC, removes its temp file and the
+    previous file stays. (Checked too on a real 150 MB tmpfs, by hand: see the branch's report.)"""
+    from tui_trainer.files import save_checkpoint_atomic
+
+    target = tmp_path / "last.pt"
+    save_checkpoint_atomic(target, {"w": torch.zeros(10)})
+    budget, real_write = [100_000], os.write
+
+    def filling(fd, data):
+        if budget[0] <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        n = real_write(fd, memoryview(data)[: budget[0]])
+        budget[0] -= n
+        return n
+
+    monkeypatch.setattr(os, "write", filling)
+    with pytest.raises(OSError) as raised:
+        save_checkpoint_atomic(target, {"w": torch.ones(1_000_000)})
+    monkeypatch.undo()
+    assert raised.value.errno == errno.ENOSPC
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+    assert torch.equal(torch.load(target, weights_only=True)["w"], torch.zeros(10))
