@@ -42,7 +42,7 @@ def save_checkpoint_atomic(path: Path, state: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb", buffering=0) as fh:
-            _torch_save(torch, state, fh.fileno())
+            _torch_save(torch, state, fh.fileno(), tmp)
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -50,11 +50,11 @@ def save_checkpoint_atomic(path: Path, state: dict[str, Any]) -> None:
         raise
 
 
-def _torch_save(torch, state: dict[str, Any], fd: int) -> None:
+def _torch_save(torch, state: dict[str, Any], fd: int, name: str) -> None:
     """torch.save into `fd`; a failed write raises its own OSError (ENOSPC, EDQUOT...). torch's
     zip writer hides it: closing the archive after the failure raises a RuntimeError
     ("unexpected pos ...") in its place."""
-    sink = _FullWrites(fd)
+    sink = _FullWrites(fd, name)
     try:
         torch.save(state, sink)
     except RuntimeError:
@@ -65,10 +65,10 @@ def _torch_save(torch, state: dict[str, Any], fd: int) -> None:
 
 class _FullWrites:
     """A file torch.save writes to: every write complete, or the OSError that stopped it (kept
-    in `error`)."""
+    in `error`). `name`: the temp file's path, as a file object's."""
 
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
+    def __init__(self, fd: int, name: str) -> None:
+        self.fd, self.name = fd, name
         self.error: OSError | None = None
 
     def write(self, data) -> int:
