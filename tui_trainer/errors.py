@@ -1,4 +1,11 @@
-"""The exceptions every layer shares: bad input (one line, exit 2) and a stop on request."""
+"""The exceptions every layer shares: bad input (one line, exit 2), a run folder that cannot be
+written (disk full, quota, read-only, no permission) and a stop on request."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -11,3 +18,53 @@ class ConfigError(UserError):
 
 class Stopped(Exception):
     """The run's stop event was set (raised inside the core; front ends see `interrupted`)."""
+
+
+# what the user can do about each errno; anything else: "fix the folder"
+_STORAGE_HINTS = {
+    errno.ENOSPC: "free space",
+    errno.EDQUOT: "free space or raise the quota",
+    errno.EROFS: "make {folder} writable",
+    errno.EACCES: "make {folder} writable",
+    errno.EPERM: "make {folder} writable",
+}
+
+
+class StorageError(UserError):
+    """A file of a run folder could not be written (an OSError from a write, fsync, close or
+    rename). The message is one line: the file, the reason, the free space left on its file
+    system and how to continue (`tui-trainer run --resume ID`, ID the folder's name).
+    The previous last.pt is untouched (atomic writes), so the run stays resumable."""
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        self.path = Path(path)
+        self.errno = exc.errno
+        self.strerror = exc.strerror or str(exc)
+        self.free_bytes = free_bytes(self.path.parent)
+        folder = self.path.parent
+        hint = _STORAGE_HINTS.get(exc.errno or 0, "fix {folder}").format(folder=folder)
+        free = (
+            "free space unknown"
+            if self.free_bytes is None
+            else f"{_size(self.free_bytes)} free on that file system"
+        )
+        super().__init__(
+            f"cannot write {self.path} ({self.strerror}; {free}): "
+            f"{hint}, then `tui-trainer run --resume {folder.name}`"
+        )
+
+
+def free_bytes(folder: Path) -> int | None:
+    """Free bytes on the file system holding `folder` (or its nearest existing parent)."""
+    for place in (Path(folder), *Path(folder).parents):
+        try:
+            return shutil.disk_usage(place).free
+        except OSError:
+            continue
+    return None
+
+
+def _size(n: int) -> str:
+    if n >= 10**9:
+        return f"{n / 10**9:.1f} GB"
+    return f"{n / 10**6:.0f} MB" if n >= 10**6 else f"{n / 10**3:.0f} kB"

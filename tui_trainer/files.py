@@ -40,15 +40,49 @@ def save_checkpoint_atomic(path: Path, state: dict[str, Any]) -> None:
     import torch
 
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        torch.save(state, tmp)
-        with open(tmp, "rb") as fh:
+        with os.fdopen(fd, "wb", buffering=0) as fh:
+            _torch_save(torch, state, fh.fileno(), tmp)
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _torch_save(torch, state: dict[str, Any], fd: int, name: str) -> None:
+    """torch.save into `fd`; a failed write raises its own OSError (ENOSPC, EDQUOT...). torch's
+    zip writer hides it: closing the archive after the failure raises a RuntimeError
+    ("unexpected pos ...") in its place."""
+    sink = _FullWrites(fd, name)
+    try:
+        torch.save(state, sink)
+    except RuntimeError:
+        if sink.error is None:
+            raise
+        raise sink.error from None
+
+
+class _FullWrites:
+    """A file torch.save writes to: every write complete, or the OSError that stopped it (kept
+    in `error`). `name`: the temp file's path, as a file object's."""
+
+    def __init__(self, fd: int, name: str) -> None:
+        self.fd, self.name = fd, name
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        try:
+            while view:
+                view = view[os.write(self.fd, view) :]
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+        return len(data)
+
+    def flush(self) -> None:
+        pass
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -73,6 +73,7 @@ def half_written_checkpoint(name: str, epoch: int) -> None:
 
     def wrapper(obj, f, *args, **kwargs):
         real(obj, f, *args, **kwargs)
+        f = getattr(f, "name", f)  # the checkpoint's temp file, written through a file object
         if Path(f).name.startswith(f".{name}.") and obj.get("epoch") == epoch:
             os.truncate(f, os.path.getsize(f) // 2)
             die()

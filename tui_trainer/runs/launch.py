@@ -9,6 +9,8 @@ with no folder: the Run returned is None, and nothing was written (the decode ca
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import functools
 import platform
 import subprocess
@@ -21,7 +23,7 @@ import torchvision
 
 from tui_trainer.config import RunConfig
 from tui_trainer.data.layout import find_layout, list_classes, resolve_data_dir
-from tui_trainer.errors import Stopped, UserError
+from tui_trainer.errors import Stopped, StorageError, UserError
 from tui_trainer.events import EventCallback, RunEnded, RunStatus, fan_out
 from tui_trainer.runs.results import save_test_results
 from tui_trainer.runs.resume import check_resumable, rewind
@@ -30,6 +32,9 @@ from tui_trainer.runs.writer import RunWriter
 from tui_trainer.train import engine
 from tui_trainer.train.checkpoint import Checkpoint
 from tui_trainer.train.topology import Topology
+
+# errors of a folder that cannot be written, told as StorageError wherever they come from
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 def _git_revision() -> str | None:
@@ -165,17 +170,41 @@ def _stopped_before_training(
 
 
 def _train_into(run: Run, prep: engine.Prepared, on_event, stop, resume) -> RunEnded:
+    """Train in `run`'s folder. Never raises: a run that breaks ends `failed` with one line;
+    one whose folder cannot be written (disk full, quota, read-only: a StorageError) says
+    which file, the free space and `--resume`, and when even its final summary could not be
+    written, the returned message says so (the folder then reads `crashed`: resumable)."""
     topology = prep.topology
     main = topology.is_main  # under torchrun rank 0 alone writes the folder and reports
-    listen = topology.main_only(fan_out(RunWriter(run) if main else None, on_event))
+    writer = RunWriter(run) if main else None
+    listen = topology.main_only(fan_out(writer, on_event))
     # per-class accuracy and confusions of a completed run, written before its summary says so
     on_test = functools.partial(save_test_results, run.path) if main else None
     run_dir = run.path if main else None
     try:
-        return engine.train(prep, listen, stop, run_dir, run.id, resume=resume, on_test=on_test)
+        ended = engine.train(prep, listen, stop, run_dir, run.id, resume=resume, on_test=on_test)
     except Exception as exc:  # noqa: BLE001 - a run that breaks is recorded as failed, not lost
-        ended = RunEnded(run.id, RunStatus.FAILED, {}, topology.failure_message(exc))
+        ended = RunEnded(run.id, RunStatus.FAILED, {}, _failure_message(topology, run, exc))
         listen(ended)
-        return ended
     finally:
         topology.shutdown()
+    if writer is not None and writer.unsaved is not None:
+        ended = dataclasses.replace(ended, message=_unsaved_message(ended, writer.unsaved))
+    return ended
+
+
+def _failure_message(topology: Topology, run: Run, exc: Exception) -> str:
+    if isinstance(exc, StorageError):  # the summary at the start; RunEnded's listeners
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:  # e.g. test_results.json
+        return str(StorageError(Path(exc.filename or run.path / "?"), exc))
+    return topology.failure_message(exc)
+
+
+def _unsaved_message(ended: RunEnded, unsaved: StorageError) -> str:
+    """One line for the terminal when summary.json kept its `running`: the first failure (or
+    the run's own end) and that the folder is resumable."""
+    if ended.message.startswith("cannot write "):
+        return f"{ended.message} (summary.json not updated either: the run reads as crashed)"
+    lead = f"{ended.status}: {ended.message}; " if ended.message else f"{ended.status}; "
+    return f"{lead}{unsaved} (the run reads as crashed)"

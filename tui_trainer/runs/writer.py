@@ -1,11 +1,19 @@
-"""The run writer: engine events in, the run folder's metrics and summary out."""
+"""The run writer: engine events in, the run folder's metrics and summary out.
+
+A row or summary that cannot be written (disk full, quota, a folder become read-only) raises
+`StorageError` (one line: the file, the reason, the free space) into the engine, which ends the
+run `failed`; the final summary's own failure is kept in `unsaved` instead of raised, so the end
+is still told to the other listeners and the front ends print it."""
 
 from __future__ import annotations
 
 import os
 import socket
 import time
+from collections.abc import Callable
+from pathlib import Path
 
+from tui_trainer.errors import StorageError
 from tui_trainer.events import Epoch, Event, Log, RunEnded, RunStarted, RunStatus, Step
 from tui_trainer.runs.store import Run, initial_summary
 
@@ -16,10 +24,13 @@ class RunWriter:
     def __init__(self, run: Run) -> None:
         self.run = run
         self.summary = run.summary() or initial_summary()
+        # the final summary's write failed: summary.json still says `running`, which reads as
+        # `crashed` (resumable) once this process is gone
+        self.unsaved: StorageError | None = None
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Step):
-            self.run.append_metric(
+            self._append(
                 {
                     "kind": "step",
                     "epoch": event.epoch,
@@ -30,7 +41,7 @@ class RunWriter:
                 }
             )
         elif isinstance(event, Epoch):
-            self.run.append_metric(
+            self._append(
                 {
                     "kind": "epoch",
                     "epoch": event.epoch,
@@ -44,7 +55,7 @@ class RunWriter:
                 sync=True,
             )
             self.summary.update(epochs_done=event.epoch, heartbeat=time.time())
-            self.run.write_summary(self.summary)
+            self._write_summary()
         elif isinstance(event, RunStarted):
             self.summary.update(
                 status=RunStatus.RUNNING,
@@ -54,12 +65,32 @@ class RunWriter:
                 precision=event.precision,
                 epochs=event.epochs,
             )
-            self.run.write_summary(self.summary)
+            self._write_summary()
         elif isinstance(event, RunEnded):
-            self.summary.update(event.summary)
-            self.summary.update(status=event.status, ended_at=time.time())
-            if event.message:
-                self.summary["message"] = event.message
-            self.run.write_summary(self.summary)
+            self._ended(event)
         elif isinstance(event, Log) and event.level == "warning":
             self.summary.setdefault("warnings", []).append(event.message)
+
+    def _ended(self, event: RunEnded) -> None:
+        self.summary.update(event.summary)
+        self.summary.update(status=event.status, ended_at=time.time())
+        if event.message:
+            self.summary["message"] = event.message
+        try:
+            self._write_summary()
+        except StorageError as exc:  # the listeners after this one still hear of the end
+            self.unsaved = exc
+
+    def _append(self, row: dict, sync: bool = False) -> None:
+        _storage(self.run.metrics_path, lambda: self.run.append_metric(row, sync=sync))
+
+    def _write_summary(self) -> None:
+        _storage(self.run.summary_path, lambda: self.run.write_summary(self.summary))
+
+
+def _storage(path: Path, write: Callable[[], None]) -> None:
+    """Run `write`; an OSError (at write, flush, fsync, close or rename) becomes StorageError."""
+    try:
+        write()
+    except OSError as exc:
+        raise StorageError(path, exc) from exc

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from tui_trainer.errors import UserError
+from tui_trainer.errors import StorageError, UserError
 from tui_trainer.files import save_checkpoint_atomic
 
 LAST_FILE = "last.pt"
@@ -55,7 +55,8 @@ class Checkpoint:
         return self.state.epoch
 
     def save(self, run_dir: Path) -> None:
-        save_checkpoint_atomic(
+        """Raises StorageError when last.pt cannot be written; the previous one stays."""
+        _save(
             Path(run_dir) / LAST_FILE,
             {
                 "model": self.model,
@@ -102,9 +103,16 @@ class Checkpoint:
 
 
 def save_best(run_dir: Path, weights: dict[str, torch.Tensor], epoch: int, val_acc: float) -> None:
-    save_checkpoint_atomic(
-        Path(run_dir) / BEST_FILE, {"model": weights, "epoch": epoch, "val_acc": val_acc}
-    )
+    _save(Path(run_dir) / BEST_FILE, {"model": weights, "epoch": epoch, "val_acc": val_acc})
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    """An atomic save (no temp file left behind); a disk full, a quota, a read-only or an
+    unwritable folder (reported at write, fsync, close or rename) raises StorageError."""
+    try:
+        save_checkpoint_atomic(path, state)
+    except OSError as exc:
+        raise StorageError(path, exc) from exc
 
 
 def load_best(path: Path) -> dict[str, Any]:

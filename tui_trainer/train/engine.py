@@ -30,7 +30,7 @@ from tui_trainer.data.batches import (
     seed_everything,
 )
 from tui_trainer.data.layout import Splits
-from tui_trainer.errors import Stopped
+from tui_trainer.errors import Stopped, StorageError
 from tui_trainer.events import Epoch, EventCallback, Log, RunEnded, RunStarted, RunStatus, Step
 from tui_trainer.train import fast_paths, frozen_features
 from tui_trainer.train.checkpoint import Checkpoint, TrainState, save_best
@@ -75,6 +75,7 @@ class Loop:
     step_model: nn.Module  # what the epochs evaluate: the model, or its head on cached features
     net: nn.Module | None = None  # what the epochs train: step_model, under torchrun in DDP
     best_weights: dict[str, torch.Tensor] | None = None  # on the CPU
+    best_unsaved: bool = False  # best.pt lags: resumed from a last.pt whose epoch was the best
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,8 @@ def restore(loop: Loop, resume: Checkpoint | None) -> TrainState:
     loop.optimizer.load_state_dict(resume.optimizer)
     loop.scheduler.load_state_dict(resume.scheduler)
     loop.best_weights = resume.best_model
+    # last.pt's own weights: best.pt was lost (a write that failed, a kill): written again next
+    loop.best_unsaved = resume.best_model is resume.model
     if resume.scaler:  # fp16 only: an enabled scaler's state is never empty
         loop.scaler.load_state_dict(resume.scaler)
     return dataclasses.replace(resume.state, history=list(resume.state.history))
@@ -208,6 +211,8 @@ def run_epochs(prep, loop, state, emit, stop, run_dir, started) -> tuple[RunStat
         return RunStatus.INTERRUPTED, f"stopped during epoch {state.epoch + 1}"
     except Diverged as exc:
         return RunStatus.DIVERGED, str(exc)
+    except StorageError as exc:  # a checkpoint, or a metrics row or the summary (the writer)
+        return RunStatus.FAILED, str(exc)
     except torch.cuda.OutOfMemoryError:
         return RunStatus.FAILED, (
             f"out of GPU memory at batch_size={cfg.batch_size}: try --set batch_size="
@@ -261,8 +266,9 @@ def save_checkpoints(
         state,
         seconds,
     ).save(run_dir)
-    if result.is_best and loop.best_weights is not None:
-        save_best(run_dir, loop.best_weights, result.epoch, result.val_acc)
+    if loop.best_weights is not None and (result.is_best or loop.best_unsaved):
+        save_best(run_dir, loop.best_weights, state.best_epoch, state.best_val_acc)
+        loop.best_unsaved = False
 
 
 def finish(prep, loop, state, status, message, seconds, on_test) -> RunEnded:
