@@ -263,3 +263,18 @@ def test_two_resumes_at_once_one_trains_the_other_exits_2(tiny_data, tmp_path):
     summary = run.summary()
     assert summary["status"] == "completed" and summary["resumes"] == 1
     assert summary["pid"] == winner.pid
+
+
+def test_a_hold_left_by_an_exception_keeps_owner_json_once_the_run_is_its_own(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    previous = '{"host": "elsewhere", "pid": 1}\n'
+    (folder / lock.OWNER_FILE).write_text(previous)
+    with pytest.raises(KeyboardInterrupt), lock.hold(folder, "run"):
+        raise KeyboardInterrupt  # before training: the folder as it was
+    assert (folder / lock.OWNER_FILE).read_text() == previous
+    with pytest.raises(KeyboardInterrupt), lock.hold(folder, "run") as claim:
+        claim.started = True
+        raise KeyboardInterrupt  # during training: the holder stays for readers to judge
+    assert lock.read_owner(folder)["pid"] == os.getpid()
+    assert not [t for t in threading.enumerate() if t.name == lock.THREAD_NAME]

@@ -306,8 +306,12 @@ class Claim:
         with suppress(OSError):
             self._previous = (self.folder / OWNER_FILE).read_text()
 
-    def leave(self) -> None:
+    def leave(self, clean: bool) -> None:
+        """A clean end removes owner.json; an exception out of a started run keeps it (the
+        summary may still say `running`: readers judge the holder it names, gone by then)."""
         path = self.folder / OWNER_FILE
+        if self.started and not clean:
+            return
         with suppress(OSError):
             if self.started or self._previous is None:
                 path.unlink(missing_ok=True)
@@ -335,10 +339,12 @@ def hold(
         claim.remember()
         beat = Heartbeat(folder)
         beat.start()
+        clean = False
         try:
             yield claim
+            clean = True
         finally:
             beat.stop()
-            claim.leave()
+            claim.leave(clean)
     finally:
         lock.release()
