@@ -15,7 +15,7 @@ from typing import Any
 
 class RunStatus(StrEnum):
     """A run's status, as `summary.json` stores it (a plain string there: a StrEnum compares and
-    serialises as its value). The run store derives `crashed`; every other one is written."""
+    serialises as its value). The run store derives `crashed` and `stale`; the rest are written."""
 
     RUNNING = "running"
     COMPLETED = "completed"
@@ -23,6 +23,7 @@ class RunStatus(StrEnum):
     DIVERGED = "diverged"  # the loss went non-finite or stayed far above its first value
     FAILED = "failed"  # an error ended it (out of memory, a broken process group, ...)
     CRASHED = "crashed"  # derived: `running` on this host, but its process is gone
+    STALE = "stale"  # derived: `running` on another host, whose heartbeat stopped changing
 
     @property
     def resumable(self) -> bool:
@@ -31,11 +32,11 @@ class RunStatus(StrEnum):
 
     @property
     def ended(self) -> bool:
-        """No process is training it any more."""
+        """No process is training it any more (as far as this host can tell: `stale` too)."""
         return self is not RunStatus.RUNNING
 
 
-RESUMABLE = frozenset({RunStatus.INTERRUPTED, RunStatus.CRASHED, RunStatus.FAILED})
+RESUMABLE = frozenset({RunStatus.INTERRUPTED, RunStatus.CRASHED, RunStatus.FAILED, RunStatus.STALE})
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,14 @@ from tui_trainer.config import RunConfig
 from tui_trainer.data.layout import find_layout, list_classes, resolve_data_dir
 from tui_trainer.errors import Stopped, StorageError, UserError
 from tui_trainer.events import EventCallback, RunEnded, RunStatus, fan_out
+from tui_trainer.runs import lock
 from tui_trainer.runs.results import save_test_results
 from tui_trainer.runs.resume import check_resumable, rewind
 from tui_trainer.runs.store import Run, create_run, ensure_writable, find_run
 from tui_trainer.runs.writer import RunWriter
 from tui_trainer.train import engine
 from tui_trainer.train.checkpoint import Checkpoint
-from tui_trainer.train.topology import Topology
+from tui_trainer.train.topology import Topology, is_main_process
 
 # errors of a folder that cannot be written, told as StorageError wherever they come from
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
@@ -106,7 +107,9 @@ def start_run(  # noqa: PLR0913 - keyword-only, each names one part of the reque
         )
     meta = run_metadata(prep, preset, overrides, extra_meta)
     run = topology.from_main(lambda: create_run(runs_dir, meta, preset, name))
-    return run, _train_into(run, prep, on_event, stop, resume=None)
+    with lock.hold(run.path if topology.is_main else None, f"run {run.id}") as claim:
+        claim.started = True
+        return run, _train_into(run, prep, on_event, stop, resume=None)
 
 
 def resume_run(
@@ -118,12 +121,18 @@ def resume_run(
     on_event: EventCallback | None = None,
     stop: threading.Event | None = None,
 ) -> tuple[Run, RunEnded]:
-    """Continue an interrupted, crashed or failed run in its own folder from its last completed
-    epoch (from the start if none completed). Raises UserError before touching the folder; a stop
-    before training returns `interrupted` and leaves the folder as it was."""
-    stop = stop or threading.Event()
+    """Continue an interrupted, crashed, stale or failed run in its own folder from its last
+    completed epoch (from the start if none completed). Raises UserError before touching the
+    folder (one naming the holder if another process holds it); a stop before training returns
+    `interrupted` and leaves the folder as it was. The folder stays locked to this process from
+    the check to the end (runs/lock.py)."""
     run = find_run(runs_dir, run_id)
-    check_resumable(run)
+    check = functools.partial(check_resumable, run)
+    with lock.hold(run.path if is_main_process() else None, f"run {run.id}", check) as claim:
+        return run, _resume(run, data_dir, device, on_event, stop or threading.Event(), claim)
+
+
+def _resume(run: Run, data_dir, device, on_event, stop, claim: lock.Claim) -> RunEnded:
     meta = run.meta()
     if not meta.get("config"):
         raise UserError(f"run {run.id} has no readable config.json: start a new run instead")
@@ -146,10 +155,11 @@ def resume_run(
         prep = _prepare(config, data_dir, say, stop, topology)
     except Stopped as exc:
         message = f"{exc}: {run.path} is as it was"
-        return run, _stopped_before_training(topology, run.id, say, message)
+        return _stopped_before_training(topology, run.id, say, message)
     # last of the checks: ensure_writable's probe file touches the folder
     topology.from_main(lambda: (ensure_writable(run.path), rewind(run, resume)))
-    return run, _train_into(run, prep, on_event, stop, resume)
+    claim.started = True  # the summary names this process now
+    return _train_into(run, prep, on_event, stop, resume)
 
 
 def _prepare(config, data_dir, say, stop, topology: Topology) -> engine.Prepared:

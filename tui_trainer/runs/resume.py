@@ -41,7 +41,7 @@ def check_resumable(run: Run) -> None:
         RunStatus.DIVERGED: "resuming would replay the same steps: start a new run with a lower lr",
         RunStatus.RUNNING: f"its process (pid {summary.get('pid')} on {summary.get('host')})"
         " is still training: stop it first",
-    }.get(status, "only interrupted, crashed or failed runs resume")
+    }.get(status, "only interrupted, crashed, stale or failed runs resume")
     raise UserError(f"run {run.id} is {status}: {hint}")
 
 

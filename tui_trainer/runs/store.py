@@ -5,9 +5,11 @@
     runs/<run-id>/summary.json    status and headline numbers (rewritten atomically)
     runs/<run-id>/best.pt         best-val model weights
     runs/<run-id>/last.pt         full training state at the end of the last completed epoch
+    runs/<run-id>/owner.json      while a process trains it: that process and its heartbeat
+    runs/<run-id>/owner.lock      the OS lock that process holds (runs/lock.py)
 
 Readers never trust a folder to be complete: a run killed at any moment still lists, with status
-`crashed` once its process is gone.
+`crashed` once its process is gone (`stale` once another host's heartbeat stops).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 from tui_trainer.errors import UserError
 from tui_trainer.events import RunStatus
 from tui_trainer.files import read_json, read_jsonl, write_json_atomic
+from tui_trainer.runs import lock
 
 RUNS_ENV = "TUI_TRAINER_RUNS"
 
@@ -130,16 +133,29 @@ class Run:
             m for m in rows if m.get("kind") == "epoch"
         ]
 
+    @property
+    def owner_path(self) -> Path:
+        return self.path / lock.OWNER_FILE
+
     def status(self, summary: dict[str, Any] | None = None) -> RunStatus:
-        """The summary's status, except a `running` run whose process is gone is `crashed`.
-        `summary`: the summary the caller has just read, so it is not read again."""
+        """The summary's status, except that a `running` run is judged by its holder: `crashed`
+        once that process is gone from this host, `stale` when another host's heartbeat stopped
+        (runs/lock.py). `summary`: the summary the caller has just read, not read again."""
         summary = self.summary() if summary is None else summary
         status = _written_status(summary.get("status"), self.config_path.exists())
         if status is RunStatus.RUNNING:
-            pid, host = summary.get("pid"), summary.get("host")
-            if not pid or (host == socket.gethostname() and not pid_alive(int(pid))):
-                return RunStatus.CRASHED
+            return self._liveness(summary)
         return status
+
+    def _liveness(self, summary: dict[str, Any]) -> RunStatus:
+        pid, host = summary.get("pid"), summary.get("host")
+        owner = lock.read_owner(self.path)
+        if lock.owns(owner, pid, host):  # owner.json is about the process the summary names
+            return lock.liveness(owner, self.path)
+        # a run written before owner.json (or by a version without it): the pid alone
+        if not pid or (host == socket.gethostname() and not pid_alive(int(pid))):
+            return RunStatus.CRASHED
+        return RunStatus.RUNNING
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json_atomic(self.summary_path, summary)

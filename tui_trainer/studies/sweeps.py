@@ -44,8 +44,15 @@ PLACEMENT_KEYS = ("device", "threads")
 # A member's state when no run in the runs folder has its config; every other state is the
 # RunStatus of the run it comes from.
 PENDING = "pending"
-# States after which `sweep` runs the member again.
-RERUN_STATUSES = (PENDING, RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.CRASHED)
+# States after which `sweep` runs the member again (`stale`: a claim from another host whose
+# heartbeat stopped, taken as dead like `crashed`).
+RERUN_STATUSES = (
+    PENDING,
+    RunStatus.FAILED,
+    RunStatus.INTERRUPTED,
+    RunStatus.CRASHED,
+    RunStatus.STALE,
+)
 
 
 @dataclass(frozen=True)
