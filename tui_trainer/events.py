@@ -25,17 +25,8 @@ class RunStatus(StrEnum):
     CRASHED = "crashed"  # derived: `running` on this host, but its process is gone
     STALE = "stale"  # derived: `running` on another host, whose heartbeat stopped changing
 
-    @property
-    def resumable(self) -> bool:
-        """`--resume` continues it; completed and diverged runs would only repeat themselves."""
-        return self in RESUMABLE
 
-    @property
-    def ended(self) -> bool:
-        """No process is training it any more (as far as this host can tell: `stale` too)."""
-        return self is not RunStatus.RUNNING
-
-
+# Statuses `--resume` continues from; completed and diverged runs would only repeat themselves.
 RESUMABLE = frozenset({RunStatus.INTERRUPTED, RunStatus.CRASHED, RunStatus.FAILED, RunStatus.STALE})
 
 

@@ -18,6 +18,7 @@ from tests.support.paths import REPO
 from tests.support.processes import small_config, subprocess_env
 from tests.support.runs import invoke
 from tui_trainer.errors import UserError
+from tui_trainer.events import RESUMABLE
 from tui_trainer.files import write_json_atomic
 from tui_trainer.runs import lock
 from tui_trainer.runs.launch import resume_run, start_run
@@ -114,7 +115,7 @@ def test_a_silent_heartbeat_from_another_host_goes_stale(tmp_path):
     assert run.status() == "running"  # one interval is not enough
     time.sleep(0.15)  # three intervals of 0.05 s with the same beat
     assert run.status() == "stale"
-    assert run.status().resumable and "stale" in RERUN_STATUSES
+    assert run.status() in RESUMABLE and "stale" in RERUN_STATUSES
     check_resumable(run)
 
     write_json_atomic(run.owner_path, _remote_owner(beat=4))  # it beats again

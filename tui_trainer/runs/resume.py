@@ -95,7 +95,7 @@ def rewind(run: Run, resume: Checkpoint | None) -> None:
     for stale in ("message", "ended_at", "test_acc", "test_loss"):
         summary.pop(stale, None)
     summary.update(
-        status="running",
+        status=RunStatus.RUNNING,
         pid=os.getpid(),
         host=socket.gethostname(),
         epochs_done=epoch,

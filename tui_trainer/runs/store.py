@@ -137,7 +137,7 @@ class Run:
     def owner_path(self) -> Path:
         return self.path / lock.OWNER_FILE
 
-    def status(self, summary: dict[str, Any] | None = None) -> RunStatus:
+    def status(self, summary: dict[str, Any] | None = None) -> RunStatus | str:
         """The summary's status, except that a `running` run is judged by its holder: `crashed`
         once that process is gone from this host, `stale` when another host's heartbeat stopped
         (runs/lock.py). `summary`: the summary the caller has just read, not read again."""
@@ -168,15 +168,16 @@ class Run:
                 os.fsync(fh.fileno())
 
 
-def _written_status(written: Any, has_config: bool) -> RunStatus:
+def _written_status(written: Any, has_config: bool) -> RunStatus | str:
     """summary.json's status; none yet is `running` once config.json is there. A value this
-    version does not know (a hand edit, a newer version's) reads as `crashed`."""
+    version does not know (a hand edit, a newer version's) is shown as written: neither resumed
+    nor rerun by a sweep, since nothing here knows what it means."""
     if not written:
         return RunStatus.RUNNING if has_config else RunStatus.CRASHED
     try:
         return RunStatus(written)
     except ValueError:
-        return RunStatus.CRASHED
+        return str(written)
 
 
 def make_run_id(preset: str, name: str | None = None, when: datetime | None = None) -> str:

@@ -53,6 +53,7 @@ STATUS_STYLE = {
     RunStatus.DIVERGED: "red",
     RunStatus.FAILED: "red",
     RunStatus.CRASHED: "red",
+    RunStatus.STALE: "yellow",
 }
 
 

@@ -32,6 +32,7 @@ STATE_LOOK = {
     studies.PENDING: ("· remaining", ""),
     RunStatus.INTERRUPTED: ("· interrupted, reruns", "yellow"),
     RunStatus.CRASHED: ("✗ crashed, reruns", "red"),
+    RunStatus.STALE: ("? stale (silent elsewhere), reruns", "yellow"),
     RunStatus.FAILED: ("✗ failed, reruns", "red"),
     RunStatus.DIVERGED: ("✗ diverged (final)", "red"),
 }
