@@ -67,6 +67,8 @@ def prepare(
         on_progress=lambda done, total: say(Log("", f"decoded {done}/{total} images")),
         stop=stop,
     )
+    for message in decoded.warnings:  # e.g. a damaged decode-cache entry, rebuilt
+        say(Log("", message, "warning"))
     tensors, skipped = build_tensor_splits(splits, decoded)
     for name, split in tensors.items():
         if len(split) == 0:  # before the warnings: the error alone says it, in one line
