@@ -4,6 +4,7 @@ test's temporary folder), what to set up first, and a piece of the message."""
 
 from __future__ import annotations
 
+import pickle
 import shlex
 import urllib.error
 from pathlib import Path
@@ -58,6 +59,16 @@ CASES = [
     ("run scratch --device cuda", "no_cuda", "device=cuda but no CUDA GPU is visible: use"),
     ("run scratch --device tpu", None, "device='tpu' is not valid: choose one of auto,"),
     ("show nope", None, "no run 'nope' in"),
+    # a runs folder or a file handed in is data, never code or a way out of the folder
+    ("run scratch --set weights={tmp}/notes.txt", "text_weights", "is not a torch state dict (not"),
+    ("run scratch --set weights={tmp}/plain.pkl", "pickle_weights", "plain.pkl is not a torch"),
+    ("run --resume pickled", "pickled_last", "last.pt is not a checkpoint of ours (it holds a P"),
+    ("run --resume ../away", "outside_run", "is a path, not a run id: give the name of"),
+    ("run --resume {tmp}/away", "outside_run", "run id '{tmp}/away' is a path, not a run id"),
+    ("run --resume ..", None, "run id '..' is a path, not a run id"),
+    ("run --resume linked", "linked_run", "run 'linked' in {tmp}/runs is a link to a folder out"),
+    ("show ../away", "outside_run", "run id '../away' is a path, not a run id"),
+    ("show linked", "linked_run", "is a link to a folder outside it: refused"),
 ]
 
 
@@ -79,6 +90,18 @@ def _fake_run(runs: Path, id_part: str, status: str | None, **meta) -> None:
     run = create_run(runs, meta, "scratch", name=id_part)
     if status:
         run.write_summary({**run.summary(), "status": status})
+
+
+def _pickled_last(runs: Path) -> None:
+    run = create_run(runs, {"config": small_config().to_dict()}, "scratch", name="pickled")
+    run.write_summary({**run.summary(), "status": "interrupted"})
+    torch.save({"model": Path("x"), "state": {}}, run.last_path)  # a class instance
+
+
+def _linked_run(tmp: Path) -> None:
+    _fake_run(tmp / "away", "far", "interrupted")
+    (tmp / "runs").mkdir()
+    (tmp / "runs" / "linked").symlink_to(next((tmp / "away").iterdir()))
 
 
 SETUPS = {
@@ -113,6 +136,11 @@ SETUPS = {
     ),
     "offline": lambda tmp, mp: mp.setattr(torch.hub, "download_url_to_file", _offline),
     "no_cuda": lambda tmp, mp: mp.setattr(torch.cuda, "is_available", lambda: False),
+    "text_weights": lambda tmp, mp: (tmp / "notes.txt").write_text("these are not weights\n"),
+    "pickle_weights": lambda tmp, mp: (tmp / "plain.pkl").write_bytes(pickle.dumps({"a": 1})),
+    "pickled_last": lambda tmp, mp: _pickled_last(tmp / "runs"),
+    "outside_run": lambda tmp, mp: _fake_run(tmp / "away", "far", "interrupted"),
+    "linked_run": lambda tmp, mp: _linked_run(tmp),
 }
 
 
