@@ -62,7 +62,7 @@ CASES = [
     # a runs folder or a file handed in is data, never code or a way out of the folder
     ("run scratch --set weights={tmp}/notes.txt", "text_weights", "is not a torch state dict (not"),
     ("run scratch --set weights={tmp}/plain.pkl", "pickle_weights", "plain.pkl is not a torch"),
-    ("run --resume pickled", "pickled_last", "last.pt is not a checkpoint of ours (it holds a P"),
+    ("run --resume pickled", "pickled_last", "last.pt is unreadable (UnpicklingError): delete it"),
     ("run --resume ../away", "outside_run", "is a path, not a run id: give the name of"),
     ("run --resume {tmp}/away", "outside_run", "run id '{tmp}/away' is a path, not a run id"),
     ("run --resume ..", None, "run id '..' is a path, not a run id"),

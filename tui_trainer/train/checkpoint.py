@@ -80,15 +80,15 @@ class Checkpoint:
                 raw = load_tensors(path)
         except Exception as exc:  # noqa: BLE001 - written atomically: only outside damage
             raise UserError(
-                f"{path} is not a checkpoint of ours ({load_error_reason(exc)}): "
-                "delete it to resume from the start"
+                f"{path} is unreadable ({type(exc).__name__}): delete it to resume from the "
+                f"start ({load_error_reason(exc)})"
             ) from None
         try:
             ckpt = cls._from_raw(raw)
         except Exception as exc:  # noqa: BLE001 - loaded, but not what save() writes
             raise UserError(
-                f"{path} is not a checkpoint of ours ({type(exc).__name__}: its contents are "
-                "not a last.pt's): delete it to resume from the start"
+                f"{path} is unreadable ({type(exc).__name__}): delete it to resume from the "
+                "start (it loads, but is not a last.pt of ours)"
             ) from None
         return dataclasses.replace(ckpt, best_model=ckpt._best_weights(Path(run_dir)))
 
