@@ -59,6 +59,18 @@ CASES = [
     ("run scratch --device cuda", "no_cuda", "device=cuda but no CUDA GPU is visible: use"),
     ("run scratch --device tpu", None, "device='tpu' is not valid: choose one of auto,"),
     ("show nope", None, "no run 'nope' in"),
+    # numbers past what can work: each a typo, not a setting
+    ("run scratch --set lr=inf", None, "lr=inf must be a finite number: e.g. lr="),
+    ("run scratch --set lr=1e400", None, "lr=inf must be a finite number"),
+    ("run scratch --set weight_decay=inf", None, "weight_decay=inf must be a finite number"),
+    ("run scratch --set seed=4294967296", None, "seed=4294967296 must be <= 4294967295"),
+    ("run scratch --set threads=100000", None, "threads=100000 must be <= 256"),
+    ("run scratch --set image_size=5000 --set resize=5000", None, "image_size=5000 must be <="),
+    # split files that are not what they claim to be
+    ("run scratch --data {tmp}/split", "split_file_binary", "train.txt is not a text file of"),
+    ("run scratch --data {tmp}/split", "split_file_escape", "train.txt:1 names circle/../../"),
+    ("run scratch --data {tmp}/split", "split_file_empty", "class 'circle' has 0 training im"),
+    ("run scratch --data {tmp}/split", "test_file_empty", "the test split is empty for 3 cl"),
     # a runs folder or a file handed in is data, never code or a way out of the folder
     ("run scratch --set weights={tmp}/notes.txt", "text_weights", "is not a torch state dict (not"),
     ("run scratch --set weights={tmp}/plain.pkl", "pickle_weights", "plain.pkl is not a torch"),
@@ -90,6 +102,12 @@ def _fake_run(runs: Path, id_part: str, status: str | None, **meta) -> None:
     run = create_run(runs, meta, "scratch", name=id_part)
     if status:
         run.write_summary({**run.summary(), "status": status})
+
+
+def _split_files(tmp: Path, train: bytes, test: bytes = b"circle/img_01.jpg\n") -> None:
+    make_tiny_dataset(tmp / "split" / "101_ObjectCategories", per_class=4)
+    (tmp / "split" / "train.txt").write_bytes(train)
+    (tmp / "split" / "test.txt").write_bytes(test)
 
 
 def _pickled_last(runs: Path) -> None:
@@ -137,6 +155,10 @@ SETUPS = {
     "offline": lambda tmp, mp: mp.setattr(torch.hub, "download_url_to_file", _offline),
     "no_cuda": lambda tmp, mp: mp.setattr(torch.cuda, "is_available", lambda: False),
     "text_weights": lambda tmp, mp: (tmp / "notes.txt").write_text("these are not weights\n"),
+    "split_file_binary": lambda tmp, mp: _split_files(tmp, b"\xff\xfe\x00circle\x80\n"),
+    "split_file_escape": lambda tmp, mp: _split_files(tmp, b"circle/../../train.txt\n"),
+    "split_file_empty": lambda tmp, mp: _split_files(tmp, b""),
+    "test_file_empty": lambda tmp, mp: _split_files(tmp, b"circle/img_00.jpg\n", b""),
     "pickle_weights": lambda tmp, mp: (tmp / "plain.pkl").write_bytes(pickle.dumps({"a": 1})),
     "pickled_last": lambda tmp, mp: _pickled_last(tmp / "runs"),
     "outside_run": lambda tmp, mp: _fake_run(tmp / "away", "far", "interrupted"),
