@@ -45,6 +45,7 @@ CASES = [
     ("run scratch --data {tmp}/lonely", "lonely_class", "class 'lonely' has 1 image(s), too few"),
     ("run scratch --data {tmp}/split", "split_file_gap", "train.txt:2 names circle/img_99.jpg"),
     ("run scratch --data {tmp}/corrupt", "all_unreadable", "no readable images left in the train"),
+    ("run scratch --data {tmp}/mute", "unreadable_class", "class 'stripes' has no readable tr"),
     ("run scratch --runs-dir {tmp}/file/runs", "plain_file", "is not writable (Not a directory)"),
     ("run --resume nope", None, "no run 'nope' in"),
     ("run --resume done", "completed_run", "is completed: it has nothing left to train"),
@@ -139,6 +140,10 @@ SETUPS = {
     "all_unreadable": lambda tmp, mp: [
         _images(tmp / "corrupt" / name, 4, corrupt=True) for name in ("a", "b")
     ],
+    "unreadable_class": lambda tmp, mp: (
+        make_tiny_dataset(tmp / "mute", per_class=4),
+        [f.write_bytes(b"text, not a jpeg") for f in (tmp / "mute" / "stripes").iterdir()],
+    ),
     "plain_file": lambda tmp, mp: (tmp / "file").write_text("not a folder"),
     "completed_run": lambda tmp, mp: _fake_run(tmp / "runs", "done", "completed"),
     "diverged_run": lambda tmp, mp: _fake_run(tmp / "runs", "boom", "diverged"),
