@@ -115,3 +115,14 @@ def test_run_ids_are_names_never_paths_out_of_the_runs_folder(tmp_path):
     # a link to a run inside the folder is the same run, and still found
     (runs / "alias").symlink_to(inside.path, target_is_directory=True)
     assert find_run(runs, "alias").config_path.is_file()
+
+
+def test_delete_run_removes_a_link_inside_the_folder_not_what_it_points_at(tmp_path):
+    from tui_trainer.runs.store import delete_run
+
+    outside = tmp_path / "precious.pt"
+    outside.write_text("keep me")
+    run = create_run(tmp_path / "runs", {"config": {}}, "scratch")
+    run.last_path.symlink_to(outside)
+    delete_run(run)
+    assert not run.path.exists() and outside.read_text() == "keep me"
