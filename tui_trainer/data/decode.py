@@ -170,5 +170,5 @@ def _write_cache(path: Path, key: str, images: torch.Tensor, bad: list[int]) -> 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_checkpoint_atomic(path, entry)
-    except OSError:
+    except (OSError, RuntimeError):  # torch's writer reports a full disk as a RuntimeError
         pass
