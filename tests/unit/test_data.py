@@ -232,3 +232,16 @@ def test_an_entry_written_before_keys_were_stored_is_still_read(tmp_path):
     torch.save({"images": first.images, "bad": first.bad}, entry)  # today's format
     second = decode_all(paths, 72, 64)
     assert second.from_cache and torch.equal(second.images, first.images) and not second.warnings
+
+
+def test_a_cache_write_that_fails_in_torchs_writer_costs_only_the_cache(tmp_path, monkeypatch):
+    from tui_trainer.data import decode
+
+    def full_disk(path, state):
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+
+    monkeypatch.setattr(decode, "save_checkpoint_atomic", full_disk)
+    root = make_tiny_dataset(tmp_path / "imgs", per_class=2)
+    paths = sorted(root.glob("circle/*.jpg"))
+    decoded = decode_all(paths, 72, 64)
+    assert decoded.images.shape[0] == len(paths) and cache_entries() == []
