@@ -79,6 +79,7 @@ CASES = [
     ("run --resume ../away", "outside_run", "is a path, not a run id: give the name of"),
     ("run --resume {tmp}/away", "outside_run", "run id '{tmp}/away' is a path, not a run id"),
     ("run --resume ..", None, "run id '..' is a path, not a run id"),
+    ("run --resume ''", "completed_run", "run id is empty: give one from `tui-trainer runs`"),
     ("run --resume linked", "linked_run", "run 'linked' in {tmp}/runs is a link to a folder out"),
     ("show ../away", "outside_run", "run id '../away' is a path, not a run id"),
     ("show linked", "linked_run", "is a link to a folder outside it: refused"),

@@ -104,7 +104,9 @@ def test_delete_run_refuses_a_symlink_pointing_out_and_leaves_its_target(tmp_pat
 def test_run_ids_are_names_never_paths_out_of_the_runs_folder(tmp_path):
     runs, target, link = _run_outside(tmp_path)
     inside = create_run(runs, {"config": {}}, "scratch")
-    for run_id in ("..", ".", "", f"../elsewhere/{target.id}", str(target.path), "a/b"):
+    with pytest.raises(UserError, match="run id is empty"):
+        find_run(runs, "")  # '' would otherwise be the runs folder itself, or match every run
+    for run_id in ("..", ".", f"../elsewhere/{target.id}", str(target.path), "a/b"):
         with pytest.raises(UserError, match="is a path, not a run id"):
             find_run(runs, run_id)
     with pytest.raises(UserError, match="is a link to a folder outside it"):

@@ -222,8 +222,10 @@ def find_run(runs_dir: Path, run_id: str) -> Run:
 
 
 def _check_run_id(runs_dir: Path, run_id: str) -> None:
+    if not run_id.strip():
+        raise UserError(f"run id is empty: give one from `tui-trainer runs` (in {runs_dir})")
     separators = {"/", "\\", os.sep, os.altsep or "/", "\0"}
-    if run_id in ("", ".", "..") or any(ch in run_id for ch in separators):
+    if run_id in (".", "..") or any(ch in run_id for ch in separators):
         raise UserError(
             f"run id {run_id!r} is a path, not a run id: give the name of a folder in "
             f"{runs_dir} (see `tui-trainer runs`), or pass --runs-dir for another folder"
