@@ -8,6 +8,7 @@ which converts strings, checks types and ranges, and raises `ConfigError` with a
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass, fields
@@ -154,6 +155,34 @@ def _validate(c: RunConfig) -> None:
     _check(c.threads >= 0, f"threads={c.threads} must be >= 0 (0 = every core)")
     _check(c.diverge_factor > 1, f"diverge_factor={c.diverge_factor} must be > 1")
     _check(c.diverge_patience >= 1, f"diverge_patience={c.diverge_patience} must be >= 1")
+    _validate_limits(c)
+
+
+# Beyond these a value is a typo, not a setting: numpy seeds stop at 2**32, thousands of OpenMP
+# threads abort the process, and the decoded images (N x 3 x size x size bytes) fill the memory.
+MAX_SEED = 2**32 - 1
+MAX_THREADS = 256
+MAX_IMAGE_SIZE = 1024
+MAX_RESIZE = 2048
+
+
+def _validate_limits(c: RunConfig) -> None:
+    for f in fields(c):
+        value = getattr(c, f.name)
+        if isinstance(value, float):
+            example = f"{f.name}={f.default}"
+            _check(
+                math.isfinite(value), f"{f.name}={value} must be a finite number: e.g. {example}"
+            )
+    _check(c.seed <= MAX_SEED, f"seed={c.seed} must be <= {MAX_SEED}: e.g. seed=0")
+    _check(
+        c.threads <= MAX_THREADS, f"threads={c.threads} must be <= {MAX_THREADS} (0 = every core)"
+    )
+    _check(
+        c.image_size <= MAX_IMAGE_SIZE,
+        f"image_size={c.image_size} must be <= {MAX_IMAGE_SIZE}: e.g. image_size=224",
+    )
+    _check(c.resize <= MAX_RESIZE, f"resize={c.resize} must be <= {MAX_RESIZE}: e.g. resize=256")
 
 
 DEFAULTS = RunConfig()

@@ -3,15 +3,37 @@
 A write goes to a temp file in the same folder, is fsynced and renamed over its target, so a kill
 at any moment leaves the old file or the new one, never half of one. Readers skip what they cannot
 parse: a line cut short by a kill, a file not written yet.
+
+Temp files are created with mode 0o666 and so get the umask's permissions, like any file the
+process opens (metrics.jsonl): a run folder shared by a group reads the same whichever file it
+is. (`tempfile.mkstemp` would make them 0600; changing the umask instead would race with the
+console's other threads.)
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import re
+import secrets
+import warnings
 from pathlib import Path
 from typing import Any
+
+CACHE_ENV = "TUI_TRAINER_CACHE"
+
+# torch warns (on stderr, over the one-line error) when a refused file is a plain pickle
+warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+
+
+def cache_dir() -> Path:
+    """The user cache folder: $TUI_TRAINER_CACHE, else $XDG_CACHE_HOME/tui-trainer, else
+    ~/.cache/tui-trainer (the decode cache, what the run locks saw of other hosts)."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "tui-trainer"
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -22,9 +44,21 @@ def write_jsonl_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
     write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in rows))
 
 
+def _open_temp(path: Path) -> tuple[int, Path]:
+    """A new file with a unique name next to `path`, opened for writing with the umask's
+    permissions: (its descriptor, its path)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temp file name next to {path}")
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write to a temp file in the same folder, fsync, then rename over the target."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _open_temp(path)
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
@@ -32,21 +66,21 @@ def write_text_atomic(path: Path, text: str) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
 def save_checkpoint_atomic(path: Path, state: dict[str, Any]) -> None:
     import torch
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _open_temp(path)
     try:
         with os.fdopen(fd, "wb", buffering=0) as fh:
-            _torch_save(torch, state, fh.fileno(), tmp)
+            _torch_save(torch, state, fh.fileno(), str(tmp))
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -108,3 +142,26 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         if isinstance(row, dict):
             rows.append(row)
     return rows
+
+
+def load_tensors(path: Path, mmap: bool = False) -> Any:
+    """The one way the project reads a .pt file: `torch.load(..., weights_only=True)`, so only
+    tensors and plain types come back and nothing in the file runs (a pickled object is refused;
+    `load_error_reason` says so in one line)."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+
+
+def load_error_reason(exc: BaseException) -> str:
+    """One line saying why `torch.load(..., weights_only=True)` refused a file (torch's own
+    message runs to many lines; a text file gets an IndexError, an empty one an EOFError)."""
+    if isinstance(exc, OSError):
+        return f"cannot read it: {exc.strerror or type(exc).__name__}"
+    found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+    if found:
+        return (
+            f"it holds a Python object ({found.group(1)}), not only tensors; "
+            "refused: loading it could run code"
+        )
+    return "not a file written by torch.save, or cut short"

@@ -4,6 +4,7 @@ test's temporary folder), what to set up first, and a piece of the message."""
 
 from __future__ import annotations
 
+import pickle
 import shlex
 import urllib.error
 from pathlib import Path
@@ -44,6 +45,7 @@ CASES = [
     ("run scratch --data {tmp}/lonely", "lonely_class", "class 'lonely' has 1 image(s), too few"),
     ("run scratch --data {tmp}/split", "split_file_gap", "train.txt:2 names circle/img_99.jpg"),
     ("run scratch --data {tmp}/corrupt", "all_unreadable", "no readable images left in the train"),
+    ("run scratch --data {tmp}/mute", "unreadable_class", "class 'stripes' has no readable tr"),
     ("run scratch --runs-dir {tmp}/file/runs", "plain_file", "is not writable (Not a directory)"),
     ("run --resume nope", None, "no run 'nope' in"),
     ("run --resume done", "completed_run", "is completed: it has nothing left to train"),
@@ -58,6 +60,29 @@ CASES = [
     ("run scratch --device cuda", "no_cuda", "device=cuda but no CUDA GPU is visible: use"),
     ("run scratch --device tpu", None, "device='tpu' is not valid: choose one of auto,"),
     ("show nope", None, "no run 'nope' in"),
+    # numbers past what can work: each a typo, not a setting
+    ("run scratch --set lr=inf", None, "lr=inf must be a finite number: e.g. lr="),
+    ("run scratch --set lr=1e400", None, "lr=inf must be a finite number"),
+    ("run scratch --set weight_decay=inf", None, "weight_decay=inf must be a finite number"),
+    ("run scratch --set seed=4294967296", None, "seed=4294967296 must be <= 4294967295"),
+    ("run scratch --set threads=100000", None, "threads=100000 must be <= 256"),
+    ("run scratch --set image_size=5000 --set resize=5000", None, "image_size=5000 must be <="),
+    # split files that are not what they claim to be
+    ("run scratch --data {tmp}/split", "split_file_binary", "train.txt is not a text file of"),
+    ("run scratch --data {tmp}/split", "split_file_escape", "train.txt:1 names circle/../../"),
+    ("run scratch --data {tmp}/split", "split_file_empty", "class 'circle' has 0 training im"),
+    ("run scratch --data {tmp}/split", "test_file_empty", "the test split is empty for 3 cl"),
+    # a runs folder or a file handed in is data, never code or a way out of the folder
+    ("run scratch --set weights={tmp}/notes.txt", "text_weights", "is not a torch state dict (not"),
+    ("run scratch --set weights={tmp}/plain.pkl", "pickle_weights", "plain.pkl is not a torch"),
+    ("run --resume pickled", "pickled_last", "last.pt is unreadable (UnpicklingError): delete it"),
+    ("run --resume ../away", "outside_run", "is a path, not a run id: give the name of"),
+    ("run --resume {tmp}/away", "outside_run", "run id '{tmp}/away' is a path, not a run id"),
+    ("run --resume ..", None, "run id '..' is a path, not a run id"),
+    ("run --resume ''", "completed_run", "run id is empty: give one from `tui-trainer runs`"),
+    ("run --resume linked", "linked_run", "run 'linked' in {tmp}/runs is a link to a folder out"),
+    ("show ../away", "outside_run", "run id '../away' is a path, not a run id"),
+    ("show linked", "linked_run", "is a link to a folder outside it: refused"),
 ]
 
 
@@ -81,6 +106,24 @@ def _fake_run(runs: Path, id_part: str, status: str | None, **meta) -> None:
         run.write_summary({**run.summary(), "status": status})
 
 
+def _split_files(tmp: Path, train: bytes, test: bytes = b"circle/img_01.jpg\n") -> None:
+    make_tiny_dataset(tmp / "split" / "101_ObjectCategories", per_class=4)
+    (tmp / "split" / "train.txt").write_bytes(train)
+    (tmp / "split" / "test.txt").write_bytes(test)
+
+
+def _pickled_last(runs: Path) -> None:
+    run = create_run(runs, {"config": small_config().to_dict()}, "scratch", name="pickled")
+    run.write_summary({**run.summary(), "status": "interrupted"})
+    torch.save({"model": Path("x"), "state": {}}, run.last_path)  # a class instance
+
+
+def _linked_run(tmp: Path) -> None:
+    _fake_run(tmp / "away", "far", "interrupted")
+    (tmp / "runs").mkdir()
+    (tmp / "runs" / "linked").symlink_to(next((tmp / "away").iterdir()))
+
+
 SETUPS = {
     "bad_toml": lambda tmp, mp: (tmp / "bad.toml").write_text("lr = = 0.1\n"),
     "unknown_key_toml": lambda tmp, mp: (tmp / "extra.toml").write_text("lr_decay = 0.1\n"),
@@ -98,6 +141,10 @@ SETUPS = {
     "all_unreadable": lambda tmp, mp: [
         _images(tmp / "corrupt" / name, 4, corrupt=True) for name in ("a", "b")
     ],
+    "unreadable_class": lambda tmp, mp: (
+        make_tiny_dataset(tmp / "mute", per_class=4),
+        [f.write_bytes(b"text, not a jpeg") for f in (tmp / "mute" / "stripes").iterdir()],
+    ),
     "plain_file": lambda tmp, mp: (tmp / "file").write_text("not a folder"),
     "completed_run": lambda tmp, mp: _fake_run(tmp / "runs", "done", "completed"),
     "diverged_run": lambda tmp, mp: _fake_run(tmp / "runs", "boom", "diverged"),
@@ -113,6 +160,15 @@ SETUPS = {
     ),
     "offline": lambda tmp, mp: mp.setattr(torch.hub, "download_url_to_file", _offline),
     "no_cuda": lambda tmp, mp: mp.setattr(torch.cuda, "is_available", lambda: False),
+    "text_weights": lambda tmp, mp: (tmp / "notes.txt").write_text("these are not weights\n"),
+    "split_file_binary": lambda tmp, mp: _split_files(tmp, b"\xff\xfe\x00circle\x80\n"),
+    "split_file_escape": lambda tmp, mp: _split_files(tmp, b"circle/../../train.txt\n"),
+    "split_file_empty": lambda tmp, mp: _split_files(tmp, b""),
+    "test_file_empty": lambda tmp, mp: _split_files(tmp, b"circle/img_00.jpg\n", b""),
+    "pickle_weights": lambda tmp, mp: (tmp / "plain.pkl").write_bytes(pickle.dumps({"a": 1})),
+    "pickled_last": lambda tmp, mp: _pickled_last(tmp / "runs"),
+    "outside_run": lambda tmp, mp: _fake_run(tmp / "away", "far", "interrupted"),
+    "linked_run": lambda tmp, mp: _linked_run(tmp),
 }
 
 

@@ -175,3 +175,73 @@ def test_pinned_batches_equal_plain_ones_for_cpu_and_cuda_splits():
         for (x, y), (px, py) in zip(plain, pinned, strict=True):
             assert torch.equal(x, px) and torch.equal(y, py)
             assert px.is_pinned() == (device == "cpu")
+
+
+def _truncate(entry: Path, other: Path) -> None:
+    entry.write_bytes(entry.read_bytes()[: entry.stat().st_size // 2])
+
+
+def _wrong_shape(entry: Path, other: Path) -> None:
+    # an entry as today's code writes it, but holding one image too few at another size
+    data = torch.load(entry, weights_only=True)
+    torch.save({**data, "images": data["images"][:-1, :, :32, :32].clone()}, entry)
+
+
+def _wrong_dtype(entry: Path, other: Path) -> None:
+    data = torch.load(entry, weights_only=True)
+    torch.save({**data, "images": data["images"].float()}, entry)
+
+
+def _another_entry(entry: Path, other: Path) -> None:
+    other.replace(entry)  # another file list's entry, same count and size, under this key
+
+
+def _old_format_wrong_count(entry: Path, other: Path) -> None:
+    # written before the key and count were stored: only the shape can tell
+    data = torch.load(entry, weights_only=True)
+    torch.save({"images": data["images"][:-1].clone(), "bad": []}, entry)
+
+
+@pytest.mark.parametrize(
+    "damage", [_truncate, _wrong_shape, _wrong_dtype, _another_entry, _old_format_wrong_count]
+)
+def test_a_damaged_decode_cache_entry_is_rebuilt_with_one_warning(tmp_path, damage):
+    root = make_tiny_dataset(tmp_path / "imgs", per_class=3)
+    paths = sorted(root.glob("circle/*.jpg"))[:3]
+    others = sorted(root.glob("stripes/*.jpg"))[:3]  # as many: only the key tells them apart
+    fresh = decode_all(paths, 72, 64, use_cache=False)
+    decode_all(others, 72, 64)
+    other = cache_entries()[0]
+    decode_all(paths, 72, 64)
+    (entry,) = [p for p in cache_entries() if p != other]
+    damage(entry, other)
+    rebuilt = decode_all(paths, 72, 64)
+    assert not rebuilt.from_cache and torch.equal(rebuilt.images, fresh.images)
+    assert (
+        len(rebuilt.warnings) == 1 and f"decode cache {entry} is damaged (" in (rebuilt.warnings[0])
+    )
+    again = decode_all(paths, 72, 64)  # rewritten: read back whole, no warning
+    assert again.from_cache and torch.equal(again.images, fresh.images) and again.warnings == []
+
+
+def test_an_entry_written_before_keys_were_stored_is_still_read(tmp_path):
+    root = make_tiny_dataset(tmp_path / "imgs", per_class=2)
+    paths = sorted(root.glob("circle/*.jpg"))
+    first = decode_all(paths, 72, 64)
+    (entry,) = cache_entries()
+    torch.save({"images": first.images, "bad": first.bad}, entry)  # today's format
+    second = decode_all(paths, 72, 64)
+    assert second.from_cache and torch.equal(second.images, first.images) and not second.warnings
+
+
+def test_a_cache_write_that_fails_in_torchs_writer_costs_only_the_cache(tmp_path, monkeypatch):
+    from tui_trainer.data import decode
+
+    def full_disk(path, state):
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+
+    monkeypatch.setattr(decode, "save_checkpoint_atomic", full_disk)
+    root = make_tiny_dataset(tmp_path / "imgs", per_class=2)
+    paths = sorted(root.glob("circle/*.jpg"))
+    decoded = decode_all(paths, 72, 64)
+    assert decoded.images.shape[0] == len(paths) and cache_entries() == []

@@ -77,3 +77,54 @@ def test_folder_without_summary_still_lists(tmp_path):
     runs = list_runs(tmp_path)
     assert [r.id for r in runs] == ["20260101-000000-x"]
     assert Run(runs[0].path).status() == "crashed"
+
+
+def _run_outside(tmp_path):
+    """A run folder outside the runs folder, and a symlink to it inside: (runs, target, link)."""
+    runs = tmp_path / "runs"
+    target = create_run(tmp_path / "elsewhere", {"config": {}}, "scratch", name="faraway")
+    ensure_writable(runs)
+    link = runs / "linked"
+    link.symlink_to(target.path, target_is_directory=True)
+    return runs, target, link
+
+
+def test_delete_run_refuses_a_symlink_pointing_out_and_leaves_its_target(tmp_path):
+    from tui_trainer.runs.store import delete_run
+
+    runs, target, link = _run_outside(tmp_path)
+    with pytest.raises(UserError, match="is a link or a path out of the runs folder"):
+        delete_run(Run(link))
+    with pytest.raises(UserError, match="is a link or a path out of the runs folder"):
+        delete_run(Run(runs / ".." / "elsewhere" / target.id))
+    assert link.is_symlink() and target.config_path.is_file()
+    assert sorted(p.name for p in target.path.iterdir()) == ["config.json", "summary.json"]
+
+
+def test_run_ids_are_names_never_paths_out_of_the_runs_folder(tmp_path):
+    runs, target, link = _run_outside(tmp_path)
+    inside = create_run(runs, {"config": {}}, "scratch")
+    with pytest.raises(UserError, match="run id is empty"):
+        find_run(runs, "")  # '' would otherwise be the runs folder itself, or match every run
+    for run_id in ("..", ".", f"../elsewhere/{target.id}", str(target.path), "a/b"):
+        with pytest.raises(UserError, match="is a path, not a run id"):
+            find_run(runs, run_id)
+    with pytest.raises(UserError, match="is a link to a folder outside it"):
+        find_run(runs, "linked")
+    assert [r.id for r in list_runs(runs)] == [inside.id]  # the link is not listed
+    with pytest.raises(UserError, match="no run 'faraway'"):
+        find_run(runs, "faraway")  # nor found by a piece of the target's id
+    # a link to a run inside the folder is the same run, and still found
+    (runs / "alias").symlink_to(inside.path, target_is_directory=True)
+    assert find_run(runs, "alias").config_path.is_file()
+
+
+def test_delete_run_removes_a_link_inside_the_folder_not_what_it_points_at(tmp_path):
+    from tui_trainer.runs.store import delete_run
+
+    outside = tmp_path / "precious.pt"
+    outside.write_text("keep me")
+    run = create_run(tmp_path / "runs", {"config": {}}, "scratch")
+    run.last_path.symlink_to(outside)
+    delete_run(run)
+    assert not run.path.exists() and outside.read_text() == "keep me"

@@ -2,6 +2,11 @@
 
 The tensor is keyed by the file list, sizes and mtimes, so epochs read no JPEGs and need no
 DataLoader worker processes: forking workers from a threaded app (the TUI) can deadlock.
+
+A cache entry is read with `weights_only=True` (tensors and plain types: no code runs) and
+checked before it is used: its key, image count, size and dtype must be the ones asked for. An
+entry that fails (cut short, another entry's file, a hand edit) is decoded again and rewritten,
+with one warning; entries written before the key and count were stored pass on their shape.
 """
 
 from __future__ import annotations
@@ -18,8 +23,7 @@ import numpy as np
 import torch
 
 from tui_trainer.errors import Stopped
-
-CACHE_ENV = "TUI_TRAINER_CACHE"
+from tui_trainer.files import cache_dir, load_tensors, save_checkpoint_atomic
 
 
 def decode_image(path: Path, resize: int, size: int) -> torch.Tensor:
@@ -32,14 +36,6 @@ def decode_image(path: Path, resize: int, size: int) -> torch.Tensor:
         img = F.center_crop(F.resize(img, resize), size)
         array = np.asarray(img, dtype=np.uint8)
     return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
-
-
-def cache_dir() -> Path:
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "tui-trainer"
 
 
 def cache_key(paths: list[Path], resize: int, size: int) -> str:
@@ -55,6 +51,7 @@ class DecodedImages:
     images: torch.Tensor  # uint8 (N, 3, S, S); rows of unreadable files are zeros
     bad: list[int] = field(default_factory=list)  # indices of unreadable files
     from_cache: bool = False
+    warnings: list[str] = field(default_factory=list)  # e.g. a damaged cache entry, rebuilt
 
 
 def decode_all(
@@ -69,35 +66,59 @@ def decode_all(
     """Decode every file once (threads: PIL releases the GIL), reusing the on-disk cache.
 
     Raises `Stopped` soon after `stop` is set (each image checks it), caching nothing."""
-    cache_file = None
+    cache_file, key, warnings = None, "", []
     if use_cache:
-        cache_file, cached = _read_cache(paths, resize, size)
-        if cached is not None:
+        cache_file, key, cached = _read_cache(paths, resize, size)
+        if isinstance(cached, DecodedImages):
             return cached
+        if cached:  # there was an entry, but not a usable one
+            warnings.append(f"decode cache {cache_file} is damaged ({cached}): decoding again")
     decoded = _decode_files(paths, resize, size, threads, on_progress, stop)
+    decoded.warnings = warnings
     if cache_file is not None:
-        _write_cache(cache_file, decoded.images, decoded.bad)
+        _write_cache(cache_file, key, decoded.images, decoded.bad)
     return decoded
 
 
 def _read_cache(
     paths: list[Path], resize: int, size: int
-) -> tuple[Path | None, DecodedImages | None]:
-    """(the cache file for these images, its contents if it holds them). No file when the
-    images cannot be stat'ed: they are decoded (and fail) without caching."""
+) -> tuple[Path | None, str, DecodedImages | str | None]:
+    """(the cache file for these images, its key, its contents if it holds them; else why not:
+    a reason when there is an entry that cannot be used, None when there is none). No file when
+    the images cannot be stat'ed: they are decoded (and fail) without caching."""
     try:
-        cache_file = cache_dir() / f"decoded-{cache_key(paths, resize, size)}.pt"
-    except OSError:
-        return None, None
+        key = cache_key(paths, resize, size)
+        cache_file = cache_dir() / f"decoded-{key}.pt"
+    except (OSError, RuntimeError):  # a file gone, or no home folder to cache in
+        return None, "", None
+    if not cache_file.is_file():
+        return cache_file, key, None
     try:
-        if cache_file.is_file():
-            # mapped, not read: pages load as batches touch them (the test split only at
-            # the end), and the kernel may drop them again under memory pressure
-            data = torch.load(cache_file, weights_only=True, mmap=True)
-            return cache_file, DecodedImages(data["images"], list(data["bad"]), from_cache=True)
-    except (OSError, RuntimeError, KeyError, EOFError):
-        pass  # an unreadable cache entry is decoded again and overwritten
-    return cache_file, None
+        # mapped, not read: pages load as batches touch them (the test split only at
+        # the end), and the kernel may drop them again under memory pressure
+        data = load_tensors(cache_file, mmap=True)
+    except Exception as exc:  # noqa: BLE001 - cut short, not a torch file, not ours
+        return cache_file, key, f"unreadable: {type(exc).__name__}"
+    problem = _entry_problem(data, key, len(paths), size)
+    if problem:
+        return cache_file, key, problem
+    return cache_file, key, DecodedImages(data["images"], list(data["bad"]), from_cache=True)
+
+
+def _entry_problem(data: object, key: str, count: int, size: int) -> str:
+    """Why a loaded cache entry does not hold these images ("" when it does)."""
+    if not isinstance(data, dict) or not isinstance(data.get("images"), torch.Tensor):
+        return "no image tensor"
+    if data.get("key", key) != key:
+        return "another entry's key"
+    images, bad = data["images"], data.get("bad")
+    if images.dtype != torch.uint8 or tuple(images.shape) != (count, 3, size, size):
+        return f"{tuple(images.shape)} {images.dtype}, expected {(count, 3, size, size)} uint8"
+    if data.get("count", count) != count:
+        return f"{data.get('count')} images, expected {count}"
+    if not isinstance(bad, list) or not all(isinstance(i, int) and 0 <= i < count for i in bad):
+        return "bad list of unreadable images"
+    return ""
 
 
 def _decode_files(paths, resize, size, threads, on_progress, stop) -> DecodedImages:
@@ -126,12 +147,18 @@ def _decode_files(paths, resize, size, threads, on_progress, stop) -> DecodedIma
     return DecodedImages(images, sorted(bad))
 
 
-def _write_cache(path: Path, images: torch.Tensor, bad: list[int]) -> None:
-    """Best effort: a cache we cannot write only costs the next run a decode."""
+def _write_cache(path: Path, key: str, images: torch.Tensor, bad: list[int]) -> None:
+    """Best effort: a cache we cannot write only costs the next run a decode. The key, count and
+    size go in with the images, for `_entry_problem` to check."""
+    entry = {
+        "images": images,
+        "bad": bad,
+        "key": key,
+        "count": len(images),
+        "size": images.shape[-1],
+    }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        torch.save({"images": images, "bad": bad}, tmp)
-        os.replace(tmp, path)
-    except OSError:
+        save_checkpoint_atomic(path, entry)
+    except (OSError, RuntimeError):  # torch's writer reports a full disk as a RuntimeError
         pass

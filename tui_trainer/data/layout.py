@@ -103,15 +103,31 @@ def list_classes(images_dir: Path, limit: int = 0) -> list[str]:
     return names[:limit] if limit else names
 
 
+def _split_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DataError(
+            f"{path} is not a text file of image paths: fix the split file or remove it"
+        ) from None
+    except OSError as exc:
+        raise DataError(f"cannot read split file {path} ({exc.strerror}): fix it") from None
+
+
 def _read_split_file(path: Path, images_dir: Path, index: dict[str, int]) -> list[tuple[str, int]]:
     items = []
-    for line_no, line in enumerate(path.read_text().splitlines(), 1):
+    for line_no, line in enumerate(_split_lines(path), 1):
         rel = line.strip()
         if not rel:
             continue
         cls = rel.split("/", 1)[0]
         if cls not in index:
             continue  # the background class, or a class left out by `classes`
+        if ".." in Path(rel).parts:  # never an image outside the image folder
+            raise DataError(
+                f"{path}:{line_no} names {rel}, which leads out of {images_dir}: "
+                "name images as class/file.jpg"
+            )
         if not (images_dir / rel).is_file():
             raise DataError(
                 f"{path}:{line_no} names {rel}, which is not in {images_dir}: "

@@ -40,7 +40,7 @@ from typing import Any
 
 from tui_trainer.errors import UserError
 from tui_trainer.events import RunStatus
-from tui_trainer.files import read_json, write_json_atomic, write_text_atomic
+from tui_trainer.files import cache_dir, read_json, write_json_atomic, write_text_atomic
 
 OWNER_FILE = "owner.json"
 LOCK_FILE = "owner.lock"
@@ -173,8 +173,6 @@ def _clock() -> tuple[str, float]:
 
 
 def _seen_path() -> Path:
-    from tui_trainer.data.decode import cache_dir  # imports torch: only for another host's run
-
     return cache_dir() / SEEN_FILE
 
 

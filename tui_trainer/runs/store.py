@@ -217,10 +217,18 @@ def initial_summary() -> dict[str, Any]:
 
 
 def find_run(runs_dir: Path, run_id: str) -> Run:
-    """A run by full id or unique prefix/suffix, or UserError listing what to do."""
+    """A run by full id or unique prefix/suffix, or UserError listing what to do. An id is a
+    folder's name, never a path: nothing outside `runs_dir` is reached (`..`, `/`, a symlink
+    pointing out)."""
     runs_dir = Path(runs_dir)
+    _check_run_id(runs_dir, run_id)
     direct = runs_dir / run_id
     if (direct / "config.json").exists():
+        if not _inside(runs_dir, direct):
+            raise UserError(
+                f"run {run_id!r} in {runs_dir} is a link to a folder outside it: "
+                "refused, give the id of a run folder inside it"
+            )
         return Run(direct)
     matches = [r for r in list_runs(runs_dir) if r.id.startswith(run_id) or r.id.endswith(run_id)]
     if len(matches) == 1:
@@ -230,16 +238,43 @@ def find_run(runs_dir: Path, run_id: str) -> Run:
     raise UserError(f"run id {run_id!r} is ambiguous ({len(matches)} runs): give more of it")
 
 
+def _check_run_id(runs_dir: Path, run_id: str) -> None:
+    if not run_id.strip():
+        raise UserError(f"run id is empty: give one from `tui-trainer runs` (in {runs_dir})")
+    separators = {"/", "\\", os.sep, os.altsep or "/", "\0"}
+    if run_id in (".", "..") or any(ch in run_id for ch in separators):
+        raise UserError(
+            f"run id {run_id!r} is a path, not a run id: give the name of a folder in "
+            f"{runs_dir} (see `tui-trainer runs`), or pass --runs-dir for another folder"
+        )
+
+
+def _inside(runs_dir: Path, folder: Path) -> bool:
+    """Whether `folder` (a symlink followed) is a folder directly inside `runs_dir`."""
+    try:
+        return folder.resolve(strict=True).parent == runs_dir.resolve(strict=True)
+    except OSError:
+        return False
+
+
 def delete_run(run: Run) -> None:
-    """Remove a run folder with its checkpoints; refuses a folder that is not a run's."""
+    """Remove a run folder with its checkpoints; refuses a folder that is not a run's, and a
+    symlink (to a folder inside the runs folder or not: the link is not the run)."""
+    if run.path.is_symlink() or ".." in run.path.parts:
+        raise UserError(f"{run.path} is a link or a path out of the runs folder: not deleting it")
     if not run.config_path.is_file():
         raise UserError(f"{run.path} has no config.json: not a run folder, not deleting it")
     shutil.rmtree(run.path)
 
 
 def list_runs(runs_dir: Path) -> list[Run]:
-    """Every folder holding a config.json, oldest first (ids sort by start time)."""
+    """Every folder holding a config.json, oldest first (ids sort by start time). A symlink to
+    a folder outside `runs_dir` is not listed: a run id never reaches out of the folder."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return []
-    return [Run(p) for p in sorted(runs_dir.iterdir()) if (p / "config.json").is_file()]
+    return [
+        Run(p)
+        for p in sorted(runs_dir.iterdir())
+        if (p / "config.json").is_file() and (not p.is_symlink() or _inside(runs_dir, p))
+    ]

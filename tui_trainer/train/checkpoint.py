@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from tui_trainer.errors import StorageError, UserError
-from tui_trainer.files import save_checkpoint_atomic
+from tui_trainer.files import load_error_reason, load_tensors, save_checkpoint_atomic
 
 LAST_FILE = "last.pt"
 BEST_FILE = "best.pt"
@@ -78,20 +78,30 @@ class Checkpoint:
             raise UserError(f"{run_dir} has no last.pt (no epoch finished): start it again instead")
         try:
             with torch.serialization.safe_globals(_legacy_globals()):
-                raw = torch.load(path, map_location="cpu", weights_only=True)
-            ckpt = cls(
-                raw["model"],
-                raw["optimizer"],
-                raw["scheduler"],
-                raw.get("scaler") or {},
-                TrainState(**raw["state"]),
-                float(raw.get("seconds", 0.0)),
-            )
+                raw = load_tensors(path)
         except Exception as exc:  # noqa: BLE001 - written atomically: only outside damage
             raise UserError(
-                f"{path} is unreadable ({type(exc).__name__}): delete it to resume from the start"
+                f"{path} is unreadable ({type(exc).__name__}): delete it to resume from the "
+                f"start ({load_error_reason(exc)})"
+            ) from None
+        try:
+            ckpt = cls._from_raw(raw)
+        except Exception as exc:  # noqa: BLE001 - loaded, but not what save() writes
+            raise UserError(
+                f"{path} is unreadable ({type(exc).__name__}): delete it to resume from the "
+                "start (it loads, but is not a last.pt of ours)"
             ) from None
         return dataclasses.replace(ckpt, best_model=ckpt._best_weights(Path(run_dir)))
+
+    @classmethod
+    def _from_raw(cls, raw: Any) -> Checkpoint:
+        """What `save` wrote, checked: state dicts are dicts, the state a TrainState."""
+        parts = [raw["model"], raw["optimizer"], raw["scheduler"], raw.get("scaler") or {}]
+        if not all(isinstance(part, dict) for part in parts):
+            raise TypeError("a state dict is not a dict")
+        if not all(isinstance(v, torch.Tensor) for v in raw["model"].values()):
+            raise TypeError("the model state holds more than tensors")
+        return cls(*parts, TrainState(**raw["state"]), float(raw.get("seconds", 0.0)))
 
     def _best_weights(self, run_dir: Path) -> dict[str, Any] | None:
         best = load_best(run_dir / BEST_FILE)
@@ -118,9 +128,12 @@ def _save(path: Path, state: dict[str, Any]) -> None:
 def load_best(path: Path) -> dict[str, Any]:
     """best.pt's contents; {} when it is missing or damaged (last.pt may still hold the best)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        best = load_tensors(path)
     except Exception:  # noqa: BLE001 - missing or damaged
         return {}
+    if not isinstance(best, dict) or not isinstance(best.get("model"), dict):
+        return {}  # loaded, but not a best.pt: a resume carries on without it
+    return best
 
 
 def _legacy_globals() -> list[Any]:

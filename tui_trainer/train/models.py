@@ -16,6 +16,7 @@ import torchvision
 from torch import nn
 
 from tui_trainer.errors import UserError
+from tui_trainer.files import load_error_reason, load_tensors
 
 
 class WeightsError(UserError):
@@ -46,13 +47,19 @@ def load_imagenet_state_dict(model: str) -> dict[str, torch.Tensor]:
         # torch hub prints `Downloading: URL to PATH` first (stdout or stderr, by version):
         # offline, that stray line would sit next to our one-line error.
         sink = io.StringIO()
+        # weights_only: torch hub's default is False, and the hub cache is a shared folder
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            return weights.get_state_dict(progress=False)
+            return weights.get_state_dict(progress=False, weights_only=True)
     except (urllib.error.URLError, OSError, ConnectionError, TimeoutError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise WeightsError(
             f"ImageNet weights for {model} are not cached at {path} and could not be downloaded "
             f"({reason}): copy {path.name} there (or set TORCH_HOME), or use --set weights=PATH"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - the cached file is damaged or not weights
+        raise WeightsError(
+            f"ImageNet weights cached at {path} are not a torch state dict "
+            f"({load_error_reason(exc)}): delete the file to download it again"
         ) from None
 
 
@@ -81,9 +88,12 @@ def _read_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist: use none, imagenet or a .pt path")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        data = load_tensors(path)
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same answer
-        raise WeightsError(f"weights file {path} is not a torch state dict ({exc})") from None
+        raise WeightsError(
+            f"weights file {path} is not a torch state dict ({load_error_reason(exc)}): "
+            "use none, imagenet or a .pt file of tensors"
+        ) from None
     if isinstance(data, dict) and isinstance(data.get("model"), dict):
         data = data["model"]  # one of our own checkpoints (best.pt / last.pt)
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):

@@ -67,16 +67,33 @@ def prepare(
         on_progress=lambda done, total: say(Log("", f"decoded {done}/{total} images")),
         stop=stop,
     )
+    for message in decoded.warnings:  # e.g. a damaged decode-cache entry, rebuilt
+        say(Log("", message, "warning"))
     tensors, skipped = build_tensor_splits(splits, decoded)
-    for name, split in tensors.items():
-        if len(split) == 0:  # before the warnings: the error alone says it, in one line
-            raise DataError(
-                f"no readable images left in the {name} split of {data_dir} ({len(skipped)} "
-                "unreadable files): check the image files"
-            )
+    _require_readable(tensors, skipped, splits.classes, data_dir)
     for rel in skipped:
         say(Log("", f"skipped unreadable image {splits.images_dir / rel}", "warning"))
     paths = fast_paths.choose(config, device, tensors)
     return Prepared(
         config, data_dir, splits, tensors, skipped, device, precision, model, paths, topology
     )
+
+
+def _require_readable(
+    tensors: dict[str, TensorSplit], skipped: list[str], classes: list[str], data_dir: Path
+) -> None:
+    """Every split keeps an image, and every class a training image, once unreadable files are
+    dropped. Raised before the warnings: the error alone says it, in one line."""
+    for name, split in tensors.items():
+        if len(split) == 0:
+            raise DataError(
+                f"no readable images left in the {name} split of {data_dir} ({len(skipped)} "
+                "unreadable files): check the image files"
+            )
+    seen = set(tensors["train"].labels.tolist())
+    unseen = [name for i, name in enumerate(classes) if i not in seen]
+    if unseen:
+        raise DataError(
+            f"class {unseen[0]!r} has no readable training image in {data_dir} "
+            f"({len(skipped)} unreadable files): check its image files or leave it out"
+        )
