@@ -3,8 +3,10 @@ written (disk full, quota, read-only, no permission) and a stop on request."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -52,6 +54,16 @@ class StorageError(UserError):
             f"cannot write {self.path} ({self.strerror}; {free}): "
             f"{hint}, then `tui-trainer run --resume {folder.name}`"
         )
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Writes to `path` inside the block: an OSError (at write, flush, fsync, close or rename)
+    becomes a StorageError naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise StorageError(path, exc) from exc
 
 
 def free_bytes(folder: Path) -> int | None:

@@ -142,7 +142,7 @@ def _resume_and_compare(run: Run, reference):
     ],
     ids=["step-row", "epoch-row", "summary", "last.pt", "best.pt"],
 )
-def test_a_full_disk_at_each_write_fails_the_run_and_it_resumes(  # noqa: PLR0913
+def test_a_full_disk_at_each_write_fails_the_run_and_it_resumes(
     tiny_data, tmp_path, monkeypatch, reference, file, fsync_rule, append_rule, last_epoch
 ):
     faults = Faults(monkeypatch)
@@ -155,6 +155,27 @@ def test_a_full_disk_at_each_write_fails_the_run_and_it_resumes(  # noqa: PLR091
     assert run.summary()["message"] == ended.message
     _check_failed_folder(run, ended.message, file, "No space left on device", last_epoch)
     assert "free space, then" in ended.message
+    _resume_and_compare(run, reference)
+
+
+def test_a_resume_on_a_disk_still_full_is_one_line_and_leaves_the_folder_as_it_was(
+    tiny_data, tmp_path, monkeypatch, reference
+):
+    """The rewind before a resume writes metrics.jsonl and summary.json: a disk still full there
+    is bad input (one line naming the file), the folder keeps its bytes, a later resume works."""
+    faults = Faults(monkeypatch)
+    faults.fsync_rule = lambda name, n: name == "last.pt" and n == 2
+    run, ended = _start(tiny_data, tmp_path / "runs")
+    assert ended.status == "failed"
+    faults.off()
+    before = {p.name: p.read_bytes() for p in run.path.iterdir() if p.is_file()}
+    faults.fsync_rule = lambda name, n: name in ("metrics.jsonl", "summary.json")
+    with pytest.raises(StorageError) as refused:
+        resume_run(run.id, runs_dir=run.path.parent)
+    faults.off()
+    assert MESSAGE.match(str(refused.value)) and "\n" not in str(refused.value)
+    after = {p.name: p.read_bytes() for p in run.path.iterdir() if p.is_file()}
+    assert after == before
     _resume_and_compare(run, reference)
 
 

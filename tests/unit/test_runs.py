@@ -128,3 +128,16 @@ def test_delete_run_removes_a_link_inside_the_folder_not_what_it_points_at(tmp_p
     run.last_path.symlink_to(outside)
     delete_run(run)
     assert not run.path.exists() and outside.read_text() == "keep me"
+
+
+def test_a_symlink_planted_as_metrics_jsonl_is_refused_not_written_through(tmp_path):
+    """A shared runs folder: someone links metrics.jsonl to a file elsewhere; the run's next row
+    fails (the run writer turns that into a one-line `failed`) and the target is untouched."""
+    run = create_run(tmp_path / "runs", {"config": {}}, "p")
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("precious\n")
+    run.metrics_path.unlink(missing_ok=True)
+    run.metrics_path.symlink_to(target)
+    with pytest.raises(OSError):
+        run.append_metric({"kind": "step", "epoch": 1})
+    assert target.read_text() == "precious\n"

@@ -16,7 +16,7 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any
 
-from tui_trainer.errors import UserError
+from tui_trainer.errors import UserError, writing
 from tui_trainer.events import RESUMABLE, RunStatus
 from tui_trainer.files import write_json_atomic, write_jsonl_atomic
 from tui_trainer.runs.store import Run, initial_summary
@@ -90,7 +90,8 @@ def rewind(run: Run, resume: Checkpoint | None) -> None:
     epoch = resume.epoch if resume is not None else 0
     history = resume.state.history if resume is not None else []
     remove_temp_files(run)
-    write_jsonl_atomic(run.metrics_path, rewound_metrics(run.metrics(), epoch, history))
+    with writing(run.metrics_path):  # a disk still full: one line, and the folder as it was
+        write_jsonl_atomic(run.metrics_path, rewound_metrics(run.metrics(), epoch, history))
     summary = run.summary() or initial_summary()
     for stale in ("message", "ended_at", "test_acc", "test_loss"):
         summary.pop(stale, None)
@@ -102,4 +103,5 @@ def rewind(run: Run, resume: Checkpoint | None) -> None:
         resumed_at=time.time(),
         resumes=int(summary.get("resumes", 0)) + 1,
     )
-    write_json_atomic(run.summary_path, summary)
+    with writing(run.summary_path):
+        write_json_atomic(run.summary_path, summary)

@@ -161,7 +161,9 @@ class Run:
         write_json_atomic(self.summary_path, summary)
 
     def append_metric(self, row: dict[str, Any], sync: bool = False) -> None:
-        with self.metrics_path.open("a") as fh:
+        # O_NOFOLLOW: a symlink planted as metrics.jsonl is refused (ELOOP), never written through
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+        with os.fdopen(os.open(self.metrics_path, flags, 0o666), "a") as fh:
             fh.write(json.dumps(row) + "\n")
             if sync:
                 fh.flush()

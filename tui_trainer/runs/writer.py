@@ -10,10 +10,8 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable
-from pathlib import Path
 
-from tui_trainer.errors import StorageError
+from tui_trainer.errors import StorageError, writing
 from tui_trainer.events import Epoch, Event, Log, RunEnded, RunStarted, RunStatus, Step
 from tui_trainer.runs.store import Run, initial_summary
 
@@ -82,15 +80,9 @@ class RunWriter:
             self.unsaved = exc
 
     def _append(self, row: dict, sync: bool = False) -> None:
-        _storage(self.run.metrics_path, lambda: self.run.append_metric(row, sync=sync))
+        with writing(self.run.metrics_path):
+            self.run.append_metric(row, sync=sync)
 
     def _write_summary(self) -> None:
-        _storage(self.run.summary_path, lambda: self.run.write_summary(self.summary))
-
-
-def _storage(path: Path, write: Callable[[], None]) -> None:
-    """Run `write`; an OSError (at write, flush, fsync, close or rename) becomes StorageError."""
-    try:
-        write()
-    except OSError as exc:
-        raise StorageError(path, exc) from exc
+        with writing(self.run.summary_path):
+            self.run.write_summary(self.summary)

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from tui_trainer.errors import StorageError, UserError
+from tui_trainer.errors import UserError, writing
 from tui_trainer.files import load_error_reason, load_tensors, save_checkpoint_atomic
 
 LAST_FILE = "last.pt"
@@ -119,10 +119,8 @@ def save_best(run_dir: Path, weights: dict[str, torch.Tensor], epoch: int, val_a
 def _save(path: Path, state: dict[str, Any]) -> None:
     """An atomic save (no temp file left behind); a disk full, a quota, a read-only or an
     unwritable folder (reported at write, fsync, close or rename) raises StorageError."""
-    try:
+    with writing(path):
         save_checkpoint_atomic(path, state)
-    except OSError as exc:
-        raise StorageError(path, exc) from exc
 
 
 def load_best(path: Path) -> dict[str, Any]:
