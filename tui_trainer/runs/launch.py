@@ -15,6 +15,7 @@ import functools
 import platform
 import subprocess
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -128,34 +129,70 @@ def resume_run(
     the check to the end (runs/lock.py)."""
     run = find_run(runs_dir, run_id)
     check = functools.partial(check_resumable, run)
+    check()  # every read-only refusal before the lock: a refused resume never touches the folder
+    inputs = _ResumeInputs.read(run, data_dir, device)
+    # checked again under the lock: of two resumes at once, the second sees the first's claim
     with lock.hold(run.path if is_main_process() else None, f"run {run.id}", check) as claim:
-        return run, _resume(run, data_dir, device, on_event, stop or threading.Event(), claim)
+        inputs = inputs.fresh(run)
+        return run, _resume(run, inputs, on_event, stop or threading.Event(), claim)
 
 
-def _resume(run: Run, data_dir, device, on_event, stop, claim: lock.Claim) -> RunEnded:
-    meta = run.meta()
-    if not meta.get("config"):
-        raise UserError(f"run {run.id} has no readable config.json: start a new run instead")
-    config = RunConfig.from_dict(meta["config"])
-    if device:
-        config = config.with_overrides({"device": device})
-    topology = Topology.join(config)
-    resume = Checkpoint.load(run.path) if run.last_path.is_file() else None
-    # The data the run started on, unless told otherwise: the splits must match last.pt's head.
-    recorded = Path(meta["data_dir"]) if meta.get("data_dir") else None
-    data_dir = data_dir or recorded or resolve_data_dir(None)
-    classes = list_classes(find_layout(data_dir).images_dir, config.classes)
-    if meta.get("classes") and classes != meta["classes"]:
-        raise UserError(
-            f"the classes in {data_dir} differ from run {run.id}'s: pass --data with the "
-            "folder it was started on"
-        )
+@dataclass(frozen=True)
+class _ResumeInputs:
+    """What a resume continues from, read and checked before the folder is locked."""
+
+    config: RunConfig
+    checkpoint: Checkpoint | None  # None: no epoch finished, the run starts again
+    checkpoint_stamp: tuple[int, int] | None  # last.pt's (mtime_ns, size) when it was read
+    data_dir: Path
+
+    @classmethod
+    def read(cls, run: Run, data_dir: Path | None, device: str | None) -> _ResumeInputs:
+        meta = run.meta()
+        if not meta.get("config"):
+            raise UserError(f"run {run.id} has no readable config.json: start a new run instead")
+        config = RunConfig.from_dict(meta["config"])
+        if device:
+            config = config.with_overrides({"device": device})
+        stamp = _stamp(run.last_path)
+        checkpoint = Checkpoint.load(run.path) if stamp else None
+        # The data the run started on, unless told otherwise: the splits must match last.pt's head.
+        recorded = Path(meta["data_dir"]) if meta.get("data_dir") else None
+        data_dir = data_dir or recorded or resolve_data_dir(None)
+        classes = list_classes(find_layout(data_dir).images_dir, config.classes)
+        if meta.get("classes") and classes != meta["classes"]:
+            raise UserError(
+                f"the classes in {data_dir} differ from run {run.id}'s: pass --data with the "
+                "folder it was started on"
+            )
+        return cls(config, checkpoint, stamp, data_dir)
+
+    def fresh(self, run: Run) -> _ResumeInputs:
+        """The same, with last.pt read again if another process rewrote it before the lock."""
+        stamp = _stamp(run.last_path)
+        if stamp == self.checkpoint_stamp:
+            return self
+        checkpoint = Checkpoint.load(run.path) if stamp else None
+        return dataclasses.replace(self, checkpoint=checkpoint, checkpoint_stamp=stamp)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _resume(run: Run, inputs: _ResumeInputs, on_event, stop, claim: lock.Claim) -> RunEnded:
+    topology = Topology.join(inputs.config)
     say = topology.main_only(on_event)
     try:
-        prep = _prepare(config, data_dir, say, stop, topology)
+        prep = _prepare(inputs.config, inputs.data_dir, say, stop, topology)
     except Stopped as exc:
         message = f"{exc}: {run.path} is as it was"
         return _stopped_before_training(topology, run.id, say, message)
+    resume = inputs.checkpoint
     # last of the checks: ensure_writable's probe file touches the folder
     topology.from_main(lambda: (ensure_writable(run.path), rewind(run, resume)))
     claim.started = True  # the summary names this process now
