@@ -31,6 +31,9 @@ _STORAGE_HINTS = {
     errno.EPERM: "make {folder} writable",
 }
 
+# the errnos of a folder that cannot be written, told as StorageError wherever they come from
+STORAGE_ERRNOS = frozenset(_STORAGE_HINTS)
+
 
 class StorageError(UserError):
     """A file of a run folder could not be written (an OSError from a write, fsync, close or

@@ -92,11 +92,15 @@ def test_a_process_we_may_not_signal_is_alive(tmp_path, monkeypatch):
     assert run.status() == "running"
 
 
-def test_owner_json_of_another_process_than_the_summarys_is_not_used(tmp_path):
+def test_a_live_holder_named_by_owner_json_holds_the_folder_whatever_the_summary_says(tmp_path):
     # a resume that has locked the folder but not yet rewound it: the summary still names the
-    # dead process, owner.json the live one; the run reads as the summary's (crashed)
+    # dead process, owner.json the live one. The run is held (running): a sweep must not rerun
+    # it and the console must not delete it while the resume prepares.
     run = _running_run(tmp_path, 2**22 + 12345, socket.gethostname())
     write_json_atomic(run.owner_path, lock.this_process())
+    assert run.status() == "running"
+    # the same owner.json left by a process that has died since: the summary's pid decides
+    write_json_atomic(run.owner_path, {**lock.this_process(), "start_ticks": -1})
     assert run.status() == "crashed"
 
 
@@ -121,7 +125,7 @@ def test_a_silent_heartbeat_from_another_host_goes_stale(tmp_path):
     write_json_atomic(run.owner_path, _remote_owner(beat=4))  # it beats again
     assert run.status() == "running"
     seen = json.loads((tmp_path / "cache" / lock.SEEN_FILE).read_text())  # $TUI_TRAINER_CACHE
-    assert seen[str(run.path.resolve())]["beat"] == 4
+    assert seen[lock.seen_key(run.path)]["beat"] == 4
 
 
 def test_a_beating_heartbeat_from_another_host_stays_running(tmp_path):

@@ -10,7 +10,6 @@ with no folder: the Run returned is None, and nothing was written (the decode ca
 from __future__ import annotations
 
 import dataclasses
-import errno
 import functools
 import platform
 import subprocess
@@ -24,7 +23,7 @@ import torchvision
 
 from tui_trainer.config import RunConfig
 from tui_trainer.data.layout import find_layout, list_classes, resolve_data_dir
-from tui_trainer.errors import Stopped, StorageError, UserError
+from tui_trainer.errors import STORAGE_ERRNOS, Stopped, StorageError, UserError
 from tui_trainer.events import EventCallback, RunEnded, RunStatus, fan_out
 from tui_trainer.runs import lock
 from tui_trainer.runs.results import save_test_results
@@ -34,9 +33,6 @@ from tui_trainer.runs.writer import RunWriter
 from tui_trainer.train import engine
 from tui_trainer.train.checkpoint import Checkpoint
 from tui_trainer.train.topology import Topology, is_main_process
-
-# errors of a folder that cannot be written, told as StorageError wherever they come from
-STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 def _git_revision() -> str | None:
@@ -243,8 +239,10 @@ def _train_into(run: Run, prep: engine.Prepared, on_event, stop, resume) -> RunE
 def _failure_message(topology: Topology, run: Run, exc: Exception) -> str:
     if isinstance(exc, StorageError):  # the summary at the start; RunEnded's listeners
         return str(exc)
-    if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:  # e.g. test_results.json
-        return str(StorageError(Path(exc.filename or run.path / "?"), exc))
+    path = Path(exc.filename) if isinstance(exc, OSError) and exc.filename else None
+    # a file of the run folder (e.g. test_results.json); a full disk elsewhere is told as it is
+    if path is not None and exc.errno in STORAGE_ERRNOS and path.parent == run.path:
+        return str(StorageError(path, exc))
     return topology.failure_message(exc)
 
 

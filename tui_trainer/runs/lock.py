@@ -29,6 +29,7 @@ Where flock is missing altogether the run proceeds unlocked (`FolderLock.acquire
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import threading
@@ -52,6 +53,8 @@ SEEN_FILE = "liveness.json"  # in the user cache folder: the beats this host has
 SEEN_MAX = 500  # entries kept in it, the most recently seen first
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 THREAD_NAME = "tui-trainer-heartbeat"
+# errnos of a file system without locks: the run goes on unlocked there
+NO_LOCKS = frozenset({errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP})
 
 
 def heartbeat_interval() -> float:
@@ -133,10 +136,11 @@ def same_process(owner: dict[str, Any]) -> bool:
     """Whether `owner` (recorded on this host) is a process alive now: same pid, and the same
     start time and boot where both sides know them."""
     try:
-        now = process_identity(int(owner.get("pid") or 0))
+        pid = int(owner.get("pid") or 0)
     except (TypeError, ValueError):
         return False
-    if not owner.get("pid") or now is None:
+    now = process_identity(pid) if pid > 0 else None  # signal 0 to pid <= 0 asks a group
+    if now is None:
         return False
     if owner.get("start_ticks") is not None and now.get("start_ticks") is not None:
         return (owner["start_ticks"], owner.get("boot_id")) == (now["start_ticks"], now["boot_id"])
@@ -176,8 +180,13 @@ def _seen_path() -> Path:
     return cache_dir() / SEEN_FILE
 
 
+def seen_key(folder: Path) -> str:
+    """The cache's key for a run folder: per host and boot too, as a home may be shared."""
+    return f"{socket.gethostname()}|{_boot_id()}|{Path(folder).resolve()}"
+
+
 def _beat_fresh(owner: dict[str, Any], folder: Path) -> bool:
-    key = f"{folder.resolve()}"
+    key = seen_key(folder)
     claim = [owner.get("host"), owner.get("pid"), owner.get("start_ticks"), owner.get("started_at")]
     clock, clock_now = _clock()
     mark = {"claim": claim, "beat": owner.get("beat"), "clock": clock}
@@ -270,8 +279,15 @@ class FolderLock:
             self._lock.acquire(timeout=0)
         except Timeout:
             raise UserError(f"{self.what} is {self._holder()}: wait for it or stop it") from None
-        except (OSError, NotImplementedError):
+        except NotImplementedError:
             return False
+        except OSError as exc:
+            if exc.errno in NO_LOCKS:
+                return False
+            raise UserError(
+                f"cannot lock {self.folder / LOCK_FILE} ({exc.strerror}): make it writable for "
+                "every user who runs in this folder (its group and mode)"
+            ) from None
         self.held = True
         return True
 
@@ -336,9 +352,9 @@ def hold(
             check()
         claim.remember()
         beat = Heartbeat(folder)
-        beat.start()
         clean = False
         try:
+            beat.start()
             yield claim
             clean = True
         finally:

@@ -149,11 +149,17 @@ class Run:
 
     def _liveness(self, summary: dict[str, Any]) -> RunStatus:
         pid, host = summary.get("pid"), summary.get("host")
-        owner = lock.read_owner(self.path)
-        if lock.owns(owner, pid, host):  # owner.json is about the process the summary names
-            return lock.liveness(owner, self.path)
+        owner = read_json(self.owner_path)
+        if owner:
+            verdict = lock.liveness(owner, self.path)
+            # a live holder holds the folder, also while a resume prepares and the summary
+            # still names the process before it
+            if verdict is RunStatus.RUNNING or lock.owns(owner, pid, host):
+                return verdict
         # a run written before owner.json (or by a version without it): the pid alone
-        if not pid or (host == socket.gethostname() and not pid_alive(int(pid))):
+        if not _positive_int(pid):
+            return RunStatus.CRASHED
+        if host == socket.gethostname() and not pid_alive(int(pid)):
             return RunStatus.CRASHED
         return RunStatus.RUNNING
 
@@ -168,6 +174,14 @@ class Run:
             if sync:
                 fh.flush()
                 os.fsync(fh.fileno())
+
+
+def _positive_int(value: Any) -> bool:
+    """A pid as a process id: signal 0 to pid 0 or -1 would ask about a whole group."""
+    try:
+        return int(value) > 0
+    except (TypeError, ValueError):
+        return False
 
 
 def _written_status(written: Any, has_config: bool) -> RunStatus | str:

@@ -38,7 +38,7 @@ STATE_LOOK = {
 }
 COUNTED = (
     ("done", (RunStatus.COMPLETED,)),
-    ("failed", (RunStatus.FAILED, RunStatus.CRASHED, RunStatus.DIVERGED)),
+    ("failed", (RunStatus.FAILED, RunStatus.CRASHED, RunStatus.STALE, RunStatus.DIVERGED)),
 )
 
 
