@@ -67,13 +67,8 @@ def ensure_writable(runs_dir: Path) -> Path:
 
 
 def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """A process `pid` exists on this host (one we may not signal counts): runs/lock.py's test."""
+    return lock.process_identity(pid) is not None
 
 
 # --- one run folder ------------------------------------------------------------------------
