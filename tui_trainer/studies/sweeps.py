@@ -25,7 +25,6 @@ final: with the same seed it diverges the same way again; delete its run folder 
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,12 +34,11 @@ from typing import Any, Protocol
 from tui_trainer.config import FIELD_TYPES, RunConfig, load_preset, presets_dir, read_toml
 from tui_trainer.errors import ConfigError
 from tui_trainer.events import EventCallback, RunEnded, RunStatus
+from tui_trainer.runs.groups import comparable
 from tui_trainer.runs.store import Run, list_runs
 
 SWEEP_KEYS = ("description", "study", "base", "include", "runs", "grid")
 MEMBER_KEYS = ("name", "preset")
-# Config keys that say where a run ran, not what it measured: ignored when matching runs.
-PLACEMENT_KEYS = ("device", "threads")
 # A member's state when no run in the runs folder has its config; every other state is the
 # RunStatus of the run it comes from.
 PENDING = "pending"
@@ -184,15 +182,6 @@ def _string_list(value: Any, path: Path, key: str) -> list[str]:
 
 def _label(preset: str, overrides: dict[str, Any]) -> str:
     return "-".join([preset, *(f"{k}={v}" for k, v in overrides.items())])
-
-
-def comparable(config: dict[str, Any]) -> str | None:
-    """A run config as a key: defaults filled in, placement keys left out. None if invalid."""
-    try:
-        full = RunConfig.from_dict(config).to_dict()
-    except ConfigError:
-        return None
-    return json.dumps({k: v for k, v in full.items() if k not in PLACEMENT_KEYS}, sort_keys=True)
 
 
 def load_sweep(
