@@ -125,6 +125,40 @@ def test_a_sweep_killed_mid_member_continues_where_it_stopped(presets, tiny_data
     assert len(list_runs(runs_dir)) == 4 and killed.status() == "crashed"
 
 
+def test_a_sweep_over_seeds_killed_mid_member_skips_the_finished_seeds(
+    presets, tiny_data, tmp_path
+):
+    """--seeds 3 on a one-member sweep: SIGKILL during the second seed; the rerun skips seed 42
+    and runs seeds 0 and 1."""
+    (presets / "tiny-one.toml").write_text('base = "tiny"\n[[runs]]\nname = "one"\n')
+    runs_dir = tmp_path / "runs"
+    args = ["sweep", "tiny-one", "--seeds", 3, "--data", tiny_data, "--runs-dir", runs_dir]
+    args += ["--set", "epochs=1", "--set", "threads=1"]
+    proc = spawn_cli(*args)
+    try:
+        deadline = time.monotonic() + 300
+        while not (len(list_runs(runs_dir)) == 2 and list_runs(runs_dir)[1].steps()):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)  # in seed 0's first epoch
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    first, killed = list_runs(runs_dir)
+    assert first.config()["seed"] == 42 and first.meta()["sweep_member"] == "one"
+    assert killed.config()["seed"] == 0 and killed.status() == "crashed"
+
+    rerun = invoke(*args)
+    assert rerun.exit_code == 0, rerun.output
+    assert "3 members, 2 to run" in rerun.output and "seeds: 42, 0, 1" in rerun.output
+    assert "tiny-one 1/2: one-seed0" in rerun.output and "tiny-one 2/2: one-seed1" in rerun.output
+    sweep = studies.load_sweep("tiny-one", {"epochs": "1", "threads": "1"}, seeds=(42, 0, 1))
+    states = studies.member_states(sweep, runs_dir)
+    assert [s.status for s in states] == ["completed"] * 3 and states[0].run.id == first.id
+    again = invoke(*args, "--dry-run")
+    assert "3 members, 0 to run" in again.output
+
+
 def test_shipped_sweeps_list_and_plan():
     listed = invoke("sweeps")
     assert listed.exit_code == 0
@@ -150,7 +184,9 @@ def test_report_command_writes_every_format(tmp_path):
     assert md.exit_code == 0 and md.output.startswith("# Results")
     assert "| 0.05 | 30 | 20 | 0.1 | 0.400 | 0.500 | 20240101-000001-s |" in md.output
     paper = invoke("report", "--runs-dir", runs, "--compare-paper", "--any-protocol")
-    assert "| 0.400 | 0.47 | 0.500 | 0.49 | 20240101-000001-s | full |" in paper.output
+    assert (
+        "| 0.400 | 0.47 (below) | 0.500 | 0.49 (above) | 20240101-000001-s | full |" in paper.output
+    )
     out = tmp_path / "report.json"
     written = invoke("report", "--runs-dir", runs, "--format", "json", "--out", out)
     assert written.exit_code == 0 and written.output == f"report written to {out}\n"
@@ -173,6 +209,8 @@ def test_preview_command_writes_the_grid(tmp_path):
         (["sweep", "scratch"], "scratch is a preset, not a sweep"),
         (["sweep", "scratch-lr-sweep", "--set", "bogus=1"], "unknown config key 'bogus'"),
         (["sweep", "scratch-lr-sweep", "--set", "lr"], "is not key=value"),
+        (["sweep", "scratch-seeds", "--seeds", "0"], "--seeds 0: give at least 1"),
+        (["sweep", "scratch-seeds", "--set", "seed=3"], "sets seed itself"),
         (["sweep", "scratch-lr-sweep", "--data", "{tmp}/missing"], "does not exist"),
         (["run", "report-study"], "report-study is a sweep, not a preset"),
         (["report", "--format", "xml"], "--format 'xml' is not known"),

@@ -57,15 +57,26 @@ def sweep(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the members and their state; run nothing.")
     ] = False,
+    seeds: Annotated[
+        int | None,
+        typer.Option(
+            "--seeds",
+            help="Repeat every member over the first N seeds of 42, 0, 1, 2... "
+            "(wins over the file's `seeds`).",
+        ),
+    ] = None,
 ) -> None:
     """Run a sweep's members in order headless; a rerun continues where it stopped.
 
     Members with a completed run of the same config are skipped; failed, interrupted and crashed
-    ones run again. Exit code: 0 all completed, 1 some failed or diverged, 130 interrupted."""
+    ones run again. With seeds (the file's `seeds`, or --seeds N) each member runs once per seed;
+    the report shows them as mean ± std. Exit code: 0 all completed, 1 some failed or diverged,
+    130 interrupted."""
     overrides: dict[str, str] = C.parse_set_options(set_ or [])
     if device:
         overrides["device"] = device
-    plan = studies.load_sweep(name, overrides)
+    forced = None if seeds is None else studies.first_seeds(seeds)
+    plan = studies.load_sweep(name, overrides, seeds=forced)
     runs_dir = runs_dir or default_runs_dir()
     states = studies.member_states(plan, runs_dir)
     data_dir = resolve_data_dir(data)
@@ -74,6 +85,8 @@ def sweep(
         ensure_writable(runs_dir)
     todo = studies.pending_members(states)
     out.print(f"sweep {plan.name}: {len(plan.members)} members, {len(todo)} to run")
+    if plan.seeds:
+        out.print(f"seeds: {', '.join(map(str, plan.seeds))} (each member once per seed)")
     if plan.dropped:
         out.print(f"(run once, same config as another member: {', '.join(plan.dropped)})")
     if dry_run:
