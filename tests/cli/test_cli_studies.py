@@ -194,6 +194,23 @@ def test_report_command_writes_every_format(tmp_path):
     assert invoke("report", "--runs-dir", runs, "--format", "csv").output.startswith("table,row")
 
 
+def test_report_shows_seeds_as_one_cell_against_the_paper(tmp_path):
+    runs = tmp_path / "runs"
+    for i, (seed, acc) in enumerate(((42, 0.38), (0, 0.50), (1, 0.44))):
+        summary = {"max_val_acc": acc, "test_acc": acc}
+        fake_run(runs, f"20240101-00000{i}-s{seed}", "scratch", "completed", summary, seed=seed)
+    fake_run(runs, "20240101-000003-s2", "scratch", "failed", {}, seed=2)
+    md = invoke("report", "--runs-dir", runs, "--compare-paper")
+    assert md.exit_code == 0, md.output
+    assert "| 0.440 ± 0.060 (n=3 of 4) | 0.49 (within) |" in md.output
+    data = json.loads(
+        invoke("report", "--runs-dir", runs, "--format", "json", "--compare-paper").output
+    )
+    cell = data["tables"][0]["rows"][3]["cells"]["TEST_ACC"]
+    assert (cell["vs_paper"], cell["n"], cell["of"]) == ("within", 3, 4)
+    assert [r["seed"] for r in cell["runs"]] == [42, 0, 1, 2]
+
+
 def test_preview_command_writes_the_grid(tmp_path):
     Image.new("L", (120, 90), 128).save(tmp_path / "gray.png")
     result = invoke("preview", tmp_path / "gray.png", "--out", tmp_path / "grid.png", "--seed", 1)
