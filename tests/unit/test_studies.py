@@ -235,6 +235,7 @@ def test_a_grid_over_seed_stays_separate_members(tmp_path):
         ('base = "tiny"\nseeds = [1]\n[grid]\nseed = [1, 2]\n', None, "sets seed itself"),
         ('base = "tiny"\nseeds = [1, 2]\n', {"seed": "3"}, "and seeds repeats it over seeds"),
         ('base = "tiny"\nseeds = [99999999999]\n', None, "seed=99999999999 must be <="),
+        ('base = "tiny"\n[grid]\nlr = [1]\nseeds = [1]\n', None, "seeds goes at the top"),
     ],
 )
 def test_bad_seeds_fail_with_one_line(tmp_path, text, overrides, message):

@@ -7,24 +7,26 @@ members, as a list, a grid, or both:
     description = "..."
     base = "scratch"              # the preset every member starts from
     include = ["other-sweep"]     # optional: that sweep's members come first
+    seeds = [42, 0, 1]            # optional: every member below, once per seed
     [[runs]]                      # one member per table: overrides on the base preset
     name = "lr0.001"              #   optional label; run ids end with it
     preset = "freeze-conv"        #   optional: start from this preset instead of the base
     lr = 0.001
     [grid]                        # every combination of these values, crossed with each
     lr = [0.01, 0.05]             # [[runs]] entry (or with the base alone when there is none)
-    seeds = [42, 0, 1]            # optional: every member above, once per seed
 
 Members whose resolved configs are identical are run once (the first one is kept).
 
 Seeds: `seeds` repeats each member of the file over those seeds, as repeats of one experiment
 (the report and the Studies view show such a group as mean ± std). `tui-trainer sweep NAME
---seeds N` does the same with the first N seeds of SEED_LIST (42, 0, 1, 2, ...) and wins over
+--seeds N` does the same with the first N seeds of 42, 0, 1, 2, ... (`first_seeds`) and wins over
 every file's `seeds`, included ones too. A member's run at its own seed (the preset's, 42 unless
 it sets one) keeps the member's name; the others end with `-seed<N>`: `lr0.05`, `lr0.05-seed0`,
 `lr0.05-seed1`. Matching is by config, so a run made before with seed 42 counts as the first
 seed. A member that sets `seed` itself ([[runs]], [grid] or --set) is refused with seeds: a
-`[grid]` over seed makes separate members (separate cells), not repeats.
+`[grid]` over seed makes separate members (separate cells), not repeats. studies/report.py says
+how a cell picks among groups of repeats and what m is in "n=2 of 3" (every seed the group's
+runs were started with, whatever their status).
 
 Resuming: a member is done when the runs folder holds a completed run with the same resolved
 config (`device` and `threads` aside: where a run ran does not change what it measured), whatever
@@ -189,6 +191,10 @@ def _checked_members(
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
         raise ConfigError(f"{path}: [grid] values must be non-empty lists, e.g. lr = [0.01, 0.05]")
     for key in grid:
+        if key == "seeds":
+            raise ConfigError(
+                f"{path}: seeds goes at the top of the file, before [[runs]] and [grid]"
+            )
         if key not in FIELD_TYPES:
             raise ConfigError(f"{path}: unknown config key {key!r} in [grid]")
     for key in (k for r in runs for k in r):
