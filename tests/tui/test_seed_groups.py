@@ -159,3 +159,32 @@ def test_compare_a_seed_group_as_a_band(snap_compare, tmp_path):
     assert snap_compare(
         seed_app(tmp_path), press=["3", "g", "enter"], terminal_size=SMALL, run_before=settle
     )
+
+
+def test_a_new_seed_joins_its_group_while_grouped(tmp_path):
+    from tests.support.seed_runs import write_seed_run
+
+    app = seed_app(tmp_path)
+
+    async def scenario(pilot):
+        await pilot.press("3", "g")
+        await pilot.pause()
+        groups = app.main.view("runs").query_one(GroupTable)
+        assert rows_by_label(groups)[0]["runs"] == "3"
+        write_seed_run(
+            app.runs_dir,
+            "20240203-080000-scratch",
+            "scratch",
+            {"epochs": 4, "seed": 5},
+            "fp32",
+            [0.02, 0.30, 0.50, 0.60],
+            "completed",
+            0.56,
+        )
+        await wait_for(pilot, lambda: rows_by_label(groups)[0]["runs"] == "4", what="the refresh")
+        row = rows_by_label(groups)[0]
+        assert row["seeds"] == "42, 0, 1, 5" and row["statuses"] == "3 completed, 1 running"
+        assert row["test_acc"] == "0.480 ± 0.092 (n=3 of 4)"
+        assert groups.row_count == 4  # joined its group: no new row
+
+    drive(app, scenario)
