@@ -1,7 +1,8 @@
 """Start a run end to end: the one function the CLI and the TUI both call.
 
 config -> prepare (all bad input fails here, before anything is written) -> run folder ->
-engine.train with the run writer subscribed -> summary.json
+engine.train with the run writer subscribed -> summary.json -> a completed run's last.pt removed
+(unless `keep_last=true`)
 
 A stop during prepare (the first decode of the images can take minutes) ends the run `interrupted`
 with no folder: the Run returned is None, and nothing was written (the decode cache included).
@@ -31,7 +32,7 @@ from tui_trainer.runs.resume import check_resumable, rewind
 from tui_trainer.runs.store import Run, create_run, ensure_writable, find_run
 from tui_trainer.runs.writer import RunWriter
 from tui_trainer.train import engine
-from tui_trainer.train.checkpoint import Checkpoint
+from tui_trainer.train.checkpoint import Checkpoint, remove_last
 from tui_trainer.train.topology import Topology, is_main_process
 
 
@@ -233,6 +234,8 @@ def _train_into(run: Run, prep: engine.Prepared, on_event, stop, resume) -> RunE
         topology.shutdown()
     if writer is not None and writer.unsaved is not None:
         ended = dataclasses.replace(ended, message=_unsaved_message(ended, writer.unsaved))
+    elif writer is not None and ended.status == RunStatus.COMPLETED and not prep.config.keep_last:
+        remove_last(run.path)  # summary.json says `completed` by now: nothing will resume it
     return ended
 
 
