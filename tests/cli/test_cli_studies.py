@@ -171,8 +171,31 @@ def test_shipped_sweeps_list_and_plan():
         "sweep report-study: 18 members, 18 to run",
         "(run once, same config as another member: finetune)",
     ]
-    rows = lines[4:]
+    rows = lines[4:-1]
     assert len(rows) == 18 and "resnet50-freeze" in rows[-1] and "pending" in rows[0]
+    assert lines[-1].startswith("disk: about ")
+
+
+def _disk_gigabytes(output: str) -> tuple[float, float]:
+    line = output.splitlines()[-1]
+    words = line.split()
+    final, peak = (float(w) for w, unit in zip(words, words[1:], strict=False) if unit == "GB")
+    return final, peak
+
+
+def test_dry_run_says_the_disk_the_members_left_will_take():
+    args = ("sweep", "scratch-lr-sweep", "--dry-run", "--set", "classes=5")
+    light, kept = invoke(*args), invoke(*args, "--set", "keep_last=true")
+    assert light.exit_code == 0 and kept.exit_code == 0, light.output + kept.output
+    (final, peak), (final_kept, peak_kept) = (
+        _disk_gigabytes(light.output),
+        _disk_gigabytes(kept.output),
+    )
+    members = int(light.output.split()[2])
+    # AlexNet on 5 classes: best.pt alone is about 0.23 GB, last.pt with momentum twice that
+    assert 0.2 * members < final < 0.25 * members
+    assert final_kept == pytest.approx(3 * final, rel=0.02)  # + last.pt, which is 2x best.pt
+    assert peak == peak_kept and peak > 4 * final / members
 
 
 def test_report_command_writes_every_format(tmp_path):

@@ -16,6 +16,7 @@ from tui_trainer.events import RunStatus
 from tui_trainer.runs.display import format_number
 from tui_trainer.runs.store import default_runs_dir, ensure_writable
 from tui_trainer.studies import sweeps as studies
+from tui_trainer.train.footprint import estimate_footprint
 
 SetOpt = Annotated[
     list[str] | None,
@@ -91,12 +92,29 @@ def sweep(
         out.print(f"(run once, same config as another member: {', '.join(plan.dropped)})")
     if dry_run:
         _print_sweep_states(states)
+        out.print(_disk_line(todo))
         return
     with stopping(f"continue the sweep with `tui-trainer sweep {plan.name}`") as stop:
         interrupted = _run_members(plan, todo, data_dir, runs_dir, stop)
     states = studies.member_states(plan, runs_dir)
     _print_sweep_states(states)
     raise typer.Exit(studies.sweep_exit_code(states, interrupted))
+
+
+def _disk_line(todo: list[studies.SweepMember]) -> str:
+    """What the members still to run leave on disk, and the most one of them holds while it
+    trains (from the model's size: train/footprint.py)."""
+    prints = [estimate_footprint(m.config) for m in todo]
+    final = sum(p.final_bytes for p in prints)
+    peak = max((p.peak_bytes for p in prints), default=0)
+    return (
+        f"disk: about {_gigabytes(final)} once the {len(todo)} to run complete; a run's folder "
+        f"holds up to {_gigabytes(peak)} while it trains"
+    )
+
+
+def _gigabytes(n: int) -> str:
+    return f"{n / 1e9:.2f} GB"
 
 
 def _run_members(plan, todo, data_dir, runs_dir, stop) -> bool:
