@@ -68,6 +68,37 @@ def test_a_snapshot_is_a_copy_that_later_steps_do_not_change():
     assert snap.last.scheduler["last_epoch"] == 0 and scheduler.last_epoch == 1
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="the pinned, event-ordered copy is CUDA's"
+)
+def test_a_cuda_snapshot_written_in_the_background_is_the_state_it_was_taken_at(tmp_path):
+    torch.manual_seed(0)
+    net = TinyNet(3).cuda()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 1, 0.5)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+
+    def step() -> None:
+        loss = net(torch.rand(4, 3, 32, 32, device="cuda")).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    step()
+    taken = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    with CheckpointWriter(tmp_path) as writer:
+        snap = take_snapshot(net, optimizer, scheduler, scaler, TrainState(epoch=1), 1.0, None)
+        assert snap.ready is not None
+        for _ in range(5):  # queued behind the copy on the same stream: they must not reach it
+            step()
+        writer.submit(snap)
+        writer.drain()
+    saved = Checkpoint.load(tmp_path).model
+    assert all(torch.equal(saved[k], v) for k, v in taken.items())
+    assert not torch.equal(saved["classifier.weight"], net.classifier.weight.detach().cpu())
+
+
 class _Job:
     """Stands in for a Snapshot: records its write, may block until released or fail."""
 
