@@ -1,0 +1,250 @@
+"""Timing the precisions for `precision=auto` (precision_probe decides from these figures).
+
+Each candidate's two phases (train steps, evaluation batches) run warm-up steps, then a few timed
+ones, on random images through a fresh model of the run's architecture (no pretrained weights:
+timing does not depend on them, and nothing is downloaded). The model checks the phase's deadline
+at every layer, forward and backward, so an emulated bf16 step that would take a minute is cut
+within a layer of the cap. fp32 is the baseline and never cut; a challenger cut before one timed
+step is done is `capped`: too slow to measure. The RNG state, the thread count and cuDNN's
+benchmark flag are left as they were.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from tui_trainer.config import RunConfig
+from tui_trainer.errors import Stopped
+from tui_trainer.train.hardware import autocast_dtype, sync
+from tui_trainer.train.models import apply_freeze, build_model, set_train_mode
+
+CAP_S = 5.0  # seconds per phase (train, eval) of one challenger, warm-up included
+EVAL_PER_TRAIN = 2.0  # images an epoch evaluates per training image (the train and val splits)
+# (warm-up steps, timed steps, largest batch): a GPU's small batches are launch-bound, so it gets
+# a larger one (or bf16's gain would not show) and more steps (each takes milliseconds)
+PLAN = {"cpu": (1, 2, 8), "cuda": (2, 5, 32)}
+PROBE_CLASSES = 101  # the head's width when the config does not limit the classes
+
+
+@dataclass(frozen=True)
+class CandidateRate:
+    """One precision's measured img/s; None: not measured (a capped train phase skips eval)."""
+
+    precision: str
+    train_ips: float | None
+    eval_ips: float | None
+    capped: bool = False  # cut by the cap before a timed step was done: slow, never picked
+    error: str = ""  # it could not run at all here (the message, first line)
+
+    @property
+    def usable(self) -> bool:
+        return not self.capped and not self.error and self.epoch_ips is not None
+
+    @property
+    def epoch_ips(self) -> float | None:
+        """Training images per second of a protocol epoch: train + EVAL_PER_TRAIN evaluated."""
+        if not self.train_ips or not self.eval_ips:
+            return None
+        return 1.0 / (1.0 / self.train_ips + EVAL_PER_TRAIN / self.eval_ips)
+
+
+class OverCap(Exception):
+    """A step ran past its phase's time cap."""
+
+
+@dataclass(frozen=True)
+class Deadline:
+    at: float
+    clock: Callable[[], float] = time.perf_counter
+    stop: threading.Event | None = None
+
+    def check(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise Stopped("stopped while timing precision=auto")
+        if self.clock() > self.at:
+            raise OverCap
+
+
+@dataclass(frozen=True)
+class PhaseTiming:
+    """Seconds of one step: the median of the timed steps; when capped, the longest step seen
+    (the cut one counted up to the cut), a rough figure."""
+
+    seconds_per_step: float
+    steps: int  # timed steps done
+    capped: bool
+    first_done_s: float = math.inf  # from the start to the end of the first timed step
+
+
+def time_steps(  # noqa: PLR0913 - keyword-only, each names one part of the request
+    step: Callable[[Deadline], None],
+    *,
+    warmup: int,
+    steps: int,
+    cap_s: float,
+    cut: bool = True,
+    clock: Callable[[], float] = time.perf_counter,
+    stop: threading.Event | None = None,
+) -> PhaseTiming:
+    """Run `step` `warmup` + `steps` times within `cap_s` seconds and time the last `steps`.
+    `step` may call `Deadline.check` as it goes, which raises OverCap past the cap (`cut`; else
+    the phase always gets one timed step, however long). Cut before a timed step is done:
+    capped. Once one is done the phase ends with what it has, and no step starts that the last
+    one says would end past the cap."""
+    start = clock()
+    cap_at = start + cap_s
+    deadline = Deadline(cap_at if cut else math.inf, clock, stop)
+    times: list[float] = []
+    longest, first_done = 0.0, math.inf
+    for i in range(warmup + steps):
+        if times and clock() + times[-1] > cap_at:
+            break
+        t0 = clock()
+        try:
+            deadline.check()
+            step(deadline)
+        except OverCap:
+            if times:
+                break
+            return PhaseTiming(max(longest, clock() - t0), 0, capped=True)
+        elapsed = clock() - t0
+        longest = max(longest, elapsed)
+        if i >= warmup:
+            times.append(elapsed)
+            first_done = min(first_done, clock() - start)
+    return PhaseTiming(statistics.median(times), len(times), False, first_done)
+
+
+class _Checkpoints:
+    """Hooks that check the current deadline at every layer: forward pre-hooks on each module and
+    gradient hooks on each trained parameter (run as backward reaches it)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.deadline: Deadline | None = None
+        for module in model.modules():
+            module.register_forward_pre_hook(lambda *_: self.check())
+        for p in model.parameters():
+            if p.requires_grad:
+                p.register_hook(lambda grad: self.check())
+
+    def check(self) -> None:
+        if self.deadline is not None:
+            self.deadline.check()
+
+
+def measure(  # noqa: PLR0913 - keyword-only, each names one part of the request
+    config: RunConfig,
+    device: torch.device,
+    precisions: Sequence[str],
+    *,
+    batch: int,
+    threads: int,
+    cap_s: float = CAP_S,
+    stop: threading.Event | None = None,
+) -> tuple[CandidateRate, ...]:
+    """Time each precision on a fresh model of the run's architecture, the first (fp32) as the
+    baseline: never cut, it gets one timed step per phase however long. A challenger's phase is
+    cut at `cap_s`, or later if the baseline took longer to reach its first timed step: one 1.2x
+    faster gets there in less time. RNG state, threads and cuDNN flag are as they were after."""
+    warmup, steps, _ = PLAN.get(device.type, PLAN["cpu"])
+    with _isolated(device, threads):
+        model = build_model(config.model, config.classes or PROBE_CLASSES, "none")
+        model = model.to(device, memory_format=torch.channels_last)
+        trained = apply_freeze(model, config.model, config.freeze)
+        # lr 0: the same arithmetic as the run's SGD, and weights that stay finite
+        opt = torch.optim.SGD(
+            trained, lr=0.0, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+        shape = (batch, 3, config.image_size, config.image_size)
+        x = torch.randn(shape, device=device).contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, config.classes or PROBE_CLASSES, (batch,), device=device)
+        checks = _Checkpoints(model)
+
+        def timed(step: Callable[[], None], cap: float | None) -> PhaseTiming:
+            def checked(deadline: Deadline) -> None:
+                checks.deadline = deadline
+                step()
+                sync(device)
+
+            limit, cut = (cap_s, False) if cap is None else (cap, True)
+            return time_steps(checked, warmup=warmup, steps=steps, cap_s=limit, cut=cut, stop=stop)
+
+        rates: list[CandidateRate] = []
+        caps: dict[str, float | None] = {"train": None, "eval": None}  # None: the baseline's
+        for precision in precisions:
+            phases = _steps(model, opt, x, y, config, precision)
+            rate, timings = _rate(precision, timed, phases, caps, batch)
+            if not rates:  # the baseline: a phase it could not time leaves the plain cap
+                caps = {p: max(cap_s, timings[p].first_done_s if p in timings else 0) for p in caps}
+            rates.append(rate)
+        checks.deadline = None
+    return tuple(rates)
+
+
+def _steps(model, opt, x, y, config: RunConfig, precision: str) -> dict[str, Callable[[], None]]:
+    """One train step and one evaluation batch in `precision`, as the engine runs them."""
+    dtype = autocast_dtype(precision)
+    scaler = torch.amp.GradScaler(x.device.type, enabled=precision == "fp16")
+    criterion = nn.CrossEntropyLoss()
+
+    def train() -> None:
+        set_train_mode(model, config.model, config.freeze)
+        with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
+            logits = model(x)
+        loss = criterion(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+
+    @torch.no_grad()
+    def evaluate() -> None:
+        model.eval()
+        with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
+            model(x)
+
+    return {"train": train, "eval": evaluate}
+
+
+def _rate(precision: str, timed, phases, caps, batch: int):
+    """The candidate's rates and its timings by phase (only the phases it got through)."""
+    timings: dict[str, PhaseTiming] = {}
+    try:
+        for phase in ("train", "eval"):
+            timings[phase] = timed(phases[phase], caps[phase])
+            if timings[phase].capped:  # too slow: the rest cannot save it
+                break
+    except RuntimeError as exc:  # e.g. this autocast dtype is not supported on this device
+        return CandidateRate(precision, None, None, error=str(exc).splitlines()[0][:200]), {}
+    ips = {p: batch / t.seconds_per_step for p, t in timings.items()}
+    capped = any(t.capped for t in timings.values())
+    return CandidateRate(precision, ips.get("train"), ips.get("eval"), capped), timings
+
+
+@contextlib.contextmanager
+def _isolated(device: torch.device, threads: int) -> Iterator[None]:
+    """Time with the run's thread count and cuDNN autotuning (as the engine trains), and leave
+    the RNG state, the thread count and the cuDNN flag as they were."""
+    cuda = []
+    if device.type == "cuda":
+        cuda = [device.index if device.index is not None else torch.cuda.current_device()]
+    threads_before, benchmark = torch.get_num_threads(), torch.backends.cudnn.benchmark
+    with torch.random.fork_rng(devices=cuda):
+        torch.set_num_threads(threads)
+        torch.backends.cudnn.benchmark = device.type == "cuda"
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads_before)
+            torch.backends.cudnn.benchmark = benchmark
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
