@@ -3,6 +3,7 @@ its key, one real (tiny) measurement, and a run that records its probe and a res
 uses the recorded precision without measuring."""
 
 import json
+import os
 import threading
 
 import pytest
@@ -240,3 +241,29 @@ def test_a_resume_of_an_fp16_run_on_the_cpu_says_where_to_resume_it(tiny_data, t
     write_json_atomic(run.config_path, meta)
     with pytest.raises(UserError, match="trains in fp16, which is for GPUs: resume it where"):
         resume_run(run.id, runs_dir=tmp_path)
+
+
+def test_under_torchrun_rank_0_measures_and_every_rank_uses_its_choice(
+    tiny_data, tmp_path, monkeypatch
+):
+    from tests.engine.test_distributed_runs import on_two_ranks
+    from tui_trainer.runs import launch
+    from tui_trainer.train.topology import Topology
+
+    def measure(config, device, precisions, **kw):
+        assert os.environ["RANK"] == "0", "a rank other than 0 measured"
+        return (rate("fp32", 10.0, 30.0), rate("bf16", 20.0, 60.0))
+
+    monkeypatch.setattr(pp, "measure", measure)
+    cfg = small_config(precision="auto", epochs=1)
+
+    def prepare(rank: int) -> None:
+        os.environ["TUI_TRAINER_CACHE"] = str(tmp_path / f"cache-{rank}")  # no shared answer
+        topology = Topology.join(cfg)
+        try:
+            prep = launch._prepare(cfg, tiny_data, lambda e: None, threading.Event(), topology)
+            assert prep.precision == "bf16" and prep.precision_probe.choice == "bf16"
+        finally:
+            topology.shutdown()
+
+    assert on_two_ranks(prepare) == {0: "ok", 1: "ok"}
