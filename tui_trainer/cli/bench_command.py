@@ -37,7 +37,7 @@ def bench(
     ] = True,
     probe_cap: Annotated[
         float | None,
-        typer.Option(help="The probe's seconds per precision and phase (train, eval); default 5."),
+        typer.Option(help="The probe's seconds per precision and phase (train, eval); default 3."),
     ] = None,
     set_: Annotated[
         list[str] | None,
