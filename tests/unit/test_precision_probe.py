@@ -17,7 +17,16 @@ from tui_trainer.files import write_json_atomic
 from tui_trainer.runs.launch import resume_run, start_run
 from tui_trainer.runs.store import Run
 from tui_trainer.train import precision_probe as pp
-from tui_trainer.train.precision_timing import CandidateRate, Deadline, OverCap, time_steps
+from tui_trainer.train.precision_timing import (
+    CAP_S,
+    SCOUT_FLOOR_S,
+    CandidateRate,
+    ChallengerLimits,
+    Deadline,
+    OverCap,
+    PhaseTiming,
+    time_steps,
+)
 
 CPU = torch.device("cpu")
 
@@ -119,6 +128,15 @@ def test_the_baseline_is_never_cut():
     assert not t.capped and t.steps == 1 and t.seconds_per_step == pytest.approx(12.0)
 
 
+def test_a_challenger_gets_as_long_as_the_baseline_took_and_a_cpu_one_a_scout_step_first():
+    slow = PhaseTiming(2.0, 1, False, first_done_s=6.0, first_step_s=2.5)
+    assert ChallengerLimits.after(slow, CAP_S, CPU) == ChallengerLimits(6.0, 2.5)
+    fast = PhaseTiming(0.1, 2, False, first_done_s=0.4, first_step_s=0.2)
+    assert ChallengerLimits.after(fast, CAP_S, CPU) == ChallengerLimits(CAP_S, SCOUT_FLOOR_S)
+    assert ChallengerLimits.after(fast, CAP_S, torch.device("cuda")).scout_s is None
+    assert ChallengerLimits.after(None, CAP_S, CPU) == ChallengerLimits(CAP_S, None)
+
+
 def test_a_stop_ends_the_probe():
     clock, stop = FakeClock(), threading.Event()
     stop.set()
@@ -191,13 +209,13 @@ def test_an_explicit_precision_is_used_as_it_is(fake_measure):
 def test_a_real_probe_leaves_the_rng_and_threads_as_they_were():
     torch.manual_seed(7)
     state, threads = torch.get_rng_state(), torch.get_num_threads()
-    cfg = small_config(precision="auto", batch_size=2)
+    cfg = small_config(precision="auto", batch_size=4)  # above the scout's 2 images
     result = pp.probe(cfg, CPU, threads=1, cap_s=0.5)
     assert torch.equal(torch.get_rng_state(), state) and torch.get_num_threads() == threads
     fp32 = result.rates[0]
     assert fp32.precision == "fp32" and fp32.usable and fp32.train_ips > 0
     assert [r.precision for r in result.rates] == ["fp32", "bf16"]
-    assert result.choice in ("fp32", "bf16") and result.key.batch == 2
+    assert result.choice in ("fp32", "bf16") and result.key.batch == 4
     lines = pp.table_lines(result)
     assert lines[0].startswith("precision probe (measured in ") and "choice:" in lines[-1]
 

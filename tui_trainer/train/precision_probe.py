@@ -14,7 +14,8 @@ The rates are cached in `cache_dir()/precision-probe.json`; `choose` decides fro
   training image (train and a validation split of the same size, as the report splits it), so
   a challenger that only trains faster but evaluates much slower does not win.
 - The cap (precision_timing): fp32 is measured in full; each challenger's phase is cut after
-  `CAP_S` seconds (or the time fp32 took to get as far, if longer), within a layer of the cut.
+  `CAP_S` seconds (or the time fp32 took to get as far, if longer), within a layer of the cut,
+  and on a CPU once a first step on two images takes longer than fp32's on the whole batch.
   One cut before a timed step is done is `capped`: too slow to measure, it never wins.
 - Nothing of the run changes: a fresh model of its architecture without pretrained weights
   (nothing is downloaded), and the RNG state, thread count and cuDNN flag put back.

@@ -13,6 +13,7 @@ RNG state, the thread count and cuDNN's benchmark flag are left as they were.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import statistics
 import threading
@@ -33,6 +34,12 @@ EVAL_PER_TRAIN = 2.0  # images an epoch evaluates per training image (the train 
 # (warm-up steps, timed steps, largest batch): a GPU's small batches are launch-bound, so it gets
 # a larger one (or bf16's gain would not show) and more steps (each takes milliseconds)
 PLAN = {"cpu": (1, 2, 8), "cuda": (2, 5, 32)}
+# On a CPU a challenger first takes one step on SCOUT_BATCH images, cut once it has taken longer
+# than fp32's first step on the whole batch (at least SCOUT_FLOOR_S: a first step also creates
+# its kernels): one that slow cannot be faster on the batch. An emulated bf16 layer on the whole
+# batch can take seconds before the cap is checked again; on two images, a quarter of that.
+SCOUT_BATCH = 2  # not 1: train-mode BatchNorm needs two values per channel (ResNet's last maps)
+SCOUT_FLOOR_S = 1.0
 PROBE_CLASSES = 101  # the head's width when the config does not limit the classes
 
 
@@ -84,6 +91,7 @@ class PhaseTiming:
     steps: int  # timed steps done
     capped: bool
     first_done_s: float = math.inf  # from the start to the end of the first timed step
+    first_step_s: float = math.inf  # the first step (a warm-up one): it creates the kernels
 
 
 def time_steps(  # noqa: PLR0913 - keyword-only, each names one part of the request
@@ -105,7 +113,7 @@ def time_steps(  # noqa: PLR0913 - keyword-only, each names one part of the requ
     cap_at = start + cap_s
     deadline = Deadline(cap_at if cut else math.inf, clock, stop)
     times: list[float] = []
-    longest, first_done = 0.0, math.inf
+    longest, first_done, first_step = 0.0, math.inf, math.inf
     for i in range(warmup + steps):
         if times and clock() + times[-1] > cap_at:
             break
@@ -119,10 +127,11 @@ def time_steps(  # noqa: PLR0913 - keyword-only, each names one part of the requ
             return PhaseTiming(max(longest, clock() - t0), 0, capped=True)
         elapsed = clock() - t0
         longest = max(longest, elapsed)
+        first_step = min(first_step, elapsed) if i == 0 else first_step
         if i >= warmup:
             times.append(elapsed)
             first_done = min(first_done, clock() - start)
-    return PhaseTiming(statistics.median(times), len(times), False, first_done)
+    return PhaseTiming(statistics.median(times), len(times), False, first_done, first_step)
 
 
 class _Checkpoints:
@@ -154,8 +163,9 @@ def measure(  # noqa: PLR0913 - keyword-only, each names one part of the request
 ) -> tuple[CandidateRate, ...]:
     """Time each precision on a fresh model of the run's architecture, the first (fp32) as the
     baseline: never cut, it gets one timed step per phase however long. A challenger's phase is
-    cut at `cap_s`, or later if the baseline took longer to reach its first timed step: one 1.2x
-    faster gets there in less time. RNG state, threads and cuDNN flag are as they were after."""
+    cut at `cap_s`, or later if the baseline took longer to reach its first timed step (one 1.2x
+    faster gets there in less time); on a CPU after a scout step (SCOUT_BATCH). The RNG state,
+    threads and cuDNN flag are as they were afterwards."""
     warmup, steps, _ = PLAN.get(device.type, PLAN["cpu"])
     with _isolated(device, threads):
         model = build_model(config.model, config.classes or PROBE_CLASSES, "none")
@@ -170,58 +180,98 @@ def measure(  # noqa: PLR0913 - keyword-only, each names one part of the request
         y = torch.randint(0, config.classes or PROBE_CLASSES, (batch,), device=device)
         checks = _Checkpoints(model)
 
-        def timed(step: Callable[[], None], cap: float | None) -> PhaseTiming:
+        def run(step: Callable[[int], None], n: int) -> Callable[[Deadline], None]:
             def checked(deadline: Deadline) -> None:
                 checks.deadline = deadline
-                step()
+                step(n)
                 sync(device)
 
-            limit, cut = (cap_s, False) if cap is None else (cap, True)
-            return time_steps(checked, warmup=warmup, steps=steps, cap_s=limit, cut=cut, stop=stop)
+            return checked
+
+        def timed(step: Callable[[int], None], limits: ChallengerLimits | None) -> PhaseTiming:
+            """`limits` None: the baseline's phase, never cut."""
+            if limits is None:
+                return time_steps(
+                    run(step, batch), warmup=warmup, steps=steps, cap_s=cap_s, cut=False, stop=stop
+                )
+            if limits.scout_s is not None and batch > SCOUT_BATCH:
+                scout = run(step, SCOUT_BATCH)
+                scout = time_steps(scout, warmup=0, steps=1, cap_s=limits.scout_s, stop=stop)
+                if scout.capped:  # slower on two images than fp32 on the batch: slower on it
+                    # its per-image time up to the cut, for the batch: a rough (high) figure
+                    per_batch = scout.seconds_per_step * batch / SCOUT_BATCH
+                    return dataclasses.replace(scout, seconds_per_step=per_batch)
+            return time_steps(
+                run(step, batch), warmup=warmup, steps=steps, cap_s=limits.cap_s, stop=stop
+            )
 
         rates: list[CandidateRate] = []
-        caps: dict[str, float | None] = {"train": None, "eval": None}  # None: the baseline's
+        limits: dict[str, ChallengerLimits | None] = {
+            "train": None,
+            "eval": None,
+        }  # None: the baseline's
         for precision in precisions:
             phases = _steps(model, opt, x, y, config, precision)
-            rate, timings = _rate(precision, timed, phases, caps, batch)
-            if not rates:  # the baseline: a phase it could not time leaves the plain cap
-                caps = {p: max(cap_s, timings[p].first_done_s if p in timings else 0) for p in caps}
+            rate, timings = _rate(precision, timed, phases, limits, batch)
+            if not rates:
+                limits = {p: ChallengerLimits.after(timings.get(p), cap_s, device) for p in limits}
             rates.append(rate)
         checks.deadline = None
     return tuple(rates)
 
 
-def _steps(model, opt, x, y, config: RunConfig, precision: str) -> dict[str, Callable[[], None]]:
-    """One train step and one evaluation batch in `precision`, as the engine runs them."""
+@dataclass(frozen=True)
+class ChallengerLimits:
+    """A challenger's limits in one phase, from the baseline's timing of it."""
+
+    cap_s: float
+    scout_s: float | None  # None: no single-image step first (GPUs)
+
+    @classmethod
+    def after(
+        cls, baseline: PhaseTiming | None, cap_s: float, device: torch.device
+    ) -> ChallengerLimits:
+        """A challenger 1.2x faster than the baseline reaches its first timed step sooner than the
+        baseline did: the cap is never below that. A phase the baseline could not time: the plain
+        cap."""
+        if baseline is None:
+            return cls(cap_s, None)
+        scout = max(SCOUT_FLOOR_S, baseline.first_step_s) if device.type == "cpu" else None
+        return cls(max(cap_s, baseline.first_done_s), scout)
+
+
+def _steps(model, opt, x, y, config: RunConfig, precision: str) -> dict[str, Callable[[int], None]]:
+    """A train step and an evaluation batch of the first n images in `precision`, as the engine
+    runs them."""
     dtype = autocast_dtype(precision)
     scaler = torch.amp.GradScaler(x.device.type, enabled=precision == "fp16")
     criterion = nn.CrossEntropyLoss()
 
-    def train() -> None:
+    def train(n: int) -> None:
         set_train_mode(model, config.model, config.freeze)
         with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
-            logits = model(x)
-        loss = criterion(logits.float(), y)
+            logits = model(x[:n])
+        loss = criterion(logits.float(), y[:n])
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
 
     @torch.no_grad()
-    def evaluate() -> None:
+    def evaluate(n: int) -> None:
         model.eval()
         with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
-            model(x)
+            model(x[:n])
 
     return {"train": train, "eval": evaluate}
 
 
-def _rate(precision: str, timed, phases, caps, batch: int):
+def _rate(precision: str, timed, phases, limits, batch: int):
     """The candidate's rates and its timings by phase (only the phases it got through)."""
     timings: dict[str, PhaseTiming] = {}
     try:
         for phase in ("train", "eval"):
-            timings[phase] = timed(phases[phase], caps[phase])
+            timings[phase] = timed(phases[phase], limits[phase])
             if timings[phase].capped:  # too slow: the rest cannot save it
                 break
     except RuntimeError as exc:  # e.g. this autocast dtype is not supported on this device
