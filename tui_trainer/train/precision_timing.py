@@ -178,46 +178,53 @@ def measure(  # noqa: PLR0913 - keyword-only, each names one part of the request
         shape = (batch, 3, config.image_size, config.image_size)
         x = torch.randn(shape, device=device).contiguous(memory_format=torch.channels_last)
         y = torch.randint(0, config.classes or PROBE_CLASSES, (batch,), device=device)
-        checks = _Checkpoints(model)
-
-        def run(step: Callable[[int], None], n: int) -> Callable[[Deadline], None]:
-            def checked(deadline: Deadline) -> None:
-                checks.deadline = deadline
-                step(n)
-                sync(device)
-
-            return checked
-
-        def timed(step: Callable[[int], None], limits: ChallengerLimits | None) -> PhaseTiming:
-            """`limits` None: the baseline's phase, never cut."""
-            if limits is None:
-                return time_steps(
-                    run(step, batch), warmup=warmup, steps=steps, cap_s=cap_s, cut=False, stop=stop
-                )
-            if limits.scout_s is not None and batch > SCOUT_BATCH:
-                scout = run(step, SCOUT_BATCH)
-                scout = time_steps(scout, warmup=0, steps=1, cap_s=limits.scout_s, stop=stop)
-                if scout.capped:  # slower on two images than fp32 on the batch: slower on it
-                    # its per-image time up to the cut, for the batch: a rough (high) figure
-                    per_batch = scout.seconds_per_step * batch / SCOUT_BATCH
-                    return dataclasses.replace(scout, seconds_per_step=per_batch)
-            return time_steps(
-                run(step, batch), warmup=warmup, steps=steps, cap_s=limits.cap_s, stop=stop
-            )
-
+        timer = _Timer(_Checkpoints(model), device, batch, warmup, steps, cap_s, stop)
         rates: list[CandidateRate] = []
-        limits: dict[str, ChallengerLimits | None] = {
-            "train": None,
-            "eval": None,
-        }  # None: the baseline's
+        # None: the baseline's phase (fp32, first); then what it leaves the challengers
+        limits: dict[str, ChallengerLimits | None] = {"train": None, "eval": None}
         for precision in precisions:
             phases = _steps(model, opt, x, y, config, precision)
-            rate, timings = _rate(precision, timed, phases, limits, batch)
+            rate, timings = _rate(precision, timer.phase, phases, limits, batch)
             if not rates:
                 limits = {p: ChallengerLimits.after(timings.get(p), cap_s, device) for p in limits}
             rates.append(rate)
-        checks.deadline = None
+        timer.checks.deadline = None
     return tuple(rates)
+
+
+@dataclass(frozen=True)
+class _Timer:
+    """Times the phases of the probe model, its layers checking the deadline."""
+
+    checks: _Checkpoints
+    device: torch.device
+    batch: int
+    warmup: int
+    steps: int
+    cap_s: float
+    stop: threading.Event | None
+
+    def _run(self, step: Callable[[int], None], n: int) -> Callable[[Deadline], None]:
+        def checked(deadline: Deadline) -> None:
+            self.checks.deadline = deadline
+            step(n)
+            sync(self.device)
+
+        return checked
+
+    def phase(self, step: Callable[[int], None], limits: ChallengerLimits | None) -> PhaseTiming:
+        """`limits` None: the baseline's phase, never cut."""
+        plan = {"warmup": self.warmup, "steps": self.steps, "stop": self.stop}
+        if limits is None:
+            return time_steps(self._run(step, self.batch), cap_s=self.cap_s, cut=False, **plan)
+        if limits.scout_s is not None and self.batch > SCOUT_BATCH:
+            scout = self._run(step, SCOUT_BATCH)
+            scout = time_steps(scout, warmup=0, steps=1, cap_s=limits.scout_s, stop=self.stop)
+            if scout.capped:  # slower on two images than fp32 on the batch: slower on it
+                # its per-image time up to the cut, for the batch: a rough (high) figure
+                per_batch = scout.seconds_per_step * self.batch / SCOUT_BATCH
+                return dataclasses.replace(scout, seconds_per_step=per_batch)
+        return time_steps(self._run(step, self.batch), cap_s=limits.cap_s, **plan)
 
 
 @dataclass(frozen=True)
