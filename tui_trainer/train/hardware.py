@@ -64,7 +64,7 @@ def hardware_name(device: torch.device) -> str:
 
 
 def check_precision(name: str, device: torch.device) -> str:
-    """An explicit precision (fp32, bf16, fp16), refused where it cannot run."""
+    """A precision as the config names it, refused where it cannot run (fp16 on a CPU)."""
     if name == "fp16" and device.type == "cpu":
         raise UserError("precision=fp16 is for GPUs: use bf16 or fp32 on the CPU")
     return name

@@ -51,16 +51,14 @@ def prepare(
     and `Stopped` when `stop` is set during the decode (which can take minutes the first time).
     `topology`: the run's processes; joined here when not given (under torchrun: this rank's GPU,
     process group joined). `precision`: the one decided for the run (a resume's recorded one, or
-    rank 0's under torchrun); decided here when not given (`precision=auto` measures, before
-    the seed is set: the probe leaves the RNG as it was anyway)."""
+    rank 0's under torchrun); decided here when not given (`precision=auto` measures, on a
+    model of its own, leaving the RNG as it was)."""
     say = on_event or (lambda e: None)
     topology = Topology.join(config) if topology is None else topology
     device = topology.device
     layout = find_layout(data_dir)
     splits = make_splits(layout, config)
-    threads = topology.threads_per_rank(config.threads)
-    choice = precision or decide(config, device, threads, stop, say)  # after the cheap checks
-    check_precision(choice.precision, device)
+    check_precision(precision.precision if precision else config.precision, device)
     seed_everything(config.seed)  # the random init follows the seed
     model = build_model(config.model, len(splits.classes), config.weights)
     items = splits.all_items()
@@ -80,6 +78,10 @@ def prepare(
     _require_readable(tensors, skipped, splits.classes, data_dir)
     for rel in skipped:
         say(Log("", f"skipped unreadable image {splits.images_dir / rel}", "warning"))
+    # after the decode: a stop during it has written nothing, the probe's cache included
+    choice = precision or decide(
+        config, device, topology.threads_per_rank(config.threads), stop, say
+    )
     paths = fast_paths.choose(config, device, tensors)
     return Prepared(
         config,
