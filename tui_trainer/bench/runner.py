@@ -1,11 +1,11 @@
 """`tui-trainer bench`: how fast the engine runs the report's protocol on this machine.
 
 In one process, on the chosen device: the precision probe's table (what `precision=auto` measures
-and picks; measured for the table too when the precision is forced, unless `probe` is off);
-(a) pure compute, img/s of train steps and evaluation on
-synthetic tensors already on the device, in fp32 and in the run's precision; (b) the engine's
-epoch (train + evaluate train and val) on the real data, after optional warm-up epochs; (c) the
-same epoch with the notebook-style reference loop (reference.py); and the ratios between them.
+and picks; measured for the table too when the precision is forced, unless `probe` is off); (a)
+pure compute, img/s of train steps and evaluation on synthetic tensors already on the device, in
+fp32 and in the run's precision; (b) the engine's epoch (train + evaluate train and val) on the
+real data, after optional warm-up epochs; (c) the same epoch with the notebook-style reference
+loop (reference.py); and the ratios between them.
 Figures are printed as lines through `say`; the returned dict holds them for callers and tests.
 """
 
@@ -27,7 +27,7 @@ from torch import nn
 from tui_trainer.bench import reference
 from tui_trainer.config import build_config
 from tui_trainer.data.batches import TensorSplit, normalization
-from tui_trainer.data.layout import resolve_data_dir
+from tui_trainer.data.layout import find_layout, resolve_data_dir
 from tui_trainer.events import Epoch, Log, RunEnded, RunStatus
 from tui_trainer.train import engine
 from tui_trainer.train.hardware import autocast_dtype, cpu_threads, resolve_device, sync
@@ -162,9 +162,11 @@ def run_bench(opts: BenchOptions, say: Callable[[str], None] = print) -> dict[st
     cfg = cfg.with_overrides({"epochs": warmup + opts.epochs})
     threads = cpu_threads(cfg.threads)
     torch.set_num_threads(threads)
+    data_dir = resolve_data_dir(opts.data_dir)
+    find_layout(data_dir)  # a wrong folder fails before the probe's seconds
     choice = _precision(cfg, device, threads, opts, say)
     t0 = time.perf_counter()
-    prep = engine.prepare(cfg, resolve_data_dir(opts.data_dir), precision=choice)
+    prep = engine.prepare(cfg, data_dir, precision=choice)
     prepare_s = time.perf_counter() - t0
     n_train, n_val = len(prep.tensors["train"]), len(prep.tensors["val"])
     classes = len(prep.splits.classes)
