@@ -285,3 +285,10 @@ def test_under_torchrun_rank_0_measures_and_every_rank_uses_its_choice(
             topology.shutdown()
 
     assert on_two_ranks(prepare) == {0: "ok", 1: "ok"}
+
+
+def test_the_probe_of_a_pretrained_preset_never_loads_its_weights():
+    # weights=imagenet, and TORCH_HOME (a temporary folder) holds none: a load would download
+    cfg = small_config(precision="auto", batch_size=2, weights="imagenet", freeze="conv")
+    (fp32, bf16) = pp.measure(cfg, CPU, ("fp32", "bf16"), batch=2, threads=1, cap_s=0.3)
+    assert fp32.usable and fp32.train_ips > 0 and bf16.precision == "bf16"
