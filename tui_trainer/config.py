@@ -50,7 +50,7 @@ class RunConfig:
     seed: int = 42  # split, init, data order and augmentation all follow it
     # --- hardware ----------------------------------------------------------------------------
     device: str = "auto"  # auto (cuda > mps > cpu) | cpu | cuda | mps
-    precision: str = "auto"  # auto (bf16 where the hardware makes it fast) | fp32 | bf16 | fp16
+    precision: str = "auto"  # fp32 | bf16 | fp16 | auto: bf16 if timed 1.2x faster (cached)
     threads: int = 0  # CPU threads for torch; 0 = every core
     # --- safety ------------------------------------------------------------------------------
     diverge_factor: float = 10.0  # a step loss above factor x the first loss counts as diverging...
