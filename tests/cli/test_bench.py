@@ -1,6 +1,8 @@
 """`tui-trainer bench` on the tiny set: it runs end to end and prints every figure (no timing
 assertions: speed is what the bench reports, not what tests check)."""
 
+import re
+
 from typer.testing import CliRunner
 
 from tests.support.runs import stand_in_imagenet
@@ -55,6 +57,10 @@ def test_bench_of_a_frozen_preset_uses_cached_features(tiny_data):
     assert result.exit_code == 0, result.output
     assert "frozen_features" in result.output and "computing frozen features" in result.output
     assert "engine epoch 2:" in result.output and "(c)" not in result.output
+    # an epoch's wall time holds its train + eval and the previous epoch's checkpoint hand-over
+    epochs = re.findall(r"engine epoch \d+: (\d+\.\d) s \(train \+ eval (\d+\.\d)\)", result.output)
+    assert len(epochs) == 2
+    assert all(float(wall) >= float(inner) - 0.1 for wall, inner in epochs)
 
 
 def test_bench_bad_preset_is_a_one_line_error():

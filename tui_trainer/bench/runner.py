@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import resource
 import statistics
+import tempfile
 import threading
 import time
 import warnings
@@ -28,7 +29,7 @@ from tui_trainer.bench import reference
 from tui_trainer.config import build_config
 from tui_trainer.data.batches import TensorSplit, normalization
 from tui_trainer.data.layout import find_layout, resolve_data_dir
-from tui_trainer.events import Epoch, Log, RunEnded, RunStatus
+from tui_trainer.events import Epoch, Log, RunEnded, RunStarted, RunStatus
 from tui_trainer.train import engine
 from tui_trainer.train.hardware import autocast_dtype, cpu_threads, resolve_device, sync
 from tui_trainer.train.models import apply_freeze, build_model, set_train_mode
@@ -98,20 +99,31 @@ def pure_compute(
 
 
 def _engine_epochs(prep: engine.Prepared, say: Callable[[str], None]) -> dict[str, Any]:
+    """The engine's run as `tui-trainer run` does it, checkpoints included (into a temporary
+    run folder). An epoch's time is the wall time from the end of the epoch before (or the
+    run's start) to its own end, so from the second epoch on it holds the hand-over of the
+    previous epoch's checkpoints too, and any wait for their background write."""
     epochs: list[float] = []
     ended: list[RunEnded] = []
+    last = [time.perf_counter()]
 
     def listen(event) -> None:
-        if isinstance(event, Epoch):
-            epochs.append(event.seconds)
-            say(f"  engine epoch {event.epoch}: {event.seconds:.1f} s")
+        now = time.perf_counter()
+        if isinstance(event, RunStarted):
+            last[0] = now
+        elif isinstance(event, Epoch):
+            epochs.append(now - last[0])
+            last[0] = now
+            seconds = epochs[-1]
+            say(f"  engine epoch {event.epoch}: {seconds:.1f} s (train + eval {event.seconds:.1f})")
         elif isinstance(event, RunEnded):
             ended.append(event)
         elif isinstance(event, Log) and "frozen features" in event.message:
             say(f"  {event.message}")
 
     t0 = time.perf_counter()
-    engine.train(prep, listen, threading.Event())
+    with tempfile.TemporaryDirectory(prefix="tui-trainer-bench-") as run_dir:
+        engine.train(prep, listen, threading.Event(), run_dir=Path(run_dir))
     total = time.perf_counter() - t0
     if not ended or ended[0].status != RunStatus.COMPLETED:
         raise RuntimeError(f"the engine's run ended {ended[0].status}: {ended[0].message}")
