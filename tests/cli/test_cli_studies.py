@@ -91,7 +91,7 @@ def test_an_interrupted_member_stops_the_sweep_with_130(presets, tiny_data, tmp_
     dry = invoke("sweep", "tiny-sweep", "--runs-dir", runs_dir, "--dry-run")
     assert dry.exit_code == 0
     assert dry.output.startswith("sweep tiny-sweep: 2 members, 2 to run\n")
-    assert [line.split()[3] for line in dry.output.splitlines()[3:]] == ["interrupted", "pending"]
+    assert [line.split()[3] for line in dry.output.splitlines()[3:-1]] == ["interrupted", "pending"]
 
 
 def test_a_sweep_killed_mid_member_continues_where_it_stopped(presets, tiny_data, tmp_path):
@@ -157,6 +157,7 @@ def test_a_sweep_over_seeds_killed_mid_member_skips_the_finished_seeds(
     assert [s.status for s in states] == ["completed"] * 3 and states[0].run.id == first.id
     again = invoke(*args, "--dry-run")
     assert "3 members, 0 to run" in again.output
+    assert again.output.splitlines()[-1] == "disk: nothing left to run"
 
 
 def test_shipped_sweeps_list_and_plan():

@@ -104,6 +104,8 @@ def sweep(
 def _disk_line(todo: list[studies.SweepMember]) -> str:
     """What the members still to run leave on disk, and the most one of them holds while it
     trains (from the model's size: train/footprint.py)."""
+    if not todo:
+        return "disk: nothing left to run"
     prints = [estimate_footprint(m.config) for m in todo]
     final = sum(p.final_bytes for p in prints)
     peak = max((p.peak_bytes for p in prints), default=0)
