@@ -10,13 +10,14 @@
 # ...) come from the Python in use, or from wheels in ./.whl (scripts/fetch_gpu_wheels.sh builds
 # that folder on a machine with a package index; the GPU box needs no network).
 #
-# Steps, each under its own time limit, every figure appended to RESULTS_FILE
+# Steps, each under its own time limit (480 s in all), every figure appended to RESULTS_FILE
 # (default: ${OUT:-.}/gpu_check.txt):
 #   1. the machine: GPU, driver, torch, CUDA, bf16 support;
 #   2. `tui-trainer bench --device cuda`: pure compute in fp32 and the run's precision (what
 #      precision=auto's probe picks), and the engine's epochs on the data, with checkpoints;
 #   3. a 3-epoch `scratch` run on the data (the run's summary: seconds, accuracies);
-#   4. the tests that need CUDA (`pytest -m gpu`: pinned batches, the checkpoint writer's
+#   4. a 10-epoch run in fp32 and in bf16 with the same seed (bf16 must not cost accuracy);
+#   5. the tests that need CUDA (`pytest -m gpu`: pinned batches, the checkpoint writer's
 #      pinned, event-ordered copy).
 #
 # To try the script itself on a machine without a GPU: GPU_CHECK_DEVICE=cpu and small settings,
@@ -58,7 +59,7 @@ SETS=()
 for kv in ${GPU_CHECK_SET:-}; do SETS+=(--set "$kv"); done
 
 say "# GPU check, $(date -u +%Y-%m-%dT%H:%MZ), git $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-step "machine" 60 "$PY" -c '
+step "machine" 30 "$PY" -c '
 import platform, torch
 print("python", platform.python_version(), "| torch", torch.__version__, "| cuda", torch.version.cuda)
 if not torch.cuda.is_available():
@@ -71,15 +72,23 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,m
 
 if [ -z "$DATA" ]; then
     DATA="$WORK/data"
-    step "synthetic data" 120 "$PY" scripts/make_synthetic_data.py "$DATA" --classes 20 --per-class 90 --size 160
+    step "synthetic data" 60 "$PY" scripts/make_synthetic_data.py "$DATA" --classes 20 --per-class 90 --size 160
 fi
 say "data: $DATA"
 
-step "bench (pure compute, engine epochs)" 240 "${TT[@]}" bench scratch --device "$DEVICE" \
+step "bench (pure compute, engine epochs)" 120 "${TT[@]}" bench scratch --device "$DEVICE" \
     --data "$DATA" --epochs 2 --ref-epochs 0 --compute-steps 20 "${SETS[@]}"
-step "3-epoch scratch run" 150 "${TT[@]}" run scratch --device "$DEVICE" --data "$DATA" \
+step "3-epoch scratch run" 90 "${TT[@]}" run scratch --device "$DEVICE" --data "$DATA" \
     --set epochs=3 "${SETS[@]}"
-step "tests that need CUDA" 90 "$PY" -m pytest -q -rs -m gpu -p no:cacheprovider tests/unit tests/engine
+for precision in fp32 bf16; do  # bf16 must not cost accuracy: the same seed in both precisions
+    step "10-epoch run in $precision" 60 "${TT[@]}" run scratch --device "$DEVICE" --data "$DATA" \
+        --set epochs=10 --set batch_size=64 --set seed=42 --set precision=$precision \
+        --name "$precision" "${SETS[@]}"
+done
+say "bf16 vs fp32, same seed (max_val_acc):"
+grep -h '"max_val_acc"' "$TUI_TRAINER_RUNS"/*-fp32/summary.json "$TUI_TRAINER_RUNS"/*-bf16/summary.json \
+    2>&1 | tee -a "$RESULTS"
+step "tests that need CUDA" 60 "$PY" -m pytest -q -rs -m gpu -p no:cacheprovider tests/unit tests/engine
 
 say ""
 say "overall: $([ $status -eq 0 ] && echo 'every step passed' || echo 'a step failed: see above')"
