@@ -16,7 +16,7 @@
 #   2. `tui-trainer bench --device cuda`: pure compute in fp32 and the run's precision (what
 #      precision=auto's probe picks), and the engine's epochs on the data, with checkpoints;
 #   3. a 3-epoch `scratch` run on the data (the run's summary: seconds, accuracies);
-#   4. a 10-epoch run in fp32 and in bf16 with the same seed (bf16 must not cost accuracy);
+#   4. a 20-epoch run in fp32 and in bf16 with the same seed (bf16 must not cost accuracy);
 #   5. the tests that need CUDA (`pytest -m gpu`: pinned batches, the checkpoint writer's
 #      pinned, event-ordered copy).
 #
@@ -81,8 +81,8 @@ step "bench (pure compute, engine epochs)" 120 "${TT[@]}" bench scratch --device
 step "3-epoch scratch run" 90 "${TT[@]}" run scratch --device "$DEVICE" --data "$DATA" \
     --set epochs=3 "${SETS[@]}"
 for precision in fp32 bf16; do  # bf16 must not cost accuracy: the same seed in both precisions
-    step "10-epoch run in $precision" 60 "${TT[@]}" run scratch --device "$DEVICE" --data "$DATA" \
-        --set epochs=10 --set batch_size=64 --set seed=42 --set precision=$precision \
+    step "20-epoch run in $precision" 60 "${TT[@]}" run scratch --device "$DEVICE" --data "$DATA" \
+        --set epochs=20 --set batch_size=64 --set seed=42 --set precision=$precision \
         --name "$precision" "${SETS[@]}"
 done
 say "bf16 vs fp32, same seed (max_val_acc):"
