@@ -264,7 +264,7 @@ def test_a_resume_of_an_fp16_run_on_the_cpu_says_where_to_resume_it(tiny_data, t
 def test_under_torchrun_rank_0_measures_and_every_rank_uses_its_choice(
     tiny_data, tmp_path, monkeypatch
 ):
-    from tests.engine.test_distributed_runs import on_two_ranks
+    from tests.support.ranks import on_two_ranks
     from tui_trainer.runs import launch
     from tui_trainer.train.topology import Topology
 
