@@ -91,7 +91,7 @@ def test_an_interrupted_member_stops_the_sweep_with_130(presets, tiny_data, tmp_
     dry = invoke("sweep", "tiny-sweep", "--runs-dir", runs_dir, "--dry-run")
     assert dry.exit_code == 0
     assert dry.output.startswith("sweep tiny-sweep: 2 members, 2 to run\n")
-    assert [line.split()[3] for line in dry.output.splitlines()[3:]] == ["interrupted", "pending"]
+    assert [line.split()[3] for line in dry.output.splitlines()[3:-1]] == ["interrupted", "pending"]
 
 
 def test_a_sweep_killed_mid_member_continues_where_it_stopped(presets, tiny_data, tmp_path):
@@ -125,6 +125,41 @@ def test_a_sweep_killed_mid_member_continues_where_it_stopped(presets, tiny_data
     assert len(list_runs(runs_dir)) == 4 and killed.status() == "crashed"
 
 
+def test_a_sweep_over_seeds_killed_mid_member_skips_the_finished_seeds(
+    presets, tiny_data, tmp_path
+):
+    """--seeds 3 on a one-member sweep: SIGKILL during the second seed; the rerun skips seed 42
+    and runs seeds 0 and 1."""
+    (presets / "tiny-one.toml").write_text('base = "tiny"\n[[runs]]\nname = "one"\n')
+    runs_dir = tmp_path / "runs"
+    args = ["sweep", "tiny-one", "--seeds", 3, "--data", tiny_data, "--runs-dir", runs_dir]
+    args += ["--set", "epochs=1", "--set", "threads=1"]
+    proc = spawn_cli(*args)
+    try:
+        deadline = time.monotonic() + 300
+        while not (len(list_runs(runs_dir)) == 2 and list_runs(runs_dir)[1].steps()):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)  # in seed 0's first epoch
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    first, killed = list_runs(runs_dir)
+    assert first.config()["seed"] == 42 and first.meta()["sweep_member"] == "one"
+    assert killed.config()["seed"] == 0 and killed.status() == "crashed"
+
+    rerun = invoke(*args)
+    assert rerun.exit_code == 0, rerun.output
+    assert "3 members, 2 to run" in rerun.output and "seeds: 42, 0, 1" in rerun.output
+    assert "tiny-one 1/2: one-seed0" in rerun.output and "tiny-one 2/2: one-seed1" in rerun.output
+    sweep = studies.load_sweep("tiny-one", {"epochs": "1", "threads": "1"}, seeds=(42, 0, 1))
+    states = studies.member_states(sweep, runs_dir)
+    assert [s.status for s in states] == ["completed"] * 3 and states[0].run.id == first.id
+    again = invoke(*args, "--dry-run")
+    assert "3 members, 0 to run" in again.output
+    assert again.output.splitlines()[-1] == "disk: nothing left to run"
+
+
 def test_shipped_sweeps_list_and_plan():
     listed = invoke("sweeps")
     assert listed.exit_code == 0
@@ -137,8 +172,31 @@ def test_shipped_sweeps_list_and_plan():
         "sweep report-study: 18 members, 18 to run",
         "(run once, same config as another member: finetune)",
     ]
-    rows = lines[4:]
+    rows = lines[4:-1]
     assert len(rows) == 18 and "resnet50-freeze" in rows[-1] and "pending" in rows[0]
+    assert lines[-1].startswith("disk: about ")
+
+
+def _disk_gigabytes(output: str) -> tuple[float, float]:
+    line = output.splitlines()[-1]
+    words = line.split()
+    final, peak = (float(w) for w, unit in zip(words, words[1:], strict=False) if unit == "GB")
+    return final, peak
+
+
+def test_dry_run_says_the_disk_the_members_left_will_take():
+    args = ("sweep", "scratch-lr-sweep", "--dry-run", "--set", "classes=5")
+    light, kept = invoke(*args), invoke(*args, "--set", "keep_last=true")
+    assert light.exit_code == 0 and kept.exit_code == 0, light.output + kept.output
+    (final, peak), (final_kept, peak_kept) = (
+        _disk_gigabytes(light.output),
+        _disk_gigabytes(kept.output),
+    )
+    members = int(light.output.split()[2])
+    # AlexNet on 5 classes: best.pt alone is about 0.23 GB, last.pt with momentum twice that
+    assert 0.2 * members < final < 0.25 * members
+    assert final_kept == pytest.approx(3 * final, rel=0.02)  # + last.pt, which is 2x best.pt
+    assert peak == peak_kept and peak > 4 * final / members
 
 
 def test_report_command_writes_every_format(tmp_path):
@@ -150,12 +208,31 @@ def test_report_command_writes_every_format(tmp_path):
     assert md.exit_code == 0 and md.output.startswith("# Results")
     assert "| 0.05 | 30 | 20 | 0.1 | 0.400 | 0.500 | 20240101-000001-s |" in md.output
     paper = invoke("report", "--runs-dir", runs, "--compare-paper", "--any-protocol")
-    assert "| 0.400 | 0.47 | 0.500 | 0.49 | 20240101-000001-s | full |" in paper.output
+    assert (
+        "| 0.400 | 0.47 (below) | 0.500 | 0.49 (above) | 20240101-000001-s | full |" in paper.output
+    )
     out = tmp_path / "report.json"
     written = invoke("report", "--runs-dir", runs, "--format", "json", "--out", out)
     assert written.exit_code == 0 and written.output == f"report written to {out}\n"
     assert json.loads(out.read_text())["tables"][0]["rows"][3]["cells"]["TEST_ACC"]["value"] == 0.5
     assert invoke("report", "--runs-dir", runs, "--format", "csv").output.startswith("table,row")
+
+
+def test_report_shows_seeds_as_one_cell_against_the_paper(tmp_path):
+    runs = tmp_path / "runs"
+    for i, (seed, acc) in enumerate(((42, 0.38), (0, 0.50), (1, 0.44))):
+        summary = {"max_val_acc": acc, "test_acc": acc}
+        fake_run(runs, f"20240101-00000{i}-s{seed}", "scratch", "completed", summary, seed=seed)
+    fake_run(runs, "20240101-000003-s2", "scratch", "failed", {}, seed=2)
+    md = invoke("report", "--runs-dir", runs, "--compare-paper")
+    assert md.exit_code == 0, md.output
+    assert "| 0.440 ± 0.060 (n=3 of 4) | 0.49 (within) |" in md.output
+    data = json.loads(
+        invoke("report", "--runs-dir", runs, "--format", "json", "--compare-paper").output
+    )
+    cell = data["tables"][0]["rows"][3]["cells"]["TEST_ACC"]
+    assert (cell["vs_paper"], cell["n"], cell["of"]) == ("within", 3, 4)
+    assert [r["seed"] for r in cell["runs"]] == [42, 0, 1, 2]
 
 
 def test_preview_command_writes_the_grid(tmp_path):
@@ -173,6 +250,8 @@ def test_preview_command_writes_the_grid(tmp_path):
         (["sweep", "scratch"], "scratch is a preset, not a sweep"),
         (["sweep", "scratch-lr-sweep", "--set", "bogus=1"], "unknown config key 'bogus'"),
         (["sweep", "scratch-lr-sweep", "--set", "lr"], "is not key=value"),
+        (["sweep", "scratch-seeds", "--seeds", "0"], "--seeds 0: give at least 1"),
+        (["sweep", "scratch-seeds", "--set", "seed=3"], "sets seed itself"),
         (["sweep", "scratch-lr-sweep", "--data", "{tmp}/missing"], "does not exist"),
         (["run", "report-study"], "report-study is a sweep, not a preset"),
         (["report", "--format", "xml"], "--format 'xml' is not known"),

@@ -109,7 +109,7 @@ def test_run_files_get_the_permissions_the_umask_gives(tiny_data, tmp_path, umas
     try:
         result = invoke(
             "run", "scratch", "--data", tiny_data, "--runs-dir", tmp_path / "runs",
-            *small_set_options(epochs=1),
+            *small_set_options(epochs=1, keep_last="true"),  # keep last.pt to look at
         )  # fmt: skip
     finally:
         os.umask(old)

@@ -72,7 +72,8 @@ def test_a_run_emits_events_in_order_and_fills_its_folder(tiny_data, tmp_path):
     assert [m["kind"] for m in lines].count("epoch") == 2
     assert set(lines[0]) == {"kind", "epoch", "step", "global_step", "loss", "lr"}
     assert {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"} <= set(lines[-1])
-    assert run.best_path.is_file() and run.last_path.is_file()
+    # a completed run keeps its best weights; last.pt (only a resume reads it) is gone
+    assert run.best_path.is_file() and not run.last_path.exists()
     meta = run.meta()
     assert meta["split_source"] == "seeded" and meta["config"]["epochs"] == 2
     assert meta["torch"] == torch.__version__

@@ -9,6 +9,11 @@ that runs the CLI in that runs folder: "start" runs `run scratch <options>`, "re
 A child that reaches its point sends itself SIGKILL there, so the kill lands at the same line
 every time. The parent imports torch once and forks per stage, which keeps a dozen kills cheap.
 
+Checkpoints are written by a background thread while the training thread goes on, so a kill also
+fixes how far the other thread got (`settle`): a kill in the training thread comes once the
+write it handed over has landed; a kill in the writer thread comes once the training thread
+waits for that write (it can go no further). "external" kills land anywhere, races included.
+
 The report maps each job to its stages' outcomes: how the child ended and the folder's files.
 """
 
@@ -18,6 +23,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -29,9 +35,48 @@ from tui_trainer.data import augment  # noqa: F401 - same
 from tui_trainer.runs import launch
 from tui_trainer.runs import store as runs  # Run, list_runs, write_json_atomic as store uses them
 from tui_trainer.train import engine
+from tui_trainer.train.checkpoint_writer import THREAD_NAME, CheckpointWriter, Snapshot
+
+
+class Writers:
+    """The child's checkpoint writer, and whether the training thread is waiting on it."""
+
+    current: CheckpointWriter | None = None
+    waited_on = threading.Event()
+    real_wait = CheckpointWriter.wait
+
+
+def watch_writers() -> None:
+    real_init = CheckpointWriter.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        Writers.current = self
+
+    def wait(self):
+        Writers.waited_on.set()  # only the training thread waits on the writer
+        try:
+            return Writers.real_wait(self)
+        finally:
+            Writers.waited_on.clear()
+
+    CheckpointWriter.__init__ = init
+    CheckpointWriter.wait = wait
+
+
+def settle() -> None:
+    """Let the other thread go as far as it can before this one dies (see the module's doc)."""
+    writer = Writers.current
+    if writer is None:
+        return
+    if threading.current_thread().name == THREAD_NAME:
+        Writers.waited_on.wait(timeout=120)
+    else:
+        Writers.real_wait(writer)
 
 
 def die() -> None:
+    settle()
     os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -124,6 +169,7 @@ KILL_POINTS = {
     "best.pt-half-written": lambda: half_written_checkpoint("best.pt", 1),
     "last.pt-half-written": lambda: half_written_checkpoint("last.pt", 2),
     "last.pt-rename": lambda: renaming("last.pt", 2),
+    "last.pt-write": lambda: before(Snapshot, "write", lambda self, run_dir: self.epoch == 2),
     "epoch-row": lambda: before(
         runs.Run,
         "append_metric",
@@ -131,6 +177,7 @@ KILL_POINTS = {
     ),
     "test-evaluation": lambda: before(engine, "evaluate_with_predictions", nth_call(1)),
     "final-summary-rename": lambda: renaming_summary(status="completed"),
+    "last.pt-removal": lambda: before(launch, "remove_last", lambda run_dir: True),
     # only in a resume: rewriting metrics.jsonl, and the resumed run's second step
     "rewind-metrics-rename": lambda: renaming("metrics.jsonl"),
     "resumed-step": lambda: before(
@@ -167,6 +214,7 @@ def run_stage(runs_dir: Path, stage: dict, cli_args: list[str]) -> dict:
     pid = os.fork()
     if pid == 0:  # the child: arm the kill point and run the CLI
         try:
+            watch_writers()
             if point in KILL_POINTS:
                 KILL_POINTS[point]()
             cli.app(args)

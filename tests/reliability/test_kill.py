@@ -32,34 +32,43 @@ JOBS = {
     "best.pt-half-written": ["best.pt-half-written"],
     "last.pt-half-written": ["last.pt-half-written"],
     "last.pt-rename": ["last.pt-rename", "rewind-metrics-rename"],
+    "last.pt-write": ["last.pt-write"],
     "epoch-row": ["epoch-row"],
     "test-evaluation": ["test-evaluation"],
     "final-summary-rename": ["final-summary-rename"],
     "external": ["external"],
+    "last.pt-removal": ["last.pt-removal"],
     "reference": [None],
 }
+COMPLETED_JOBS = ("last.pt-removal", "reference")  # the run's summary says completed
 # What each job's last kill left in the folder: last.pt@E holds epoch E; metrics.jsonl lists
 # its step numbers and epoch rows ("|" = a line cut short); .NAME.tmp is an unrenamed temp file.
+# An epoch's row comes before its checkpoints (train/checkpoint_writer.py): E1 without last.pt@1
+# in "summary-heartbeat-rename", E2 without last.pt@2 in the best.pt and last.pt jobs.
 LEFT_BEHIND = {
     "folder-made": "summary.json",
     "folder-created": "config.json summary.json",
     "step-row-half-written": "config.json summary.json metrics.jsonl[1 2 E1 3] last.pt@1 best.pt",
-    "summary-heartbeat-rename": (
-        "config.json summary.json metrics.jsonl[1 2 E1] last.pt@1 best.pt .summary.json.tmp"
+    "summary-heartbeat-rename": "config.json summary.json metrics.jsonl[1 2 E1] .summary.json.tmp",
+    "best.pt-half-written": (
+        "config.json summary.json metrics.jsonl[1 2 E1 3 4 E2] last.pt@1 .best.pt.tmp"
     ),
-    "best.pt-half-written": "config.json summary.json metrics.jsonl[1 2] last.pt@1 .best.pt.tmp",
     "last.pt-half-written": (
-        "config.json summary.json metrics.jsonl[1 2 E1 3 4] last.pt@1 best.pt .last.pt.tmp"
+        "config.json summary.json metrics.jsonl[1 2 E1 3 4 E2] last.pt@1 best.pt .last.pt.tmp"
     ),
     "last.pt-rename": (
-        "config.json summary.json metrics.jsonl[1 2 E1 3 4] last.pt@1 best.pt .metrics.jsonl.tmp"
+        "config.json summary.json metrics.jsonl[1 2 E1 3 4 E2] last.pt@1 best.pt .metrics.jsonl.tmp"
     ),
-    "epoch-row": "config.json summary.json metrics.jsonl[1 2 E1 3 4] last.pt@2 best.pt",
+    "last.pt-write": "config.json summary.json metrics.jsonl[1 2 E1 3 4 E2] last.pt@1 best.pt",
+    "epoch-row": "config.json summary.json metrics.jsonl[1 2 E1 3 4] last.pt@1 best.pt",
     "test-evaluation": "config.json summary.json metrics.jsonl[1 2 E1 3 4 E2] last.pt@2 best.pt",
     "final-summary-rename": (
         "config.json summary.json metrics.jsonl[1 2 E1 3 4 E2] last.pt@2 best.pt .summary.json.tmp"
     ),
     "external": "config.json summary.json metrics.jsonl[1 2 E1 3*] last.pt@1 best.pt",
+    # completed: the summary was written, last.pt not yet removed; a completed run's folder
+    "last.pt-removal": "config.json summary.json metrics.jsonl[1 2 E1 3 4 E2] last.pt@2 best.pt",
+    "reference": "config.json summary.json metrics.jsonl[1 2 E1 3 4 E2] best.pt",
 }
 
 
@@ -113,7 +122,7 @@ def left_behind(folder: Path) -> str:
     return " ".join(parts)
 
 
-@pytest.mark.parametrize("job", [job for job in JOBS if job != "reference"])
+@pytest.mark.parametrize("job", [job for job in JOBS if job not in COMPLETED_JOBS])
 def test_a_killed_run_lists_shows_and_resumes_to_the_uninterrupted_end(job, killed):
     report, root = killed
     assert [stage["killed"] for stage in report[job]] == [True] * len(JOBS[job]), report[job]
@@ -147,3 +156,24 @@ def test_a_killed_run_lists_shows_and_resumes_to_the_uninterrupted_end(job, kill
     summary = run.summary()
     assert summary.pop("resumes") >= 1  # a resume killed before its summary write doesn't count
     assert stable([summary]) == stable([reference.summary()])
+
+
+@pytest.mark.parametrize("job", COMPLETED_JOBS)
+def test_a_completed_run_keeps_best_pt_and_a_kill_before_last_pt_goes_leaves_it_completed(
+    job, killed
+):
+    """last.pt goes only after the summary says completed: killed in between, the folder is a
+    completed run's (with a last.pt that nothing reads); resuming it is refused, as for any
+    completed run."""
+    report, root = killed
+    assert [stage["killed"] for stage in report[job]] == [job != "reference"], report[job]
+    runs_dir = root / job
+    (folder,) = runs_dir.iterdir()
+    assert left_behind(folder) == LEFT_BEHIND[job]
+    assert Run(folder).status() == "completed"
+    (reference,) = (Run(p) for p in (root / "reference").iterdir())
+    assert stable(Run(folder).metrics()) == stable(reference.metrics())
+    shown = invoke("show", folder.name, "--runs-dir", runs_dir)
+    assert shown.exit_code == 0 and "status=completed" in shown.output, shown.output
+    refused = invoke("run", "--resume", folder.name, "--runs-dir", runs_dir)
+    assert refused.exit_code == 2 and "is completed" in refused.output, refused.output

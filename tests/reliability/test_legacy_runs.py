@@ -74,6 +74,11 @@ def test_an_unreadable_last_pt_is_one_line(runs_dir):
 
 def test_an_old_interrupted_run_resumes_to_the_end(runs_dir, real_data, monkeypatch):
     monkeypatch.setattr(preparation, "build_model", build_tiny_model)
+    # keep_last (not in the old config.json: it defaults to false) keeps the new last.pt to read
+    config_path = runs_dir / STOPPED / "config.json"
+    meta = json.loads(config_path.read_text())
+    meta["config"]["keep_last"] = True
+    config_path.write_text(json.dumps(meta))
     run, ended = resume_run(STOPPED, runs_dir=runs_dir, data_dir=real_data)
     assert ended.status == "completed", ended.message
     assert ended.summary["epochs_done"] == 2

@@ -76,8 +76,9 @@ def test_paper_and_protocol_toggles(tmp_path):
         await pilot.press("p")
         header = [str(c.label) for c in table.ordered_columns]
         assert header[4:8] == ["MAX_VAL_ACC", "paper", "TEST_ACC", "paper"]
-        # Table 1's printed numbers for lr 0.05 / 30 / 20 / 0.1: 0.47 and 0.49
-        assert [cell_texts(table)[3][i] for i in (5, 7)] == ["0.47", "0.49"]
+        # Table 1's printed numbers for lr 0.05 / 30 / 20 / 0.1, 0.47 and 0.49, and where our
+        # run lies against them
+        assert [cell_texts(table)[3][i] for i in (5, 7)] == ["0.47 (below)", "0.49 (above)"]
         await pilot.press("p", "a")
         rows = cell_texts(table)
         assert rows[2][5:8] == ("0.333", made["quick"].id, "classes=5 image_size=64 resize=72")

@@ -165,6 +165,7 @@ def test_pin_leaves_a_split_held_off_the_cpu_where_it_is():
     assert [tuple(x.shape) for x, _ in batches] == [(4, 3, 2, 2), (4, 3, 2, 2), (2, 3, 2, 2)]
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="pinned memory needs CUDA")
 def test_pinned_batches_equal_plain_ones_for_cpu_and_cuda_splits():
     order = batch_order(10, seed=3, epoch=1, shuffle=True)

@@ -2,26 +2,27 @@ import pytest
 import torch
 
 from tui_trainer.errors import UserError
-from tui_trainer.train.hardware import cpu_flags, resolve_device, resolve_precision
+from tui_trainer.train.hardware import check_precision, cpu_flags, hardware_name, resolve_device
 
 CPU = torch.device("cpu")
 
 
-def test_auto_precision_picks_bf16_only_with_amx():
-    assert resolve_precision("auto", CPU, {"avx2", "amx_bf16", "amx_tile"}) == "bf16"
-    assert resolve_precision("auto", CPU, {"avx2", "avx512f", "avx512_bf16"}) == "fp32"
-    assert resolve_precision("auto", CPU, set()) == "fp32"
+def test_the_cpu_is_named_by_its_model_and_a_digest_of_its_flags(monkeypatch):
+    from tui_trainer.train import hardware
 
-
-def test_auto_precision_on_this_machine_follows_its_cpu_flags():
-    expected = "bf16" if "amx_bf16" in cpu_flags() else "fp32"
-    assert resolve_precision("auto", CPU) == expected
+    name = hardware_name(CPU)
+    assert name.endswith(")") and "(flags " in name
+    if cpu_flags():  # another flag set (another VM of the same model) is another machine
+        monkeypatch.setattr(hardware, "cpu_flags", lambda: cpu_flags() | {"amx_bf16"})
+        assert hardware_name(CPU) != name
+        assert hardware_name(CPU).split(" (flags ")[0] == name.split(" (flags ")[0]
 
 
 def test_explicit_precision_is_kept_and_fp16_on_cpu_refused():
-    assert resolve_precision("bf16", CPU, set()) == "bf16"
+    assert check_precision("bf16", CPU) == "bf16"
+    assert check_precision("fp32", CPU) == "fp32"
     with pytest.raises(UserError, match="fp16 is for GPUs"):
-        resolve_precision("fp16", CPU)
+        check_precision("fp16", CPU)
 
 
 def test_cuda_without_a_gpu_is_a_user_error(monkeypatch):

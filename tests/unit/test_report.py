@@ -9,7 +9,8 @@ import pytest
 
 from tests.support.runs import fake_run
 from tui_trainer.config import load_preset
-from tui_trainer.studies.report import build_report, protocol_of, render
+from tui_trainer.studies.report import build_report, protocol_of
+from tui_trainer.studies.report_render import render
 
 QUICK = {"classes": 5, "image_size": 64, "resize": 72}
 
@@ -90,8 +91,9 @@ def runs_dir(tmp_path) -> Path:
 
 
 EXPECTED_HEAD = (
-    "# Results\n\nEach cell: the latest completed run in `{runs}` on the report's protocol "
-    "(quick runs left out: --any-protocol includes them); — = no run.\n"
+    "# Results\n\nEach cell: the completed runs in `{runs}` on the report's protocol "
+    "(quick runs left out: --any-protocol includes them), repeats over seeds as mean ± std "
+    "(n seeds; n=2 of 3: a seed failed or is running); one run as its number; — = no run.\n"
 )
 EXPECTED_TABLES = """
 ## Table 1: AlexNet trained from scratch
@@ -152,13 +154,15 @@ def test_compare_paper_and_any_protocol(runs_dir):
         "| TEST_ACC (paper) | RUN | PROTOCOL |"
     ) in lines
     # the quick run fills the row that has nothing else, and says so
+    # ...beside the paper's number, and where ours lie against it
     assert (
-        "| 0.001 | 30 | 20 | 0.1 | 0.200 | 0.16 | 0.100 | 0.09 | 20240101-000004-quick-lr "
-        "| classes=5 image_size=64 resize=72 |"
+        "| 0.001 | 30 | 20 | 0.1 | 0.200 | 0.16 (above) | 0.100 | 0.09 (above) "
+        "| 20240101-000004-quick-lr | classes=5 image_size=64 resize=72 |"
     ) in lines
     # a full-protocol run still wins over a later quick one
     assert (
-        "| 0.05 | 30 | 20 | 0.1 | 0.480 | 0.47 | 0.500 | 0.49 | 20240101-000002-scratch | full |"
+        "| 0.05 | 30 | 20 | 0.1 | 0.480 | 0.47 (above) | 0.500 | 0.49 (above) "
+        "| 20240101-000002-scratch | full |"
     ) in lines
     assert "| Resnet50 | — | 0.91 | — | 0.93 | — | — |" in lines
 
@@ -175,6 +179,16 @@ def test_csv_has_one_line_per_cell(runs_dir):
         "run": "",
         "protocol": "",
         "paper": "0.16",
+        "std": "",
+        "n": "0",
+        "of": "0",
+        "low": "",
+        "high": "",
+        "precision": "",
+        "runs": "",
+        "seeds": "",
+        "other_groups": "0",
+        "vs_paper": "",
     }
     alex = [r for r in rows if r["table"] == "backbones" and r["row"] == "AlexNet"]
     assert [(r["column"], r["value"], r["run"]) for r in alex] == [
@@ -194,11 +208,24 @@ def test_json_keeps_numbers_and_runs(runs_dir):
     ]
     row = data["tables"][2]["rows"][0]
     assert row["label"] == "train the entire model"
+    # one run: its figure, a spread of one, and the run behind it (the failed run of the same
+    # config and seed before it is replaced by the completed one)
     assert row["cells"]["TEST_ACCURACY"] == {
         "value": 0.83,
         "run": "20240101-000006-finetune",
         "protocol": "full",
         "paper": 0.82,
+        "vs_paper": "above",
+        "std": None,
+        "n": 1,
+        "of": 1,
+        "low": 0.83,
+        "high": 0.83,
+        "precision": None,
+        "other_groups": 0,
+        "runs": [
+            {"run": "20240101-000006-finetune", "seed": 42, "status": "completed", "value": 0.83}
+        ],
     }
 
 

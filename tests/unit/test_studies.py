@@ -171,3 +171,96 @@ def test_shipped_sweeps_are_not_presets_and_cover_the_report():
                 hits = [c for c in configs if report._matches(c, match)]
                 assert len(hits) == 1, (table.key, row.keys, col.name)
                 assert report.protocol_of(hits[0]) == "full"
+
+
+def test_seeds_repeat_each_member_and_the_own_seed_keeps_its_name(tmp_path):
+    text = 'base = "tiny"\nseeds = [42, 0, 1]\n[[runs]]\nname = "a"\nlr = 0.1\n'
+    text += '[[runs]]\nname = "b"\nlr = 0.2\n'
+    sweep = studies.load_sweep("s", directory=write_presets(tmp_path, s=text))
+    assert [m.name for m in sweep.members] == [
+        "a",
+        "a-seed0",
+        "a-seed1",
+        "b",
+        "b-seed0",
+        "b-seed1",
+    ]
+    assert [m.config.seed for m in sweep.members] == [42, 0, 1] * 2
+    assert [m.cell for m in sweep.members] == ["a"] * 3 + ["b"] * 3
+    assert sweep.seeds == (42, 0, 1)
+    # the seed-42 member is the member as it was before seeds: same overrides, same config
+    assert sweep.members[0].overrides == {"lr": 0.1} and sweep.members[1].overrides["seed"] == 0
+
+
+def test_the_seeds_flag_wins_over_the_file_and_reaches_included_sweeps(tmp_path):
+    d = write_presets(
+        tmp_path,
+        inner='base = "tiny"\n[[runs]]\nname = "in"\n',
+        outer='base = "tiny"\nseeds = [5, 6]\ninclude = ["inner"]\n[[runs]]\nname = "out"\n'
+        "lr = 1\n",
+    )
+    # the file's seeds apply to its own members; the included sweep keeps its own (none)
+    assert [m.name for m in studies.load_sweep("outer", directory=d).members] == [
+        "in",
+        "out-seed5",
+        "out-seed6",
+    ]
+    forced = studies.load_sweep("outer", directory=d, seeds=studies.first_seeds(2))
+    assert [m.name for m in forced.members] == ["in", "in-seed0", "out", "out-seed0"]
+    assert forced.seeds == (42, 0)
+
+
+def test_first_seeds_start_with_the_default_seed():
+    assert studies.first_seeds(1) == (42,)
+    assert studies.first_seeds(4) == (42, 0, 1, 2)
+    assert len(set(studies.first_seeds(60))) == 60
+    with pytest.raises(ConfigError, match="--seeds 0: give at least 1"):
+        studies.first_seeds(0)
+
+
+def test_a_grid_over_seed_stays_separate_members(tmp_path):
+    d = write_presets(tmp_path, g='base = "tiny"\n[grid]\nseed = [1, 2]\n')
+    sweep = studies.load_sweep("g", directory=d)
+    assert [m.name for m in sweep.members] == ["tiny-seed=1", "tiny-seed=2"]
+    assert [m.cell for m in sweep.members] == ["tiny-seed=1", "tiny-seed=2"]
+    assert sweep.seeds == ()
+
+
+@pytest.mark.parametrize(
+    "text, overrides, message",
+    [
+        ('base = "tiny"\nseeds = [1, 1]\n', None, "seeds must be distinct whole numbers"),
+        ('base = "tiny"\nseeds = ["a"]\n', None, "seeds must be distinct whole numbers"),
+        ('base = "tiny"\nseeds = [-1]\n', None, "seeds must be distinct whole numbers"),
+        ('base = "tiny"\nseeds = [1]\n[grid]\nseed = [1, 2]\n', None, "sets seed itself"),
+        ('base = "tiny"\nseeds = [1, 2]\n', {"seed": "3"}, "and seeds repeats it over seeds"),
+        ('base = "tiny"\nseeds = [99999999999]\n', None, "seed=99999999999 must be <="),
+        ('base = "tiny"\n[grid]\nlr = [1]\nseeds = [1]\n', None, "seeds goes at the top"),
+    ],
+)
+def test_bad_seeds_fail_with_one_line(tmp_path, text, overrides, message):
+    d = write_presets(tmp_path, s=text)
+    with pytest.raises(ConfigError) as info:
+        studies.load_sweep("s", overrides, directory=d)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_seed_members_resume_one_by_one(tmp_path):
+    d = write_presets(tmp_path / "presets", s='base = "tiny"\nseeds = [42, 0, 1]\n')
+    sweep = studies.load_sweep("s", directory=d)
+    runs = tmp_path / "runs"
+    # a run made before the sweep had seeds, with the default seed: the first seed is done
+    _fake_run(runs, load_preset("tiny", d).config, {"status": "completed"})
+    _fake_run(runs, sweep.members[1].config, {"status": "failed"})
+    states = studies.member_states(sweep, runs)
+    assert [s.status for s in states] == ["completed", "failed", "pending"]
+    assert [m.name for m in studies.pending_members(states)] == ["tiny-seed0", "tiny-seed1"]
+
+
+def test_the_shipped_seed_sweep_repeats_the_scratch_row():
+    sweep = studies.load_sweep("scratch-seeds")
+    scratch = load_preset("scratch").config
+    assert [m.config.seed for m in sweep.members] == [42, 0, 1]
+    assert sweep.members[0].config == scratch
+    assert all(m.config.with_overrides({"seed": 42}) == scratch for m in sweep.members)
+    assert all(report.protocol_of(m.config.to_dict()) == "full" for m in sweep.members)

@@ -1,9 +1,11 @@
 """`tui-trainer bench`: how fast the engine runs the report's protocol on this machine.
 
-In one process, on the chosen device: (a) pure compute, img/s of train steps and evaluation on
-synthetic tensors already on the device, in fp32 and in the run's precision; (b) the engine's
-epoch (train + evaluate train and val) on the real data, after optional warm-up epochs; (c) the
-same epoch with the notebook-style reference loop (reference.py); and the ratios between them.
+In one process, on the chosen device: the precision probe's table (what `precision=auto` measures
+and picks; measured for the table too when the precision is forced, unless `probe` is off); (a)
+pure compute, img/s of train steps and evaluation on synthetic tensors already on the device, in
+fp32 and in the run's precision; (b) the engine's epoch (train + evaluate train and val) on the
+real data, after optional warm-up epochs; (c) the same epoch with the notebook-style reference
+loop (reference.py); and the ratios between them.
 Figures are printed as lines through `say`; the returned dict holds them for callers and tests.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import resource
 import statistics
+import tempfile
 import threading
 import time
 import warnings
@@ -25,11 +28,12 @@ from torch import nn
 from tui_trainer.bench import reference
 from tui_trainer.config import build_config
 from tui_trainer.data.batches import TensorSplit, normalization
-from tui_trainer.data.layout import resolve_data_dir
-from tui_trainer.events import Epoch, Log, RunEnded, RunStatus
+from tui_trainer.data.layout import find_layout, resolve_data_dir
+from tui_trainer.events import Epoch, Log, RunEnded, RunStarted, RunStatus
 from tui_trainer.train import engine
 from tui_trainer.train.hardware import autocast_dtype, cpu_threads, resolve_device, sync
 from tui_trainer.train.models import apply_freeze, build_model, set_train_mode
+from tui_trainer.train.precision_probe import CAP_S, PrecisionChoice, candidates, probe, table_lines
 
 
 @dataclass
@@ -42,6 +46,8 @@ class BenchOptions:
     reference_epochs: int = 1  # 0 skips the reference loop
     workers: int = 4  # the reference loop's DataLoader workers
     compute_steps: int | None = None  # timed synthetic batches; None: 3 on a CPU, 20 on a GPU
+    probe: bool = True  # time the precisions for the table when the config forces one
+    probe_cap_s: float = CAP_S  # the probe's cap per candidate and phase
 
 
 def pure_compute(
@@ -93,20 +99,31 @@ def pure_compute(
 
 
 def _engine_epochs(prep: engine.Prepared, say: Callable[[str], None]) -> dict[str, Any]:
+    """The engine's run as `tui-trainer run` does it, checkpoints included (into a temporary
+    run folder). An epoch's time is the wall time from the end of the epoch before (or the
+    run's start) to its own end, so from the second epoch on it holds the hand-over of the
+    previous epoch's checkpoints too, and any wait for their background write."""
     epochs: list[float] = []
     ended: list[RunEnded] = []
+    last = [time.perf_counter()]
 
     def listen(event) -> None:
-        if isinstance(event, Epoch):
-            epochs.append(event.seconds)
-            say(f"  engine epoch {event.epoch}: {event.seconds:.1f} s")
+        now = time.perf_counter()
+        if isinstance(event, RunStarted):
+            last[0] = now
+        elif isinstance(event, Epoch):
+            epochs.append(now - last[0])
+            last[0] = now
+            seconds = epochs[-1]
+            say(f"  engine epoch {event.epoch}: {seconds:.1f} s (train + eval {event.seconds:.1f})")
         elif isinstance(event, RunEnded):
             ended.append(event)
         elif isinstance(event, Log) and "frozen features" in event.message:
             say(f"  {event.message}")
 
     t0 = time.perf_counter()
-    engine.train(prep, listen, threading.Event())
+    with tempfile.TemporaryDirectory(prefix="tui-trainer-bench-") as run_dir:
+        engine.train(prep, listen, threading.Event(), run_dir=Path(run_dir))
     total = time.perf_counter() - t0
     if not ended or ended[0].status != RunStatus.COMPLETED:
         raise RuntimeError(f"the engine's run ended {ended[0].status}: {ended[0].message}")
@@ -155,9 +172,13 @@ def run_bench(opts: BenchOptions, say: Callable[[str], None] = print) -> dict[st
     device = resolve_device(cfg.device)
     warmup = opts.warmup if opts.warmup is not None else (1 if device.type == "cuda" else 0)
     cfg = cfg.with_overrides({"epochs": warmup + opts.epochs})
-    torch.set_num_threads(cpu_threads(cfg.threads))
+    threads = cpu_threads(cfg.threads)
+    torch.set_num_threads(threads)
+    data_dir = resolve_data_dir(opts.data_dir)
+    find_layout(data_dir)  # a wrong folder fails before the probe's seconds
+    choice = _precision(cfg, device, threads, opts, say)
     t0 = time.perf_counter()
-    prep = engine.prepare(cfg, resolve_data_dir(opts.data_dir))
+    prep = engine.prepare(cfg, data_dir, precision=choice)
     prepare_s = time.perf_counter() - t0
     n_train, n_val = len(prep.tensors["train"]), len(prep.tensors["val"])
     classes = len(prep.splits.classes)
@@ -169,6 +190,7 @@ def run_bench(opts: BenchOptions, say: Callable[[str], None] = print) -> dict[st
     say(f"data: train {n_train}, val {n_val} images; prepare (decode or cache) {prepare_s:.1f} s")
     say(f"fast paths: {', '.join(prep.fast_paths)}")
     result: dict[str, Any] = {"prepare_seconds": prepare_s, "fast_paths": prep.fast_paths}
+    result["precision"] = prep.precision
 
     steps = opts.compute_steps or (3 if device.type == "cpu" else 20)
     pure_epoch = _compute_figures(prep, steps, result, say)
@@ -191,6 +213,21 @@ def run_bench(opts: BenchOptions, say: Callable[[str], None] = print) -> dict[st
     if opts.reference_epochs > 0:
         _reference_figures(prep, opts, eng["run_seconds"], engine_epoch, result, say)
     return result
+
+
+def _precision(cfg, device, threads: int, opts: BenchOptions, say) -> PrecisionChoice | None:
+    """Print the probe's table (cached or measured now); the precision for `prepare`: the
+    probe's choice for `auto`, the config's otherwise (None: prepare decides, nothing to time)."""
+    forced = cfg.precision != "auto"
+    if len(candidates(device)) == 1 or (forced and not opts.probe):
+        return None
+    result = probe(cfg, device, threads=threads, cap_s=opts.probe_cap_s)
+    for line in table_lines(result):
+        say(line)
+    if forced:
+        say(f"  the config forces precision={cfg.precision}")
+        return PrecisionChoice(cfg.precision)
+    return PrecisionChoice(result.choice, result)
 
 
 def _compute_figures(prep: engine.Prepared, steps: int, result: dict[str, Any], say) -> float:

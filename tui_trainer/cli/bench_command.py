@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 import typer
 
 from tui_trainer import config as C
 from tui_trainer.cli.common import DataOpt, DeviceOpt, out, user_errors
+from tui_trainer.errors import UserError
 
 
 @user_errors
@@ -28,6 +30,14 @@ def bench(
     batch_size: Annotated[int | None, typer.Option(help="Batch size (default: preset's).")] = None,
     compute_steps: Annotated[
         int | None, typer.Option(help="Timed synthetic batches (default 3 on CPU, 20 on GPU).")
+    ] = None,
+    probe: Annotated[
+        bool,
+        typer.Option(help="Time fp32 against bf16 (the precision=auto probe) when it is forced."),
+    ] = True,
+    probe_cap: Annotated[
+        float | None,
+        typer.Option(help="The probe's seconds per precision and phase (train, eval); default 3."),
     ] = None,
     set_: Annotated[
         list[str] | None,
@@ -55,5 +65,10 @@ def bench(
         reference_epochs=ref_epochs,
         workers=workers,
         compute_steps=compute_steps,
+        probe=probe,
     )
+    if probe_cap is not None:
+        if probe_cap <= 0:
+            raise UserError(f"--probe-cap {probe_cap} is not a positive number of seconds: e.g. 5")
+        options = dataclasses.replace(options, probe_cap_s=probe_cap)
     run_bench(options, lambda line: out.print(line, markup=False, highlight=False))

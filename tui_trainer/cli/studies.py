@@ -20,7 +20,12 @@ def report(
     ] = None,
     runs_dir: RunsOpt = None,
     compare_paper: Annotated[
-        bool, typer.Option("--compare-paper", help="Put the report's own numbers beside ours.")
+        bool,
+        typer.Option(
+            "--compare-paper",
+            help="Put the report's own numbers beside ours, and whether ours (over their "
+            "seeds) lie below, within or above them.",
+        ),
     ] = False,
     any_protocol: Annotated[
         bool,
@@ -30,8 +35,12 @@ def report(
         ),
     ] = False,
 ) -> None:
-    """The report's tables from the completed runs, each cell naming its run."""
-    from tui_trainer.studies.report import FORMATS, build_report, render
+    """The report's tables from the completed runs, each cell naming its runs.
+
+    Runs that differ only by seed form one cell: mean ± std (n); n=2 of 3 when a seed failed or
+    is still running."""
+    from tui_trainer.studies.report import FORMATS, build_report
+    from tui_trainer.studies.report_render import render
 
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r} is not known: choose one of {', '.join(FORMATS)}")

@@ -7,7 +7,10 @@ widget's `plt`) so the CLI and the TUI draw the same pictures from the same run-
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from tui_trainer.runs.groups import epoch_band
 
 
 def format_number(value: Any, digits: int = 3) -> str:
@@ -55,11 +58,56 @@ def plot_epoch_metric(plt: Any, epochs: list[dict[str, Any]], metric: str, title
         plt.ylim(0, 1)
 
 
-def plot_compare(plt: Any, runs: dict[str, list[dict[str, Any]]], metric: str) -> None:
-    """One curve per run (label -> epoch rows) for one epoch metric, e.g. "val_acc"."""
+# Curve colours: plotext's own sequence of terminal colours, so a compare of runs alone looks
+# as it did when plotext picked them, and a band's three lines share one colour. plotext cannot
+# fill between two lines, and a terminal's normal and bright colours are often one colour: a
+# band's min and max lines are dotted (a plain character per cell) around its solid mean.
+CURVE_COLORS = ("blue+", "green+", "red+", "cyan+", "magenta+", "yellow", "gray")
+EDGE_MARKER = "·"
+
+
+def plot_compare(
+    plt: Any,
+    runs: dict[str, list[dict[str, Any]]],
+    metric: str,
+    groups: dict[str, Sequence[list[dict[str, Any]]]] | None = None,
+) -> None:
+    """One epoch metric, e.g. "val_acc": one band per group (label -> its runs' epoch rows),
+    drawn first, then one curve per run (label -> epoch rows).
+
+    A band is its mean curve, labelled "label (n=3)", between its min and max curves (same colour,
+    dotted, unlabelled), over the epochs at least two runs reached (`groups.epoch_band`); a
+    run that goes on alone after that goes on dotted. A group of one run draws as a run."""
     plt.title(metric.replace("_", " "))
     plt.xlabel("epoch")
-    for label, epochs in runs.items():
-        if epochs:
-            xs = [e["epoch"] for e in epochs]
-            plt.plot(xs, [e[metric] for e in epochs], label=label, marker="braille")
+    entries = [*(groups or {}).items(), *((label, [rows]) for label, rows in runs.items())]
+    for index, (label, curves) in enumerate(entries):
+        color = CURVE_COLORS[index % len(CURVE_COLORS)]
+        if index < len(groups or {}):
+            label = f"{label} (n={len(curves)})"
+        points = epoch_band(curves, metric)
+        if points:
+            _plot_band(plt, points, curves, metric, label, color)
+        else:
+            for i, rows in enumerate(curves):
+                _plot_rows(plt, rows, metric, color, label if i == 0 else None)
+
+
+def _plot_band(plt: Any, points, curves, metric: str, label: str, color) -> None:
+    xs = [p.epoch for p in points]
+    plt.plot(xs, [p.low for p in points], color=color, marker=EDGE_MARKER)
+    plt.plot(xs, [p.high for p in points], color=color, marker=EDGE_MARKER)
+    plt.plot(xs, [p.mean for p in points], color=color, marker="braille", label=label)
+    last = points[-1].epoch
+    for rows in curves:  # from the band's last epoch on, so the line joins it
+        tail = [r for r in rows if r.get("epoch", 0) >= last]
+        if len(tail) >= 2:
+            _plot_rows(plt, tail, metric, color, None, EDGE_MARKER)
+
+
+def _plot_rows(plt: Any, rows, metric: str, color, label, marker: str = "braille") -> None:
+    rows = [r for r in rows if isinstance(r.get(metric), int | float)]
+    if not rows:
+        return
+    xs = [r["epoch"] for r in rows]
+    plt.plot(xs, [r[metric] for r in rows], color=color, marker=marker, label=label)

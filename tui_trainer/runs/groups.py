@@ -14,11 +14,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tui_trainer.config import RunConfig
+from tui_trainer.config import RunConfig, load_preset
 from tui_trainer.errors import ConfigError
+from tui_trainer.runs.store import Run
 
 # Config keys that say where or how a run ran, not what it measured: ignored when matching runs.
-UNCOMPARED_KEYS = ("device", "threads")
+UNCOMPARED_KEYS = ("device", "threads", "keep_last")
 SEED_KEY = "seed"
 
 
@@ -107,3 +108,120 @@ def spread_text(s: Spread, digits: int = 3, of: int | None = None) -> str:
 def seeds_of(configs: Sequence[dict[str, Any]]) -> list[int]:
     """The seeds of a group's runs, in order, without repeats."""
     return list(dict.fromkeys(int(c.get(SEED_KEY, 0)) for c in configs))
+
+
+# --- groups of runs and their curves --------------------------------------------------------
+
+# Fewer runs than this at an epoch is no spread: the band stops there.
+MIN_BAND_RUNS = 2
+
+
+@dataclass(frozen=True)
+class SeedGroup:
+    """Runs that differ only by seed (oldest first), as one experiment.
+
+    `label` names it: the preset and the keys where its config differs from the preset's
+    (seed and placement left out). `precision` is the one its runs resolved to (None for
+    folders written before config.json recorded it)."""
+
+    key: str
+    runs: tuple[Run, ...]
+    seeds: tuple[int, ...]
+    label: str
+    precision: str | None
+
+
+def group_by_seed(runs: Iterable[Run]) -> list[SeedGroup]:
+    """The runs as seed groups, in the order of each group's first run. A run whose config is
+    unreadable or invalid is a group of its own (keyed by its id): nothing is known to match it."""
+    members: dict[str, list[tuple[Run, dict[str, Any]]]] = {}
+    for run in runs:
+        meta = run.meta()
+        key = seed_group_key(meta.get("config", {}), meta.get("precision"))
+        members.setdefault(key or f"run:{run.id}", []).append((run, meta))
+    return [_seed_group(key, entries) for key, entries in members.items()]
+
+
+def _seed_group(key: str, entries: list[tuple[Run, dict[str, Any]]]) -> SeedGroup:
+    first = entries[0][1]
+    config, preset = first.get("config", {}), first.get("preset")
+    changed = " ".join(f"{k}={_text(v)}" for k, v in preset_differences(config, preset).items())
+    return SeedGroup(
+        key=key,
+        runs=tuple(run for run, _ in entries),
+        seeds=tuple(seeds_of([meta.get("config", {}) for _, meta in entries])),
+        label=" ".join(part for part in (preset or "run", changed) if part),
+        precision=first.get("precision"),
+    )
+
+
+def preset_differences(config: dict[str, Any], preset: str | None) -> dict[str, Any]:
+    """The keys where `config` differs from its preset's config (the defaults when the preset
+    is unknown here), leaving out the seed and where the run ran."""
+    full = _full(config) or dict(config)
+    try:
+        base = load_preset(preset).config.to_dict() if preset else RunConfig().to_dict()
+    except ConfigError:
+        base = RunConfig().to_dict()
+    skipped = {*UNCOMPARED_KEYS, SEED_KEY}
+    return {k: v for k, v in full.items() if k not in skipped and base.get(k) != v}
+
+
+def _text(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+@dataclass(frozen=True)
+class BandPoint:
+    """One epoch of a group's curve: the mean, min and max of a metric over the `n` runs that
+    reached that epoch."""
+
+    epoch: int
+    n: int
+    mean: float
+    low: float
+    high: float
+
+
+def epoch_band(curves: Sequence[Sequence[dict[str, Any]]], metric: str) -> tuple[BandPoint, ...]:
+    """The band of one epoch metric (e.g. "val_acc") over a group's runs (each run's epoch rows).
+
+    Each epoch averages the runs that reached it, so a run still training or stopped early
+    counts for the epochs it has and the others go on without it (`n` says how many there
+    are); the band stops at the first epoch fewer than MIN_BAND_RUNS runs reached. A missing
+    or non-finite value (a diverged loss) counts as a run that did not reach that epoch; a
+    resumed run's repeated epoch counts once, its last row."""
+    per_run = [_by_epoch(rows, metric) for rows in curves]
+    epochs = sorted({epoch for values in per_run for epoch in values})
+    points = []
+    for epoch in epochs:
+        values = [values[epoch] for values in per_run if epoch in values]
+        if len(values) < MIN_BAND_RUNS:
+            break
+        points.append(
+            BandPoint(epoch, len(values), statistics.fmean(values), min(values), max(values))
+        )
+    return tuple(points)
+
+
+def _by_epoch(rows: Sequence[dict[str, Any]], metric: str) -> dict[int, float]:
+    values = {}
+    for row in rows:
+        value, epoch = row.get(metric), row.get("epoch")
+        if isinstance(epoch, int) and isinstance(value, int | float) and math.isfinite(value):
+            values[epoch] = float(value)
+    return values
+
+
+def band_counts_text(points: Sequence[BandPoint]) -> str:
+    """How many runs each stretch of the band averages: "n=3 to epoch 2, n=2 to epoch 4";
+    "" when every epoch has the same n (the legend's n already says it)."""
+    stretches: list[tuple[int, int]] = []  # (n, last epoch)
+    for point in points:
+        if stretches and stretches[-1][0] == point.n:
+            stretches[-1] = (point.n, point.epoch)
+        else:
+            stretches.append((point.n, point.epoch))
+    if len(stretches) < 2:
+        return ""
+    return ", ".join(f"n={n} to epoch {last}" for n, last in stretches)

@@ -1,7 +1,8 @@
 """Start a run end to end: the one function the CLI and the TUI both call.
 
 config -> prepare (all bad input fails here, before anything is written) -> run folder ->
-engine.train with the run writer subscribed -> summary.json
+engine.train with the run writer subscribed -> summary.json -> a completed run's last.pt removed
+(unless `keep_last=true`)
 
 A stop during prepare (the first decode of the images can take minutes) ends the run `interrupted`
 with no folder: the Run returned is None, and nothing was written (the decode cache included).
@@ -31,7 +32,9 @@ from tui_trainer.runs.resume import check_resumable, rewind
 from tui_trainer.runs.store import Run, create_run, ensure_writable, find_run
 from tui_trainer.runs.writer import RunWriter
 from tui_trainer.train import engine
-from tui_trainer.train.checkpoint import Checkpoint
+from tui_trainer.train.checkpoint import Checkpoint, remove_last
+from tui_trainer.train.hardware import resolve_device
+from tui_trainer.train.precision_probe import PrecisionChoice, decide
 from tui_trainer.train.topology import Topology, is_main_process
 
 
@@ -64,7 +67,9 @@ def run_metadata(
         "split_source": prep.splits.split_source,
         "classes": prep.splits.classes,
         "device": str(prep.device),
-        "precision": prep.precision,
+        "precision": prep.precision,  # what the run trains in; a resume reads it from here
+        # precision=auto's measurement: beside the config, which keeps `auto` (runs compare)
+        "precision_probe": prep.precision_probe.to_record() if prep.precision_probe else None,
         "fast_paths": prep.fast_paths,
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -141,6 +146,7 @@ class _ResumeInputs:
     checkpoint: Checkpoint | None  # None: no epoch finished, the run starts again
     checkpoint_stamp: tuple[int, int] | None  # last.pt's (mtime_ns, size) when it was read
     data_dir: Path
+    precision: str  # the one the run recorded: a resume never measures again
 
     @classmethod
     def read(cls, run: Run, data_dir: Path | None, device: str | None) -> _ResumeInputs:
@@ -161,7 +167,7 @@ class _ResumeInputs:
                 f"the classes in {data_dir} differ from run {run.id}'s: pass --data with the "
                 "folder it was started on"
             )
-        return cls(config, checkpoint, stamp, data_dir)
+        return cls(config, checkpoint, stamp, data_dir, _recorded_precision(run, meta, config))
 
     def fresh(self, run: Run) -> _ResumeInputs:
         """The same, with last.pt read again if another process rewrote it before the lock."""
@@ -170,6 +176,20 @@ class _ResumeInputs:
             return self
         checkpoint = Checkpoint.load(run.path) if stamp else None
         return dataclasses.replace(self, checkpoint=checkpoint, checkpoint_stamp=stamp)
+
+
+def _recorded_precision(run: Run, meta: dict[str, Any], config: RunConfig) -> str:
+    """The precision the run trained in. A config.json without one (written by hand): the
+    config's own, fp32 for `auto` (right on every device)."""
+    recorded = meta.get("precision")
+    if recorded not in ("fp32", "bf16", "fp16"):
+        recorded = "fp32" if config.precision == "auto" else config.precision
+    if recorded == "fp16" and resolve_device(config.device).type == "cpu":
+        raise UserError(
+            f"run {run.id} trains in fp16, which is for GPUs: resume it where one is visible "
+            "(--device cuda)"
+        )
+    return recorded
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -184,7 +204,8 @@ def _resume(run: Run, inputs: _ResumeInputs, on_event, stop, claim: lock.Claim) 
     topology = Topology.join(inputs.config)
     say = topology.main_only(on_event)
     try:
-        prep = _prepare(inputs.config, inputs.data_dir, say, stop, topology)
+        recorded = PrecisionChoice(inputs.precision)
+        prep = _prepare(inputs.config, inputs.data_dir, say, stop, topology, recorded)
     except Stopped as exc:
         message = f"{exc}: {run.path} is as it was"
         return _stopped_before_training(topology, run.id, say, message)
@@ -195,10 +216,15 @@ def _resume(run: Run, inputs: _ResumeInputs, on_event, stop, claim: lock.Claim) 
     return _train_into(run, prep, on_event, stop, resume)
 
 
-def _prepare(config, data_dir, say, stop, topology: Topology) -> engine.Prepared:
-    """engine.prepare on every rank; a stop on any rank raises `Stopped` on all of them."""
+def _prepare(config, data_dir, say, stop, topology: Topology, precision=None) -> engine.Prepared:
+    """engine.prepare on every rank; a stop on any rank raises `Stopped` on all of them. Under
+    torchrun rank 0 decides the precision (precision=auto measures) and every rank uses it."""
+    if precision is None and topology.active:
+        threads = topology.threads_per_rank(config.threads)
+        precision = topology.from_main(lambda: decide(config, topology.device, threads, stop, say))
     return topology.agree(
-        lambda: engine.prepare(config, data_dir, say, stop, topology), local_main_first=True
+        lambda: engine.prepare(config, data_dir, say, stop, topology, precision),
+        local_main_first=True,
     )
 
 
@@ -233,6 +259,8 @@ def _train_into(run: Run, prep: engine.Prepared, on_event, stop, resume) -> RunE
         topology.shutdown()
     if writer is not None and writer.unsaved is not None:
         ended = dataclasses.replace(ended, message=_unsaved_message(ended, writer.unsaved))
+    elif writer is not None and ended.status == RunStatus.COMPLETED and not prep.config.keep_last:
+        remove_last(run.path)  # summary.json says `completed` by now: nothing will resume it
     return ended
 
 

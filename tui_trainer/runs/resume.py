@@ -3,9 +3,11 @@ from the checkpoint it continues from (`train.checkpoint.Checkpoint`, last.pt).
 
 A run stopped at any moment (Ctrl-C, a crash, `kill -9`) leaves at most: step rows of a partly
 trained epoch, half a line at the end of metrics.jsonl, and `.NAME.*.tmp` files of an atomic write
-that never got renamed. last.pt (written atomically before the epoch's metrics row) says which
-epoch was completed; everything after it is cut, and an epoch row that a kill lost between last.pt
-and metrics.jsonl is rebuilt from the history last.pt keeps. The curves stay continuous: every
+that never got renamed. last.pt says which epoch was completed; everything after it is cut. An
+epoch's row is written before its checkpoint (`train/checkpoint_writer.py`), so rows of one or two
+epochs past last.pt's are common and are dropped: those epochs train again. An epoch row that
+last.pt has but metrics.jsonl lacks (its write failed, or a folder of an older version, which
+wrote last.pt first) is rebuilt from the history last.pt keeps. The curves stay continuous: every
 epoch appears once and the step count never goes back.
 """
 

@@ -1,9 +1,17 @@
 """The report's four tables, rebuilt from the runs folder (`tui-trainer report`).
 
 Each row of the report is described here by the config it was run with (model, weights, freeze,
-augment, lr, epochs, step_size, gamma). A cell takes its number from the summary of the latest
-completed run matching its row, and says which run that was. The report's own numbers are data
-here too, so `--compare-paper` can put them beside ours.
+augment, lr, epochs, step_size, gamma). The report's own numbers are data here too, so
+`--compare-paper` can put them beside ours and say where ours lie against them.
+
+Seeds: the runs matching a cell fall into groups of repeats, runs that differ only by seed
+(`runs.groups.seed_group_key`: the config without seed, plus the precision the run resolved to,
+since `auto` may pick differently on different machines). A cell shows one group: full protocol
+first, then the group with most completed seeds, then the one with the latest completed run; it
+counts the other groups that match (`other_groups`). Within the group each seed counts once, by
+its latest completed run (else its latest run, failed or running, which counts towards m in
+"n=2 of 3" but adds no figure). The cell's value is the mean over the completed seeds; a group of
+one run shows as that run, as before seeds.
 
 Protocol: the report trained on all 101 classes with 224 px crops of 256 px images, batch 256 and
 half of the training images held out for validation. A quick run (`classes=5`, `image_size=64`...)
@@ -16,9 +24,6 @@ the row's lr, epochs, step_size and gamma: shrink classes or image_size for a qu
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +32,7 @@ from typing import Any
 from tui_trainer.config import RunConfig
 from tui_trainer.errors import ConfigError
 from tui_trainer.events import RunStatus
+from tui_trainer.runs.groups import Spread, seed_group_key, spread, spread_text
 from tui_trainer.runs.store import Run, list_runs
 
 PROTOCOL = {"classes": 0, "image_size": 224, "resize": 256, "batch_size": 256, "val_fraction": 0.5}
@@ -149,11 +155,42 @@ TABLES = (
 
 
 @dataclass(frozen=True)
+class SeedRun:
+    """One seed of a cell's group: its latest completed run, else its latest run."""
+
+    run_id: str
+    seed: int
+    status: str
+    value: float | None  # the cell's figure from this run (None unless completed)
+
+
+@dataclass(frozen=True)
 class Cell:
-    value: float | None
-    run_id: str | None
-    protocol: str | None  # "full", or the run's deviations from the protocol
+    value: float | None  # the mean over the completed seeds (one run: its figure)
+    run_id: str | None  # the group's latest completed run
+    protocol: str | None  # "full", or the runs' deviations from the protocol
     paper: str
+    spread: Spread = Spread(())
+    runs: tuple[SeedRun, ...] = ()  # one per seed of the group, whatever its status
+    precision: str | None = None  # the precision the group's runs resolved to
+    other_groups: int = 0  # other groups of runs that match this cell (not shown)
+
+    @property
+    def expected(self) -> int:
+        """m in "n=2 of 3": the seeds the group's runs were started with."""
+        return len(self.runs)
+
+    @property
+    def completed(self) -> tuple[SeedRun, ...]:
+        return tuple(r for r in self.runs if r.status == RunStatus.COMPLETED)
+
+    def text(self) -> str:
+        """ "0.441 ± 0.052 (n=3)", "0.500" for one run, "—" for none."""
+        return spread_text(self.spread, of=self.expected)
+
+    def against_paper(self) -> str | None:
+        """Where our values lie against the report's number: below, within or above."""
+        return self.spread.against(float(self.paper)) if self.spread.values else None
 
 
 @dataclass(frozen=True)
@@ -182,10 +219,14 @@ class Report:
 
 @dataclass(frozen=True)
 class _Candidate:
+    index: int  # the run's place in the folder (ids sort by start time)
     run: Run
     config: dict[str, Any]
     summary: dict[str, Any]
+    status: str
     protocol: str
+    precision: str | None
+    group: str
 
 
 def protocol_of(config: dict[str, Any]) -> str:
@@ -195,18 +236,23 @@ def protocol_of(config: dict[str, Any]) -> str:
 
 
 def _candidates(runs: list[Run], any_protocol: bool) -> list[_Candidate]:
+    """Every run (whatever its status) that could count for a cell: a failed or running seed
+    still counts towards how many seeds a group expected."""
     found = []
-    for run in runs:
-        summary = run.summary()
-        if run.status(summary) != RunStatus.COMPLETED:
-            continue
+    for index, run in enumerate(runs):
+        meta = run.meta()
         try:
-            config = RunConfig.from_dict(run.config()).to_dict()
+            config = RunConfig.from_dict(meta.get("config", {})).to_dict()
         except ConfigError:
             continue  # a config this version cannot read matches no row
         protocol = protocol_of(config)
-        if any_protocol or protocol == FULL:
-            found.append(_Candidate(run, config, summary, protocol))
+        if not (any_protocol or protocol == FULL):
+            continue
+        summary = run.summary()
+        precision = meta.get("precision")
+        group = seed_group_key(config, precision) or ""
+        status = str(run.status(summary))
+        found.append(_Candidate(index, run, config, summary, status, protocol, precision, group))
     return found
 
 
@@ -221,12 +267,50 @@ def _matches(config: dict[str, Any], match: dict[str, Any]) -> bool:
     return True
 
 
+def _done(c: _Candidate) -> bool:
+    return c.status == RunStatus.COMPLETED
+
+
+def _rank(group: list[_Candidate]) -> tuple[bool, int, int]:
+    """Full protocol first, then most completed seeds, then the latest completed run."""
+    done = [c for c in group if _done(c)]
+    return group[0].protocol == FULL, len({c.config["seed"] for c in done}), done[-1].index
+
+
+def _per_seed(group: list[_Candidate], key: str) -> tuple[SeedRun, ...]:
+    chosen: dict[int, _Candidate] = {}
+    for c in group:  # in folder order: a later run replaces an earlier one of its seed...
+        seed = c.config["seed"]
+        if seed not in chosen or _done(c) or not _done(chosen[seed]):
+            chosen[seed] = c  # ...unless it would replace a completed run by an unfinished one
+    return tuple(
+        SeedRun(c.run.id, seed, c.status, c.summary.get(key) if _done(c) else None)
+        for seed, c in chosen.items()
+    )
+
+
 def _cell(candidates: list[_Candidate], match: dict[str, Any], key: str, paper: str) -> Cell:
-    found = [(c.protocol == FULL, i) for i, c in enumerate(candidates) if _matches(c.config, match)]
-    if not found:
+    groups: dict[str, list[_Candidate]] = {}
+    for c in candidates:
+        if _matches(c.config, match):
+            groups.setdefault(c.group, []).append(c)
+    shown = [g for g in groups.values() if any(_done(c) for c in g)]
+    if not shown:
         return Cell(None, None, None, paper)
-    best = candidates[max(found)[1]]  # a full-protocol run first, then the latest
-    return Cell(best.summary.get(key), best.run.id, best.protocol, paper)
+    best = max(shown, key=_rank)
+    runs = _per_seed(best, key)
+    values = spread(r.value for r in runs if r.status == RunStatus.COMPLETED)
+    latest = [c for c in best if _done(c)][-1]
+    return Cell(
+        values.mean,
+        latest.run.id,
+        latest.protocol,
+        paper,
+        values,
+        runs,
+        latest.precision,
+        len(shown) - 1,
+    )
 
 
 def build_report(
@@ -251,9 +335,6 @@ def build_report(
     return Report(Path(runs_dir), any_protocol, tables)
 
 
-# --- rendering ---------------------------------------------------------------------------------
-
-
 def value_text(value: float | None) -> str:
     return EMPTY if value is None else f"{value:.3f}"
 
@@ -263,83 +344,6 @@ def joined_text(values: list[str | None]) -> str:
     return ", ".join(seen) or EMPTY
 
 
-def render(report: Report, fmt: str = "md", compare_paper: bool = False) -> str:
-    if fmt == "md":
-        return render_markdown(report, compare_paper)
-    if fmt == "csv":
-        return render_csv(report, compare_paper)
-    if fmt == "json":
-        return json.dumps(report_dict(report, compare_paper), indent=2) + "\n"
-    raise ConfigError(f"unknown report format {fmt!r}: choose one of {', '.join(FORMATS)}")
-
-
-def render_markdown(report: Report, compare_paper: bool = False) -> str:
-    if report.any_protocol:
-        scope = "of any protocol (a full-protocol run wins over a quick one)"
-    else:
-        scope = "on the report's protocol (quick runs left out: --any-protocol includes them)"
-    lines = [
-        "# Results",
-        "",
-        f"Each cell: the latest completed run in `{report.runs_dir}` {scope}; {EMPTY} = no run.",
-    ]
-    for table in report.tables:
-        spec = table.spec
-        header = list(spec.key_columns)
-        for col in spec.columns:
-            header += [col.name, f"{col.name} (paper)"] if compare_paper else [col.name]
-        header += ["RUN"] + (["PROTOCOL"] if report.any_protocol else [])
-        lines += ["", f"## {spec.title}", "", _md_line(header), _md_line(["---"] * len(header))]
-        for row in table.rows:
-            cells = list(row.keys)
-            for cell in row.cells:
-                cells += [value_text(cell.value)] + ([cell.paper] if compare_paper else [])
-            cells.append(joined_text([c.run_id for c in row.cells]))
-            if report.any_protocol:
-                cells.append(joined_text([c.protocol for c in row.cells]))
-            lines.append(_md_line(cells))
-    return "\n".join(lines) + "\n"
-
-
-def _md_line(cells: list[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
-
-
-def render_csv(report: Report, compare_paper: bool = False) -> str:
-    """One line per cell (long format): every table fits under one header."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(
-        ["table", "row", "column", "value", "run", "protocol"]
-        + (["paper"] if compare_paper else [])
-    )
-    for table in report.tables:
-        for row in table.rows:
-            for col, cell in zip(table.spec.columns, row.cells, strict=True):
-                line = [table.spec.key, row.label(table.spec.key_columns), col.name]
-                line += ["" if cell.value is None else repr(cell.value)]
-                line += [cell.run_id or "", cell.protocol or ""]
-                writer.writerow(line + ([cell.paper] if compare_paper else []))
-    return buf.getvalue()
-
-
-def report_dict(report: Report, compare_paper: bool = False) -> dict[str, Any]:
-    tables = []
-    for table in report.tables:
-        spec = table.spec
-        rows = []
-        for row in table.rows:
-            cells = {}
-            for col, cell in zip(spec.columns, row.cells, strict=True):
-                cells[col.name] = {"value": cell.value, "run": cell.run_id}
-                cells[col.name]["protocol"] = cell.protocol
-                if compare_paper:
-                    cells[col.name]["paper"] = float(cell.paper)
-            keys = dict(zip(spec.key_columns, row.keys, strict=True))
-            rows.append({"label": row.label(spec.key_columns), "keys": keys, "cells": cells})
-        tables.append({"key": spec.key, "title": spec.title, "rows": rows})
-    return {
-        "runs_dir": str(report.runs_dir),
-        "protocol": "any" if report.any_protocol else FULL,
-        "tables": tables,
-    }
+def cell_runs(cell: Cell) -> list[str]:
+    """The runs a cell's number comes from (its completed seeds)."""
+    return [r.run_id for r in cell.completed]

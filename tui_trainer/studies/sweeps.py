@@ -7,14 +7,26 @@ members, as a list, a grid, or both:
     description = "..."
     base = "scratch"              # the preset every member starts from
     include = ["other-sweep"]     # optional: that sweep's members come first
+    seeds = [42, 0, 1]            # optional: every member below, once per seed
     [[runs]]                      # one member per table: overrides on the base preset
     name = "lr0.001"              #   optional label; run ids end with it
     preset = "freeze-conv"        #   optional: start from this preset instead of the base
     lr = 0.001
     [grid]                        # every combination of these values, crossed with each
-    seed = [1, 2, 3]              # [[runs]] entry (or with the base alone when there is none)
+    lr = [0.01, 0.05]             # [[runs]] entry (or with the base alone when there is none)
 
 Members whose resolved configs are identical are run once (the first one is kept).
+
+Seeds: `seeds` repeats each member of the file over those seeds, as repeats of one experiment
+(the report and the Studies view show such a group as mean ± std). `tui-trainer sweep NAME
+--seeds N` does the same with the first N seeds of 42, 0, 1, 2, ... (`first_seeds`) and wins over
+every file's `seeds`, included ones too. A member's run at its own seed (the preset's, 42 unless
+it sets one) keeps the member's name; the others end with `-seed<N>`: `lr0.05`, `lr0.05-seed0`,
+`lr0.05-seed1`. Matching is by config, so a run made before with seed 42 counts as the first
+seed. A member that sets `seed` itself ([[runs]], [grid] or --set) is refused with seeds: a
+`[grid]` over seed makes separate members (separate cells), not repeats. studies/report.py says
+how a cell picks among groups of repeats and what m is in "n=2 of 3" (every seed the group's
+runs were started with, whatever their status).
 
 Resuming: a member is done when the runs folder holds a completed run with the same resolved
 config (`device` and `threads` aside: where a run ran does not change what it measured), whatever
@@ -37,7 +49,11 @@ from tui_trainer.events import EventCallback, RunEnded, RunStatus
 from tui_trainer.runs.groups import comparable
 from tui_trainer.runs.store import Run, list_runs
 
-SWEEP_KEYS = ("description", "study", "base", "include", "runs", "grid")
+SWEEP_KEYS = ("description", "study", "base", "include", "runs", "grid", "seeds")
+SEED_KEY = "seed"
+# `--seeds N` takes the first N: 42 first, the default seed, so runs made with the defaults
+# count as the first seed of a group.
+FIRST_SEED = 42
 MEMBER_KEYS = ("name", "preset")
 # A member's state when no run in the runs folder has its config; every other state is the
 # RunStatus of the run it comes from.
@@ -59,6 +75,7 @@ class SweepMember:
     preset: str
     overrides: dict[str, Any]  # on top of the preset: the sweep's entry, its grid values, --set
     config: RunConfig
+    cell: str = ""  # the member's name without its seed suffix: one per group of seeds
 
 
 @dataclass(frozen=True)
@@ -69,6 +86,7 @@ class Sweep:
     members: list[SweepMember]
     dropped: list[str]  # members left out because an earlier one has the same config
     path: Path
+    seeds: tuple[int, ...] = ()  # the seeds members repeat over (none: one run per member)
 
 
 @dataclass(frozen=True)
@@ -110,12 +128,20 @@ def _find_sweep(name: str, directory: Path) -> Path:
     )
 
 
+def first_seeds(n: int) -> tuple[int, ...]:
+    """The first `n` seeds of the fixed list 42, 0, 1, 2, ... (`--seeds N`)."""
+    if n < 1:
+        raise ConfigError(f"--seeds {n}: give at least 1, e.g. --seeds 3 (seeds 42, 0, 1)")
+    return (FIRST_SEED, *(s for s in range(n) if s != FIRST_SEED))[:n]
+
+
 @dataclass(frozen=True)
 class _Entry:
     name: str
     preset: str
     overrides: dict[str, Any]
     path: Path
+    seeds: tuple[int, ...]  # the file's `seeds` (empty: one run)
 
 
 def _entries(path: Path, directory: Path, seen: tuple[str, ...]) -> list[_Entry]:
@@ -128,6 +154,7 @@ def _entries(path: Path, directory: Path, seen: tuple[str, ...]) -> list[_Entry]
             raise ConfigError(f"{path}: include {name!r} loops back to itself: remove it")
         entries += _entries(_find_sweep(name, directory), directory, (*seen, name))
     runs, grid = _checked_members(data, path)
+    seeds = _checked_seeds(data.get("seeds", []), path)
     for entry in runs:
         preset = str(entry.get("preset", base))
         fixed = {k: v for k, v in entry.items() if k not in MEMBER_KEYS}
@@ -135,7 +162,7 @@ def _entries(path: Path, directory: Path, seen: tuple[str, ...]) -> list[_Entry]
         for combo in itertools.product(*grid.values()):
             varied = dict(zip(grid, combo, strict=True))
             name = "-".join([label, *(f"{k}={v}" for k, v in varied.items())])
-            entries.append(_Entry(name, preset, {**fixed, **varied}, path))
+            entries.append(_Entry(name, preset, {**fixed, **varied}, path, seeds))
     return entries
 
 
@@ -164,6 +191,10 @@ def _checked_members(
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
         raise ConfigError(f"{path}: [grid] values must be non-empty lists, e.g. lr = [0.01, 0.05]")
     for key in grid:
+        if key == "seeds":
+            raise ConfigError(
+                f"{path}: seeds goes at the top of the file, before [[runs]] and [grid]"
+            )
         if key not in FIELD_TYPES:
             raise ConfigError(f"{path}: unknown config key {key!r} in [grid]")
     for key in (k for r in runs for k in r):
@@ -172,6 +203,13 @@ def _checked_members(
                 f"{path}: unknown key {key!r} in [[runs]]: use config keys, name or preset"
             )
     return runs, grid
+
+
+def _checked_seeds(value: Any, path: Path) -> tuple[int, ...]:
+    ok = isinstance(value, list) and all(type(v) is int and v >= 0 for v in value)
+    if not ok or len(set(value)) != len(value):
+        raise ConfigError(f"{path}: seeds must be distinct whole numbers, e.g. seeds = [42, 0, 1]")
+    return tuple(value)
 
 
 def _string_list(value: Any, path: Path, key: str) -> list[str]:
@@ -185,33 +223,73 @@ def _label(preset: str, overrides: dict[str, Any]) -> str:
 
 
 def load_sweep(
-    name: str, overrides: dict[str, Any] | None = None, directory: Path | None = None
+    name: str,
+    overrides: dict[str, Any] | None = None,
+    directory: Path | None = None,
+    seeds: tuple[int, ...] | None = None,
 ) -> Sweep:
-    """Resolve a sweep's members (`overrides`, e.g. from --set, apply to all of them).
-    Every member is validated here, so bad input fails before anything runs."""
+    """Resolve a sweep's members (`overrides`, e.g. from --set, apply to all of them; `seeds`,
+    from --seeds, replace every file's `seeds`). Every member is validated here, so bad input
+    fails before anything runs."""
     directory = directory or presets_dir()
     path = _find_sweep(name, directory)
     data = read_toml(path)
     members: list[SweepMember] = []
     dropped: list[str] = []
     keys: set[str | None] = set()
+    used: dict[int, None] = {}
     for entry in _entries(path, directory, (name,)):
         merged = {**entry.overrides, **(overrides or {})}
+        used.update(dict.fromkeys(_seeds_for(entry, seeds)))
+        for member in _seed_members(entry, merged, directory, seeds):
+            key = comparable(member.config.to_dict())
+            if key in keys:
+                dropped.append(member.name)
+                continue
+            if any(m.name == member.name for m in members):
+                raise ConfigError(
+                    f"{entry.path}: two members are named {member.name!r}: give them distinct names"
+                )
+            keys.add(key)
+            members.append(member)
+    description = str(data.get("description", ""))
+    return Sweep(name, description, data["base"], members, dropped, path, tuple(used))
+
+
+def _seeds_for(entry: _Entry, forced: tuple[int, ...] | None) -> tuple[int, ...]:
+    return entry.seeds if forced is None else forced
+
+
+def _seed_members(
+    entry: _Entry, merged: dict[str, Any], directory: Path, forced: tuple[int, ...] | None
+) -> list[SweepMember]:
+    """The entry as one member, or one per seed: the member's own seed keeps its name."""
+    try:
+        config = load_preset(entry.preset, directory).config.with_overrides(merged)
+    except ConfigError as exc:
+        raise ConfigError(f"{entry.path}: member {entry.name}: {exc}") from None
+    seeds = _seeds_for(entry, forced)
+    if not seeds:
+        return [SweepMember(entry.name, entry.preset, merged, config, entry.name)]
+    if SEED_KEY in merged:
+        source = "--seeds" if forced is not None else "seeds"
+        raise ConfigError(
+            f"{entry.path}: member {entry.name} sets seed itself ([[runs]], [grid] or --set) "
+            f"and {source} repeats it over seeds: drop one of the two"
+        )
+    members = []
+    for seed in seeds:
+        if seed == config.seed:
+            members.append(SweepMember(entry.name, entry.preset, merged, config, entry.name))
+            continue
+        seeded = {**merged, SEED_KEY: seed}
         try:
-            config = load_preset(entry.preset, directory).config.with_overrides(merged)
+            seeded_config = config.with_overrides({SEED_KEY: seed})
         except ConfigError as exc:
             raise ConfigError(f"{entry.path}: member {entry.name}: {exc}") from None
-        key = comparable(config.to_dict())
-        if key in keys:
-            dropped.append(entry.name)
-            continue
-        if any(m.name == entry.name for m in members):
-            raise ConfigError(
-                f"{entry.path}: two members are named {entry.name!r}: give them distinct names"
-            )
-        keys.add(key)
-        members.append(SweepMember(entry.name, entry.preset, merged, config))
-    return Sweep(name, str(data.get("description", "")), data["base"], members, dropped, path)
+        name = f"{entry.name}-seed{seed}"
+        members.append(SweepMember(name, entry.preset, seeded, seeded_config, entry.name))
+    return members
 
 
 def member_states(sweep: Sweep, runs_dir: Path) -> list[MemberState]:

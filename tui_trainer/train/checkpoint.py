@@ -6,10 +6,15 @@
   before the restructure also hold the RNG state and the config, which nothing read: a resume
   reseeds every epoch. They still load, through an allow-list of numpy's RNG-state types.)
 - best.pt: {"model", "epoch", "val_acc"}, the best-val weights.
+
+Both are written by a background thread (`checkpoint_writer.py`, which also states the order of
+an epoch's metrics row and its checkpoints). A completed run keeps best.pt only: last.pt is
+removed once its summary says `completed`, unless `keep_last=true`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +119,15 @@ class Checkpoint:
 
 def save_best(run_dir: Path, weights: dict[str, torch.Tensor], epoch: int, val_acc: float) -> None:
     _save(Path(run_dir) / BEST_FILE, {"model": weights, "epoch": epoch, "val_acc": val_acc})
+
+
+def remove_last(run_dir: Path) -> None:
+    """Delete a completed run's last.pt: only a resume reads it, and a completed run never
+    resumes. Call it after the summary says `completed`, never before: a kill in between must
+    leave a folder that still resumes. A removal that fails leaves a completed run with a
+    last.pt, as `keep_last=true` does: nothing to report."""
+    with contextlib.suppress(OSError):
+        (Path(run_dir) / LAST_FILE).unlink(missing_ok=True)
 
 
 def _save(path: Path, state: dict[str, Any]) -> None:

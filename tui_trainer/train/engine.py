@@ -8,6 +8,7 @@ and the whole val split; the best-val weights are kept and finally evaluated on 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import random
@@ -34,7 +35,8 @@ from tui_trainer.data.layout import Splits
 from tui_trainer.errors import Stopped, StorageError
 from tui_trainer.events import Epoch, EventCallback, Log, RunEnded, RunStarted, RunStatus, Step
 from tui_trainer.train import fast_paths, frozen_features
-from tui_trainer.train.checkpoint import Checkpoint, TrainState, save_best
+from tui_trainer.train.checkpoint import Checkpoint, TrainState
+from tui_trainer.train.checkpoint_writer import BestWeights, CheckpointWriter, take_snapshot
 from tui_trainer.train.context import BatchContext, make_context
 from tui_trainer.train.evaluation import evaluate, evaluate_with_predictions
 from tui_trainer.train.models import apply_freeze, set_train_mode
@@ -99,7 +101,8 @@ class EpochResult:
         return {k: getattr(self, k) for k in keys}
 
     def event(self, epochs: int) -> Epoch:
-        """The Epoch event, its seconds counting the checkpoints written since."""
+        """The Epoch event, its seconds the epoch's training and evaluation (emitted before its
+        checkpoints are copied and written)."""
         seconds = time.monotonic() - self.started
         return Epoch(
             "",
@@ -195,19 +198,24 @@ def _started_event(prep: Prepared, data: dict[str, TensorSplit], start_epoch: in
 
 
 def run_epochs(prep, loop, state, emit, stop, run_dir, started) -> tuple[RunStatus, str]:
-    """The epochs left, each followed by its checkpoints; (status, message) of how they ended."""
+    """The epochs left, each followed by its checkpoints (written in the background, drained
+    before this returns); (status, message) of how they ended. The order of an epoch's row and
+    its checkpoints: train/checkpoint_writer.py."""
     cfg = prep.config
     try:
-        if "frozen_features" in prep.fast_paths:
-            loop.step_model, loop.data = _frozen_features(
-                loop.model, cfg, loop.data, loop.ctx, emit, stop
-            )
-        loop.net = loop.ctx.topology.wrap(loop.step_model)  # DDP; `model` stays the plain module
-        for epoch in range(state.epoch + 1, cfg.epochs + 1):
-            result = run_epoch(prep, loop, state, epoch, emit, stop)
-            if run_dir is not None:
-                save_checkpoints(run_dir, loop, state, result, time.monotonic() - started)
-            emit(result.event(cfg.epochs))
+        with _checkpoint_writer(run_dir) as writer:
+            if "frozen_features" in prep.fast_paths:
+                loop.step_model, loop.data = _frozen_features(
+                    loop.model, cfg, loop.data, loop.ctx, emit, stop
+                )
+            loop.net = loop.ctx.topology.wrap(loop.step_model)  # DDP; `model` stays plain
+            for epoch in range(state.epoch + 1, cfg.epochs + 1):
+                result = run_epoch(prep, loop, state, epoch, emit, stop)
+                emit(result.event(cfg.epochs))  # the row first, then its checkpoints
+                if writer is not None:
+                    save_checkpoints(writer, loop, state, result, time.monotonic() - started)
+            if writer is not None:
+                writer.drain()
     except Stopped:
         return RunStatus.INTERRUPTED, f"stopped during epoch {state.epoch + 1}"
     except Diverged as exc:
@@ -255,21 +263,22 @@ def run_epoch(prep: Prepared, loop: Loop, state: TrainState, epoch: int, emit, s
     return result
 
 
+def _checkpoint_writer(run_dir: Path | None):
+    """The background writer, or nothing to write to (a rank other than 0, no folder)."""
+    return CheckpointWriter(run_dir) if run_dir is not None else contextlib.nullcontext()
+
+
 def save_checkpoints(
-    run_dir: Path, loop: Loop, state: TrainState, result: EpochResult, seconds: float
+    writer: CheckpointWriter, loop: Loop, state: TrainState, result: EpochResult, seconds: float
 ) -> None:
-    """last.pt first: die before best.pt is written and last.pt's weights are the best."""
-    Checkpoint(
-        loop.model.state_dict(),
-        loop.optimizer.state_dict(),
-        loop.scheduler.state_dict(),
-        loop.scaler.state_dict(),
-        state,
-        seconds,
-    ).save(run_dir)
+    """Copy this epoch's state (before the next step changes it) and hand it to the writer."""
+    writer.drain()  # one copy in memory at a time: the previous epoch's write ends first
+    best = None
     if loop.best_weights is not None and (result.is_best or loop.best_unsaved):
-        save_best(run_dir, loop.best_weights, state.best_epoch, state.best_val_acc)
+        best = BestWeights(loop.best_weights, state.best_epoch, state.best_val_acc)
         loop.best_unsaved = False
+    model, optimizer, scheduler, scaler = loop.model, loop.optimizer, loop.scheduler, loop.scaler
+    writer.submit(take_snapshot(model, optimizer, scheduler, scaler, state, seconds, best))
 
 
 def finish(prep, loop, state, status, message, seconds, on_test) -> RunEnded:

@@ -1,12 +1,14 @@
-"""Which device and arithmetic a run uses: `device=auto` and `precision=auto` resolved here.
-
-bf16 autocast only pays where the hardware has bf16 matrix units: CUDA GPUs with bf16 support and
-CPUs with AMX (on a CPU without them bf16 is emulated and several times *slower* than fp32).
+"""Which device a run uses (`device=auto` resolved here), what the hardware is called, and the
+checks of an explicit precision. `precision=auto` is decided by a measurement
+(train/precision_probe.py): whether bf16 pays cannot be read off a flag list (bf16 autocast is
+1.8x faster than fp32 on one AVX512-BF16 CPU without AMX, 5x slower on an AVX2-only one).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import platform
 from pathlib import Path
 
 import torch
@@ -28,33 +30,52 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def cpu_flags() -> set[str]:
+def _cpuinfo() -> str:
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        return Path("/proc/cpuinfo").read_text()
     except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
+        return ""
 
 
-def cpu_has_fast_bf16(flags: set[str] | None = None) -> bool:
-    """AMX-BF16 tiles make bf16 GEMMs ~7x faster than fp32; AVX512-BF16 alone does not pay here."""
-    flags = cpu_flags() if flags is None else flags
-    return "amx_bf16" in flags
+def _cpuinfo_field(name: str) -> str:
+    for line in _cpuinfo().splitlines():
+        if line.startswith(name):
+            return line.split(":", 1)[1].strip()
+    return ""
 
 
-def resolve_precision(name: str, device: torch.device, flags: set[str] | None = None) -> str:
-    if name != "auto":
-        if name == "fp16" and device.type == "cpu":
-            raise UserError("precision=fp16 is for GPUs: use bf16 or fp32 on the CPU")
-        return name
+def cpu_flags() -> set[str]:
+    return set(_cpuinfo_field("flags").split())
+
+
+def hardware_name(device: torch.device) -> str:
+    """What decides how fast a precision runs on `device`: the GPU's name and compute capability,
+    or the CPU's model name and a digest of its flags (the same model name can come with
+    different instruction sets in a VM)."""
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if device.type == "cpu" and cpu_has_fast_bf16(flags):
-        return "bf16"
-    return "fp32"
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        major, minor = torch.cuda.get_device_capability(index)
+        return f"{torch.cuda.get_device_name(index)} (sm_{major}{minor})"
+    if device.type != "cpu":
+        return device.type
+    model = _cpuinfo_field("model name") or platform.processor() or platform.machine()
+    flags = " ".join(sorted(cpu_flags()))
+    return f"{model} (flags {hashlib.sha256(flags.encode()).hexdigest()[:12]})"
+
+
+def check_precision(name: str, device: torch.device) -> str:
+    """A precision as the config names it, refused where it cannot run (fp16 on a CPU)."""
+    if name == "fp16" and device.type == "cpu":
+        raise UserError("precision=fp16 is for GPUs: use bf16 or fp32 on the CPU")
+    return name
+
+
+def cuda_has_native_bf16() -> bool:
+    """bf16 in hardware, not emulated in fp32 (GPUs before Ampere emulate it)."""
+    try:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # torch < 2.3 has no including_emulation and reports native support only
+        return torch.cuda.is_bf16_supported()
 
 
 def sync(device: torch.device) -> None:

@@ -16,8 +16,9 @@ from tui_trainer.data.decode import decode_all
 from tui_trainer.data.layout import DataError, Splits, find_layout, make_splits
 from tui_trainer.events import EventCallback, Log
 from tui_trainer.train import fast_paths
-from tui_trainer.train.hardware import resolve_precision
+from tui_trainer.train.hardware import check_precision
 from tui_trainer.train.models import build_model
+from tui_trainer.train.precision_probe import PrecisionChoice, ProbeResult, decide
 from tui_trainer.train.topology import Topology
 
 
@@ -35,6 +36,7 @@ class Prepared:
     model: nn.Module
     fast_paths: list[str] = field(default_factory=list)  # fast_paths.choose; in config.json
     topology: Topology = field(default_factory=Topology)  # the run's processes (torchrun)
+    precision_probe: ProbeResult | None = None  # what precision=auto measured; in config.json
 
 
 def prepare(
@@ -43,17 +45,20 @@ def prepare(
     on_event: EventCallback | None = None,
     stop: threading.Event | None = None,
     topology: Topology | None = None,
+    precision: PrecisionChoice | None = None,
 ) -> Prepared:
     """Resolve hardware, load weights, find and decode the data. Raises UserError on bad input,
     and `Stopped` when `stop` is set during the decode (which can take minutes the first time).
     `topology`: the run's processes; joined here when not given (under torchrun: this rank's GPU,
-    process group joined)."""
+    process group joined). `precision`: the one decided for the run (a resume's recorded one, or
+    rank 0's under torchrun); decided here when not given (`precision=auto` measures, on a
+    model of its own, leaving the RNG as it was)."""
     say = on_event or (lambda e: None)
     topology = Topology.join(config) if topology is None else topology
     device = topology.device
-    precision = resolve_precision(config.precision, device)
     layout = find_layout(data_dir)
     splits = make_splits(layout, config)
+    check_precision(precision.precision if precision else config.precision, device)
     seed_everything(config.seed)  # the random init follows the seed
     model = build_model(config.model, len(splits.classes), config.weights)
     items = splits.all_items()
@@ -73,9 +78,23 @@ def prepare(
     _require_readable(tensors, skipped, splits.classes, data_dir)
     for rel in skipped:
         say(Log("", f"skipped unreadable image {splits.images_dir / rel}", "warning"))
+    # after the decode: a stop during it has written nothing, the probe's cache included
+    choice = precision or decide(
+        config, device, topology.threads_per_rank(config.threads), stop, say
+    )
     paths = fast_paths.choose(config, device, tensors)
     return Prepared(
-        config, data_dir, splits, tensors, skipped, device, precision, model, paths, topology
+        config,
+        data_dir,
+        splits,
+        tensors,
+        skipped,
+        device,
+        choice.precision,
+        model,
+        paths,
+        topology,
+        choice.probe,
     )
 
 

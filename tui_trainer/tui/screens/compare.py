@@ -1,8 +1,10 @@
-"""Compare: val accuracy and val loss of the marked runs overlaid, one labelled curve each."""
+"""Compare: val accuracy and val loss overlaid, one labelled curve per run and one band (mean
+between min and max) per seed group; the header gives each one's figures."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from rich.markup import escape
 from textual.app import ComposeResult
@@ -11,7 +13,9 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
+from tui_trainer.runs.groups import SeedGroup, band_counts_text, epoch_band, spread_text
 from tui_trainer.runs.store import Run
+from tui_trainer.tui.widgets.group_table import FIGURES, group_row
 from tui_trainer.tui.widgets.key_bar import KeyBar
 from tui_trainer.tui.widgets.plots import ComparePlot
 
@@ -26,9 +30,9 @@ def curve_label(run: Run) -> str:
 class CompareScreen(Screen):
     BINDINGS = [Binding("escape,b", "app.pop_screen", "Back")]
 
-    def __init__(self, runs: list[Run]) -> None:
+    def __init__(self, runs: Sequence[Run] = (), groups: Sequence[SeedGroup] = ()) -> None:
         super().__init__()
-        self.runs = runs
+        self.runs, self.groups = list(runs), list(groups)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -39,21 +43,60 @@ class CompareScreen(Screen):
         yield KeyBar()
 
     def on_mount(self) -> None:
-        self.sub_title = f"Compare {len(self.runs)} runs"
-        curves = {}
-        lines = []
+        self.sub_title = self._title()
+        lines: list[str] = []
+        bands: dict[str, list[list[dict]]] = {}
+        for group in self.groups:
+            label = _unique(group.label, bands, group.precision)
+            bands[label] = [run.epochs() for run in group.runs]
+            lines.append(_group_line(group, label, bands[label]))
+        curves: dict[str, list[dict]] = {}
         for run in self.runs:
-            label = curve_label(run)
-            label = run.id if label in curves else label
+            label = _unique(curve_label(run), curves, run.id)
             curves[label] = run.epochs()
-            summary = run.summary()
-            status = run.status(summary)
-            numbers = "  ".join(
-                f"{key} {summary[key]:.3f}"
-                for key in ("max_val_acc", "test_acc")
-                if isinstance(summary.get(key), float)
-            )
-            lines.append(f"[b]{escape(label)}[/b]  {status}  {numbers}")
+            lines.append(_run_line(run, label))
         self.query_one("#compare-runs", Static).update("\n".join(lines))
-        self.query_one("#compare-acc", ComparePlot).replot(curves)
-        self.query_one("#compare-loss", ComparePlot).replot(curves)
+        self.query_one("#compare-acc", ComparePlot).replot(curves, bands)
+        self.query_one("#compare-loss", ComparePlot).replot(curves, bands)
+
+    def _title(self) -> str:
+        if not self.groups:
+            return f"Compare {len(self.runs)} runs"
+        members = sum(len(g.runs) for g in self.groups)
+        if len(self.groups) == 1 and not self.runs:
+            return f"Seeds of {self.groups[0].label}: {members} runs"
+        return f"Compare {len(self.groups)} seed groups ({members} runs)"
+
+
+def _unique(label: str, taken: dict, other: str | None) -> str:
+    """The label, or the label with `other` (precision, run id) when it is taken already."""
+    return label if label not in taken else f"{label} {other}"
+
+
+def _run_line(run: Run, label: str) -> str:
+    summary = run.summary()
+    numbers = "  ".join(
+        f"{key} {summary[key]:.3f}" for key in FIGURES if isinstance(summary.get(key), float)
+    )
+    return f"[b]{escape(label)}[/b]  {run.status(summary)}  {numbers}"
+
+
+def _group_line(group: SeedGroup, label: str, curves: list[list[dict]]) -> str:
+    """Name (n), statuses, the figures as mean ± std over its completed runs, seeds, and how
+    many runs the band averages where that changes."""
+    row = group_row(group)
+    numbers = "  ".join(
+        f"{key} {spread_text(row[key], of=row['runs'])}" for key in FIGURES if row[key]
+    )
+    counts = band_counts_text(epoch_band(curves, "val_acc"))
+    return "  ".join(
+        part
+        for part in (
+            f"[b]{escape(label)} (n={len(group.runs)})[/b]",
+            row["statuses"],
+            numbers,
+            f"seeds {row['seeds']}",
+            f"band {counts}" if counts else "",
+        )
+        if part
+    )

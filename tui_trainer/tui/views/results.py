@@ -1,4 +1,8 @@
-"""Runs: every run folder in a sortable, filterable table; open, compare, watch or delete."""
+"""Runs: every run folder in a sortable, filterable table; open, compare, watch or delete.
+
+`g` swaps in the grouped table (one row per seed group: runs that differ only by seed); each
+table keeps its own sort and marks, the filter applies to both, and the view's `-grouped`
+class says which one shows. Enter on a group compares its runs as a band."""
 
 from __future__ import annotations
 
@@ -12,12 +16,14 @@ from textual.widgets import DataTable, Input, Static
 
 from tui_trainer.errors import UserError
 from tui_trainer.events import RunStatus
+from tui_trainer.runs.groups import SeedGroup, group_by_seed
 from tui_trainer.runs.store import Run, delete_run
 from tui_trainer.tui.screens.compare import CompareScreen
 from tui_trainer.tui.screens.confirm import ConfirmScreen
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
 from tui_trainer.tui.views.runs_folder import RunsFolderView
-from tui_trainer.tui.widgets.results_table import COLUMN_BY_KEY, ResultsTable, result_row
+from tui_trainer.tui.widgets.group_table import GroupTable
+from tui_trainer.tui.widgets.results_table import ResultsTable, RowTable, result_row
 
 
 class ResultsView(RunsFolderView, Vertical):
@@ -26,6 +32,7 @@ class ResultsView(RunsFolderView, Vertical):
         Binding("slash", "focus_filter", "Filter"),
         Binding("enter", "open", "Open", show=True),
         Binding("c", "compare", "Compare"),
+        Binding("g", "toggle_groups", "Seeds"),
         Binding("w", "watch", "Watch"),
         Binding("d", "delete", "Delete"),
         Binding("r", "refresh", "Refresh", show=False),
@@ -35,6 +42,8 @@ class ResultsView(RunsFolderView, Vertical):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._signature: tuple | None = None
+        self._runs: list[Run] = []
+        self._groups_stale = True  # the grouped table is built when shown
 
     def compose(self) -> ComposeResult:
         yield Input(
@@ -43,18 +52,31 @@ class ResultsView(RunsFolderView, Vertical):
             compact=True,
         )
         yield ResultsTable(id="table")
+        yield GroupTable(id="groups")
         yield Static("", id="results-status")
 
     @property
     def default_focus(self):
-        return self.table
+        return self.shown_table
 
     def on_mount(self) -> None:
         self.watch_runs_folder()
 
     @property
     def table(self) -> ResultsTable:
-        return self.query_one(ResultsTable)
+        return self.query_one("#table", ResultsTable)
+
+    @property
+    def group_table(self) -> GroupTable:
+        return self.query_one("#groups", GroupTable)
+
+    @property
+    def grouped(self) -> bool:
+        return self.has_class("-grouped")
+
+    @property
+    def shown_table(self) -> RowTable:
+        return self.group_table if self.grouped else self.table
 
     # --- keeping the table current ---------------------------------------------------------------
 
@@ -62,19 +84,39 @@ class ResultsView(RunsFolderView, Vertical):
         self.reload()
 
     def load_runs(self, runs: list[Run]) -> None:
+        self._runs = runs
         self.table.load([result_row(r) for r in runs])
+        self._groups_stale = True
+        if self.grouped:
+            self._load_groups()
+
+    def _load_groups(self) -> None:
+        self.group_table.load_groups(group_by_seed(self._runs))
+        self._groups_stale = False
+
+    def action_toggle_groups(self) -> None:
+        if not self.grouped and self._groups_stale:
+            self._load_groups()
+        self.toggle_class("-grouped")
+        self.call_after_refresh(self.shown_table.focus)  # once the styles show it
+        self._show_status()
 
     def _show_status(self) -> None:
-        table = self.table
+        table = self.shown_table
         shown, total = table.row_count, len(table.rows_data)  # drawn rows: the visible ones
-        parts = [f"{shown} of {total} runs" if shown != total else f"{total} runs"]
+        noun = "seed groups" if self.grouped else "runs"
+        parts = [f"{shown} of {total} {noun}" if shown != total else f"{total} {noun}"]
+        if self.grouped:
+            parts[0] += f" of {len(self._runs)} runs"
         if table.marked:
             parts.append(f"{len(table.marked)} marked")
         if table.sort_by:
-            label = COLUMN_BY_KEY[table.sort_by].label
+            label = next(c.label for c in table.COLUMNS if c.key == table.sort_by)
             parts.append(f"sorted by {label} {'▼' if table.reverse else '▲'}")
         if not total:
             parts.append(f"no runs in {self.app.runs_dir} yet: start one on the Launch screen (1)")
+        elif self.grouped:
+            parts.append("enter compare seeds · space mark · g runs")
         else:
             parts.append("enter open · space mark · s sort by column")
         self.query_one("#results-status", Static).update(" · ".join(parts))
@@ -82,39 +124,61 @@ class ResultsView(RunsFolderView, Vertical):
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.table.set_filter(event.value)
+        self.group_table.set_filter(event.value)
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:
-        self.table.focus()
+        self.shown_table.focus()
 
-    def on_results_table_view_changed(self, event: ResultsTable.ViewChanged) -> None:
+    def on_row_table_view_changed(self, event: RowTable.ViewChanged) -> None:
         self._show_status()
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
 
     def action_focus_table(self) -> None:
-        self.table.focus()
+        self.shown_table.focus()
 
     # --- acting on runs ------------------------------------------------------------------------
 
     def _current_run(self) -> Run | None:
+        if self.grouped:
+            group = self._current_group()
+            return None if group is None else group.runs[-1]  # its newest run
         run_id = self.table.current_id
         if run_id is None:
             self.notify("No run here yet.")
             return None
         return Run(self.app.runs_dir / run_id)
 
-    @on(DataTable.CellSelected, "#table")
+    def _current_group(self) -> SeedGroup | None:
+        group = self.group_table.current_group
+        if group is None:
+            self.notify("No seed group here yet.")
+        return group
+
+    @on(DataTable.CellSelected, "#table, #groups")
     def _cell_selected(self) -> None:
         self.action_open()
 
     def action_open(self) -> None:
-        run = self._current_run()
+        if self.grouped:
+            group = self._current_group()
+            if group is not None and len(group.runs) > 1:
+                self.app.push_screen(CompareScreen(groups=[group]))
+                return
+        run = self._current_run()  # a group of one run opens that run
         if run is not None:
             self.app.push_screen(RunDetailScreen(run))
 
     def action_compare(self) -> None:
+        if self.grouped:
+            groups = self.group_table.marked_groups()
+            if len(groups) < 2:
+                self.notify("Mark two or more seed groups with space, then press c.")
+                return
+            self.app.push_screen(CompareScreen(groups=groups))
+            return
         marked = [r for r in self.table.rows_data if r["id"] in self.table.marked]
         if len(marked) < 2:
             self.notify("Mark two or more runs with space, then press c.")
@@ -127,6 +191,9 @@ class ResultsView(RunsFolderView, Vertical):
             self.app.watch_run(run)
 
     def action_delete(self) -> None:
+        if self.grouped:
+            self.notify("Delete runs one at a time: g shows the runs.", severity="warning")
+            return
         run = self._current_run()
         if run is None:
             return

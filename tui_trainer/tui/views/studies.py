@@ -1,8 +1,10 @@
 """Studies: the report's tables from the runs folder, one tab per study (`tui-trainer report`).
 
-Each cell is the latest completed run matching its row (studies/report.py decides, as for the CLI);
-enter on a cell opens that run. The tables are built when the view is first shown and rebuilt
-when a run folder changes while it is on screen, never in the background.
+Each cell is the group of completed runs matching its row that differ only by seed, as
+mean ± std (n) (studies/report.py decides, as for the CLI); enter on a cell of one run opens that
+run, on a cell of several seeds the list of its runs (screens/cell_runs.py). The tables are built
+when the view is first shown and rebuilt when a run folder changes while it is on screen, never in
+the background.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from tui_trainer.runs.store import Run
 from tui_trainer.studies.report import TABLES, build_report
+from tui_trainer.tui.screens.cell_runs import CellRunsScreen
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
 from tui_trainer.tui.views.runs_folder import RunsFolderView
 from tui_trainer.tui.widgets.study_table import Layout, StudyTable
@@ -91,8 +94,11 @@ class StudiesView(RunsFolderView, Vertical):
             scope = "runs of any protocol (full protocol wins)"
         else:
             scope = "full-protocol runs only (a: quick runs too)"
-        paper = "p: the report's numbers" if not self.layout_options.compare_paper else ""
-        parts = ["Each cell: the latest completed run", scope, paper]
+        if self.layout_options.compare_paper:
+            paper = "paper: ours below / within / above it"
+        else:
+            paper = "p: the report's numbers"
+        parts = ["Each cell: mean ± std (n seeds)", scope, paper]
         self.query_one("#studies-scope", Static).update(" · ".join(p for p in parts if p))
 
     def _show_status(self) -> None:
@@ -101,7 +107,7 @@ class StudiesView(RunsFolderView, Vertical):
         sweep = STUDY_SWEEPS.get(self.current_key, ALL_STUDIES_SWEEP)
         hint = f"s: sweep {sweep} fills it" if filled < total else "all filled"
         status = self.query_one("#studies-status", Static)
-        status.update(f"{filled} of {total} cells · {hint} · enter: a cell's run · [ ]: tabs")
+        status.update(f"{filled} of {total} cells · {hint} · enter: a cell's runs · [ ]: tabs")
         status.set_class(filled == 0, "-empty")
 
     @on(TabbedContent.TabActivated, "#study-tabs")
@@ -131,7 +137,12 @@ class StudiesView(RunsFolderView, Vertical):
         self.action_open()
 
     def action_open(self) -> None:
-        run_id = self.current_table.run_at_cursor()
+        table = self.current_table
+        cell = table.cell_at_cursor()
+        if cell is not None and len(cell.runs) > 1:
+            self._open_cell(table, cell)
+            return
+        run_id = table.run_at_cursor()
         if run_id is None:
             self.notify("No run behind this cell yet: s shows the sweep that fills it.")
             return
@@ -144,3 +155,13 @@ class StudiesView(RunsFolderView, Vertical):
 
     def action_sweep(self) -> None:
         self.app.show_sweep(STUDY_SWEEPS.get(self.current_key, ALL_STUDIES_SWEEP))
+
+    def _open_cell(self, table: StudyTable, cell) -> None:
+        """A cell over several seeds: the list of its runs, each opening as a one-run cell."""
+        if table.table is None:
+            return
+        row = table.table.rows[table.cursor_coordinate.row]
+        title = f"{table.table.spec.title} · {row.label(table.table.spec.key_columns)}"
+        column = table.column_at_cursor()
+        compare = self.layout_options.compare_paper
+        self.app.push_screen(CellRunsScreen(cell, title, column, self.app.runs_dir, compare))

@@ -6,6 +6,7 @@ plotext builds the text when Textual renders the widget, so a hidden plot costs 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from textual.app import RenderResult
@@ -59,11 +60,16 @@ class EpochPlot(_RunPlot):
 
 
 class ComparePlot(_RunPlot):
-    """One curve per run for one epoch metric (e.g. "val_acc"), with a legend."""
+    """One curve per run and one band per seed group (label -> its runs' epoch rows) for one
+    epoch metric (e.g. "val_acc"), with a legend."""
 
     def __init__(self, metric: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.metric = metric
 
-    def replot(self, runs: dict[str, list[dict[str, Any]]]) -> None:
-        self._redraw(lambda plt: display.plot_compare(plt, runs, self.metric), xlabel=True)
+    def replot(
+        self,
+        runs: dict[str, list[dict[str, Any]]],
+        groups: dict[str, Sequence[list[dict[str, Any]]]] | None = None,
+    ) -> None:
+        self._redraw(lambda plt: display.plot_compare(plt, runs, self.metric, groups), xlabel=True)

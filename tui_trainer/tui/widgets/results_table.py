@@ -86,19 +86,24 @@ def format_cell(column: Column, value: Any) -> str:
 def sort_key(key: str, row: dict[str, Any]) -> tuple:
     """Numbers by value, text case-insensitively (missing values are kept apart, see below)."""
     value = row.get(key)
+    value = getattr(value, "mean", value)  # a group's figure (a Spread) sorts by its mean
     if isinstance(value, int | float):
         return (0, value, "")
     return (1, 0, str(value).lower())
 
 
-def matches(row: dict[str, Any], text: str) -> bool:
-    """Every word of the filter appears in some cell (case-insensitive)."""
-    cells = " ".join(format_cell(COLUMN_BY_KEY[k], v) for k, v in row.items()).lower()
+def matches(cells: str, text: str) -> bool:
+    """Every word of the filter appears in the row's cells (case-insensitive)."""
+    cells = cells.lower()
     return all(word in cells for word in text.lower().split())
 
 
-class ResultsTable(DataTable):
-    """Runs as rows, keyed by run id. `s` on a column (or a header click) sorts by it."""
+class RowTable(DataTable):
+    """Rows of plain dicts, one column each in `COLUMNS`, keyed by the row's `ID_KEY` value;
+    sorted, filtered and marked here. `s` on a column (or a header click) sorts by it."""
+
+    COLUMNS: tuple[Column, ...] = ()
+    ID_KEY = "id"
 
     BINDINGS = [
         # Not in the footer (the status line under the table names them): room at 80 columns.
@@ -125,7 +130,7 @@ class ResultsTable(DataTable):
 
     def load(self, rows: list[dict[str, Any]]) -> None:
         self.rows_data = rows
-        known = {r["id"] for r in rows}
+        known = {r[self.ID_KEY] for r in rows}
         self.marked &= known
         self._draw()
 
@@ -148,7 +153,7 @@ class ResultsTable(DataTable):
         return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
 
     def visible_rows(self) -> list[dict[str, Any]]:
-        rows = [r for r in self.rows_data if matches(r, self.filter_text)]
+        rows = [r for r in self.rows_data if matches(self._row_text(r), self.filter_text)]
         if self.sort_by:
             # Runs without the value (still running, failed) stay last in both directions.
             present = [r for r in rows if r.get(self.sort_by) is not None]
@@ -158,7 +163,7 @@ class ResultsTable(DataTable):
         return rows
 
     def action_sort_column(self) -> None:
-        self.sort_rows(COLUMNS[self.cursor_column].key)
+        self.sort_rows(self.COLUMNS[self.cursor_column].key)
 
     def action_toggle_mark(self) -> None:
         run_id = self.current_id
@@ -179,13 +184,13 @@ class ResultsTable(DataTable):
             return
         keep_id, keep_column = self.current_id, self.cursor_column
         self.clear(columns=True)
-        for column in COLUMNS:
+        for column in self.COLUMNS:
             arrow = ""
             if column.key == self.sort_by:
                 arrow = " ▼" if self.reverse else " ▲"
             self.add_column(column.label + arrow, key=column.key)
         for row in self.visible_rows():
-            self.add_row(*self._cells(row), key=row["id"])
+            self.add_row(*self._cells(row), key=row[self.ID_KEY])
         if keep_id is not None and keep_id in self.rows:
             self.move_cursor(row=self.get_row_index(keep_id), column=keep_column, animate=False)
         else:
@@ -195,13 +200,27 @@ class ResultsTable(DataTable):
     def _mark_cell(self, run_id: str) -> Text | str:
         return Text("●", style="bold magenta") if run_id in self.marked else ""
 
+    def cell_text(self, column: Column, row: dict[str, Any]) -> str:
+        """A cell's text (also what the filter searches)."""
+        return format_cell(column, row.get(column.key))
+
+    def _row_text(self, row: dict[str, Any]) -> str:
+        return " ".join(self.cell_text(c, row) for c in self.COLUMNS if c.key != "mark")
+
     def _cells(self, row: dict[str, Any]) -> list[Text | str]:
-        cells: list[Text | str] = []
-        for column in COLUMNS:
-            if column.key == "mark":
-                cells.append(self._mark_cell(row["id"]))
-            elif column.key in ("status", "id"):  # the id too: status shows at any width
-                cells.append(Text(row[column.key], style=STATUS_STYLE.get(row["status"], "")))
-            else:
-                cells.append(format_cell(column, row.get(column.key)))
+        mark = self._mark_cell(row[self.ID_KEY])
+        return [mark if c.key == "mark" else self.cell_text(c, row) for c in self.COLUMNS]
+
+
+class ResultsTable(RowTable):
+    """Runs as rows, keyed by run id."""
+
+    COLUMNS = COLUMNS
+
+    def _cells(self, row: dict[str, Any]) -> list[Text | str]:
+        cells = super()._cells(row)
+        style = STATUS_STYLE.get(row["status"], "")
+        for key in ("status", "id"):  # the id too: status shows at any width
+            index = [c.key for c in COLUMNS].index(key)
+            cells[index] = Text(row[key], style=style)
         return cells

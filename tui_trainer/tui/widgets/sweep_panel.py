@@ -1,10 +1,10 @@
 """A sweep on the Launch view: its members, each done, failed, training, queued or remaining.
 
 The members come from `studies.load_sweep` with the overrides typed here (the CLI's `--set`,
-applied to every member); their standing from `studies.member_states` (the runs folder), then
-the app's own queue on top: a member waiting in the queue reads "queued", the one training
-"training". Start queues the members `tui-trainer sweep` would run, so the CLI and the console
-resume a sweep the same way.
+applied to every member; `seeds=N` is the CLI's `--seeds N`); their standing from
+`studies.member_states` (the runs folder), then the app's own queue on top: a member waiting in
+the queue reads "queued", the one training "training". Start queues the members `tui-trainer
+sweep` would run, so the CLI and the console resume a sweep the same way.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
 from tui_trainer.config import parse_set_options
-from tui_trainer.errors import UserError
+from tui_trainer.errors import ConfigError, UserError
 from tui_trainer.events import RunStatus
 from tui_trainer.runs.store import Run
 from tui_trainer.studies import sweeps as studies
@@ -60,6 +60,22 @@ def parse_sweep_overrides(text: str, device: str | None = None) -> dict[str, str
     return overrides
 
 
+def parse_sweep_input(
+    text: str, device: str | None = None
+) -> tuple[dict[str, str], tuple[int, ...] | None]:
+    """The typed overrides, and the seeds `seeds=N` asks for (None: the file's own)."""
+    words, seeds = [], None
+    for word in text.split():
+        key, _, value = word.partition("=")
+        if key != "seeds":
+            words.append(word)
+        elif value.isdigit():
+            seeds = studies.first_seeds(int(value))
+        else:
+            raise ConfigError(f"{word}: seeds=N takes a whole number, e.g. seeds=3 (42, 0, 1)")
+    return parse_sweep_overrides(" ".join(words), device), seeds
+
+
 class SweepPanel(Vertical):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -70,7 +86,7 @@ class SweepPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Input(
-            placeholder="key=value ... for every member, e.g. classes=5 image_size=64 resize=72",
+            placeholder="key=value ... for every member, e.g. classes=5 image_size=64 seeds=3",
             id="sweep-set",
             compact=True,
         )
@@ -91,8 +107,9 @@ class SweepPanel(Vertical):
             return
         text = self.query_one("#sweep-set", Input).value
         try:
-            overrides = parse_sweep_overrides(text, self.app.device)
-            self.sweep, self.error = studies.load_sweep(self.sweep_name, overrides), ""
+            overrides, seeds = parse_sweep_input(text, self.app.device)
+            self.sweep = studies.load_sweep(self.sweep_name, overrides, seeds=seeds)
+            self.error = ""
         except UserError as exc:
             self.sweep, self.error = None, str(exc)
         error = self.query_one("#sweep-error", Static)
@@ -148,6 +165,8 @@ class SweepPanel(Vertical):
             return ""
         statuses = [status for _, status, _ in self.states]
         parts = [f"{len(statuses)} members"]
+        if self.sweep.seeds:
+            parts[0] += f" over seeds {', '.join(map(str, self.sweep.seeds))}"
         for word, kinds in COUNTED:
             parts.append(f"{sum(s in kinds for s in statuses)} {word}")
         in_app = sum(s in tuple(JobState) for s in statuses)

@@ -1,0 +1,294 @@
+"""precision=auto: the choice rule on made-up rates, the cap on a made-up clock, the cache and
+its key, one real (tiny) measurement, and a run that records its probe and a resume that
+uses the recorded precision without measuring."""
+
+import json
+import os
+import threading
+
+import pytest
+import torch
+
+from tests.support.processes import small_config
+from tests.support.runs import fake_run
+from tui_trainer.errors import Stopped, UserError
+from tui_trainer.events import Epoch, RunStarted, Step
+from tui_trainer.files import write_json_atomic
+from tui_trainer.runs.launch import resume_run, start_run
+from tui_trainer.runs.store import Run
+from tui_trainer.train import precision_probe as pp
+from tui_trainer.train.precision_timing import (
+    CAP_S,
+    SCOUT_FLOOR_S,
+    CandidateRate,
+    ChallengerLimits,
+    Deadline,
+    OverCap,
+    PhaseTiming,
+    time_steps,
+)
+
+CPU = torch.device("cpu")
+
+
+def rate(precision, train, evaluate, **kw):
+    return CandidateRate(precision, train, evaluate, **kw)
+
+
+# --- the rule ----------------------------------------------------------------------------------
+
+
+def test_bf16_is_picked_when_its_epoch_is_clearly_faster():
+    assert pp.choose([rate("fp32", 10, 30), rate("bf16", 18, 60)]) == "bf16"
+
+
+def test_fp32_is_kept_when_bf16_is_slower_or_only_a_little_faster():
+    assert pp.choose([rate("fp32", 10, 30), rate("bf16", 2, 6)]) == "fp32"
+    assert pp.choose([rate("fp32", 10, 30), rate("bf16", 11, 33)]) == "fp32"  # 1.1x
+
+
+def test_the_rule_weighs_evaluation_as_an_epoch_does():
+    # trains 1.5x faster, evaluates 3x slower: the epoch (1 train + 2 eval per image) is slower
+    assert pp.choose([rate("fp32", 10, 30), rate("bf16", 15, 10)]) == "fp32"
+    fp32, bf16 = rate("fp32", 10, 30), rate("bf16", 20, 60)
+    assert bf16.epoch_ips == pytest.approx(2 * fp32.epoch_ips)
+    assert fp32.epoch_ips == pytest.approx(1 / (1 / 10 + 2 / 30))
+
+
+def test_a_capped_or_failed_challenger_never_wins():
+    assert pp.choose([rate("fp32", 10, 30), rate("bf16", 100, 300, capped=True)]) == "fp32"
+    failed = rate("bf16", None, None, error="not supported")
+    assert pp.choose([rate("fp32", 10, 30), failed]) == "fp32"
+
+
+def test_the_fastest_of_several_winners_is_picked():
+    rates = [rate("fp32", 10, 30), rate("bf16", 15, 45), rate("fp16", 30, 90)]
+    assert pp.choose(rates) == "fp16"
+    assert pp.choose([rate("fp32", None, None, error="x"), rate("bf16", 50, 90)]) == "fp32"
+
+
+def test_the_candidates_follow_the_device(monkeypatch):
+    assert pp.candidates(CPU) == ("fp32", "bf16")
+    assert pp.candidates(torch.device("mps")) == ("fp32",)
+    monkeypatch.setattr(pp, "cuda_has_native_bf16", lambda: False)
+    assert pp.candidates(torch.device("cuda")) == ("fp32", "bf16", "fp16")
+    monkeypatch.setattr(pp, "cuda_has_native_bf16", lambda: True)
+    assert pp.candidates(torch.device("cuda")) == ("fp32", "bf16")
+
+
+# --- the cap, on a clock the steps advance ---------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def stepping(clock, seconds_per_layer, layers, log):
+    """A step of `layers` layers that checks the deadline after each, as the probe model does."""
+
+    def step(deadline: Deadline):
+        log.append(clock.now)
+        for _ in range(layers):
+            clock.now += seconds_per_layer
+            deadline.check()
+
+    return step
+
+
+def test_a_slow_step_is_cut_at_the_cap_and_counts_as_capped():
+    clock, starts = FakeClock(), []
+    t = time_steps(stepping(clock, 4.0, 15, starts), warmup=1, steps=2, cap_s=5, clock=clock)
+    assert t.capped and t.steps == 0
+    assert clock.now == pytest.approx(108.0)  # cut at the second layer past the cap, not at 160
+    assert t.seconds_per_step == pytest.approx(8.0) and len(starts) == 1
+
+
+def test_a_fast_phase_times_its_steps_after_the_warmup():
+    clock, starts = FakeClock(), []
+    t = time_steps(stepping(clock, 0.1, 5, starts), warmup=1, steps=3, cap_s=5, clock=clock)
+    assert not t.capped and t.steps == 3 and len(starts) == 4
+    assert t.seconds_per_step == pytest.approx(0.5) and t.first_done_s == pytest.approx(1.0)
+
+
+def test_no_step_starts_that_would_end_past_the_cap():
+    clock, starts = FakeClock(), []
+    t = time_steps(stepping(clock, 1.0, 2, starts), warmup=1, steps=5, cap_s=5, clock=clock)
+    assert not t.capped and t.steps == 1  # 2 s warm-up, 2 s step; a third would end at 6 s
+    assert clock.now == pytest.approx(104.0)
+
+
+def test_the_baseline_is_never_cut():
+    clock, starts = FakeClock(), []
+    step = stepping(clock, 4.0, 3, starts)
+    t = time_steps(step, warmup=1, steps=2, cap_s=5, cut=False, clock=clock)
+    assert not t.capped and t.steps == 1 and t.seconds_per_step == pytest.approx(12.0)
+
+
+def test_a_challenger_gets_as_long_as_the_baseline_took_and_a_cpu_one_a_scout_step_first():
+    slow = PhaseTiming(2.0, 1, False, first_done_s=6.0, first_step_s=2.5)
+    assert ChallengerLimits.after(slow, CAP_S, CPU) == ChallengerLimits(6.0, 2.5)
+    fast = PhaseTiming(0.1, 2, False, first_done_s=0.4, first_step_s=0.2)
+    assert ChallengerLimits.after(fast, CAP_S, CPU) == ChallengerLimits(CAP_S, SCOUT_FLOOR_S)
+    assert ChallengerLimits.after(fast, CAP_S, torch.device("cuda")).scout_s is None
+    assert ChallengerLimits.after(None, CAP_S, CPU) == ChallengerLimits(CAP_S, None)
+
+
+def test_a_stop_ends_the_probe():
+    clock, stop = FakeClock(), threading.Event()
+    stop.set()
+    with pytest.raises(Stopped, match="precision=auto"):
+        time_steps(stepping(clock, 1, 1, []), warmup=1, steps=1, cap_s=5, clock=clock, stop=stop)
+    with pytest.raises(OverCap):
+        Deadline(0.0, clock).check()
+
+
+# --- the cache and its key ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_measure(monkeypatch):
+    """measure() replaced by made-up rates (bf16 twice as fast); the calls it got."""
+    calls = []
+
+    def measure(config, device, precisions, **kw):
+        calls.append((config.model, kw["batch"], kw["threads"]))
+        return (rate("fp32", 10.0, 30.0), rate("bf16", 20.0, 60.0))
+
+    monkeypatch.setattr(pp, "measure", measure)
+    return calls
+
+
+def test_a_measurement_is_cached_and_reused(fake_measure):
+    cfg = small_config(precision="auto")
+    first = pp.probe(cfg, CPU, threads=1)
+    assert not first.cached and first.choice == "bf16" and len(fake_measure) == 1
+    again = pp.probe(cfg, CPU, threads=1)
+    assert again.cached and again.choice == "bf16" and again.rates == first.rates
+    assert len(fake_measure) == 1
+    stored = json.loads(pp.cache_path().read_text())
+    assert stored["version"] == pp.CACHE_VERSION and len(stored["entries"]) == 1
+    # a larger run batch probes the same small batch: the same entry
+    assert pp.probe(cfg.with_overrides({"batch_size": 256}), CPU, threads=1).cached
+
+
+def test_a_new_torch_device_model_or_thread_count_measures_again(fake_measure, monkeypatch):
+    cfg = small_config(precision="auto")
+    pp.probe(cfg, CPU, threads=1)
+    assert not pp.probe(cfg, CPU, threads=2).cached
+    assert not pp.probe(cfg.with_overrides({"model": "resnet50"}), CPU, threads=1).cached
+    monkeypatch.setattr(pp, "hardware_name", lambda device: "Another CPU (flags 0123)")
+    assert not pp.probe(cfg, CPU, threads=1).cached
+    monkeypatch.setattr(torch, "__version__", "9.9.9")
+    assert not pp.probe(cfg, CPU, threads=1).cached
+    assert pp.probe(cfg, CPU, threads=1).cached
+    assert len(fake_measure) == 5
+
+
+def test_a_damaged_cache_is_measured_again_and_rewritten(fake_measure):
+    pp.cache_path().parent.mkdir(parents=True)
+    pp.cache_path().write_text("{not json")
+    assert not pp.probe(small_config(precision="auto"), CPU, threads=1).cached
+    assert len(json.loads(pp.cache_path().read_text())["entries"]) == 1
+
+
+def test_an_explicit_precision_is_used_as_it_is(fake_measure):
+    assert pp.decide(small_config(precision="bf16"), CPU, 1) == pp.PrecisionChoice("bf16")
+    assert pp.decide(small_config(precision="auto"), torch.device("mps"), 1).precision == "fp32"
+    assert fake_measure == [] and not pp.cache_path().exists()
+    chosen = pp.decide(small_config(precision="auto"), CPU, 1)
+    assert chosen.precision == "bf16" and chosen.probe is not None
+
+
+# --- one real measurement, and a run -----------------------------------------------------------
+
+
+def test_a_real_probe_leaves_the_rng_and_threads_as_they_were():
+    torch.manual_seed(7)
+    state, threads = torch.get_rng_state(), torch.get_num_threads()
+    cfg = small_config(precision="auto", batch_size=4)  # above the scout's 2 images
+    result = pp.probe(cfg, CPU, threads=1, cap_s=0.5)
+    assert torch.equal(torch.get_rng_state(), state) and torch.get_num_threads() == threads
+    fp32 = result.rates[0]
+    assert fp32.precision == "fp32" and fp32.usable and fp32.train_ips > 0
+    assert [r.precision for r in result.rates] == ["fp32", "bf16"]
+    assert result.choice in ("fp32", "bf16") and result.key.batch == 4
+    lines = pp.table_lines(result)
+    assert lines[0].startswith("precision probe (measured in ") and "choice:" in lines[-1]
+
+
+def test_a_run_records_its_probe_and_a_resume_does_not_measure(tiny_data, tmp_path, monkeypatch):
+    def fp32_wins(config, device, precisions, **kw):
+        return (rate("fp32", 10.0, 30.0), rate("bf16", 2.0, 6.0, capped=True))
+
+    monkeypatch.setattr(pp, "measure", fp32_wins)
+    stop = threading.Event()
+
+    def stop_at_once(event):
+        if isinstance(event, Step):
+            stop.set()
+
+    cfg = small_config(precision="auto", epochs=1)
+    kw = dict(preset="t", overrides={}, data_dir=tiny_data, runs_dir=tmp_path)
+    run, ended = start_run(cfg, **kw, stop=stop, on_event=stop_at_once)
+    assert ended.status == "interrupted"
+    meta = run.meta()
+    assert meta["config"]["precision"] == "auto" and meta["precision"] == "fp32"
+    assert meta["precision_probe"]["choice"] == "fp32"
+    assert [r["precision"] for r in meta["precision_probe"]["rates"]] == ["fp32", "bf16"]
+
+    def no_probe(*args, **kwargs):
+        raise AssertionError("a resume measured the precision again")
+
+    monkeypatch.setattr(pp, "measure", no_probe)
+    pp.cache_path().unlink()  # nothing cached either: only config.json can tell
+    events = []
+    _, resumed = resume_run(run.id, runs_dir=tmp_path, on_event=events.append)
+    assert resumed.status == "completed"
+    assert next(e for e in events if isinstance(e, RunStarted)).precision == "fp32"
+    assert [e.epoch for e in events if isinstance(e, Epoch)] == [1]
+
+
+def test_a_resume_of_an_fp16_run_on_the_cpu_says_where_to_resume_it(tiny_data, tmp_path):
+    fake_run(tmp_path, "20261201-000000-gpu", "scratch", "failed", {}, device="cpu")
+    run = Run(tmp_path / "20261201-000000-gpu")
+    meta = run.meta() | {"precision": "fp16", "data_dir": str(tiny_data)}  # as a GPU run's
+    write_json_atomic(run.config_path, meta)
+    with pytest.raises(UserError, match="trains in fp16, which is for GPUs: resume it where"):
+        resume_run(run.id, runs_dir=tmp_path)
+
+
+def test_under_torchrun_rank_0_measures_and_every_rank_uses_its_choice(
+    tiny_data, tmp_path, monkeypatch
+):
+    from tests.engine.test_distributed_runs import on_two_ranks
+    from tui_trainer.runs import launch
+    from tui_trainer.train.topology import Topology
+
+    def measure(config, device, precisions, **kw):
+        assert os.environ["RANK"] == "0", "a rank other than 0 measured"
+        return (rate("fp32", 10.0, 30.0), rate("bf16", 20.0, 60.0))
+
+    monkeypatch.setattr(pp, "measure", measure)
+    cfg = small_config(precision="auto", epochs=1)
+
+    def prepare(rank: int) -> None:
+        os.environ["TUI_TRAINER_CACHE"] = str(tmp_path / f"cache-{rank}")  # no shared answer
+        topology = Topology.join(cfg)
+        try:
+            prep = launch._prepare(cfg, tiny_data, lambda e: None, threading.Event(), topology)
+            assert prep.precision == "bf16" and prep.precision_probe.choice == "bf16"
+        finally:
+            topology.shutdown()
+
+    assert on_two_ranks(prepare) == {0: "ok", 1: "ok"}
+
+
+def test_the_probe_of_a_pretrained_preset_never_loads_its_weights():
+    # weights=imagenet, and TORCH_HOME (a temporary folder) holds none: a load would download
+    cfg = small_config(precision="auto", batch_size=2, weights="imagenet", freeze="conv")
+    (fp32, bf16) = pp.measure(cfg, CPU, ("fp32", "bf16"), batch=2, threads=1, cap_s=0.3)
+    assert fp32.usable and fp32.train_ips > 0 and bf16.precision == "bf16"
