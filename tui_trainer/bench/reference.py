@@ -45,12 +45,13 @@ from tui_trainer.data.layout import Splits, find_layout, make_splits
 from tui_trainer.errors import UserError
 from tui_trainer.train.hardware import (
     autocast_dtype,
+    check_precision,
     cpu_threads,
     resolve_device,
-    resolve_precision,
     sync,
 )
 from tui_trainer.train.models import apply_freeze, build_model, set_train_mode
+from tui_trainer.train.precision_probe import decide
 
 # Workers start from a fork server with these already imported: the notebook's fork() start cost,
 # without forking a process that already runs threads.
@@ -256,7 +257,7 @@ class _Plain:
     train: DataLoader
     loaders: dict[str, DataLoader]  # the whole train, val and test splits, in stored order
     device: torch.device
-    dtype: torch.dtype | None
+    precision: str  # as the engine would train: precision=auto asks the same probe
     memory_format: torch.memory_format
     criterion: nn.Module = field(default_factory=nn.CrossEntropyLoss)
 
@@ -306,13 +307,17 @@ def _build(cfg: RunConfig, splits: Splits, workers: int, align: Alignment | None
         weight_decay=cfg.weight_decay,
     )
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, cfg.step_size, cfg.gamma)
-    dtype = autocast_dtype(resolve_precision(cfg.precision, device))
-    return _Plain(cfg, model, optimizer, scheduler, train, loaders, device, dtype, memory_format)
+    precision = check_precision(decide(cfg, device, cpu_threads(cfg.threads)).precision, device)
+    return _Plain(
+        cfg, model, optimizer, scheduler, train, loaders, device, precision, memory_format
+    )
 
 
 def _evaluate(plain: _Plain, name: str) -> tuple[float, float]:
     loader, fmt = plain.loaders[name], plain.memory_format
-    return evaluate(plain.model, loader, plain.criterion, plain.device, plain.dtype, fmt)
+    return evaluate(
+        plain.model, loader, plain.criterion, plain.device, autocast_dtype(plain.precision), fmt
+    )
 
 
 def _epoch(plain: _Plain, epoch: int) -> PlainEpoch:
@@ -327,7 +332,7 @@ def _epoch(plain: _Plain, epoch: int) -> PlainEpoch:
         plain.optimizer,
         plain.criterion,
         plain.device,
-        plain.dtype,
+        autocast_dtype(plain.precision),
         plain.memory_format,
     )
     plain.scheduler.step()
@@ -364,10 +369,9 @@ def plain_train(
         say(_epoch_line(row, cfg.epochs))
     plain.model.load_state_dict(best_weights)
     test_loss, test_acc = _evaluate(plain, "test")
-    precision = resolve_precision(cfg.precision, plain.device)
     result = PlainResult(
         cfg.seed,
-        precision,
+        plain.precision,
         tuple(rows),
         best_epoch,
         best_val,
