@@ -22,6 +22,7 @@ FREEZE_POLICIES = ("none", "conv", "fc")
 AUGMENTATIONS = ("none", "cs-hf", "h-rp", "b-gs-r")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+LAST_BATCHES = ("keep", "drop")
 # Keys a preset file may carry besides config keys: they describe the preset, not the run.
 PRESET_META_KEYS = ("description", "study")
 
@@ -41,6 +42,9 @@ class RunConfig:
     val_fraction: float = 0.5  # the report splits train 1:1 into train and validation
     # --- optimisation (the report's protocol: SGD + StepLR, batch 256) -------------------------
     batch_size: int = 256
+    # keep: train on each epoch's last partial batch too | drop: skip it, as the course notebook's
+    # DataLoader(drop_last=True) did (a split smaller than one batch keeps it: never zero steps)
+    last_batch: str = "keep"
     lr: float = 0.001
     momentum: float = 0.9
     weight_decay: float = 5e-5
@@ -143,6 +147,7 @@ def _validate(c: RunConfig) -> None:
     _one_of(c, "augment", AUGMENTATIONS)
     _one_of(c, "device", DEVICES)
     _one_of(c, "precision", PRECISIONS)
+    _one_of(c, "last_batch", LAST_BATCHES)
     _check(c.weights != "", "weights is empty: use none, imagenet or a path to a state dict")
     _check(
         c.freeze == "none" or c.weights != "none",

@@ -22,6 +22,7 @@ SMALL = {
     "threads": 1,
     "precision": "fp32",
     "device": "cpu",
+    "last_batch": "keep",  # as small_config: `run scratch` would drop (the scratch preset's)
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from tui_trainer.cli import bench_command, browse, studies, sweeps, training
+from tui_trainer.cli import bench_command, browse, reference_command, studies, sweeps, training
 from tui_trainer.cli.common import DataOpt, DeviceOpt, RunsOpt, user_errors
 from tui_trainer.cli.data_commands import data_app
 
@@ -45,6 +45,7 @@ for command in (
     browse.show,
     tui,
     bench_command.bench,
+    reference_command.reference_run,
     sweeps.sweeps,
     sweeps.sweep,
     studies.report,

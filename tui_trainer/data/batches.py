@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -67,6 +68,22 @@ def batch_order(n: int, seed: int, epoch: int, shuffle: bool) -> torch.Tensor:
         return torch.arange(n)
     gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
     return torch.randperm(n, generator=gen)
+
+
+def train_order(n: int, config: RunConfig, epoch: int) -> torch.Tensor:
+    """The training split's order of one epoch: `batch_order`, less its last partial batch when
+    `last_batch=drop` (DataLoader's drop_last=True). A split smaller than one batch keeps its
+    images: dropping them would train on nothing."""
+    order = batch_order(n, config.seed, epoch, shuffle=True)
+    return order[: train_steps(n, config) * config.batch_size]
+
+
+def train_steps(n: int, config: RunConfig) -> int:
+    """Steps of one training epoch over `n` images (see `train_order`)."""
+    full = n // config.batch_size
+    if config.last_batch == "drop" and full > 0:
+        return full
+    return math.ceil(n / config.batch_size)
 
 
 def iterate_batches(

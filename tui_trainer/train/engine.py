@@ -26,9 +26,10 @@ from torch import nn
 from tui_trainer.config import RunConfig
 from tui_trainer.data.batches import (
     TensorSplit,
-    batch_order,
     iterate_batches,
     seed_everything,
+    train_order,
+    train_steps,
 )
 from tui_trainer.data.layout import Splits
 from tui_trainer.errors import Stopped, StorageError
@@ -190,7 +191,7 @@ def _started_event(prep: Prepared, data: dict[str, TensorSplit], start_epoch: in
         len(data["train"]),
         len(data["val"]),
         len(data["test"]),
-        math.ceil(len(data["train"]) / cfg.batch_size),
+        train_steps(len(data["train"]), cfg),
         cfg.epochs,
         start_epoch,
     )
@@ -311,7 +312,7 @@ def train_one_epoch(loop: Loop, cfg: RunConfig, state: TrainState, epoch: int, e
     split, ctx = loop.data["train"], loop.ctx
     topology = ctx.topology
     set_train_mode(topology.unwrap(model), cfg.model, cfg.freeze)
-    order = topology.shard_train(batch_order(len(split), cfg.seed, epoch, shuffle=True))
+    order = topology.shard_train(train_order(len(split), cfg, epoch))
     batch = topology.local_batch(cfg.batch_size)  # batch_size is the global batch
     steps = math.ceil(len(order) / batch)
     total = 0.0
