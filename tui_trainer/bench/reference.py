@@ -39,7 +39,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from tui_trainer.config import RunConfig
+from tui_trainer.config import RunConfig, eval_batch
 from tui_trainer.data.batches import normalization, seed_everything
 from tui_trainer.data.layout import Splits, find_layout, make_splits
 from tui_trainer.errors import UserError
@@ -274,12 +274,14 @@ def initial_model(cfg: RunConfig, num_classes: int) -> nn.Module:
     return build_model(cfg.model, num_classes, cfg.weights)
 
 
-def _split_loader(splits: Splits, items, cfg: RunConfig, workers: int, **kwargs) -> DataLoader:
+def _split_loader(
+    splits: Splits, items, cfg: RunConfig, workers: int, batch: int, **kwargs
+) -> DataLoader:
     mean, std = normalization(cfg)
     transform = reference_transform(cfg.resize, cfg.image_size, mean, std)
     paths = [splits.images_dir / rel for rel, _ in items]
     dataset = ImageListDataset(paths, [label for _, label in items], transform)
-    return make_loader(dataset, cfg.batch_size, workers=workers, **kwargs)
+    return make_loader(dataset, batch, workers=workers, **kwargs)
 
 
 def _build(cfg: RunConfig, splits: Splits, workers: int, align: Alignment | None) -> _Plain:
@@ -295,9 +297,11 @@ def _build(cfg: RunConfig, splits: Splits, workers: int, align: Alignment | None
     else:  # a generator all the same: a DataLoader without one draws from torch's global one
         sampler = EpochOrder(align.train_order, len(splits.train))
         kwargs = {"shuffle": False, "sampler": sampler, "generator": torch.Generator()}
-    train = _split_loader(splits, splits.train, cfg, workers, drop_last=drop_last, **kwargs)
-    loaders = {
-        name: _split_loader(splits, items, cfg, workers, shuffle=False)
+    train = _split_loader(
+        splits, splits.train, cfg, workers, cfg.batch_size, drop_last=drop_last, **kwargs
+    )
+    loaders = {  # evaluated at the engine's eval batch
+        name: _split_loader(splits, items, cfg, workers, eval_batch(cfg), shuffle=False)
         for name, items in (("train", splits.train), ("val", splits.val), ("test", splits.test))
     }
     optimizer = torch.optim.SGD(

@@ -19,7 +19,7 @@ from tui_trainer.errors import ConfigError
 from tui_trainer.runs.store import Run
 
 # Config keys that say where or how a run ran, not what it measured: ignored when matching runs.
-UNCOMPARED_KEYS = ("device", "threads", "keep_last")
+UNCOMPARED_KEYS = ("device", "threads", "keep_last", "eval_batch_size")
 SEED_KEY = "seed"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tui_trainer.config import eval_batch
 from tui_trainer.data.batches import iterate_batches
 from tui_trainer.errors import Stopped
 from tui_trainer.train.context import BatchContext
@@ -19,7 +20,7 @@ def _eval_logits(model, split, cfg, ctx: BatchContext, stop=None):
     topology = ctx.topology
     # Distributed ranks hold unequal chunks of the split: they stop only at a train step, together.
     index = topology.shard_eval(len(split))
-    batch = topology.local_batch(cfg.batch_size)
+    batch = max(1, topology.local_batch(eval_batch(cfg)))
     for images, labels in iterate_batches(split, batch, index, pin=ctx.pin):
         if stop is not None and stop.is_set() and not topology.active:
             raise Stopped

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from tui_trainer.config import RunConfig
+from tui_trainer.config import RunConfig, eval_batch
 from tui_trainer.data.batches import TensorSplit, iterate_batches
 from tui_trainer.train.models import frozen_part
 
@@ -97,5 +97,5 @@ def cache_frozen_features(
     out = {}
     for name, split in splits.items():
         say(f"computing frozen features of the {name} split ({len(split)} images)")
-        out[name] = extract(extractor, split, config.batch_size, to_input, autocast, check_stop)
+        out[name] = extract(extractor, split, eval_batch(config), to_input, autocast, check_stop)
     return head, out
