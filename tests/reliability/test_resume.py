@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+import torch
 
 from tests.support.processes import small_config, stable
 from tests.support.runs import cache_entries, stop_decoding_after
@@ -11,6 +12,7 @@ from tui_trainer.events import Epoch, RunStarted, Step
 from tui_trainer.runs.launch import resume_run, start_run
 from tui_trainer.runs.resume import rewound_metrics
 from tui_trainer.runs.store import Run
+from tui_trainer.train.checkpoint import load_best
 
 
 def _start(tiny_data, runs_dir, cfg, stop=None, on_event=None):
@@ -116,3 +118,32 @@ def test_rewound_metrics_cut_the_unfinished_epoch_and_rebuild_a_lost_epoch_row()
     }
     assert rewound_metrics(rows + [rows[2]], 1, history)[-1] == rows[2]  # a duplicate row goes
     assert rewound_metrics(rows, 0, history) == []
+
+
+def test_a_resume_writes_a_lost_best_pt_before_it_trains(tiny_data, tmp_path):
+    # best.pt lost (a kill between last.pt's and best.pt's renames, a disk full on best.pt):
+    # last.pt's epoch was the best, and a resume must put best.pt back at once, not after its
+    # next epoch: stopped again before that epoch ends, or with no epochs left (the completed
+    # run then deletes last.pt), the best weights would be gone.
+    cfg = small_config(epochs=2)
+    stop = threading.Event()
+
+    def stop_in_epoch_2(event):
+        if isinstance(event, Step) and event.epoch == 2:
+            stop.set()
+
+    run, first = _start(tiny_data, tmp_path, cfg, stop, stop_in_epoch_2)
+    assert first.status == "interrupted"
+    run.best_path.unlink()
+    again = threading.Event()
+    _, resumed = resume_run(
+        run.id,
+        runs_dir=tmp_path,
+        stop=again,
+        on_event=lambda e: isinstance(e, Step) and again.set(),
+    )
+    assert resumed.status == "interrupted"  # stopped at epoch 2's first step, as before
+    best = load_best(run.best_path)
+    last = torch.load(run.last_path, weights_only=True)
+    assert best["epoch"] == 1 and last["epoch"] == 1
+    assert all(torch.equal(best["model"][k], v) for k, v in last["model"].items())

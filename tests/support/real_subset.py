@@ -15,5 +15,5 @@ def real_subset(real_data: Path, dest: Path, classes: int = 3, per_class: int = 
         folder = dest / name
         folder.mkdir(parents=True)
         for image in list_images(images_dir / name)[:per_class]:
-            (folder / image.name).symlink_to(image)
+            (folder / image.name).symlink_to(image.resolve())  # a relative data path too
     return dest

@@ -7,10 +7,12 @@ from pathlib import Path
 
 from textual.widgets import Input, Static
 
-from tests.support.seed_runs import FINETUNE_IDS, SCRATCH_IDS, make_seed_runs
+from tests.support.seed_runs import FINETUNE_IDS, SCRATCH_IDS, make_seed_runs, write_seed_run
 from tests.support.tui import cell_texts, drive, notices, wait_for
+from tui_trainer.runs.groups import group_by_seed, spread_text
+from tui_trainer.runs.store import Run
 from tui_trainer.tui.app import make_app
-from tui_trainer.tui.widgets.group_table import GROUP_COLUMNS, GroupTable
+from tui_trainer.tui.widgets.group_table import GROUP_COLUMNS, GroupTable, group_row
 from tui_trainer.tui.widgets.plots import ComparePlot
 from tui_trainer.tui.widgets.results_table import ResultsTable
 
@@ -188,3 +190,20 @@ def test_a_new_seed_joins_its_group_while_grouped(tmp_path):
         assert groups.row_count == 4  # joined its group: no new row
 
     drive(app, scenario)
+
+
+def test_a_seed_counts_once_in_a_group_row_by_its_latest_completed_run(tmp_path):
+    overrides = {"epochs": 4, "seed": 42}
+    write_seed_run(tmp_path, "20240301-100000-scratch", "scratch", overrides, "fp32",
+                   [0.1, 0.2], "failed", None)  # fmt: skip
+    write_seed_run(tmp_path, "20240301-110000-scratch", "scratch", overrides, "fp32",
+                   [0.1, 0.3], "completed", 0.30)  # fmt: skip
+    write_seed_run(tmp_path, "20240301-120000-scratch", "scratch", overrides, "fp32",
+                   [0.1, 0.4], "completed", 0.40)  # fmt: skip  # a rerun of seed 42
+    write_seed_run(tmp_path, "20240301-130000-scratch", "scratch", {**overrides, "seed": 0},
+                   "fp32", [0.1, 0.5], "completed", 0.50)  # fmt: skip
+    (group,) = group_by_seed(Run(p) for p in sorted(tmp_path.iterdir()))
+    row = group_row(group)
+    assert row["runs"] == 4 and row["of"] == 2
+    assert row["test_acc"].values == (0.40, 0.50)  # seed 42's latest completed run, then seed 0
+    assert spread_text(row["test_acc"], of=row["of"]) == "0.450 ± 0.071 (n=2)"

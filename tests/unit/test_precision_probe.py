@@ -195,6 +195,17 @@ def test_a_damaged_cache_is_measured_again_and_rewritten(fake_measure):
     assert len(json.loads(pp.cache_path().read_text())["entries"]) == 1
 
 
+def test_a_cache_entry_of_the_wrong_types_is_measured_again(fake_measure):
+    cfg = small_config(precision="auto")
+    pp.probe(cfg, CPU, threads=1)
+    stored = json.loads(pp.cache_path().read_text())
+    entry = next(iter(stored["entries"].values()))
+    entry["rates"][0]["train_ips"] = "fast"  # valid JSON, not a rate
+    pp.cache_path().write_text(json.dumps(stored))
+    again = pp.probe(cfg, CPU, threads=1)
+    assert not again.cached and again.choice == "bf16" and len(fake_measure) == 2
+
+
 def test_an_explicit_precision_is_used_as_it_is(fake_measure):
     assert pp.decide(small_config(precision="bf16"), CPU, 1) == pp.PrecisionChoice("bf16")
     assert pp.decide(small_config(precision="auto"), torch.device("mps"), 1).precision == "fp32"

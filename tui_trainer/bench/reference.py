@@ -21,8 +21,7 @@ checks it step by step. What differs by design, each decided:
 - randomness: the engine reseeds torch, random and numpy at each epoch's start from (seed, epoch)
   (dropout draws replay on resume); this loop seeds once, before building the model. The initial
   weights are the same for the same seed: both seed, then build the model.
-- the split, the init, the optimizer, the loss (mean over the batch), the scheduler stepping, eval
-  mode for the evaluations, best-val selection and the test pass are the same.
+- the split, init, optimizer, loss (batch mean), scheduler, eval mode, best-val and test: the same.
 """
 
 from __future__ import annotations
@@ -290,7 +289,7 @@ def _build(cfg: RunConfig, splits: Splits, workers: int, align: Alignment | None
     model = initial_model(cfg, len(splits.classes))
     model = model.to(device, memory_format=memory_format)
     # drop_last follows last_batch: the scratch preset drops, as the notebook's loader did
-    drop_last = cfg.last_batch == "drop"
+    drop_last = cfg.last_batch == "drop" and len(splits.train) >= cfg.batch_size  # as train_steps
     if align is None:  # the shuffle draws from its own generator, seeded once
         order = torch.Generator().manual_seed(cfg.seed)
         kwargs: dict[str, Any] = {"shuffle": True, "generator": order}
@@ -312,6 +311,7 @@ def _build(cfg: RunConfig, splits: Splits, workers: int, align: Alignment | None
     )
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, cfg.step_size, cfg.gamma)
     precision = check_precision(decide(cfg, device, cpu_threads(cfg.threads)).precision, device)
+    precision = "fp32" if precision == "fp16" else precision  # no grad scaler here: auto's fp16
     return _Plain(
         cfg, model, optimizer, scheduler, train, loaders, device, precision, memory_format
     )

@@ -35,7 +35,7 @@ from tui_trainer.data.layout import Splits
 from tui_trainer.errors import Stopped, StorageError
 from tui_trainer.events import Epoch, EventCallback, Log, RunEnded, RunStarted, RunStatus, Step
 from tui_trainer.train import fast_paths, frozen_features
-from tui_trainer.train.checkpoint import Checkpoint, TrainState
+from tui_trainer.train.checkpoint import Checkpoint, TrainState, save_best
 from tui_trainer.train.checkpoint_writer import BestWeights, CheckpointWriter, take_snapshot
 from tui_trainer.train.context import BatchContext, make_context
 from tui_trainer.train.evaluation import evaluate, evaluate_with_predictions
@@ -204,6 +204,8 @@ def run_epochs(prep, loop, state, emit, stop, run_dir, started) -> tuple[RunStat
     cfg = prep.config
     try:
         with _checkpoint_writer(run_dir) as writer:
+            if writer is not None and loop.best_unsaved:  # a resume whose best.pt was lost
+                _save_lost_best(run_dir, loop, state)
             if "frozen_features" in prep.fast_paths:
                 loop.step_model, loop.data = _frozen_features(
                     loop.model, cfg, loop.data, loop.ctx, emit, stop
@@ -261,6 +263,13 @@ def run_epoch(prep: Prepared, loop: Loop, state: TrainState, epoch: int, emit, s
     )
     state.history.append(result.history_row())
     return result
+
+
+def _save_lost_best(run_dir: Path, loop: Loop, state: TrainState) -> None:
+    """best.pt again, now, from last.pt's weights (its epoch was the best): once completed the
+    run deletes last.pt, so with no epochs left (or another kill) the best would be lost."""
+    save_best(run_dir, loop.best_weights, state.best_epoch, state.best_val_acc)
+    loop.best_unsaved = False
 
 
 def _checkpoint_writer(run_dir: Path | None):

@@ -205,9 +205,23 @@ def cached_rates(key: ProbeKey, path: Path) -> tuple[CandidateRate, ...] | None:
     if not isinstance(entry, dict) or entry.get("key") != asdict(key):
         return None
     try:
-        return tuple(CandidateRate(**r) for r in entry["rates"])
+        rates = tuple(CandidateRate(**r) for r in entry["rates"])
     except (KeyError, TypeError):
         return None
+    return rates if all(_well_typed(r) for r in rates) else None  # else: measured again
+
+
+def _well_typed(rate: CandidateRate) -> bool:
+    def ips(value: Any) -> bool:
+        return value is None or (type(value) in (int, float) and value >= 0)
+
+    return (
+        isinstance(rate.precision, str)
+        and ips(rate.train_ips)
+        and ips(rate.eval_ips)
+        and isinstance(rate.capped, bool)
+        and isinstance(rate.error, str)
+    )
 
 
 def store_rates(key: ProbeKey, rates: Sequence[CandidateRate], path: Path) -> None:

@@ -86,7 +86,7 @@ def _group_line(group: SeedGroup, label: str, curves: list[list[dict]]) -> str:
     many runs the band averages where that changes."""
     row = group_row(group)
     numbers = "  ".join(
-        f"{key} {spread_text(row[key], of=row['runs'])}" for key in FIGURES if row[key]
+        f"{key} {spread_text(row[key], of=row['of'])}" for key in FIGURES if row[key]
     )
     counts = band_counts_text(epoch_band(curves, "val_acc"))
     return "  ".join(

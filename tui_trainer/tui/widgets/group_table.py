@@ -34,16 +34,17 @@ MIXED_STYLE = "yellow"
 def group_row(group: SeedGroup) -> dict[str, Any]:
     summaries = [run.summary() for run in group.runs]
     statuses = [run.status(summary) for run, summary in zip(group.runs, summaries, strict=True)]
-    completed = [
-        summary
-        for summary, status in zip(summaries, statuses, strict=True)
-        if status == RunStatus.COMPLETED
-    ]
+    per_seed: dict[Any, dict[str, Any]] = {}  # a seed counts once, by its latest completed run
+    for run, summary, status in zip(group.runs, summaries, statuses, strict=True):
+        if status == RunStatus.COMPLETED:
+            per_seed[run.config().get("seed")] = summary
+    completed = list(per_seed.values())
     row: dict[str, Any] = {
         "key": group.key,
         "label": group.label,
         "precision": group.precision,
         "runs": len(group.runs),
+        "of": len(group.seeds),  # "n=2 of 3": the seeds the group's runs were started with
         "seeds": ", ".join(str(seed) for seed in group.seeds),
         "statuses": status_counts_text(statuses),
         "style": group_style(statuses),
@@ -95,7 +96,7 @@ class GroupTable(RowTable):
     def cell_text(self, column: Column, row: dict[str, Any]) -> str:
         value = row.get(column.key)
         if isinstance(value, Spread):
-            return spread_text(value, of=row["runs"])
+            return spread_text(value, of=row["of"])
         return format_cell(column, value)
 
     def _cells(self, row: dict[str, Any]) -> list[Text | str]:

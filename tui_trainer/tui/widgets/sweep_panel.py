@@ -69,7 +69,7 @@ def parse_sweep_input(
         key, _, value = word.partition("=")
         if key != "seeds":
             words.append(word)
-        elif value.isdigit():
+        elif value.isdecimal() and value.isascii():
             seeds = studies.first_seeds(int(value))
         else:
             raise ConfigError(f"{word}: seeds=N takes a whole number, e.g. seeds=3 (42, 0, 1)")
