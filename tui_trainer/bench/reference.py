@@ -1,12 +1,10 @@
 """The plain training loop the way the course notebook writes it: the bench's yardstick, and a
 full plain run (`plain_run`) to measure the report's rows with, next to the engine.
 
-An ImageFolder-like dataset of PIL images decoded per item, Resize + CenterCrop + ToTensor +
-Normalize, a DataLoader (shuffled from its own seeded generator; `drop_last` as `last_batch`
-says: the `scratch` preset drops, as the notebook did), NCHW, fp32 or bf16 autocast,
-SGD(momentum, weight decay) + cross-entropy + StepLR stepped per epoch; after each epoch the
-whole train and val splits are evaluated in eval mode, the best-val weights kept (strictly better
-val accuracy) and finally evaluated on test.
+PIL images decoded per item, Resize + CenterCrop + ToTensor + Normalize, a DataLoader (its own
+seeded shuffle; `drop_last` as `last_batch` says), NCHW, fp32 or bf16 autocast, SGD(momentum,
+weight decay) + cross-entropy + StepLR per epoch; after each epoch the whole train and val splits
+evaluated in eval mode, the best-val weights (strictly better) kept and finally tested.
 
 The engine (train/engine.py) runs the same algorithm; tests/engine/test_plain_loop_equivalence.py
 checks it step by step. What differs by design, each decided:

@@ -101,8 +101,7 @@ class EpochResult:
         return {k: getattr(self, k) for k in keys}
 
     def event(self, epochs: int) -> Epoch:
-        """The Epoch event, its seconds the epoch's training and evaluation (emitted before its
-        checkpoints are copied and written)."""
+        """The Epoch event: seconds of training and evaluation (before the checkpoints)."""
         seconds = time.monotonic() - self.started
         return Epoch(
             "",
@@ -266,8 +265,7 @@ def run_epoch(prep: Prepared, loop: Loop, state: TrainState, epoch: int, emit, s
 
 
 def _save_lost_best(run_dir: Path, loop: Loop, state: TrainState) -> None:
-    """best.pt again, now, from last.pt's weights (its epoch was the best): once completed the
-    run deletes last.pt, so with no epochs left (or another kill) the best would be lost."""
+    """best.pt again, now (a completed run deletes last.pt, which alone holds the best here)."""
     save_best(run_dir, loop.best_weights, state.best_epoch, state.best_val_acc)
     loop.best_unsaved = False
 
