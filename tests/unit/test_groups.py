@@ -89,12 +89,12 @@ def test_a_run_with_an_invalid_config_is_a_group_of_its_own(tmp_path):
 def test_label_names_what_differs_from_the_preset():
     from tui_trainer.runs.groups import preset_differences
 
-    assert (
-        preset_differences({"lr": 0.05, "epochs": 30, "seed": 3, "device": "cpu"}, "scratch") == {}
-    )
-    # in RunConfig's order, whatever order the config file had
+    same = {"lr": 0.05, "epochs": 30, "seed": 3, "device": "cpu", "last_batch": "drop"}
+    assert preset_differences(same, "scratch") == {}
+    # in RunConfig's order, whatever order the config file had; a run from before the scratch
+    # preset dropped the last partial batch says so
     changed = preset_differences({"lr": 0.01, "classes": 5}, "scratch")
-    assert list(changed.items()) == [("classes", 5), ("lr", 0.01)]
+    assert list(changed.items()) == [("classes", 5), ("last_batch", "keep"), ("lr", 0.01)]
     assert preset_differences({"lr": 0.01}, "no-such-preset") == {"lr": 0.01}
 
 
