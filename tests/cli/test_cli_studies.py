@@ -94,6 +94,20 @@ def test_an_interrupted_member_stops_the_sweep_with_130(presets, tiny_data, tmp_
     assert [line.split()[3] for line in dry.output.splitlines()[3:-1]] == ["interrupted", "pending"]
 
 
+def kill_in_the_second_runs_first_epoch(args, runs_dir) -> None:
+    """Start `tui-trainer *args` and SIGKILL it once the second run folder has a step row."""
+    proc = spawn_cli(*args)
+    try:
+        deadline = time.monotonic() + 300
+        while not (len(list_runs(runs_dir)) == 2 and list_runs(runs_dir)[1].steps()):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+
+
 def test_a_sweep_killed_mid_member_continues_where_it_stopped(presets, tiny_data, tmp_path):
     """SIGKILL during the second of three members; the rerun skips the first, runs the
     second again (its killed run stays, as crashed) and the third."""
@@ -101,16 +115,7 @@ def test_a_sweep_killed_mid_member_continues_where_it_stopped(presets, tiny_data
     runs_dir = tmp_path / "runs"
     args = ["sweep", "tiny-three", "--data", tiny_data, "--runs-dir", runs_dir, "--set", "epochs=1"]
     args += ["--set", "threads=1"]  # two processes' OpenMP threads would spin on a busy box
-    proc = spawn_cli(*args)
-    try:
-        deadline = time.monotonic() + 300
-        while not (len(list_runs(runs_dir)) == 2 and list_runs(runs_dir)[1].steps()):
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)  # in the second member's first epoch
-        proc.wait(timeout=60)
-    finally:
-        proc.kill()
+    kill_in_the_second_runs_first_epoch(args, runs_dir)
     first, killed = list_runs(runs_dir)
     assert first.status() == "completed" and killed.status() == "crashed"
 
@@ -134,16 +139,7 @@ def test_a_sweep_over_seeds_killed_mid_member_skips_the_finished_seeds(
     runs_dir = tmp_path / "runs"
     args = ["sweep", "tiny-one", "--seeds", 3, "--data", tiny_data, "--runs-dir", runs_dir]
     args += ["--set", "epochs=1", "--set", "threads=1"]
-    proc = spawn_cli(*args)
-    try:
-        deadline = time.monotonic() + 300
-        while not (len(list_runs(runs_dir)) == 2 and list_runs(runs_dir)[1].steps()):
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)  # in seed 0's first epoch
-        proc.wait(timeout=60)
-    finally:
-        proc.kill()
+    kill_in_the_second_runs_first_epoch(args, runs_dir)  # seed 0's
     first, killed = list_runs(runs_dir)
     assert first.config()["seed"] == 42 and first.meta()["sweep_member"] == "one"
     assert killed.config()["seed"] == 0 and killed.status() == "crashed"

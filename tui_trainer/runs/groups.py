@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from tui_trainer.config import RunConfig, load_preset
 from tui_trainer.errors import ConfigError
@@ -21,6 +21,7 @@ from tui_trainer.runs.store import Run
 # Config keys that say where or how a run ran, not what it measured: ignored when matching runs.
 UNCOMPARED_KEYS = ("device", "threads", "keep_last", "eval_batch_size")
 SEED_KEY = "seed"
+T = TypeVar("T")
 
 
 def comparable(config: dict[str, Any]) -> str | None:
@@ -105,9 +106,26 @@ def spread_text(s: Spread, digits: int = 3, of: int | None = None) -> str:
     return f"{s.mean:.{digits}f} ± {s.std:.{digits}f} ({count})"
 
 
+def seed_of(config: dict[str, Any]) -> int:
+    """A run config's seed (the default one when the file leaves it out)."""
+    return int(config.get(SEED_KEY, RunConfig.seed))
+
+
 def seeds_of(configs: Sequence[dict[str, Any]]) -> list[int]:
     """The seeds of a group's runs, in order, without repeats."""
-    return list(dict.fromkeys(int(c.get(SEED_KEY, 0)) for c in configs))
+    return list(dict.fromkeys(seed_of(c) for c in configs))
+
+
+def latest_per_seed(items: Iterable[T], seed: Callable[[T], int], done: Callable[[T], bool]):
+    """One item per seed, in the order given (folder order): a later run replaces an earlier
+    one of its seed, unless it would replace a completed run by an unfinished one. The report's
+    cells and the grouped Runs table count seeds by this one rule."""
+    chosen: dict[int, T] = {}
+    for item in items:
+        key = seed(item)
+        if key not in chosen or done(item) or not done(chosen[key]):
+            chosen[key] = item
+    return chosen
 
 
 # --- groups of runs and their curves --------------------------------------------------------
@@ -127,6 +145,7 @@ class SeedGroup:
     key: str
     runs: tuple[Run, ...]
     seeds: tuple[int, ...]
+    run_seeds: tuple[int, ...]  # each run's seed, in the order of `runs`
     label: str
     precision: str | None
 
@@ -150,6 +169,7 @@ def _seed_group(key: str, entries: list[tuple[Run, dict[str, Any]]]) -> SeedGrou
         key=key,
         runs=tuple(run for run, _ in entries),
         seeds=tuple(seeds_of([meta.get("config", {}) for _, meta in entries])),
+        run_seeds=tuple(seed_of(meta.get("config", {})) for _, meta in entries),
         label=" ".join(part for part in (preset or "run", changed) if part),
         precision=first.get("precision"),
     )

@@ -32,7 +32,7 @@ from typing import Any
 from tui_trainer.config import RunConfig
 from tui_trainer.errors import ConfigError
 from tui_trainer.events import RunStatus
-from tui_trainer.runs.groups import Spread, seed_group_key, spread, spread_text
+from tui_trainer.runs.groups import Spread, latest_per_seed, seed_group_key, spread, spread_text
 from tui_trainer.runs.store import Run, list_runs
 
 PROTOCOL = {"classes": 0, "image_size": 224, "resize": 256, "batch_size": 256, "val_fraction": 0.5}
@@ -278,11 +278,7 @@ def _rank(group: list[_Candidate]) -> tuple[bool, int, int]:
 
 
 def _per_seed(group: list[_Candidate], key: str) -> tuple[SeedRun, ...]:
-    chosen: dict[int, _Candidate] = {}
-    for c in group:  # in folder order: a later run replaces an earlier one of its seed...
-        seed = c.config["seed"]
-        if seed not in chosen or _done(c) or not _done(chosen[seed]):
-            chosen[seed] = c  # ...unless it would replace a completed run by an unfinished one
+    chosen = latest_per_seed(group, lambda c: c.config["seed"], _done)
     return tuple(
         SeedRun(c.run.id, seed, c.status, c.summary.get(key) if _done(c) else None)
         for seed, c in chosen.items()

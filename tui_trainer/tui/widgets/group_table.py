@@ -14,7 +14,7 @@ from typing import Any
 from rich.text import Text
 
 from tui_trainer.events import RunStatus
-from tui_trainer.runs.groups import SeedGroup, Spread, spread, spread_text
+from tui_trainer.runs.groups import SeedGroup, Spread, latest_per_seed, spread, spread_text
 from tui_trainer.tui.widgets.results_table import STATUS_STYLE, Column, RowTable, format_cell
 
 FIGURES = ("max_val_acc", "test_acc")
@@ -34,11 +34,9 @@ MIXED_STYLE = "yellow"
 def group_row(group: SeedGroup) -> dict[str, Any]:
     summaries = [run.summary() for run in group.runs]
     statuses = [run.status(summary) for run, summary in zip(group.runs, summaries, strict=True)]
-    per_seed: dict[Any, dict[str, Any]] = {}  # a seed counts once, by its latest completed run
-    for run, summary, status in zip(group.runs, summaries, statuses, strict=True):
-        if status == RunStatus.COMPLETED:
-            per_seed[run.config().get("seed")] = summary
-    completed = list(per_seed.values())
+    runs = zip(group.run_seeds, summaries, statuses, strict=True)
+    chosen = latest_per_seed(runs, lambda r: r[0], lambda r: r[2] == RunStatus.COMPLETED)
+    completed = [summary for _, summary, status in chosen.values() if status == RunStatus.COMPLETED]
     row: dict[str, Any] = {
         "key": group.key,
         "label": group.label,
