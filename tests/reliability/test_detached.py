@@ -141,3 +141,50 @@ def test_only_a_live_process_of_this_host_is_stoppable(tmp_path):
         assert "gpu-node-7" in str(exc)
     else:
         raise AssertionError("a holder on another host was signalled")
+
+
+def test_a_sweep_starts_detached_and_the_console_follows_its_member(tiny_data, tmp_path):
+    runs_dir = tmp_path / "runs"
+    app = make_app(data_dir=tiny_data, runs_dir=runs_dir)
+    app.start_mode = StartMode.DETACHED
+    typed = "classes=3 image_size=64 resize=72 batch_size=8 device=cpu threads=1 epochs=50 seeds=1"
+
+    async def scenario(pilot):
+        await wait_for(pilot, lambda: app.data_checked, what="the data check")
+        app.main.view("launch").pick("sweep:scratch-lr-sweep")
+        await pilot.pause()
+        app.screen.query_one("#sweep-set").value = typed
+        await pilot.pause()
+        await pilot.press("ctrl+s", "enter")
+        (start,) = app.detached.children.values()
+        assert start.command[3:5] == ("sweep", "scratch-lr-sweep")
+        assert ("--set", "epochs=50") in zip(start.command, start.command[1:], strict=False)
+        assert ("--seeds", "1") in zip(start.command, start.command[1:], strict=False)
+        watch = app.main.view("watch")
+        await wait_for(pilot, lambda: watch.following is not None, WAIT_S, "a member's folder")
+        run = watch.following
+        assert run.meta()["sweep"] == "scratch-lr-sweep"
+        await wait_for(pilot, lambda: run.steps(), WAIT_S, "a step")
+        await pilot.press("s", "y")
+        await wait_for(pilot, lambda: start.exit_code() is not None, WAIT_S, "the sweep's end")
+        assert start.exit_code() == 130
+
+    drive(app, scenario)
+    (run,) = list_runs(runs_dir)  # the first member, stopped: the sweep went no further
+    assert run.status() == "interrupted"
+    assert "interrupted" in (run.path / detached.LOG_NAME).read_text()
+
+
+def test_a_detached_start_refused_by_the_child_says_why_in_the_watch_view(tiny_data, tmp_path):
+    app = make_app(data_dir=tiny_data, runs_dir=tmp_path / "runs")
+
+    async def scenario(pilot):
+        await wait_for(pilot, lambda: app.data_checked, what="the data check")
+        start = app.detached.start_run("scratch", {"lr": "-1"})  # the child's bad input
+        watch = app.main.view("watch")
+        await wait_for(pilot, lambda: not app.detached.children, WAIT_S, "the child's end")
+        assert start.exit_code() == 2 and watch.view.status == "failed"
+        assert "exit 2" in watch.view.log[-1] and "lr" in watch.view.log[-1]
+
+    drive(app, scenario)
+    assert list_runs(tmp_path / "runs") == []
