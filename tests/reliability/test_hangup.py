@@ -10,6 +10,8 @@ SIGTERM is the same stop with the terminal still there.
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import fcntl
 import os
 import pty
@@ -22,10 +24,13 @@ import threading
 import time
 
 import pytest
+from textual.app import App
+from textual.drivers._writer_thread import WriterThread
 
 from tests.support.paths import REPO
 from tests.support.processes import leftovers, subprocess_env
 from tui_trainer.runs.store import Run, list_runs
+from tui_trainer.tui.hangup import HangupSafeDriver
 
 DRIVER = REPO / "tests" / "reliability" / "console_driver.py"
 WAIT_S = 600  # a bound on a hang, not a speed check: the machine may be busy
@@ -118,3 +123,45 @@ def test_the_console_stops_its_run_cleanly_when_its_terminal_closes(how, tiny_da
     assert 1 <= summary["epochs_done"] < 50
     assert run.last_path.is_file()
     assert not run.owner_path.exists() and not leftovers(run.path)
+
+
+class HungUpTerminal:
+    """A terminal file after the hangup: every write fails with EIO."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EIO, "Input/output error")
+
+    def flush(self) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_writes_after_the_writer_thread_died_on_a_hung_up_terminal_are_dropped():
+    """Between the hangup and the handler the writer thread may die on EIO; the screen's next
+    writes must not fill its bounded queue (the event loop would block there for good)."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTSTP, signal.SIGCONT)}
+
+    async def make_driver():  # a driver belongs to an event loop; writing needs none
+        return HangupSafeDriver(App(), size=(80, 24))  # (it installs SIGTSTP/SIGCONT handlers)
+
+    try:
+        driver = asyncio.run(make_driver())
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    driver._writer_thread = WriterThread(HungUpTerminal())
+    driver._writer_thread.start()
+    driver.write("the first frame after the hangup")
+    driver._writer_thread.join(WAIT_S)  # it dies on EIO (and says so on stderr)
+    assert not driver._writer_thread.is_alive()
+    done = threading.Event()
+
+    def redraw_a_while() -> None:
+        for _ in range(1000):  # far more than the writer's queue holds
+            driver.write("frame")
+        driver.flush()
+        driver.close()
+        done.set()
+
+    threading.Thread(target=redraw_a_while, daemon=True).start()
+    assert done.wait(WAIT_S), "a write blocked on the dead writer's full queue"

@@ -3,15 +3,34 @@ choice is focused, enter starts, escape cancels. Snapshots of the dialog at both
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.widgets import OptionList
 
 from tests.support.tui import ScriptedEngine, drive, make_fixture_runs, wait_for
-from tests.tui.test_snapshots import LARGE, SMALL, fixture_app, settle
 from tui_trainer.tui.app import make_app
 from tui_trainer.tui.jobs import StartMode
 from tui_trainer.tui.screens.start_choice import START_OPTIONS, StartChoiceScreen
 
 TINY_FORM = {"image_size": "64", "resize": "72", "batch_size": "8", "device": "cpu"}
+# as tests/tui/test_snapshots.py: fixed sizes, a missing data folder at a fixed path
+MISSING_DATA = Path("/nonexistent/caltech101")
+SMALL = (80, 24)
+LARGE = (120, 36)
+
+
+def fixture_app(tmp_path):
+    runs_dir = tmp_path / "runs"
+    make_fixture_runs(runs_dir)
+    return make_app(data_dir=MISSING_DATA, runs_dir=runs_dir)
+
+
+async def settle(pilot) -> None:
+    """The data check done, pending messages landed, no toasts in the picture."""
+    await wait_for(pilot, lambda: pilot.app.data_checked, what="the data check")
+    await pilot.pause()
+    pilot.app.clear_notifications()
+    await pilot.pause()
 
 
 def highlighted_mode(app) -> StartMode:
