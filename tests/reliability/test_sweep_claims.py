@@ -83,11 +83,11 @@ def wait_for_checkpoint(procs, runs_dir):
 
 
 def test_a_member_whose_process_is_killed_is_taken_over_and_resumed(presets, tiny_data, tmp_path):
-    """Two sweeps of 2-epoch members; SIGKILL the process of the first run that finished an
+    """Two sweeps of 3-epoch members; SIGKILL the process of the first run that finished an
     epoch. The other goes on with the rest and, if it comes to the killed member after the kill,
     resumes it in its folder; else a rerun does."""
     runs_dir = tmp_path / "runs"
-    args = sweep_args(tiny_data, runs_dir, "--set", "epochs=2")
+    args = sweep_args(tiny_data, runs_dir, "--set", "epochs=3")
     procs = [spawn_cli(*args) for _ in range(2)]
     try:
         killed, victim = wait_for_checkpoint(procs, runs_dir)
@@ -105,7 +105,7 @@ def test_a_member_whose_process_is_killed_is_taken_over_and_resumed(presets, tin
         assert other.returncode == 1 and killed.status() == "crashed", output
         rerun = invoke(*args)
         assert rerun.exit_code == 0 and resumed in rerun.output, rerun.output
-    sweep = studies.load_sweep("tiny-four", {"epochs": "2"})
+    sweep = studies.load_sweep("tiny-four", {"epochs": "3"})
     states = studies.member_states(sweep, runs_dir)
     assert [s.status for s in states] == ["completed"] * 4
     keys = [comparable(r.config()) for r in list_runs(runs_dir)]

@@ -17,6 +17,7 @@ from rich import box
 from rich.table import Table
 
 from tui_trainer import config as C
+from tui_trainer.cli import slurm_command as S
 from tui_trainer.cli.common import DataOpt, DeviceOpt, RunsOpt, out, user_errors
 from tui_trainer.cli.listen import exit_code, follow, stopping
 from tui_trainer.data.layout import find_layout, resolve_data_dir
@@ -100,6 +101,14 @@ def sweep(
         ),
     ] = None,
     member: MemberOpt = None,
+    slurm: S.SlurmOpt = False,
+    partition: S.PartitionOpt = None,
+    time_limit: S.TimeOpt = None,
+    gpus_per_task: S.GpusOpt = None,
+    cpus_per_task: S.CpusOpt = None,
+    mem: S.MemOpt = None,
+    max_running: S.MaxRunningOpt = None,
+    out_file: S.OutOpt = None,
 ) -> None:
     """Run a sweep's members in order headless; a rerun continues where it stopped.
 
@@ -108,8 +117,12 @@ def sweep(
     and crashed ones resume from their last epoch, failed ones run again. With seeds (the file's
     `seeds`, or --seeds N) each member runs once per seed; the report shows them as mean ± std.
     Exit code: 0 nothing left, 1 some failed or diverged, 3 (--member) training elsewhere,
-    130 interrupted."""
+    130 interrupted. --slurm writes an sbatch script (a job array of --member tasks) instead."""
     since = time.time()  # a member failed in another process after this is not retried here
+    slurm_opts = S.SlurmOptions(
+        slurm, partition, time_limit, gpus_per_task, cpus_per_task, mem, max_running, out_file
+    )
+    slurm_opts.check(dry_run=dry_run, member=member)
     overrides: dict[str, str] = C.parse_set_options(set_ or [])
     if device:
         overrides["device"] = device
@@ -122,6 +135,12 @@ def sweep(
     if not dry_run:
         find_layout(data_dir)  # a wrong --data fails here, before any output
         ensure_writable(runs_dir)
+    if slurm:
+        options = S.repeated_options(set_, seeds, device)
+        S.write_script(
+            plan, states, slurm_opts, runs_dir=runs_dir, data_dir=data_dir, options=options
+        )
+        return
     todo = studies.pending_members(states)
     _print_plan(plan, todo)
     if dry_run:
