@@ -66,7 +66,7 @@ def _print_sweep_states(states, only: int | None = None) -> None:
         test_acc = s.run.summary().get("test_acc") if s.run else None
         run_id = s.run.id if s.run else "-"
         status = s.status
-        if s.holder is not None and s.holder.live and s.status == "running":
+        if s.holder is not None and s.holder.live and s.status == RunStatus.RUNNING:
             status = f"running ({s.holder.describe()})"
         table.add_row(
             str(i), s.member.name, s.member.preset, status, run_id, format_number(test_acc)
