@@ -156,6 +156,37 @@ def test_a_sweep_over_seeds_killed_mid_member_skips_the_finished_seeds(
     assert again.output.splitlines()[-1] == "disk: nothing left to run"
 
 
+def test_a_member_failed_elsewhere_during_the_sweep_is_not_retried_by_it(
+    presets, tiny_data, tmp_path, monkeypatch
+):
+    """While this sweep trains member 1, another process's run of member 2 fails: this sweep
+    leaves member 2 alone (exit 1); the next sweep retries it."""
+    runs_dir = tmp_path / "runs"
+    args = ["sweep", "tiny-sweep", "--data", tiny_data, "--runs-dir", runs_dir, "--set", "epochs=1"]
+    sweep = studies.load_sweep("tiny-sweep", {"epochs": "1"})
+    real = engine.train_one_epoch
+
+    def meanwhile(loop, cfg, *rest):
+        if cfg.lr == 0.01 and not list(runs_dir.glob("*-elsewhere")):
+            fake_run(runs_dir, "20240101-000000-elsewhere", "tiny", "failed", {}, lr=0.02, epochs=1)
+            summary = runs_dir / "20240101-000000-elsewhere" / "summary.json"
+            summary.write_text(json.dumps({"status": "failed", "ended_at": time.time()}))
+        return real(loop, cfg, *rest)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(engine, "train_one_epoch", meanwhile)
+        first = invoke(*args)
+    assert first.exit_code == 1, first.output
+    assert "tiny-sweep 2/2: tiny-lr=0.02: failed in another process during this sweep" in (
+        first.output
+    )
+    states = studies.member_states(sweep, runs_dir)
+    assert [s.status for s in states] == ["completed", "failed"]
+    second = invoke(*args)
+    assert second.exit_code == 0 and "tiny-sweep 1/1: tiny-lr=0.02" in second.output
+    assert [s.status for s in studies.member_states(sweep, runs_dir)] == ["completed"] * 2
+
+
 def test_member_k_trains_that_member_alone(presets, tiny_data, tmp_path):
     runs_dir = tmp_path / "runs"
     args = ["sweep", "tiny-sweep", "--data", tiny_data, "--runs-dir", runs_dir, "--set", "epochs=1"]
