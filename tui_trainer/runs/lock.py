@@ -122,8 +122,12 @@ def process_identity(pid: int) -> dict[str, Any] | None:
     except (OverflowError, ValueError):
         return None
     proc = _proc_start(pid)
+    if proc is None:
+        return None
+    # /proc cannot tell (hidepid, not Linux): psutil may; its "no such process" there is a
+    # process hidden from us, which the signal above found alive
     found = _psutil_start(pid) if proc == {} else proc
-    return None if found is None else {**(proc or {}), **found}
+    return {**proc, **(found or {})}
 
 
 def this_process() -> dict[str, Any]:
