@@ -1,5 +1,8 @@
 """Watch: the live view of a run, either the one this app trains (fed by engine events) or a
-run followed from its folder (a headless `tui-trainer run` elsewhere: polls metrics.jsonl)."""
+run followed from its folder (a headless `tui-trainer run` elsewhere: polls metrics.jsonl).
+
+The system pane reads the shown run's system.jsonl for both: the sampler of the training
+process writes it, whichever process or host that is."""
 
 from __future__ import annotations
 
@@ -17,10 +20,12 @@ from tui_trainer.tui.live import PREPARING, RunView, format_seconds
 from tui_trainer.tui.screens.confirm import ConfirmScreen
 from tui_trainer.tui.views.runs_folder import file_signature
 from tui_trainer.tui.widgets.plots import EpochPlot, StepLossPlot
+from tui_trainer.tui.widgets.system_pane import SystemPane
 
 POLL_S = 1.0
 # Folders a run started elsewhere is looked for in, newest first (keeps the idle poll cheap).
 RECENT_RUNS = 20
+SYSTEM_TAIL_BYTES = 256 * 1024  # the pane's sparklines need the last samples only
 STATUS_CLASSES = ("-preparing", "-running", "-completed", "-interrupted", "-failed", "-idle")
 
 
@@ -63,6 +68,7 @@ class WatchView(Vertical):
         self.view: RunView | None = None
         self.following: Run | None = None  # set: the view comes from this folder
         self._disk_signature: tuple = ()
+        self._system_signature: tuple | None = None
         self._log_shown = 0
 
     def compose(self) -> ComposeResult:
@@ -74,6 +80,7 @@ class WatchView(Vertical):
             yield StepLossPlot(id="step-plot")
             yield EpochPlot("acc", id="acc-plot")
             yield EpochPlot("loss", id="loss-plot")
+        yield SystemPane(id="system-pane")
         yield Log(id="run-log", max_lines=200)
 
     @property
@@ -141,6 +148,7 @@ class WatchView(Vertical):
             self.action_follow_newest(quiet=True)
         elif not self.view.finished:
             self._show_status()  # the ETA moves on
+        self._poll_system()
 
     def _poll_disk(self) -> None:
         run = self.following
@@ -153,6 +161,21 @@ class WatchView(Vertical):
         elif self.view is not None and not self.view.finished:
             self._show_status()
 
+    def _poll_system(self) -> None:
+        """Redraw the system pane when the shown run's system.jsonl changed."""
+        view = self.view
+        run = self.following
+        if run is None and view is not None and view.run_id:
+            run = Run(self.app.runs_dir / view.run_id)
+        path = run.system_path if run is not None else None
+        in_console = view is not None and view.source == "app"
+        signature = (path, file_signature(path) if path else None, in_console)
+        if signature == self._system_signature:
+            return
+        self._system_signature = signature
+        samples = run.system(SYSTEM_TAIL_BYTES) if run is not None else []
+        self.query_one(SystemPane).show(samples, in_console)
+
     # --- drawing -------------------------------------------------------------------------------
 
     def _show(self, view: RunView | None, what: str = "all") -> None:
@@ -161,6 +184,7 @@ class WatchView(Vertical):
             self.query_one(Log).clear()
         self.view = view
         self._show_status()
+        self._poll_system()
         if view is None:
             return
         if what in ("all", "steps"):
