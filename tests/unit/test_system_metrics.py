@@ -304,6 +304,18 @@ def test_the_thread_samples_until_stopped_and_ends(tmp_path):
     assert written >= 2 and sampler.peaks().samples == written
 
 
+def test_a_resumed_runs_peaks_count_the_earlier_sessions_samples(tmp_path):
+    path = tmp_path / "system.jsonl"
+    earlier = SystemSample(1.0, 90.0, 7 * GIB, None, None)
+    path.write_text(json.dumps(earlier.to_row()) + "\n" + '{"t": 2.0, "rss_by')  # crashed
+    sampler = SystemSampler(path, lambda: Sources(host=FakeHost([GIB] * 10_000))).start()
+    peaks = sampler.finish()
+    assert not sampler.alive
+    assert peaks.samples == 2 and peaks.peak_rss_bytes == 7 * GIB  # the earlier and the last
+    # the new row starts a line of its own: the cut one does not swallow it
+    assert [s.rss_bytes for s in Run(tmp_path).system()] == [7 * GIB, GIB]
+
+
 def test_an_unwritable_file_stops_the_writing_not_the_sampling(tmp_path):
     sources = Sources(host=FakeHost([GIB, 2 * GIB]))
     sampler = SystemSampler(tmp_path / "gone" / "system.jsonl", lambda: sources)

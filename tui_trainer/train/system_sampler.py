@@ -6,6 +6,8 @@ run folder's system.jsonl every ~2 s (train/system_metrics.py describes the file
 - A source that raises is dropped with one note, which the rows carry from then on; a file that
   cannot be appended to (disk full) stops the writing, not the sampling (the peaks still count).
   Nothing the sampler meets ends the run.
+- A resumed run appends to the same file; the sampler counts the samples already there in its
+  peaks, so the summary's "system" always sums up the whole file.
 - `stop()` sets its `threading.Event`, so the thread takes one last sample and ends, and joins
   it. The run writer stops it when it writes the run's end (`finish()`: stop, then the peaks,
   which reach summary.json that way only); launch.py stops it again in a `finally` for the
@@ -29,7 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tui_trainer.train.system_metrics import SYSTEM_FILE, PeakTracker, SystemPeaks, SystemSample
+from tui_trainer.train.system_metrics import (
+    SYSTEM_FILE,
+    PeakTracker,
+    SystemPeaks,
+    SystemSample,
+    read_samples,
+)
 from tui_trainer.train.system_sources import (
     GpuSource,
     HostSource,
@@ -79,6 +87,7 @@ class SystemSampler:
         self._lock = threading.Lock()  # the tracker: added to here, read by the run writer
         self._tracker = PeakTracker()
         self._writing = True
+        self._first_append = True
         self._thread = threading.Thread(target=self._loop, name="system-sampler", daemon=True)
 
     # --- the training thread's side ----------------------------------------------------------
@@ -110,6 +119,7 @@ class SystemSampler:
 
     def _loop(self) -> None:
         try:
+            self._count_earlier_samples()
             self._ensure_sources()  # psutil's first CPU reading is taken (and thrown away) here
             while True:
                 stopping = self._stop.wait(self.interval_s)
@@ -119,6 +129,14 @@ class SystemSampler:
         finally:
             if self._sources is not None:
                 _quietly(self._sources.close)
+
+    def _count_earlier_samples(self) -> None:
+        """A resumed run's earlier sessions' samples (a crashed one's too): the peaks, and so
+        the summary, cover the whole of system.jsonl."""
+        earlier = read_samples(self.path)
+        with self._lock:
+            for sample in earlier:
+                self._tracker.add(sample)
 
     def sample_once(self) -> SystemSample:
         """Read every source once, append the row, count it in the peaks."""
@@ -154,11 +172,27 @@ class SystemSampler:
         if not self._writing:
             return
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+        line = json.dumps(sample.to_row()) + "\n"
         try:
+            if self._first_append:  # a line a kill cut short must not swallow this one
+                self._first_append = False
+                line = ("" if _ends_a_line(self.path) else "\n") + line
             with os.fdopen(os.open(self.path, flags, 0o666), "a") as fh:
-                fh.write(json.dumps(sample.to_row()) + "\n")
+                fh.write(line)
         except OSError:
             self._writing = False  # the run writer reports a full disk; one owner of that line
+
+
+def _ends_a_line(path: Path) -> bool:
+    """The file is empty, missing, or ends with a newline."""
+    try:
+        with path.open("rb") as fh:
+            if fh.seek(0, 2) == 0:
+                return True
+            fh.seek(-1, 2)
+            return fh.read(1) == b"\n"
+    except FileNotFoundError:
+        return True
 
 
 def _read(sources: Sources, name: str, what: str) -> Any:
