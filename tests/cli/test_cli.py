@@ -62,7 +62,7 @@ def test_run_runs_and_show_on_the_tiny_set(tiny_data, tmp_path):
     # the sampler's peaks, as the summary recorded them; no GPU on this machine's runs
     peak_rss = run_summary(folder)["system"]["peak_rss_bytes"]
     assert f"peak_rss: {format_bytes(peak_rss)}" in shown.output
-    assert "so far" not in shown.output
+    assert "from system.jsonl" not in shown.output
 
 
 def test_diverged_run_exits_1(tiny_data, tmp_path):
@@ -151,7 +151,7 @@ def test_show_computes_system_peaks_of_a_crashed_run_from_system_jsonl(tmp_path)
     shown = invoke("show", run.id, "--runs-dir", runs_dir)
     assert shown.exit_code == 0, shown.output
     assert "status: crashed" in shown.output
-    assert "system: 2 samples (so far, from system.jsonl)" in shown.output
+    assert "system: 2 samples (from system.jsonl: the summary has none yet)" in shown.output
     assert "peak_rss: 3.0 GiB" in shown.output
     # GPU 1 is another job's: its 99% and 70 GiB are not the run's
     assert "gpu_util: mean 60%, peak 80%" in shown.output

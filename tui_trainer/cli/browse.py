@@ -156,7 +156,7 @@ def print_system(r: Run, summary: dict) -> None:
     peaks = r.system_peaks(summary)
     if peaks is None:
         return
-    source = "" if "system" in summary else " (so far, from system.jsonl)"
+    source = "" if "system" in summary else " (from system.jsonl: the summary has none yet)"
     out.print(f"system: {peaks.samples} samples{source}", highlight=False)
     for line in system_lines(peaks):
         out.print(f"  {line}", highlight=False)
