@@ -4,6 +4,7 @@ cgroup limits, system.jsonl read back, the peaks, and the sampler inside a real 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from types import SimpleNamespace
@@ -17,6 +18,7 @@ from tui_trainer.train.system_sampler import (
     Sources,
     SystemSampler,
     open_sources,
+    start_sampler,
     used_cuda_indices,
 )
 from tui_trainer.train.system_sources import (
@@ -322,6 +324,24 @@ def test_an_unwritable_file_stops_the_writing_not_the_sampling(tmp_path):
     sampler.sample_once()
     sampler.sample_once()
     assert sampler.peaks().peak_rss_bytes == 2 * GIB
+
+
+def test_which_process_samples_and_where_under_torchrun(tmp_path):
+    """Local rank 0 of each node samples; rank 0 writes system.jsonl, another node's local
+    rank 0 system-<host>.jsonl when the run folder is there on its node."""
+    cpu = SimpleNamespace(type="cpu", index=None)
+
+    def topology(rank, local_rank):
+        return SimpleNamespace(
+            rank=rank, local_rank=local_rank, is_main=rank == 0, local_world_size=2, active=True
+        )
+
+    assert start_sampler(tmp_path, topology(1, 1), cpu) is None
+    assert start_sampler(tmp_path / "not-on-this-node", topology(2, 0), cpu) is None
+    for rank, name in ((0, "system.jsonl"), (2, f"system-{socket.gethostname()}.jsonl")):
+        sampler = start_sampler(tmp_path, topology(rank, 0), cpu)
+        sampler.finish()
+        assert sampler.path == tmp_path / name and len(rows(sampler.path)) == 1
 
 
 # --- reading back --------------------------------------------------------------------------
