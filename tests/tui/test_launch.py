@@ -79,7 +79,7 @@ def test_an_edited_value_starts_and_a_bad_value_is_refused(tiny_data, tmp_path):
         await type_into(pilot, "lr", "0.02")
         assert not field.has_class("-invalid")
         await type_into(pilot, "classes", "5")
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+s", "enter")
         await pilot.pause()
         assert engine.calls == [("scratch", {"lr": "0.02", "classes": "5"})]
 
@@ -115,6 +115,8 @@ def test_cli_opens_the_app_with_no_command_and_with_tui(monkeypatch, tmp_path):
     opened = []
 
     class FakeApp:
+        return_code = None  # as an app that exited normally
+
         def __init__(self, **kwargs):
             opened.append(kwargs)
 

@@ -113,7 +113,7 @@ def test_watch_a_finished_run_of_this_app(snap_compare, tiny_data, tmp_path):
     async def run_before(pilot):
         await wait_for(pilot, lambda: app.data_checked, what="the data check")
         pilot.app.screen.query_one("#lr").value = "0.02"
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+s", "enter")
         await wait_for(pilot, lambda: app.live.finished, what="the run")
         await settle(pilot)
 

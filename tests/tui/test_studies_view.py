@@ -146,7 +146,7 @@ def test_a_sweep_queues_only_what_is_left_and_tags_its_runs(tiny_data, tmp_path)
         states = [status for _, status, _ in panel.states]
         assert states == ["completed"] + ["pending"] * 5
         assert panel.counts_line().startswith("6 members · 1 done · 0 failed · 5 to run")
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+s", "enter")
         await wait_for(pilot, lambda: len(engine.calls) == 5 and app.current_job is None)
         await pilot.press("1")
         await pilot.pause()
@@ -170,7 +170,7 @@ def test_queued_members_show_as_queued_while_one_trains(tiny_data, tmp_path):
 
     async def scenario(pilot):
         panel = await pick_sweep(pilot, "finetune-lr-sweep")
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+s", "enter")
         await wait_for(pilot, lambda: engine.started.is_set(), what="the first member")
         await pilot.press("1")
         await pilot.pause()

@@ -111,7 +111,7 @@ def test_a_run_of_this_console_says_it_shares_the_process(tiny_data, tmp_path):
 
     async def scenario(pilot):
         await wait_for(pilot, lambda: app.data_checked, what="the data check")
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+s", "enter")  # Start, then "in this console"
         await wait_for(pilot, lambda: app.live is not None and app.live.finished, what="the run")
         assert "no samples yet" in pane_text(app)
         write_system(Run(app.runs_dir / engine.run_id), fixture_samples(3))

@@ -41,7 +41,7 @@ def test_real_engine_run_shows_live_and_lands_in_the_table(tiny_data, tmp_path):
 
     async def scenario(pilot):
         set_form(app, **TINY_FORM, epochs="2", lr="0.01")
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+s", "enter")
         assert type(app.screen).__name__ == "MainScreen" and app.main.current == "watch"
         await wait_for(pilot, lambda: app.live.steps, what="the first steps")
         assert app.live.status == "running"
@@ -69,7 +69,7 @@ def test_stop_asks_then_the_run_ends_interrupted(tiny_data, tmp_path):
     app = make_app(data_dir=tiny_data, runs_dir=tmp_path / "runs", engine=engine)
 
     async def scenario(pilot):
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+s", "enter")
         await wait_for(pilot, lambda: app.live and app.live.steps, what="steps")
         await pilot.press("s")
         assert type(app.screen).__name__ == "ConfirmScreen"
@@ -101,7 +101,7 @@ def test_a_stop_while_the_images_decode_ends_the_job_interrupted(tiny_data, tmp_
 
     async def scenario(pilot):
         set_form(app, **TINY_FORM, epochs="1")
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+s", "enter")
         await wait_for(pilot, decoding.is_set, what="the decode")
         assert app.live.status == "preparing"
         await pilot.press("s", "y")
@@ -120,12 +120,12 @@ def test_a_queue_of_two_runs_trains_in_order_and_can_be_edited(tiny_data, tmp_pa
     app = make_app(data_dir=tiny_data, runs_dir=tmp_path / "runs", engine=engine)
 
     async def scenario(pilot):
-        await pilot.press("ctrl+s")  # job 1 trains (and holds until stopped)
+        await pilot.press("ctrl+s", "enter")  # job 1 trains (and holds until stopped)
         await wait_for(pilot, engine.started.is_set, what="job 1")
         await pilot.press("1")
         for lr in ("0.02", "0.03", "0.04"):  # jobs 2, 3, 4 wait
             app.screen.query_one("#lr", Input).value = lr
-            await pilot.press("ctrl+s")
+            await pilot.press("ctrl+s", "enter")
         assert [j.number for j in app.queue.jobs] == [2, 3, 4]
         queue = app.screen.query_one("#queue")
         assert queue.option_count == 3
@@ -195,7 +195,7 @@ async def main(data, runs):
         for key, value in {"image_size": "64", "resize": "72", "batch_size": "8",
                            "device": "cpu", "epochs": "500"}.items():
             app.screen.query_one("#" + key).value = value
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+s", "enter")
         while not (app.live and app.live.steps):
             await pilot.pause(0.05)
         await pilot.press("q")
@@ -240,13 +240,13 @@ def test_a_job_that_cannot_start_is_reported_and_the_queue_goes_on(tiny_data, tm
     app = make_app(data_dir=tiny_data, runs_dir=tmp_path / "runs", engine=refuse_cuda)
 
     async def scenario(pilot):
-        await pilot.press("ctrl+s")  # job 1 holds
+        await pilot.press("ctrl+s", "enter")  # job 1 holds
         await wait_for(pilot, engine.started.is_set, what="job 1")
         await pilot.press("1")
         app.screen.query_one("#device").value = "cuda"
-        await pilot.press("ctrl+s")  # job 2 will fail to start
+        await pilot.press("ctrl+s", "enter")  # job 2 will fail to start
         app.screen.query_one("#device").value = "cpu"
-        await pilot.press("ctrl+s")  # job 3 runs after it
+        await pilot.press("ctrl+s", "enter")  # job 3 runs after it
         engine.hold_after = None
         app.stop_current()
         await wait_for(

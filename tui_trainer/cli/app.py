@@ -34,7 +34,9 @@ def tui(data: DataOpt = None, runs_dir: RunsOpt = None, device: DeviceOpt = None
     """Open the console: launch presets, watch runs live, browse and compare runs."""
     from tui_trainer.tui.app import make_app
 
-    make_app(data_dir=data, runs_dir=runs_dir, device=device).run()
+    console_app = make_app(data_dir=data, runs_dir=runs_dir, device=device)
+    console_app.run()
+    raise typer.Exit(console_app.return_code or 0)  # 128 + N after signal N (SIGHUP: 129)
 
 
 # The order here is the order of `tui-trainer --help`.

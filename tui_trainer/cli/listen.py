@@ -3,6 +3,10 @@ show progress, print the summary, turn the end status into an exit code.
 
 `run`, `run --resume` and `sweep` all go through `stopping` and `follow`: a second Ctrl-C aborts
 with exit 130 and a hint, and the previous signal handlers are back when the command ends.
+
+A command the console started detached (runs/detached.py: $TUI_TRAINER_DETACHED_LOG names the
+file its output goes to) gets that log linked into each run folder it trains as `console.log`,
+when the run starts.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import typer
 
 from tui_trainer.cli.common import err, out, print_summary
 from tui_trainer.cli.progress import progress_listener
-from tui_trainer.events import EventCallback, RunEnded, RunStatus
+from tui_trainer.events import Event, EventCallback, RunEnded, RunStarted, RunStatus, fan_out
+from tui_trainer.runs import detached
 from tui_trainer.runs.store import Run
 from tui_trainer.train.topology import is_main_process, process_rank
 
@@ -76,7 +81,7 @@ def follow(launch: Launch) -> tuple[Run | None, RunEnded]:
     Under torchrun rank 0 alone shows progress and the summary; the others stay silent."""
     main = is_main_process()
     with progress_listener(out, sys.stdout.isatty() and main) as listener:
-        run, ended = launch(listener)
+        run, ended = launch(fan_out(listener, _log_linker()))
     if main:
         print_summary(ended.status, ended.summary, ended.message)
         if run is not None:  # None: stopped before training, the message says so
@@ -84,3 +89,17 @@ def follow(launch: Launch) -> tuple[Run | None, RunEnded]:
     elif ended.status == RunStatus.FAILED:  # rank 0 may be the one that died: say why
         err.print(f"rank {process_rank()}: {ended.message}", markup=False, highlight=False)
     return run, ended
+
+
+def _log_linker() -> EventCallback | None:
+    """In a detached child: link its log into each run folder as the run starts."""
+    log = detached.own_log()
+    if log is None:
+        return None
+    runs_dir = log.parent.parent  # the log is <runs>/.detached/NAME.log
+
+    def link(event: Event) -> None:
+        if isinstance(event, RunStarted):
+            detached.link_log(log, runs_dir / event.run_id)
+
+    return link

@@ -3,6 +3,12 @@
 `make_app` is the one factory: the CLI calls it with the user's options, tests call it with a
 fixture runs folder and, where training is not the point, a scripted engine. An engine is any
 callable with `runs.launch.start_run`'s signature.
+
+Start trains in this console (the training thread, one run at a time, the rest queued) or
+detached (a `tui-trainer run`/`sweep` child that outlives the console: tui/detached_starts.py).
+SIGHUP (the terminal closed: a dropped SSH connection) and SIGTERM are a confirmed quit
+(tui/hangup.py): the run in training stops cleanly as `interrupted`, summary.json's `stopped`
+says why, the queue is dropped, and the app exits with 128 + the signal's number.
 """
 
 from __future__ import annotations
@@ -26,12 +32,15 @@ from tui_trainer.errors import UserError
 from tui_trainer.events import RunStatus
 from tui_trainer.runs.store import Run
 from tui_trainer.studies.sweeps import Sweep, SweepMember, sweep_paths
-from tui_trainer.tui.jobs import Job, JobQueue
+from tui_trainer.tui import hangup
+from tui_trainer.tui.detached_starts import POLL_S, DetachedStarts
+from tui_trainer.tui.jobs import Job, JobQueue, StartMode
 from tui_trainer.tui.live import RunView
 from tui_trainer.tui.messages import EngineEvent, JobFinished, QueueEdit, StepBatch
 from tui_trainer.tui.relay import EventRelay
 from tui_trainer.tui.screens.confirm import ConfirmScreen
 from tui_trainer.tui.screens.main import MainScreen
+from tui_trainer.tui.screens.start_choice import StartChoiceScreen
 
 # runs.launch.start_run(config, *, preset, overrides, data_dir, runs_dir, on_event, stop, name,
 #   extra_meta) -> (Run, RunEnded), (None, RunEnded) when stopped before training (no folder),
@@ -81,7 +90,8 @@ def _start_run(*args: Any, **kwargs: Any) -> Any:
 class TrainerApp(App[None]):
     TITLE = "tui-trainer"
     CSS_PATH = [
-        STYLES / f"{name}.tcss" for name in ("app", "launch", "watch", "runs", "studies", "preview")
+        STYLES / f"{name}.tcss"
+        for name in ("app", "launch", "watch", "runs", "studies", "preview", "start_choice")
     ]
     BINDINGS = [
         Binding("1", "show_view('launch')", "Launch"),
@@ -102,7 +112,7 @@ class TrainerApp(App[None]):
         presets: list[Preset] | None = None,
         sweeps: list[str] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(driver_class=hangup.HangupSafeDriver)
         self.data_dir, self.runs_dir, self.device = Path(data_dir), Path(runs_dir), device
         self.engine: Engine = engine or _start_run
         self.presets = presets if presets is not None else list_presets()
@@ -114,6 +124,11 @@ class TrainerApp(App[None]):
         self.current_worker: Worker | None = None
         self.live: RunView | None = None  # the view of the run this app trains (or trained last)
         self.quitting = False
+        self.stop_reason = ""  # why the run was stopped, when a signal stopped it
+        self.exit_code_on_quit = 0
+        self.start_mode = StartMode.IN_CONSOLE  # the last choice of Start, for this session
+        self.detached = DetachedStarts(self)
+        self._restore_signals = lambda: None
         self._numbers = itertools.count(1)
         # Screens subscribe to these instead of the app reaching into them.
         self.live_changed: Signal[str] = Signal(self, "live_changed")
@@ -122,7 +137,12 @@ class TrainerApp(App[None]):
         self.data_changed: Signal[None] = Signal(self, "data_changed")
 
     def on_mount(self) -> None:
+        self._restore_signals = hangup.install(self._on_stop_signal)
+        self.set_interval(POLL_S, self.detached.poll)
         self._check_data()
+
+    def on_unmount(self) -> None:
+        self._restore_signals()
 
     @work(thread=True, group="data-check")
     def _check_data(self) -> None:
@@ -138,8 +158,17 @@ class TrainerApp(App[None]):
 
     # --- starting and queueing ---------------------------------------------------------------
 
-    def submit(self, preset: str, overrides: dict[str, str], config: RunConfig) -> Job:
-        """Train now when idle (and show it), else join the queue."""
+    def submit(
+        self,
+        preset: str,
+        overrides: dict[str, str],
+        config: RunConfig,
+        mode: StartMode = StartMode.IN_CONSOLE,
+    ) -> Job | None:
+        """Train now when idle (and show it), else join the queue; or start it detached."""
+        if mode == StartMode.DETACHED:
+            self.detached.start_run(preset, overrides)
+            return None
         job = Job(next(self._numbers), preset, overrides, config)
         if self.current_job is None:
             self._start(job)
@@ -205,6 +234,8 @@ class TrainerApp(App[None]):
             error = f"{type(exc).__name__}: {exc}"
         finally:
             relay.flush()
+            if run is not None and ended is not None and self.stop_reason:
+                hangup.record_stop_reason(run, ended, self.stop_reason)
             self.post_message(JobFinished(job, run, ended, error))
 
     def stop_current(self) -> None:
@@ -252,7 +283,7 @@ class TrainerApp(App[None]):
         self.live_changed.publish("status")
         self.runs_changed.publish(None)
         if self.quitting:
-            self.exit()
+            self.exit(return_code=self.exit_code_on_quit)
             return
         upcoming = self.queue.pop_next()
         if upcoming is not None:
@@ -276,7 +307,7 @@ class TrainerApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # A question on screen (stop? delete?) is answered before going anywhere else.
-        if action == "show_view" and isinstance(self.screen, ConfirmScreen):
+        if action == "show_view" and isinstance(self.screen, ConfirmScreen | StartChoiceScreen):
             return False
         return True
 
@@ -291,6 +322,23 @@ class TrainerApp(App[None]):
         self.main.view("preview").open(path)
         self.action_show_view("preview")
 
+    def _on_stop_signal(self, signum: int) -> None:
+        """SIGHUP or SIGTERM: as a confirmed quit, with the reason in the run's summary."""
+        if hangup.is_hangup(signum) and hasattr(self._driver, "hang_up"):
+            self._driver.hang_up()  # the terminal is gone: stop reading it
+        self.exit_code_on_quit = hangup.exit_code(signum)
+        if self.current_job is None:
+            self.exit(return_code=self.exit_code_on_quit)
+            return
+        if not self.quitting:
+            self.stop_reason = hangup.REASONS[signum]
+            self._stop_and_quit()
+
+    def _stop_and_quit(self) -> None:
+        self.quitting = True
+        self.queue.clear()
+        self.stop_current()
+
     async def action_quit(self) -> None:
         if self.current_job is None:
             self.exit()
@@ -300,9 +348,7 @@ class TrainerApp(App[None]):
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.quitting = True
-                self.queue.clear()
-                self.stop_current()
+                self._stop_and_quit()
                 self.notify("Stopping the run, then quitting...")
 
         self.push_screen(

@@ -1,5 +1,6 @@
-"""Runs the app was asked to train: the job, the queue that orders them, and the states a job
-has in the app (the relay that turns its engine events into messages is in tui/relay.py)."""
+"""Runs the app was asked to train: the job, the queue that orders them, the states a job has in
+the app, and where Start trains (the relay that turns engine events into messages is in
+tui/relay.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,15 @@ from typing import Any
 
 from tui_trainer.config import RunConfig
 from tui_trainer.studies.sweeps import member_meta
+
+
+class StartMode(StrEnum):
+    """Where Start trains: this console's training thread (a run ends with the console, and
+    waits in its queue when another trains), or a detached `tui-trainer run`/`sweep` child in
+    its own session, which outlives the console and its terminal (runs/detached.py)."""
+
+    IN_CONSOLE = "in-console"
+    DETACHED = "detached"
 
 
 class JobState(StrEnum):

@@ -1,6 +1,7 @@
 """Launch: pick a preset, adjust its hyperparameters, start it (or queue it behind the run
 that is training), and edit the queue. Picking a sweep shows its members instead of the form;
-Start then queues the members still to run."""
+Start then queues the members still to run. Start asks where to train (screens/start_choice.py):
+in this console, or detached (a `tui-trainer run`/`sweep` child that outlives the console)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, ContentSwitcher, DataTable, Label, OptionList, Static
 
 from tui_trainer.runs.store import Run
+from tui_trainer.tui.jobs import StartMode
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
+from tui_trainer.tui.screens.start_choice import StartChoiceScreen
 from tui_trainer.tui.widgets.config_form import FORM_ERROR, ConfigForm
 from tui_trainer.tui.widgets.preset_picker import PresetPicker
 from tui_trainer.tui.widgets.queue_list import QueueList
-from tui_trainer.tui.widgets.sweep_panel import SweepPanel
+from tui_trainer.tui.widgets.sweep_panel import SweepPanel, parse_sweep_input
 
 DEFAULT_PRESET = "scratch"
 
@@ -158,7 +161,20 @@ class LaunchView(Horizontal):
             where = next(iter(result.errors), FORM_ERROR)
             self.notify(message, title=f"Start refused: fix {where}", severity="error")
             return
-        self.app.submit(form.preset.name, result.overrides, result.config)
+        preset, overrides, config = form.preset.name, result.overrides, result.config
+        self._ask_where(preset, lambda mode: self.app.submit(preset, overrides, config, mode))
+
+    def _ask_where(self, what: str, start) -> None:
+        """The Start dialog; `start(mode)` on a choice (remembered for the session)."""
+        current = self.app.current_job
+
+        def chosen(mode: StartMode | None) -> None:
+            if mode is not None:
+                self.app.start_mode = mode
+                start(mode)
+
+        dialog = StartChoiceScreen(what, self.app.start_mode, current.label if current else "")
+        self.app.push_screen(dialog, chosen)
 
     def _start_sweep(self) -> None:
         panel = self.sweep_panel
@@ -171,4 +187,15 @@ class LaunchView(Horizontal):
         if not members:
             self.notify(f"{panel.sweep.name}: nothing to run ({panel.counts_line()}).")
             return
-        self.app.submit_sweep(panel.sweep, members)
+        sweep = panel.sweep
+        # what the sweep command repeats: the typed overrides (parsed cleanly by resolve above)
+        overrides, seeds = parse_sweep_input(self.query_one("#sweep-set").value, self.app.device)
+        seed_count = None if seeds is None else len(seeds)
+
+        def start(mode: StartMode) -> None:
+            if mode == StartMode.DETACHED:
+                self.app.detached.start_sweep(sweep, overrides, seed_count)
+            else:
+                self.app.submit_sweep(sweep, members)
+
+        self._ask_where(f"sweep {sweep.name} ({len(members)} to run)", start)

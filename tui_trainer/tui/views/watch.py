@@ -1,7 +1,9 @@
 """Watch: the live view of a run, either the one this app trains (fed by engine events) or a
-run followed from its folder (a headless `tui-trainer run` elsewhere: polls metrics.jsonl).
+run followed from its folder (a headless `tui-trainer run` elsewhere, or one this console
+started detached: polls metrics.jsonl). Stop on a followed run sends SIGINT to the process
+owner.json names, when that is a process of this host (runs/detached.py: `holder`).
 
-The system pane reads the shown run's system.jsonl for both: the sampler of the training
+The system pane reads the shown run's system.jsonl for all of them: the sampler of the training
 process writes it, whichever process or host that is."""
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Button, Log, ProgressBar, Static
 
 from tui_trainer.events import RunStatus
+from tui_trainer.runs import detached
+from tui_trainer.runs.detached import DetachedStart
 from tui_trainer.runs.store import Run, list_runs
+from tui_trainer.tui.detached_starts import pending_view
 from tui_trainer.tui.live import PREPARING, RunView, format_seconds
 from tui_trainer.tui.screens.confirm import ConfirmScreen
 from tui_trainer.tui.views.runs_folder import file_signature
@@ -67,6 +72,7 @@ class WatchView(Vertical):
         super().__init__(**kwargs)
         self.view: RunView | None = None
         self.following: Run | None = None  # set: the view comes from this folder
+        self.detached: DetachedStart | None = None  # set: the child whose runs are followed
         self._disk_signature: tuple = ()
         self._system_signature: tuple | None = None
         self._log_shown = 0
@@ -112,15 +118,37 @@ class WatchView(Vertical):
 
     def follow(self, run: Run) -> None:
         """Show a run from its folder and keep polling it."""
-        self.following = run
+        self.following, self.detached = run, None
         self._disk_signature = ()
         self._poll_disk()
+
+    def follow_detached(self, start: DetachedStart) -> None:
+        """A child this console started detached: "starting" until its run folder appears."""
+        self.following, self.detached = None, start
+        run = self.app.detached.run_of(start)
+        if run is not None:
+            self.detached_run_found(start, run)
+        else:
+            self._show(pending_view(start))
+
+    def detached_run_found(self, start: DetachedStart, run: Run) -> None:
+        """A (new) run folder of a detached child: follow it if this view follows that child."""
+        if self.detached is start:
+            self.follow(run)
+            self.detached = start  # a sweep's next member is followed too
+
+    def detached_ended(self, start: DetachedStart, status: str, why: str) -> None:
+        """A detached child ended before it made a run folder: say so where it was shown."""
+        if self.detached is start and self.following is None and self.view is not None:
+            self.view.status = status
+            self.view.log.append(why)
+            self._show(self.view, "log")
 
     def action_live(self) -> None:
         if self.app.live is None:
             self.notify("This app is not training a run: start one on the Launch screen (1).")
             return
-        self.following = None
+        self.following, self.detached = None, None
         self._show(self.app.live)
 
     def action_follow_newest(self, quiet: bool = False) -> None:
@@ -135,8 +163,8 @@ class WatchView(Vertical):
 
     def _live_changed(self, what: str) -> None:
         if what == "new":  # a new job started here: watch it
-            self.following = None
-        if self.following is None and self.app.live is not None:
+            self.following, self.detached = None, None
+        if self.following is None and self.detached is None and self.app.live is not None:
             self._show(self.app.live, what)
 
     def _tick(self) -> None:
@@ -209,7 +237,7 @@ class WatchView(Vertical):
         view = self.view
         status.remove_class(*STATUS_CLASSES)
         stop = self.query_one("#stop", Button)
-        stop.display = bool(view and view.source == "app" and not view.finished)
+        stop.display = bool(view and not view.finished)
         if view is None:
             self.query_one(ProgressBar).update(total=1, progress=0)  # not an endless animation
             status.update(
@@ -233,11 +261,7 @@ class WatchView(Vertical):
     def action_stop(self) -> None:
         view = self.view
         if view is not None and view.source == "disk" and not view.finished:
-            pid = view.summary.get("pid")
-            self.notify(
-                f"{view.run_id} trains in another process (pid {pid}): stop it there with Ctrl-C.",
-                severity="warning",
-            )
+            self._stop_followed()
             return
         job = self.app.current_job
         if job is None:
@@ -252,3 +276,29 @@ class WatchView(Vertical):
             ConfirmScreen(f"Stop {job.label}? It ends as interrupted, keeping its checkpoint."),
             answer,
         )
+
+    def _stop_followed(self) -> None:
+        """SIGINT to the process training the followed run (or to the detached child that has
+        not made its folder yet), after a yes; a process of another host is only named."""
+        if self.following is not None:
+            who, what = detached.holder(self.following), self.following.id
+        elif self.detached is not None and self.detached.exit_code() is None:
+            pid = self.detached.pid  # this console's child, not reaped: the pid is still its
+            who, what = detached.Holder(pid, "", True), self.detached.label
+        else:
+            return
+        if not who.stoppable:
+            self.notify(f"Cannot stop it from here: {who.why}.", severity="warning")
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                try:
+                    detached.interrupt(who)
+                except (ProcessLookupError, ValueError):
+                    self.notify(f"{what} already ended.")
+                    return
+                self.notify(f"Stopping {what} (SIGINT to pid {who.pid})...")
+
+        question = f"Stop {what} (pid {who.pid})? It ends as interrupted, keeping its checkpoint."
+        self.app.push_screen(ConfirmScreen(question), answer)

@@ -1,0 +1,190 @@
+"""Detached starts: a `tui-trainer run` child in its own session that outlives the console.
+
+It keeps training when its console is killed (SIGKILL: nothing of the console runs after it),
+and a new console follows it to `completed`; the console that started one follows it from its
+folder and stops it with SIGINT (`interrupted`, resumable); its output lands in the run
+folder's console.log. A run held by another host, or by a process that is gone, is never
+signalled.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from tests.support.paths import REPO
+from tests.support.processes import subprocess_env
+from tests.support.tui import drive, wait_for
+from tui_trainer.files import write_json_atomic
+from tui_trainer.runs import detached, lock
+from tui_trainer.runs.store import Run, list_runs
+from tui_trainer.tui.app import make_app
+from tui_trainer.tui.jobs import StartMode
+
+DRIVER = REPO / "tests" / "reliability" / "console_driver.py"
+WAIT_S = 600  # a bound on a hang, not a speed check
+# what tests/tui/test_training.py types into the form: the scratch preset at 64 px
+TINY_FORM = {"image_size": "64", "resize": "72", "batch_size": "8", "device": "cpu"}
+
+
+def wait_until(condition, what: str, proc: subprocess.Popen | None = None):
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        assert proc is None or proc.poll() is None, f"the console ended first ({what})"
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def training_run(runs_dir) -> Run | None:
+    return next((run for run in list_runs(runs_dir) if run.steps()), None)
+
+
+def test_a_detached_run_outlives_its_console_and_a_new_console_follows_it(tiny_data, tmp_path):
+    runs_dir = tmp_path / "runs"
+    console = subprocess.Popen(
+        [sys.executable, str(DRIVER), str(tiny_data), str(runs_dir), "detached", "2"],
+        env=subprocess_env(HEADLESS="1"),
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        run = wait_until(lambda: training_run(runs_dir), "the detached run's first step", console)
+        trainer = lock.read_owner(run.path)["pid"]
+        assert trainer != console.pid and os.getsid(trainer) == trainer  # its own session
+    finally:
+        console.kill()  # SIGKILL
+        console.wait()
+    assert run.status() == "running"  # the console is gone, its run is not
+
+    app = make_app(data_dir=tiny_data, runs_dir=runs_dir)
+
+    async def scenario(pilot):
+        await pilot.press("2")
+        watch = app.main.view("watch")
+        await wait_for(pilot, lambda: watch.following is not None, WAIT_S, "following it")
+        assert watch.following.id == run.id
+        await wait_for(pilot, lambda: watch.view.finished, WAIT_S, "the run's end")
+        assert watch.view.status == "completed"
+
+    drive(app, scenario)
+    assert Run(run.path).status() == "completed" and len(run.epochs()) == 2
+    log = (run.path / detached.LOG_NAME).read_text()
+    assert "status: completed" in log  # the child's own summary, in the run folder
+
+
+def test_the_console_starts_a_run_detached_follows_it_and_stops_it(tiny_data, tmp_path):
+    runs_dir = tmp_path / "runs"
+    app = make_app(data_dir=tiny_data, runs_dir=runs_dir)
+    app.start_mode = StartMode.DETACHED  # as chosen before in this session
+
+    async def scenario(pilot):
+        await wait_for(pilot, lambda: app.data_checked, what="the data check")
+        for key, value in {**TINY_FORM, "epochs": "50"}.items():
+            app.screen.query_one(f"#{key}").value = value
+        await pilot.press("ctrl+s", "enter")
+        assert app.current_job is None and app.main.current == "watch"
+        (start,) = app.detached.children.values()
+        watch = app.main.view("watch")
+        assert watch.view.status == "preparing" and "detached" in watch.view.label
+        await wait_for(pilot, lambda: watch.following is not None, WAIT_S, "its run folder")
+        run = watch.following
+        await wait_for(pilot, lambda: run.epochs(), WAIT_S, "an epoch")
+        await pilot.press("s")
+        assert type(app.screen).__name__ == "ConfirmScreen"
+        await pilot.press("y")
+        await wait_for(pilot, lambda: start.exit_code() is not None, WAIT_S, "the child's end")
+        assert start.exit_code() == 130  # `tui-trainer run`'s code for interrupted
+        await wait_for(pilot, lambda: watch.view.finished, 30, "the view to catch up")
+        assert watch.view.status == "interrupted"
+
+    drive(app, scenario)
+    (run,) = list_runs(runs_dir)
+    summary = run.summary()
+    assert summary["status"] == "interrupted" and summary["epochs_done"] >= 1
+    assert run.last_path.is_file()  # resumable with `tui-trainer run --resume`
+    console_log = run.path / detached.LOG_NAME
+    assert console_log.stat().st_ino == next((runs_dir / ".detached").iterdir()).stat().st_ino
+    assert "status: interrupted" in console_log.read_text()
+
+
+def owner_file(run_path, **owner) -> None:
+    run_path.mkdir(parents=True)
+    write_json_atomic(run_path / lock.OWNER_FILE, owner)
+
+
+def test_only_a_live_process_of_this_host_is_stoppable(tmp_path):
+    elsewhere = Run(tmp_path / "elsewhere")
+    owner_file(elsewhere.path, host="gpu-node-7", pid=os.getpid())
+    gone = Run(tmp_path / "gone")
+    owner_file(gone.path, **{**lock.this_process(), "pid": 2**22 + 1})
+    here = Run(tmp_path / "here")
+    owner_file(here.path, **lock.this_process())
+    nobody = Run(tmp_path / "nobody")
+    nobody.path.mkdir()
+
+    far = detached.holder(elsewhere)
+    assert not far.stoppable and "gpu-node-7" in far.why and "stop it there" in far.why
+    assert not detached.holder(gone).stoppable and "gone" in detached.holder(gone).why
+    assert not detached.holder(nobody).stoppable
+    assert detached.holder(here) == detached.Holder(os.getpid(), socket.gethostname(), True)
+    try:
+        detached.interrupt(far)
+    except ValueError as exc:
+        assert "gpu-node-7" in str(exc)
+    else:
+        raise AssertionError("a holder on another host was signalled")
+
+
+def test_a_sweep_starts_detached_and_the_console_follows_its_member(tiny_data, tmp_path):
+    runs_dir = tmp_path / "runs"
+    app = make_app(data_dir=tiny_data, runs_dir=runs_dir)
+    app.start_mode = StartMode.DETACHED
+    typed = "classes=3 image_size=64 resize=72 batch_size=8 device=cpu threads=1 epochs=50 seeds=1"
+
+    async def scenario(pilot):
+        await wait_for(pilot, lambda: app.data_checked, what="the data check")
+        app.main.view("launch").pick("sweep:scratch-lr-sweep")
+        await pilot.pause()
+        app.screen.query_one("#sweep-set").value = typed
+        await pilot.pause()
+        await pilot.press("ctrl+s", "enter")
+        (start,) = app.detached.children.values()
+        assert start.command[3:5] == ("sweep", "scratch-lr-sweep")
+        assert ("--set", "epochs=50") in zip(start.command, start.command[1:], strict=False)
+        assert ("--seeds", "1") in zip(start.command, start.command[1:], strict=False)
+        watch = app.main.view("watch")
+        await wait_for(pilot, lambda: watch.following is not None, WAIT_S, "a member's folder")
+        run = watch.following
+        assert run.meta()["sweep"] == "scratch-lr-sweep"
+        await wait_for(pilot, lambda: run.steps(), WAIT_S, "a step")
+        await pilot.press("s", "y")
+        await wait_for(pilot, lambda: start.exit_code() is not None, WAIT_S, "the sweep's end")
+        assert start.exit_code() == 130
+
+    drive(app, scenario)
+    (run,) = list_runs(runs_dir)  # the first member, stopped: the sweep went no further
+    assert run.status() == "interrupted"
+    assert "interrupted" in (run.path / detached.LOG_NAME).read_text()
+
+
+def test_a_detached_start_refused_by_the_child_says_why_in_the_watch_view(tiny_data, tmp_path):
+    app = make_app(data_dir=tiny_data, runs_dir=tmp_path / "runs")
+
+    async def scenario(pilot):
+        await wait_for(pilot, lambda: app.data_checked, what="the data check")
+        start = app.detached.start_run("scratch", {"lr": "-1"})  # the child's bad input
+        watch = app.main.view("watch")
+        await wait_for(pilot, lambda: not app.detached.children, WAIT_S, "the child's end")
+        assert start.exit_code() == 2 and watch.view.status == "failed"
+        assert "exit 2" in watch.view.log[-1] and "lr" in watch.view.log[-1]
+
+    drive(app, scenario)
+    assert list_runs(tmp_path / "runs") == []

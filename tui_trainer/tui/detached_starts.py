@@ -1,0 +1,98 @@
+"""The detached children this console started, followed until they end.
+
+Start "detached" spawns a `tui-trainer run` (or `sweep`) child (runs/detached.py). Until the child
+has created a run folder (the first decode can take minutes) the Watch view shows "starting
+detached"; once it has, the Watch view follows the folder as it follows any run started
+elsewhere, and for a sweep it moves on to each next member's folder while it still follows that
+child. The child outlives this console: nothing here waits for it, and a console started later
+finds its run as `running` in the runs folder (Watch: f).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tui_trainer.events import RunStatus
+from tui_trainer.runs import detached
+from tui_trainer.runs.detached import DetachedStart, run_command, sweep_command
+from tui_trainer.runs.store import Run
+from tui_trainer.studies.sweeps import Sweep
+from tui_trainer.tui.live import RunView
+
+POLL_S = 1.0
+# A child's exit code when it ended before making a run folder (cli/app.py's codes): 0 a sweep
+# with nothing left to run, 130 stopped while preparing; anything else (2: bad input) failed.
+ENDED_BEFORE_A_RUN = {0: RunStatus.COMPLETED, 130: RunStatus.INTERRUPTED}
+
+
+def pending_view(start: DetachedStart) -> RunView:
+    """What the Watch view shows of a child that has no run folder yet."""
+    view = RunView(label=f"{start.label} (detached, pid {start.pid})", source="disk")
+    view.note = f"starting detached: decoding images, building the model (log {start.log_path})"
+    view.log.append(f"started detached (pid {start.pid}): {' '.join(start.command[1:])}")
+    view.log.append(f"its output: {start.log_path} (console.log in the run folder once it exists)")
+    return view
+
+
+class DetachedStarts:
+    """Children of this console still running, and the newest run folder each has made."""
+
+    def __init__(self, app: Any) -> None:  # the TrainerApp (which imports this module)
+        self.app = app
+        self.children: dict[int, DetachedStart] = {}  # by pid
+        self.runs: dict[int, str] = {}  # pid -> the newest run id seen for it
+
+    def start_run(self, preset: str, overrides: dict[str, str]) -> DetachedStart | None:
+        """A `tui-trainer run PRESET --set ...` child."""
+        app = self.app
+        cmd = run_command(preset, overrides, data_dir=app.data_dir, runs_dir=app.runs_dir)
+        changes = " ".join(f"{k}={v}" for k, v in overrides.items())
+        return self.start(f"{preset} {changes}".strip(), cmd)
+
+    def start_sweep(
+        self, sweep: Sweep, overrides: dict[str, str], seeds: int | None
+    ) -> DetachedStart | None:
+        """A `tui-trainer sweep NAME --set ...` child: the members not done yet, one by one."""
+        app = self.app
+        cmd = sweep_command(
+            sweep.name, overrides, seeds=seeds, data_dir=app.data_dir, runs_dir=app.runs_dir
+        )
+        return self.start(f"sweep {sweep.name}", cmd)
+
+    def start(self, label: str, command: list[str]) -> DetachedStart | None:
+        """Spawn the child and show it in the Watch view ("starting detached" until its run)."""
+        try:
+            start = detached.spawn(command, self.app.runs_dir, label)
+        except OSError as exc:
+            self.app.notify(f"{exc}", title=f"{label}: could not start detached", severity="error")
+            return None
+        self.children[start.pid] = start
+        self.runs.pop(start.pid, None)  # a pid of an earlier child, reaped and reused
+        self.app.notify(f"{label}: starting detached (pid {start.pid}), output in {start.log_path}")
+        self.app.action_show_view("watch")
+        self.app.main.view("watch").follow_detached(start)
+        return start
+
+    def run_of(self, start: DetachedStart) -> Run | None:
+        run_id = self.runs.get(start.pid)
+        return Run(self.app.runs_dir / run_id) if run_id else None
+
+    def poll(self) -> None:
+        """A new run folder of a child: tell the app; a child ended: forget it, say how."""
+        for pid, start in list(self.children.items()):
+            run = start.find_run()
+            if run is not None and self.runs.get(pid) != run.id:
+                self.runs[pid] = run.id
+                self.app.main.view("watch").detached_run_found(start, run)
+                self.app.runs_changed.publish(None)
+            code = start.exit_code()
+            if code is None:
+                continue
+            del self.children[pid]
+            if pid not in self.runs:
+                why = f"ended (exit {code}) without a run folder: {start.log_tail()}"
+                status = ENDED_BEFORE_A_RUN.get(code, RunStatus.FAILED)
+                self.app.main.view("watch").detached_ended(start, status, why)
+                severity = "error" if status == RunStatus.FAILED else "information"
+                self.app.notify(why, title=f"{start.label} (detached)", severity=severity)
+            self.app.runs_changed.publish(None)
