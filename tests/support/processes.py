@@ -58,8 +58,18 @@ def leftovers(path: Path) -> list[str]:
     return sorted(p.name for p in path.iterdir() if p.name.endswith(".tmp"))
 
 
-# Wall-clock and process facts; everything else in a run's rows must match to the last bit.
-VOLATILE = {"seconds", "pid", "host", "started_at", "ended_at", "heartbeat", "resumed_at"}
+# Wall-clock and process facts (the summary's "system": the sampler's CPU and memory peaks);
+# everything else in a run's rows must match to the last bit.
+VOLATILE = {
+    "seconds",
+    "pid",
+    "host",
+    "started_at",
+    "ended_at",
+    "heartbeat",
+    "resumed_at",
+    "system",
+}
 
 
 def stable(rows: list[dict]) -> list[dict]:

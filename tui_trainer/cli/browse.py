@@ -13,7 +13,8 @@ from tui_trainer import config as C
 from tui_trainer.cli.common import RunsOpt, out, print_summary, user_errors
 from tui_trainer.errors import UserError
 from tui_trainer.runs.display import format_number
-from tui_trainer.runs.store import default_runs_dir, find_run, list_runs
+from tui_trainer.runs.store import Run, default_runs_dir, find_run, list_runs
+from tui_trainer.train.system_metrics import SystemPeaks, format_bytes
 
 STUDY_ORDER = {"Scratch": 0, "Transfer learning": 1, "Augmentation": 2, "Backbones": 3}
 
@@ -134,7 +135,9 @@ def show(
     out.print(f"[bold]{r.id}[/]  preset={meta.get('preset')}  status={r.status()}")
     cfg = meta.get("config", {})
     out.print("config: " + "  ".join(f"{k}={v}" for k, v in cfg.items()), highlight=False)
-    print_summary(r.status(), r.summary(), r.summary().get("message", ""))
+    summary = r.summary()
+    print_summary(r.status(summary), summary, summary.get("message", ""))
+    print_system(r, summary)
     print_class_results(r)
     width = min(out.width, 100)
     for draw in (
@@ -146,6 +149,40 @@ def show(
         plotext.theme("clear")
         draw()
         typer.echo(plotext.build())
+
+
+def print_system(r: Run, summary: dict) -> None:
+    """The run's system peaks: the summary's, or system.jsonl's for a run going or crashed."""
+    peaks = r.system_peaks(summary)
+    if peaks is None:
+        return
+    source = "" if "system" in summary else " (from system.jsonl: the summary has none yet)"
+    out.print(f"system: {peaks.samples} samples{source}", highlight=False)
+    for line in system_lines(peaks):
+        out.print(f"  {line}", highlight=False)
+    samples = [] if peaks.gpu_util_mean is not None else r.system()
+    note = samples[-1].note if samples else None
+    if note:
+        out.print(f"  {note}", markup=False, highlight=False)
+
+
+def system_lines(peaks: SystemPeaks) -> list[str]:
+    def percent(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0f}%"
+
+    lines = [
+        f"peak_rss: {format_bytes(peaks.peak_rss_bytes)}",
+        f"mean_cpu: {percent(peaks.mean_cpu_percent)} (of one core)",
+    ]
+    if peaks.gpu_util_mean is None and peaks.gpu_mem_peak_bytes is None:
+        return [*lines, "gpu: none used by the run"]
+    where = {"torch": "torch's reserved", "nvml": "NVML, whole GPU"}.get(peaks.gpu_mem_source)
+    memory = format_bytes(peaks.gpu_mem_peak_bytes) + (f" ({where})" if where else "")
+    return [
+        *lines,
+        f"gpu_util: mean {percent(peaks.gpu_util_mean)}, peak {percent(peaks.gpu_util_peak)}",
+        f"peak_gpu_mem: {memory}",
+    ]
 
 
 def print_class_results(r, n: int = 10) -> None:

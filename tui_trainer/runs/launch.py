@@ -35,6 +35,7 @@ from tui_trainer.train import engine
 from tui_trainer.train.checkpoint import Checkpoint, remove_last
 from tui_trainer.train.hardware import resolve_device
 from tui_trainer.train.precision_probe import PrecisionChoice, decide
+from tui_trainer.train.system_sampler import start_sampler
 from tui_trainer.train.topology import Topology, is_main_process
 
 
@@ -245,7 +246,9 @@ def _train_into(run: Run, prep: engine.Prepared, on_event, stop, resume) -> RunE
     written, the returned message says so (the folder then reads `crashed`: resumable)."""
     topology = prep.topology
     main = topology.is_main  # under torchrun rank 0 alone writes the folder and reports
-    writer = RunWriter(run) if main else None
+    # system.jsonl in its own thread; the writer stops it at the end and records its peaks
+    sampler = start_sampler(run.path, topology, prep.device)
+    writer = RunWriter(run, sampler.finish if sampler else None) if main else None
     listen = topology.main_only(fan_out(writer, on_event))
     # per-class accuracy and confusions of a completed run, written before its summary says so
     on_test = functools.partial(save_test_results, run.path) if main else None
@@ -256,6 +259,8 @@ def _train_into(run: Run, prep: engine.Prepared, on_event, stop, resume) -> RunE
         ended = RunEnded(run.id, RunStatus.FAILED, {}, _failure_message(topology, run, exc))
         listen(ended)
     finally:
+        if sampler is not None:
+            sampler.stop()
         topology.shutdown()
     if writer is not None and writer.unsaved is not None:
         ended = dataclasses.replace(ended, message=_unsaved_message(ended, writer.unsaved))

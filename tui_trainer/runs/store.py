@@ -3,6 +3,7 @@
     runs/<run-id>/config.json     resolved config + provenance (written once, atomically)
     runs/<run-id>/metrics.jsonl   append-only: {"kind": "step"|"epoch", ...} one object per line
     runs/<run-id>/summary.json    status and headline numbers (rewritten atomically)
+    runs/<run-id>/system.jsonl    append-only: CPU, memory and GPU samples (train/system_metrics.py)
     runs/<run-id>/best.pt         best-val model weights
     runs/<run-id>/last.pt         full training state at the end of the last completed epoch
     runs/<run-id>/owner.json      while a process trains it: that process and its heartbeat
@@ -29,6 +30,7 @@ from tui_trainer.errors import UserError
 from tui_trainer.events import RunStatus
 from tui_trainer.files import read_json, read_jsonl, write_json_atomic
 from tui_trainer.runs import lock
+from tui_trainer.train.system_metrics import SYSTEM_FILE, SystemPeaks, SystemSample, read_samples
 
 RUNS_ENV = "TUI_TRAINER_RUNS"
 
@@ -127,6 +129,25 @@ class Run:
         return [m for m in rows if m.get("kind") == "step"], [
             m for m in rows if m.get("kind") == "epoch"
         ]
+
+    @property
+    def system_path(self) -> Path:
+        return self.path / SYSTEM_FILE
+
+    def system(self, tail_bytes: int | None = None) -> list[SystemSample]:
+        """system.jsonl's samples (of its last `tail_bytes` only, if given); a line cut short
+        by a kill is skipped."""
+        return read_samples(self.system_path, tail_bytes)
+
+    def system_peaks(self, summary: dict[str, Any] | None = None) -> SystemPeaks | None:
+        """The peaks the summary recorded at the end, else (a run still going, or one that
+        crashed) computed from system.jsonl; None without a sample."""
+        summary = self.summary() if summary is None else summary
+        recorded = SystemPeaks.from_record(summary.get("system"))
+        if recorded is not None:
+            return recorded
+        peaks = SystemPeaks.of(self.system())
+        return peaks if peaks.samples else None
 
     @property
     def owner_path(self) -> Path:

@@ -3,24 +3,31 @@
 A row or summary that cannot be written (disk full, quota, a folder become read-only) raises
 `StorageError` (one line: the file, the reason, the free space) into the engine, which ends the
 run `failed`; the final summary's own failure is kept in `unsaved` instead of raised, so the end
-is still told to the other listeners and the front ends print it."""
+is still told to the other listeners and the front ends print it.
+
+The system sampler (train/system_sampler.py) appends system.jsonl itself and never writes the
+summary: at the run's end the writer stops it and records its peaks as the summary's "system"."""
 
 from __future__ import annotations
 
 import os
 import socket
 import time
+from collections.abc import Callable
 
 from tui_trainer.errors import StorageError, writing
 from tui_trainer.events import Epoch, Event, Log, RunEnded, RunStarted, RunStatus, Step
 from tui_trainer.runs.store import Run, initial_summary
+from tui_trainer.train.system_metrics import SystemPeaks
 
 
 class RunWriter:
     """Subscribes to engine events and keeps the run folder's metrics and summary up to date."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, system_end: Callable[[], SystemPeaks] | None = None) -> None:
         self.run = run
+        # stops the system sampler and gives its peaks: the final summary's "system"
+        self.system_end = system_end
         self.summary = run.summary() or initial_summary()
         # the final summary's write failed: summary.json still says `running`, which reads as
         # `crashed` (resumable) once this process is gone
@@ -72,6 +79,9 @@ class RunWriter:
     def _ended(self, event: RunEnded) -> None:
         self.summary.update(event.summary)
         self.summary.update(status=event.status, ended_at=time.time())
+        peaks = self.system_end() if self.system_end else None
+        if peaks is not None and peaks.samples:
+            self.summary["system"] = peaks.to_record()
         if event.message:
             self.summary["message"] = event.message
         try:

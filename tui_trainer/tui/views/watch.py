@@ -1,7 +1,10 @@
 """Watch: the live view of a run, either the one this app trains (fed by engine events) or a
 run followed from its folder (a headless `tui-trainer run` elsewhere, or one this console
 started detached: polls metrics.jsonl). Stop on a followed run sends SIGINT to the process
-owner.json names, when that is a process of this host (runs/detached.py: `holder`)."""
+owner.json names, when that is a process of this host (runs/detached.py: `holder`).
+
+The system pane reads the shown run's system.jsonl for all of them: the sampler of the training
+process writes it, whichever process or host that is."""
 
 from __future__ import annotations
 
@@ -22,10 +25,12 @@ from tui_trainer.tui.live import PREPARING, RunView, format_seconds
 from tui_trainer.tui.screens.confirm import ConfirmScreen
 from tui_trainer.tui.views.runs_folder import file_signature
 from tui_trainer.tui.widgets.plots import EpochPlot, StepLossPlot
+from tui_trainer.tui.widgets.system_pane import SystemPane
 
 POLL_S = 1.0
 # Folders a run started elsewhere is looked for in, newest first (keeps the idle poll cheap).
 RECENT_RUNS = 20
+SYSTEM_TAIL_BYTES = 256 * 1024  # the pane's sparklines need the last samples only
 STATUS_CLASSES = ("-preparing", "-running", "-completed", "-interrupted", "-failed", "-idle")
 
 
@@ -69,6 +74,7 @@ class WatchView(Vertical):
         self.following: Run | None = None  # set: the view comes from this folder
         self.detached: DetachedStart | None = None  # set: the child whose runs are followed
         self._disk_signature: tuple = ()
+        self._system_signature: tuple | None = None
         self._log_shown = 0
 
     def compose(self) -> ComposeResult:
@@ -80,6 +86,7 @@ class WatchView(Vertical):
             yield StepLossPlot(id="step-plot")
             yield EpochPlot("acc", id="acc-plot")
             yield EpochPlot("loss", id="loss-plot")
+        yield SystemPane(id="system-pane")
         yield Log(id="run-log", max_lines=200)
 
     @property
@@ -169,6 +176,7 @@ class WatchView(Vertical):
             self.action_follow_newest(quiet=True)
         elif not self.view.finished:
             self._show_status()  # the ETA moves on
+        self._poll_system()
 
     def _poll_disk(self) -> None:
         run = self.following
@@ -181,6 +189,21 @@ class WatchView(Vertical):
         elif self.view is not None and not self.view.finished:
             self._show_status()
 
+    def _poll_system(self) -> None:
+        """Redraw the system pane when the shown run's system.jsonl changed."""
+        view = self.view
+        run = self.following
+        if run is None and view is not None and view.run_id:
+            run = Run(self.app.runs_dir / view.run_id)
+        path = run.system_path if run is not None else None
+        in_console = view is not None and view.source == "app"
+        signature = (path, file_signature(path) if path else None, in_console)
+        if signature == self._system_signature:
+            return
+        self._system_signature = signature
+        samples = run.system(SYSTEM_TAIL_BYTES) if run is not None else []
+        self.query_one(SystemPane).show(samples, in_console)
+
     # --- drawing -------------------------------------------------------------------------------
 
     def _show(self, view: RunView | None, what: str = "all") -> None:
@@ -189,6 +212,7 @@ class WatchView(Vertical):
             self.query_one(Log).clear()
         self.view = view
         self._show_status()
+        self._poll_system()
         if view is None:
             return
         if what in ("all", "steps"):
