@@ -23,6 +23,7 @@ def test_lr_find_plots_saves_and_ends_with_the_suggestion(tiny_data, tmp_path):
     match = re.fullmatch(r"suggested lr: (\d\.\d\de-\d\d|0\.\d+|\d+(\.\d+)?)", lines[-1])
     assert match, lines[-1]
     assert "learning rate (log)" in result.output  # the plot's x label
+    assert "\x1b" not in result.output  # plain text in a pipe or a file
     saved = list((runs / ".lr-find").glob("scratch-*.json"))
     assert len(saved) == 1
     data = json.loads(saved[0].read_text())

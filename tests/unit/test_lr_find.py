@@ -13,7 +13,8 @@ import torch
 from tests.support.runs import stand_in_imagenet, tiny_config
 from tui_trainer.errors import Stopped, UserError
 from tui_trainer.runs.store import list_runs
-from tui_trainer.train import lr_find as L
+from tui_trainer.train import lr_curve as L
+from tui_trainer.train.lr_find import find_lr
 from tui_trainer.train.preparation import prepare
 
 
@@ -26,7 +27,7 @@ def test_lr_grows_geometrically_and_stops_when_the_loss_diverges(tiny_data):
     before = _weights(prep.model)
     steps: list[L.LrFindStep] = []
     options = L.LrFindOptions(start=1e-4, end=1e4, steps=40)
-    result = L.find_lr(prep, options, steps.append)
+    result = find_lr(prep, options, steps.append)
 
     assert result.stopped_early and result.steps_run < options.steps
     assert len(result.lrs) == len(result.losses) == len(result.smoothed) == result.steps_run
@@ -49,7 +50,7 @@ def test_a_short_epoch_is_cycled_to_the_full_range(tiny_data):
     prep = prepare(tiny_config(batch_size=4), tiny_data)
     batches_per_epoch = math.ceil(len(prep.tensors["train"]) / 4)
     options = L.LrFindOptions(start=1e-6, end=1e-5, steps=batches_per_epoch * 2 + 1)
-    result = L.find_lr(prep, options)
+    result = find_lr(prep, options)
     assert not result.stopped_early
     assert result.steps_run == options.steps
     assert result.lrs[-1] == pytest.approx(options.end)
@@ -63,7 +64,7 @@ def test_freeze_conv_trains_the_head_on_frozen_features_and_leaves_the_model(tin
     assert "frozen_features" in prep.fast_paths
     before = _weights(prep.model)
     logs: list[str] = []
-    result = L.find_lr(
+    result = find_lr(
         prep,
         L.LrFindOptions(1e-4, 1.0, 8),
         lambda e: logs.append(getattr(e, "message", "")),
@@ -81,7 +82,7 @@ def test_a_set_stop_event_raises_stopped(tiny_data):
     stop = threading.Event()
     stop.set()
     with pytest.raises(Stopped):
-        L.find_lr(prep, L.LrFindOptions(steps=10), stop=stop)
+        find_lr(prep, L.LrFindOptions(steps=10), stop=stop)
 
 
 def _curve(n: int = 60) -> tuple[list[float], list[float]]:
@@ -132,7 +133,7 @@ def test_bad_options_are_refused(options, message):
 
 def test_the_saved_curve_is_json_under_lr_find_and_not_a_run(tiny_data, tmp_path):
     prep = prepare(tiny_config(), tiny_data)
-    result = L.find_lr(prep, L.LrFindOptions(1e-5, 1e-3, 6))
+    result = find_lr(prep, L.LrFindOptions(1e-5, 1e-3, 6))
     runs = tmp_path / "runs"
     first = L.save_result(result, runs, "scratch")
     second = L.save_result(result, runs, "scratch")

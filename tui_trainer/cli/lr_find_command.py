@@ -18,7 +18,7 @@ from tui_trainer.data.layout import resolve_data_dir
 from tui_trainer.errors import Stopped, UserError
 from tui_trainer.events import Log
 from tui_trainer.runs.store import default_runs_dir, ensure_writable
-from tui_trainer.train import lr_find as L
+from tui_trainer.train import lr_curve as L
 
 StartOpt = Annotated[float, typer.Option("--start", help="First LR of the range.")]
 EndOpt = Annotated[float, typer.Option("--end", help="Last LR of the range.")]
@@ -53,12 +53,13 @@ def lr_find(
     loaded, cfg = C.build_config(preset, overrides)
     data_dir = resolve_data_dir(data)
     runs = ensure_writable(runs_dir or default_runs_dir())
+    from tui_trainer.train.lr_find import find_lr
     from tui_trainer.train.preparation import prepare
 
     with stopping(hint="nothing was saved") as stop:
         try:
             prep = prepare(cfg, data_dir, _progress, stop)
-            result = L.find_lr(prep, options, _progress, stop)
+            result = find_lr(prep, options, _progress, stop)
         except Stopped:
             err.print("stopped: nothing was saved")
             raise typer.Exit(130) from None
@@ -93,4 +94,4 @@ def plot_text(result: L.LrFindResult, width: int | None = None, height: int = 20
     plt.theme("clear")  # plain text: no colour codes in a file or a pipe
     L.plot_curve(plt, result.lrs, result.smoothed, result.suggestion)
     plt.ylabel("smoothed loss")
-    return plt.build()
+    return plt.uncolorize(plt.build())  # the clear theme still ends each line with a reset
