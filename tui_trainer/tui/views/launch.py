@@ -1,6 +1,7 @@
 """Launch: pick a preset, adjust its hyperparameters, start it (or queue it behind the run
 that is training), and edit the queue. Picking a sweep shows its members instead of the form;
-Start then queues the members still to run."""
+Start then queues the members still to run. ctrl+l runs the LR range test of the form's config
+(screens/lr_find.py) and can put its suggestion into the LR field."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, ContentSwitcher, DataTable, Label, OptionList, Static
 
 from tui_trainer.runs.store import Run
+from tui_trainer.train.lr_curve import format_lr
+from tui_trainer.tui.screens.lr_find import LrFindScreen
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
 from tui_trainer.tui.widgets.config_form import FORM_ERROR, ConfigForm
 from tui_trainer.tui.widgets.preset_picker import PresetPicker
@@ -24,6 +27,7 @@ class LaunchView(Horizontal):
     TITLE = "Launch"
     BINDINGS = [
         Binding("ctrl+s", "start", "Start", priority=True),
+        Binding("ctrl+l", "lr_find", "LR find", priority=True),
         Binding("escape", "focus_presets", "Presets", show=False),
     ]
 
@@ -159,6 +163,28 @@ class LaunchView(Horizontal):
             self.notify(message, title=f"Start refused: fix {where}", severity="error")
             return
         self.app.submit(form.preset.name, result.overrides, result.config)
+
+    def action_lr_find(self) -> None:
+        """The LR range test of the form's config; its suggestion can go into the LR field."""
+        form = self.query_one(ConfigForm)
+        if self.app.data_problem:
+            self.notify(self.app.data_problem, title="No dataset", severity="error")
+            return
+        if self.query_one(PresetPicker).current_sweep is not None:
+            self.notify("The range test runs one config: pick a preset, not a sweep.")
+            return
+        result = form.check()
+        if result.config is None or form.preset is None:
+            message = next(iter(result.errors.values()), "choose a preset first")
+            self.notify(message, title="LR find refused: fix the form", severity="error")
+            return
+        screen = LrFindScreen(result.config, form.preset.name, self.app.data_dir, self.app.runs_dir)
+        self.app.push_screen(screen, self._lr_found)
+
+    def _lr_found(self, lr: float | None) -> None:
+        if lr is not None:
+            self.query_one(ConfigForm).set_value("lr", format_lr(lr))
+            self.notify(f"lr set to {format_lr(lr)} (the range test's suggestion)")
 
     def _start_sweep(self) -> None:
         panel = self.sweep_panel
