@@ -83,6 +83,13 @@ CASES = [
     ("run --resume linked", "linked_run", "run 'linked' in {tmp}/runs is a link to a folder out"),
     ("show ../away", "outside_run", "run id '../away' is a path, not a run id"),
     ("show linked", "linked_run", "is a link to a folder outside it: refused"),
+    # the LR range test's own options, checked before anything is decoded
+    ("lr-find scratch --start 1 --end 0.1", None, "--start 1 must be below --end 0.1"),
+    ("lr-find scratch --steps 0", None, "--steps 0 must be >= 5: e.g. --steps 100"),
+    ("lr-find scratch --start 0", None, "--start 0 must be a finite number > 0"),
+    ("lr-find", None, "missing PRESET: name one"),
+    ("lr-find scratch --set lr=-1", None, "lr=-1.0 must be > 0"),
+    ("lr-find scratch --runs-dir {tmp}/file/runs", "plain_file", "is not writable (Not a dir"),
 ]
 
 
@@ -187,7 +194,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_the_runs_folder_alone(
     runs = tmp_path / "runs"
     before = _snapshot(runs)
     args = shlex.split(command.format(tmp=tmp_path, tiny=tiny_data))
-    if args[0] == "run" and "--resume" not in args and "--data" not in args:
+    if args[0] in ("run", "lr-find") and "--resume" not in args and "--data" not in args:
         args += ["--data", str(tiny_data)]
     if "--runs-dir" not in args:
         args += ["--runs-dir", str(runs)]

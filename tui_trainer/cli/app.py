@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import typer
 
-from tui_trainer.cli import bench_command, browse, reference_command, studies, sweeps, training
+from tui_trainer.cli import (
+    bench_command,
+    browse,
+    lr_find_command,
+    reference_command,
+    studies,
+    sweeps,
+    training,
+)
 from tui_trainer.cli.common import DataOpt, DeviceOpt, RunsOpt, user_errors
 from tui_trainer.cli.data_commands import data_app
 
@@ -43,6 +51,7 @@ def tui(data: DataOpt = None, runs_dir: RunsOpt = None, device: DeviceOpt = None
 for command in (
     browse.presets,
     training.run,
+    lr_find_command.lr_find,
     browse.runs,
     browse.show,
     tui,

@@ -1,7 +1,9 @@
 """Launch: pick a preset, adjust its hyperparameters, start it (or queue it behind the run
 that is training), and edit the queue. Picking a sweep shows its members instead of the form;
 Start then queues the members still to run. Start asks where to train (screens/start_choice.py):
-in this console, or detached (a `tui-trainer run`/`sweep` child that outlives the console)."""
+in this console, or detached (a `tui-trainer run`/`sweep` child that outlives the console).
+ctrl+l runs the LR range test of the form's config (screens/lr_find.py) and can put its
+suggestion into the LR field."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, ContentSwitcher, DataTable, Label, OptionList, Static
 
 from tui_trainer.runs.store import Run
+from tui_trainer.train.lr_curve import format_lr
 from tui_trainer.tui.jobs import StartMode
+from tui_trainer.tui.screens.lr_find import LrFindScreen
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
 from tui_trainer.tui.screens.start_choice import StartChoiceScreen
 from tui_trainer.tui.widgets.config_form import FORM_ERROR, ConfigForm
@@ -27,6 +31,7 @@ class LaunchView(Horizontal):
     TITLE = "Launch"
     BINDINGS = [
         Binding("ctrl+s", "start", "Start", priority=True),
+        Binding("ctrl+l", "lr_find", "LR find", priority=True),
         Binding("escape", "focus_presets", "Presets", show=False),
     ]
 
@@ -175,6 +180,28 @@ class LaunchView(Horizontal):
 
         dialog = StartChoiceScreen(what, self.app.start_mode, current.label if current else "")
         self.app.push_screen(dialog, chosen)
+
+    def action_lr_find(self) -> None:
+        """The LR range test of the form's config; its suggestion can go into the LR field."""
+        form = self.query_one(ConfigForm)
+        if self.app.data_problem:
+            self.notify(self.app.data_problem, title="No dataset", severity="error")
+            return
+        if self.query_one(PresetPicker).current_sweep is not None:
+            self.notify("The range test runs one config: pick a preset, not a sweep.")
+            return
+        result = form.check()
+        if result.config is None or form.preset is None:
+            message = next(iter(result.errors.values()), "choose a preset first")
+            self.notify(message, title="LR find refused: fix the form", severity="error")
+            return
+        screen = LrFindScreen(result.config, form.preset.name, self.app.data_dir, self.app.runs_dir)
+        self.app.push_screen(screen, self._lr_found)
+
+    def _lr_found(self, lr: float | None) -> None:
+        if lr is not None:
+            self.query_one(ConfigForm).set_value("lr", format_lr(lr))
+            self.notify(f"lr set to {format_lr(lr)} (the range test's suggestion)")
 
     def _start_sweep(self) -> None:
         panel = self.sweep_panel

@@ -141,6 +141,11 @@ class ConfigForm(Widget):
                 editor.set_options((*CHOICES[key], *extra))
             editor.value = text
 
+    def set_value(self, key: str, text: str) -> None:
+        """Put `text` into one field (the LR range test's suggestion), then check the form."""
+        self.query_one(f"#{key}", Input).value = text
+        self.check()
+
     def values(self) -> dict[str, str]:
         out = {}
         for key, _ in FIELDS:

@@ -1,0 +1,152 @@
+"""The LR range test on the tiny synthetic set: the schedule, the early stop, the suggestion
+rules, the model left as it was, the saved curve kept out of the runs list."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+
+import pytest
+import torch
+
+from tests.support.runs import stand_in_imagenet, tiny_config
+from tui_trainer.errors import Stopped, UserError
+from tui_trainer.runs.store import list_runs
+from tui_trainer.train import lr_curve as L
+from tui_trainer.train.lr_find import find_lr
+from tui_trainer.train.preparation import prepare
+
+
+def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_lr_grows_geometrically_and_stops_when_the_loss_diverges(tiny_data):
+    prep = prepare(tiny_config(), tiny_data)
+    before = _weights(prep.model)
+    steps: list[L.LrFindStep] = []
+    options = L.LrFindOptions(start=1e-4, end=1e4, steps=40)
+    result = find_lr(prep, options, steps.append)
+
+    assert result.stopped_early and result.steps_run < options.steps
+    assert len(result.lrs) == len(result.losses) == len(result.smoothed) == result.steps_run
+    ratio = (options.end / options.start) ** (1 / (options.steps - 1))
+    assert result.lrs[0] == pytest.approx(options.start)
+    for a, b in zip(result.lrs, result.lrs[1:], strict=False):
+        assert b / a == pytest.approx(ratio)
+    # the last point kept is the one past 4x the minimum, or the one before a non-finite loss
+    last = result.smoothed[-1]
+    assert last > L.DIVERGE_FACTOR * min(result.smoothed) or len(steps) == result.steps_run
+    assert all(math.isfinite(x) for x in result.losses)
+    assert min(result.lrs) <= result.suggestion <= max(result.lrs)
+    assert result.rule == L.SuggestRule.STEEPEST
+    assert [s.lr for s in steps] == result.lrs
+    after = prep.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "the prepared model changed"
+
+
+def test_a_short_epoch_is_cycled_to_the_full_range(tiny_data):
+    prep = prepare(tiny_config(batch_size=4), tiny_data)
+    batches_per_epoch = math.ceil(len(prep.tensors["train"]) / 4)
+    options = L.LrFindOptions(start=1e-6, end=1e-5, steps=batches_per_epoch * 2 + 1)
+    result = find_lr(prep, options)
+    assert not result.stopped_early
+    assert result.steps_run == options.steps
+    assert result.lrs[-1] == pytest.approx(options.end)
+    assert result.config["batch_size"] == 4
+
+
+def test_freeze_conv_trains_the_head_on_frozen_features_and_leaves_the_model(tiny_data):
+    stand_in_imagenet("alexnet")
+    cfg = tiny_config(weights="imagenet", freeze="conv")
+    prep = prepare(cfg, tiny_data)
+    assert "frozen_features" in prep.fast_paths
+    before = _weights(prep.model)
+    logs: list[str] = []
+    result = find_lr(
+        prep,
+        L.LrFindOptions(1e-4, 1.0, 8),
+        lambda e: logs.append(getattr(e, "message", "")),
+    )
+    assert result.steps_run >= 1
+    assert any("computing frozen features of the train split" in m for m in logs)
+    assert not any("val split" in m for m in logs)
+    after = prep.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(p.requires_grad for p in prep.model.parameters()), "the freeze reached the model"
+
+
+def test_a_set_stop_event_raises_stopped(tiny_data):
+    prep = prepare(tiny_config(), tiny_data)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Stopped):
+        find_lr(prep, L.LrFindOptions(steps=10), stop=stop)
+
+
+def _curve(n: int = 60) -> tuple[list[float], list[float]]:
+    """Flat at 2.0, a descent between points 20 and 40 steepest at 30, then a rise."""
+    lrs = [1e-5 * 10 ** (i / 10) for i in range(n)]
+    losses = []
+    for i in range(n):
+        if i < 20:
+            losses.append(2.0)
+        elif i < 40:
+            losses.append(2.0 - 1.5 * (1 - math.cos(math.pi * (i - 20) / 20)) / 2)
+        else:
+            losses.append(0.5 + 0.1 * (i - 40))
+    return lrs, losses
+
+
+def test_the_rules_read_the_curve_as_fastai_does():
+    lrs, losses = _curve()
+    # the cosine's slope is steepest around point 30 (29->30 and 30->31 tie up to rounding)
+    assert L.suggest(lrs, losses, L.SuggestRule.STEEPEST) in (lrs[29], lrs[30])
+    # the bottom of the curve: 0.5 at point 40
+    assert L.suggest(lrs, losses, L.SuggestRule.MINIMUM) == pytest.approx(lrs[40] / 10)
+    valley = L.suggest(lrs, losses, L.SuggestRule.VALLEY)
+    assert lrs[20] < valley < lrs[39]  # inside the descent, before its bottom
+
+
+def test_steepest_skips_the_first_tenth_and_the_last_points():
+    lrs = [10.0**-i for i in range(30, 0, -1)]
+    losses = [5.0, 1.0] + [1.0 - 0.01 * i for i in range(25)] + [0.0, -5.0, -9.0]
+    # the drops at the very start and the very end are left out
+    index = lrs.index(L.suggest(lrs, losses, L.SuggestRule.STEEPEST))
+    assert 3 <= index < 25
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (dict(start=1.0, end=1.0), "--start 1 must be below --end 1"),
+        (dict(start=0.1, end=0.01), "--start 0.1 must be below --end 0.01"),
+        (dict(steps=0), "--steps 0 must be >= 5"),
+        (dict(start=0.0), "--start 0 must be a finite number > 0"),
+    ],
+)
+def test_bad_options_are_refused(options, message):
+    with pytest.raises(UserError, match=message):
+        L.LrFindOptions(**options)
+
+
+def test_the_saved_curve_is_json_under_lr_find_and_not_a_run(tiny_data, tmp_path):
+    prep = prepare(tiny_config(), tiny_data)
+    result = find_lr(prep, L.LrFindOptions(1e-5, 1e-3, 6))
+    runs = tmp_path / "runs"
+    first = L.save_result(result, runs, "scratch")
+    second = L.save_result(result, runs, "scratch")
+    assert first.parent == second.parent == runs / ".lr-find" and first != second
+    data = json.loads(first.read_text())
+    assert data["lrs"] == result.lrs and data["suggestion"] == result.suggestion
+    assert data["rule"] == "steepest" and data["steps_run"] == 6
+    assert not (runs / ".lr-find" / "config.json").exists()
+    assert list_runs(runs) == []
+
+
+def test_format_lr():
+    assert L.format_lr(0.0123) == "0.0123"
+    assert L.format_lr(0.000123) == "1.23e-04"
+    assert L.format_lr(0.05) == "0.05"
+    assert float(L.format_lr(0.0403701)) == pytest.approx(0.0404)
