@@ -156,6 +156,46 @@ def test_a_sweep_over_seeds_killed_mid_member_skips_the_finished_seeds(
     assert again.output.splitlines()[-1] == "disk: nothing left to run"
 
 
+def test_member_k_trains_that_member_alone(presets, tiny_data, tmp_path):
+    runs_dir = tmp_path / "runs"
+    args = ["sweep", "tiny-sweep", "--data", tiny_data, "--runs-dir", runs_dir, "--set", "epochs=1"]
+    result = invoke(*args, "--member", 2)
+    assert result.exit_code == 0, result.output
+    assert "tiny-sweep member 2/2: tiny-lr=0.02" in result.output
+    (run,) = list_runs(runs_dir)
+    assert run.config()["lr"] == 0.02 and run.status() == "completed"
+    assert run.meta()["sweep_member"] == "tiny-lr=0.02"
+    # the numbering is the full order's, whatever has completed
+    dry = invoke(*args, "--dry-run", "--member", 2)
+    assert dry.exit_code == 0 and "2 members, 1 to run" in dry.output
+    (row,) = [line.split() for line in dry.output.splitlines() if "tiny-lr=" in line]
+    assert row[:4] == ["2", "tiny-lr=0.02", "tiny", "completed"] and row[4] == run.id
+    again = invoke(*args, "--member", 2)
+    assert again.exit_code == 0, again.output
+    assert f"tiny-sweep member 2/2: tiny-lr=0.02: completed (run {run.id})" in again.output
+    assert len(list_runs(runs_dir)) == 1
+
+
+def test_member_k_held_by_another_process_exits_3(presets, tiny_data, tmp_path):
+    import os
+
+    from tui_trainer.runs.claims import take_claim
+
+    runs_dir = tmp_path / "runs"
+    sweep = studies.load_sweep("tiny-sweep", {"epochs": "1"})
+    held = take_claim(runs_dir, studies.member_key(sweep.members[0]), sweep="x", member="y")
+    try:
+        args = ["sweep", "tiny-sweep", "--data", tiny_data, "--runs-dir", runs_dir]
+        result = invoke(*args, "--set", "epochs=1", "--member", 1)
+        dry = invoke(*args, "--set", "epochs=1", "--dry-run")
+    finally:
+        held.release()
+    assert result.exit_code == 3, result.output
+    assert f"tiny-lr=0.01: running elsewhere (pid {os.getpid()} on " in result.output
+    assert list_runs(runs_dir) == []
+    assert "2 members, 1 to run" in dry.output and f"running (pid {os.getpid()} on" in dry.output
+
+
 def test_shipped_sweeps_list_and_plan():
     listed = invoke("sweeps")
     assert listed.exit_code == 0
@@ -249,6 +289,9 @@ def test_preview_command_writes_the_grid(tmp_path):
         (["sweep", "scratch-seeds", "--seeds", "0"], "--seeds 0: give at least 1"),
         (["sweep", "scratch-seeds", "--set", "seed=3"], "sets seed itself"),
         (["sweep", "scratch-lr-sweep", "--data", "{tmp}/missing"], "does not exist"),
+        (["sweep", "scratch-lr-sweep", "--member", "7"], "--member 7: sweep scratch-lr-sweep has"),
+        (["sweep", "scratch-lr-sweep", "--member", "0"], "has members 1 to 6 (see `tui-trainer"),
+        (["sweep", "scratch-lr-sweep", "--member", "0", "--dry-run"], "--member 0: sweep"),
         (["run", "report-study"], "report-study is a sweep, not a preset"),
         (["report", "--format", "xml"], "--format 'xml' is not known"),
         (["report", "--out", "{tmp}/no/dir/r.md"], "cannot write"),
@@ -265,6 +308,7 @@ def test_bad_input_is_one_line_exit_2_and_runs_nothing(args, message, tmp_path):
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
     assert [r.id for r in list_runs(runs)] == ["20240101-000001-s"]
+    assert sorted(p.name for p in runs.iterdir()) == ["20240101-000001-s"]  # no claim either
 
 
 def test_report_on_a_missing_runs_folder_is_bad_input(tmp_path):

@@ -1,7 +1,15 @@
-"""The sweep commands: list the sweeps, and run one headless (studies.sweeps does the work)."""
+"""The sweep commands: list the sweeps, and run one headless (studies.sweeps does the work).
+
+Several `sweep NAME` processes on one runs folder share the members out through claims
+(studies/members.py); `--member K` trains member K alone, for a scheduler's array task.
+Exit codes: 0 nothing left (completed, or training in another process), 1 a member failed or
+diverged, 2 bad input, 3 (`--member` only) another process is training that member, 130
+interrupted.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import typer
@@ -9,12 +17,15 @@ from rich import box
 from rich.table import Table
 
 from tui_trainer import config as C
+from tui_trainer.cli import slurm_command as S
 from tui_trainer.cli.common import DataOpt, DeviceOpt, RunsOpt, out, user_errors
-from tui_trainer.cli.listen import follow, stopping
+from tui_trainer.cli.listen import exit_code, follow, stopping
 from tui_trainer.data.layout import find_layout, resolve_data_dir
+from tui_trainer.errors import UserError
 from tui_trainer.events import RunStatus
 from tui_trainer.runs.display import format_number
 from tui_trainer.runs.store import default_runs_dir, ensure_writable
+from tui_trainer.studies import members as claiming
 from tui_trainer.studies import sweeps as studies
 from tui_trainer.train.footprint import estimate_footprint
 
@@ -22,6 +33,15 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a config key in every member, e.g. --set classes=5."),
 ]
+MemberOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--member",
+        help="Train only member K (the # of --dry-run, fixed as members complete), e.g. for a "
+        "job array; exit 3 if another process is training it.",
+    ),
+]
+EXIT_HELD_ELSEWHERE = 3
 
 
 @user_errors
@@ -35,17 +55,31 @@ def sweeps() -> None:
     out.console().print(table)
 
 
-def _print_sweep_states(states) -> None:
+def _print_sweep_states(states, only: int | None = None) -> None:
+    """The members' table; `only`: member K's row alone (its # kept)."""
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     for col in ("#", "member", "preset", "status", "run", "test_acc"):
         table.add_column(col, no_wrap=True)
     for i, s in enumerate(states, 1):
+        if only is not None and i != only:
+            continue
         test_acc = s.run.summary().get("test_acc") if s.run else None
         run_id = s.run.id if s.run else "-"
+        status = s.status
+        if s.holder is not None and s.holder.live and s.status == "running":
+            status = f"running ({s.holder.describe()})"
         table.add_row(
-            str(i), s.member.name, s.member.preset, s.status, run_id, format_number(test_acc)
+            str(i), s.member.name, s.member.preset, status, run_id, format_number(test_acc)
         )
     out.console().print(table)
+
+
+def _check_member(plan: studies.Sweep, member: int | None) -> None:
+    if member is not None and not 1 <= member <= len(plan.members):
+        raise UserError(
+            f"--member {member}: sweep {plan.name} has members 1 to {len(plan.members)} "
+            f"(see `tui-trainer sweep {plan.name} --dry-run`)"
+        )
 
 
 @user_errors
@@ -66,39 +100,69 @@ def sweep(
             "(wins over the file's `seeds`).",
         ),
     ] = None,
+    member: MemberOpt = None,
+    slurm: S.SlurmOpt = False,
+    partition: S.PartitionOpt = None,
+    time_limit: S.TimeOpt = None,
+    gpus_per_task: S.GpusOpt = None,
+    cpus_per_task: S.CpusOpt = None,
+    mem: S.MemOpt = None,
+    max_running: S.MaxRunningOpt = None,
+    out_file: S.OutOpt = None,
 ) -> None:
     """Run a sweep's members in order headless; a rerun continues where it stopped.
 
-    Members with a completed run of the same config are skipped; failed, interrupted and crashed
-    ones run again. With seeds (the file's `seeds`, or --seeds N) each member runs once per seed;
-    the report shows them as mean ± std. Exit code: 0 all completed, 1 some failed or diverged,
-    130 interrupted."""
+    Members with a completed run of the same config are skipped, and so are members another
+    `sweep` process is training (on this host or another sharing the runs folder); interrupted
+    and crashed ones resume from their last epoch, failed ones run again. With seeds (the file's
+    `seeds`, or --seeds N) each member runs once per seed; the report shows them as mean ± std.
+    Exit code: 0 nothing left, 1 some failed or diverged, 3 (--member) training elsewhere,
+    130 interrupted. --slurm writes an sbatch script (a job array of --member tasks) instead."""
+    since = time.time()  # a member failed in another process after this is not retried here
+    slurm_opts = S.SlurmOptions(
+        slurm, partition, time_limit, gpus_per_task, cpus_per_task, mem, max_running, out_file
+    )
+    slurm_opts.check(dry_run=dry_run, member=member)
     overrides: dict[str, str] = C.parse_set_options(set_ or [])
     if device:
         overrides["device"] = device
     forced = None if seeds is None else studies.first_seeds(seeds)
     plan = studies.load_sweep(name, overrides, seeds=forced)
+    _check_member(plan, member)
     runs_dir = runs_dir or default_runs_dir()
     states = studies.member_states(plan, runs_dir)
     data_dir = resolve_data_dir(data)
     if not dry_run:
         find_layout(data_dir)  # a wrong --data fails here, before any output
         ensure_writable(runs_dir)
+    if slurm:
+        options = S.repeated_options(set_, seeds, device)
+        S.write_script(
+            plan, states, slurm_opts, runs_dir=runs_dir, data_dir=data_dir, options=options
+        )
+        return
     todo = studies.pending_members(states)
+    _print_plan(plan, todo)
+    if dry_run:
+        _print_sweep_states(states, member)
+        chosen = todo if member is None else [m for m in todo if m == plan.members[member - 1]]
+        out.print(_disk_line(chosen))
+        return
+    if member is not None:
+        _run_one(plan, member, data_dir, runs_dir, since)  # exits with the member's code
+    with stopping(f"continue the sweep with `tui-trainer sweep {plan.name}`") as stop:
+        interrupted = _run_members(plan, todo, data_dir, runs_dir, stop, since)
+    states = studies.member_states(plan, runs_dir)
+    _print_sweep_states(states)
+    raise typer.Exit(studies.sweep_exit_code(states, interrupted))
+
+
+def _print_plan(plan: studies.Sweep, todo: list[studies.SweepMember]) -> None:
     out.print(f"sweep {plan.name}: {len(plan.members)} members, {len(todo)} to run")
     if plan.seeds:
         out.print(f"seeds: {', '.join(map(str, plan.seeds))} (each member once per seed)")
     if plan.dropped:
         out.print(f"(run once, same config as another member: {', '.join(plan.dropped)})")
-    if dry_run:
-        _print_sweep_states(states)
-        out.print(_disk_line(todo))
-        return
-    with stopping(f"continue the sweep with `tui-trainer sweep {plan.name}`") as stop:
-        interrupted = _run_members(plan, todo, data_dir, runs_dir, stop)
-    states = studies.member_states(plan, runs_dir)
-    _print_sweep_states(states)
-    raise typer.Exit(studies.sweep_exit_code(states, interrupted))
 
 
 def _disk_line(todo: list[studies.SweepMember]) -> str:
@@ -119,17 +183,51 @@ def _gigabytes(n: int) -> str:
     return f"{n / 1e9:.2f} GB"
 
 
-def _run_members(plan, todo, data_dir, runs_dir, stop) -> bool:
-    """Train the members in order until one is interrupted; True if the user stopped them."""
+def _run_members(plan, todo, data_dir, runs_dir, stop, since) -> bool:
+    """Train the members in order until one is interrupted; True if the user stopped them.
+    Each is claimed first: one another process holds, or finished meanwhile, is skipped."""
     for i, member in enumerate(todo, 1):
         if stop.is_set():
             return True
-        out.print(f"[bold]{plan.name} {i}/{len(todo)}: {member.name}[/]", highlight=False)
-        _, ended = follow(
-            lambda on_event, member=member: studies.run_member(
-                plan, member, data_dir=data_dir, runs_dir=runs_dir, on_event=on_event, stop=stop
-            )
-        )
+        label = f"{plan.name} {i}/{len(todo)}: {member.name}"
+        taken = claiming.claim_member(plan, member, runs_dir, since=since, stop=stop)
+        if isinstance(taken, claiming.Skipped):
+            out.print(f"{label}: {taken.describe()}", markup=False, highlight=False)
+            continue
+        with taken:
+            ended = _train_claimed(taken, label, data_dir, runs_dir, stop)
         if ended.status == RunStatus.INTERRUPTED:
             return True
     return False
+
+
+def _train_claimed(taken: claiming.Claimed, label: str, data_dir, runs_dir, stop):
+    resuming = f" (resuming run {taken.resume.id})" if taken.resume is not None else ""
+    out.print(f"[bold]{label}[/]{resuming}", highlight=False)
+    _, ended = follow(
+        lambda on_event: taken.train(
+            data_dir=data_dir, runs_dir=runs_dir, on_event=on_event, stop=stop
+        )
+    )
+    return ended
+
+
+def _run_one(plan: studies.Sweep, index: int, data_dir, runs_dir, since: float) -> None:
+    """`--member K`: train that member unless it is done or another process has it; exits."""
+    member = plan.members[index - 1]
+    label = f"{plan.name} member {index}/{len(plan.members)}: {member.name}"
+    hint = f"continue it with `tui-trainer sweep {plan.name} --member {index}`"
+    with stopping(hint) as stop:
+        taken = claiming.claim_member(plan, member, runs_dir, since=since, stop=stop)
+        if isinstance(taken, claiming.Skipped):
+            out.print(f"{label}: {taken.describe()}", markup=False, highlight=False)
+            raise typer.Exit(_skipped_exit_code(taken.reason))
+        with taken:
+            ended = _train_claimed(taken, label, data_dir, runs_dir, stop)
+    raise typer.Exit(exit_code(ended.status))
+
+
+def _skipped_exit_code(reason: claiming.SkipReason) -> int:
+    if reason in (claiming.SkipReason.HELD, claiming.SkipReason.RUNNING):
+        return EXIT_HELD_ELSEWHERE
+    return 0 if reason is claiming.SkipReason.COMPLETED else 1

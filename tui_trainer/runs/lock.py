@@ -25,6 +25,8 @@ and on sshfs or some FUSE/SMB setups, it is local to one machine, so two machine
 "the" lock. There the heartbeat still shows a live run as `running` to every machine, which keeps
 `--resume` from taking it over, but a simultaneous start from two machines is not prevented.
 Where flock is missing altogether the run proceeds unlocked (`FolderLock.acquire` returns False).
+
+Sweep members are claimed with the same two files in a folder per member (runs/claims.py).
 """
 
 from __future__ import annotations
@@ -230,11 +232,14 @@ def _wall(entry: Any) -> float:
 class Heartbeat:
     """Rewrites owner.json (beat += 1) every `interval` seconds from a daemon thread."""
 
-    def __init__(self, folder: Path, interval: float | None = None) -> None:
+    def __init__(
+        self, folder: Path, interval: float | None = None, extra: dict[str, Any] | None = None
+    ) -> None:
         self.path = Path(folder) / OWNER_FILE
         self.interval = interval or heartbeat_interval()
         self.owner = {**this_process(), "started_at": time.time(), "interval": self.interval}
-        self.owner.update(beat=0, beat_at=time.time())
+        self.owner.update(extra or {}, beat=0, beat_at=time.time())
+        self._written = threading.Lock()  # the beat thread and `note` both rewrite the file
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=THREAD_NAME, daemon=True)
 
@@ -247,14 +252,15 @@ class Heartbeat:
         if self._thread.is_alive():
             self._thread.join(timeout=self.interval + 10)
 
-    def write(self) -> None:
-        with suppress(OSError):  # a full or vanished disk must not end the run from here
+    def write(self, **fields: Any) -> None:
+        """Rewrite the file now, with `fields` added to what it says from then on."""
+        with self._written, suppress(OSError):  # a full or vanished disk must not end the run
+            self.owner.update(fields)
             write_json_atomic(self.path, self.owner)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            self.owner.update(beat=self.owner["beat"] + 1, beat_at=time.time())
-            self.write()
+            self.write(beat=self.owner["beat"] + 1, beat_at=time.time())
 
 
 class FolderLock:
@@ -273,12 +279,20 @@ class FolderLock:
 
     def acquire(self) -> bool:
         """True once held; False where the filesystem has no locks (the run goes on unlocked)."""
+        taken = self.try_acquire()
+        if taken is None:
+            raise UserError(f"{self.what} is {self._holder()}: wait for it or stop it")
+        return taken
+
+    def try_acquire(self) -> bool | None:
+        """Without waiting: True once held, None when another process holds it, False where
+        the filesystem has no locks. UserError when the lock file cannot be opened."""
         from filelock import Timeout
 
         try:
             self._lock.acquire(timeout=0)
         except Timeout:
-            raise UserError(f"{self.what} is {self._holder()}: wait for it or stop it") from None
+            return None
         except NotImplementedError:
             return False
         except OSError as exc:

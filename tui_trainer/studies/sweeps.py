@@ -30,12 +30,18 @@ runs were started with, whatever their status).
 
 Resuming: a member is done when the runs folder holds a completed run with the same resolved
 config (`device` and `threads` aside: where a run ran does not change what it measured), whatever
-started it. Failed, interrupted and crashed members run again from scratch. A diverged member is
-final: with the same seed it diverges the same way again; delete its run folder to retry it.
+started it. Before a member trains it is claimed in the runs folder (runs/claims.py), so sweep
+processes on one runs folder, on this host or others, share the members out: one claimed by a
+live process reads `running` here (`MemberState.holder` names it) and is left to it. Interrupted,
+crashed and stale members whose run has a last.pt resume in their own folder, as `--resume`
+would; those without one, and failed members, start again from scratch (studies/members.py
+decides, under the claim). A diverged member is final: with the same seed it diverges the same
+way again; delete its run folder to retry it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 from collections.abc import Iterable
@@ -46,6 +52,7 @@ from typing import Any, Protocol
 from tui_trainer.config import FIELD_TYPES, RunConfig, load_preset, presets_dir, read_toml
 from tui_trainer.errors import ConfigError
 from tui_trainer.events import EventCallback, RunEnded, RunStatus
+from tui_trainer.runs.claims import ClaimHolder, claim_hash, read_holders
 from tui_trainer.runs.groups import comparable
 from tui_trainer.runs.store import Run, list_runs
 
@@ -92,8 +99,9 @@ class Sweep:
 @dataclass(frozen=True)
 class MemberState:
     member: SweepMember
-    status: str  # PENDING or the run's RunStatus
+    status: str  # PENDING or the run's RunStatus; `running` while a live process claims it
     run: Run | None  # the run the status comes from (None when pending)
+    holder: ClaimHolder | None = None  # the member's claim, live or left by a dead process
 
 
 class Standing(Protocol):
@@ -292,29 +300,54 @@ def _seed_members(
     return members
 
 
+def member_key(member: SweepMember) -> str:
+    """The member's comparable config: what its runs and its claim are found by."""
+    return comparable(member.config.to_dict()) or ""
+
+
 def member_states(sweep: Sweep, runs_dir: Path) -> list[MemberState]:
     """Each member's standing in the runs folder: its latest completed run if there is one,
-    else a run still going, else its latest run's outcome, else pending."""
+    else a run still going, else its latest run's outcome, else pending; a member claimed by a
+    live process and not completed reads `running` (its run folder may not exist yet)."""
     by_key: dict[str, list[Run]] = {}
     for run in list_runs(runs_dir):
         key = comparable(run.config())
         if key is not None:
             by_key.setdefault(key, []).append(run)
+    holders = read_holders(runs_dir)
     states = []
     for member in sweep.members:
-        runs = by_key.get(comparable(member.config.to_dict()) or "", [])
-        statuses = [(run, run.status()) for run in runs]
-        state = MemberState(member, PENDING, None)
-        for wanted in (RunStatus.COMPLETED, RunStatus.RUNNING):
-            found = [run for run, status in statuses if status == wanted]
-            if found:
-                state = MemberState(member, wanted, found[-1])
-                break
-        else:
-            if statuses:
-                state = MemberState(member, statuses[-1][1], statuses[-1][0])
-        states.append(state)
+        key = member_key(member)
+        state = state_from_runs(member, by_key.get(key, []))
+        states.append(_with_holder(state, holders.get(claim_hash(key))))
     return states
+
+
+def member_state(member: SweepMember, runs_dir: Path) -> MemberState:
+    """One member's standing from its runs alone (no claims): what its claimer looks at."""
+    key = member_key(member)
+    return state_from_runs(
+        member, [r for r in list_runs(runs_dir) if comparable(r.config()) == key]
+    )
+
+
+def state_from_runs(member: SweepMember, runs: list[Run]) -> MemberState:
+    statuses = [(run, run.status()) for run in runs]
+    for wanted in (RunStatus.COMPLETED, RunStatus.RUNNING):
+        found = [run for run, status in statuses if status == wanted]
+        if found:
+            return MemberState(member, wanted, found[-1])
+    if statuses:
+        return MemberState(member, statuses[-1][1], statuses[-1][0])
+    return MemberState(member, PENDING, None)
+
+
+def _with_holder(state: MemberState, holder: ClaimHolder | None) -> MemberState:
+    if holder is None:
+        return state
+    live = holder.live and state.status != RunStatus.COMPLETED
+    status = RunStatus.RUNNING if live else state.status
+    return dataclasses.replace(state, status=status, holder=holder)
 
 
 def pending_members(states: Iterable[Standing]) -> list[SweepMember]:
@@ -354,7 +387,9 @@ def run_member(
 
 
 def sweep_exit_code(states: list[MemberState], interrupted: bool) -> int:
-    """0 when every member completed, 130 when stopped by the user, else 1."""
+    """0 when nothing is left to this process (every member completed, or training in another
+    process that claims it), 130 when stopped by the user, else 1."""
     if interrupted:
         return 130
-    return 0 if all(s.status == RunStatus.COMPLETED for s in states) else 1
+    done = (RunStatus.COMPLETED, RunStatus.RUNNING)
+    return 0 if all(s.status in done for s in states) else 1

@@ -1,0 +1,156 @@
+"""One sweep member, trained by whichever sweep process claims it first (runs/claims.py).
+
+`claim_member` takes the member's claim without waiting, then looks at the member's runs again
+under it (another process may have completed it between the sweep's first look and the claim),
+and decides:
+
+    claimed by a live process         skipped: it trains there
+    completed                         skipped, whoever ran it
+    running                           skipped: a live process trains it outside any sweep claim
+                                      (`tui-trainer run`, the console)
+    diverged                          skipped: final, it would diverge the same way again
+    failed, ended after `since`       skipped: it failed in another process during this
+                                      invocation; the next invocation starts it again
+    interrupted, crashed or stale,    resumed in its own folder from its last completed epoch,
+      with a last.pt                  as `tui-trainer run --resume` would
+    anything else                     started fresh: pending, failed before `since`, or stopped
+                                      before an epoch finished (no last.pt to continue from)
+
+`since` is when the sweep command started (this host's clock against the failed run's
+`ended_at`, written by whichever host ran it).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from tui_trainer.events import EventCallback, RunEnded, RunStarted, RunStatus
+from tui_trainer.runs.claims import ClaimHolder, MemberClaim, take_claim
+from tui_trainer.runs.store import Run
+from tui_trainer.studies import sweeps
+from tui_trainer.studies.sweeps import Sweep, SweepMember, member_key, member_state
+
+TAKE_OVER = (RunStatus.INTERRUPTED, RunStatus.CRASHED, RunStatus.STALE)
+
+
+class SkipReason(StrEnum):
+    HELD = "held"  # claimed by a live process
+    COMPLETED = "completed"
+    RUNNING = "running"  # a live run outside any claim
+    DIVERGED = "diverged"
+    FAILED_NOW = "failed"  # failed during this invocation, in another process
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A member this process leaves alone, and why."""
+
+    member: SweepMember
+    reason: SkipReason
+    run: Run | None = None
+    holder: ClaimHolder | None = None
+
+    def describe(self) -> str:
+        run = f" (run {self.run.id})" if self.run else ""
+        if self.reason is SkipReason.HELD and self.holder is not None:
+            return f"running elsewhere ({self.holder.describe()})"
+        return {
+            SkipReason.COMPLETED: f"completed{run}",
+            SkipReason.RUNNING: f"running elsewhere{run}",
+            SkipReason.DIVERGED: f"diverged{run}: final, delete its run folder to retry it",
+            SkipReason.FAILED_NOW: f"failed in another process during this sweep{run}: "
+            "rerun the sweep to retry it",
+        }.get(self.reason, str(self.reason))
+
+
+class Claimed:
+    """A member this process holds the claim of: `train` it, then let go (a `with` block)."""
+
+    def __init__(self, sweep: Sweep, member: SweepMember, claim: MemberClaim, resume: Run | None):
+        self.sweep, self.member, self.claim = sweep, member, claim
+        self.resume = resume  # the run to continue, or None: a fresh run
+
+    def train(
+        self,
+        *,
+        data_dir: Path,
+        runs_dir: Path,
+        on_event: EventCallback | None = None,
+        stop: threading.Event | None = None,
+    ) -> tuple[Run | None, RunEnded]:
+        def noting(event) -> None:
+            if isinstance(event, RunStarted):
+                self.claim.note_run(event.run_id)
+            if on_event is not None:
+                on_event(event)
+
+        if self.resume is None:
+            return sweeps.run_member(  # through the module: tests stand in for it
+                self.sweep,
+                self.member,
+                data_dir=data_dir,
+                runs_dir=runs_dir,
+                on_event=noting,
+                stop=stop,
+            )
+        from tui_trainer.runs.launch import resume_run
+
+        self.claim.note_run(self.resume.id)
+        device = self.member.config.device  # the sweep's --device, as a fresh member would use
+        return resume_run(
+            self.resume.id,
+            runs_dir=runs_dir,
+            data_dir=data_dir,
+            device=device,
+            on_event=noting,
+            stop=stop,
+        )
+
+    def __enter__(self) -> Claimed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.claim.release()
+
+
+def claim_member(
+    sweep: Sweep,
+    member: SweepMember,
+    runs_dir: Path,
+    *,
+    since: float,
+    stop: threading.Event | None = None,
+) -> Claimed | Skipped:
+    """Claim `member` and decide what to do with it (see the module's table)."""
+    taken = take_claim(
+        runs_dir, member_key(member), sweep=sweep.name, member=member.name, stop=stop
+    )
+    if isinstance(taken, ClaimHolder):
+        return Skipped(member, SkipReason.HELD, holder=taken)
+    state = member_state(member, runs_dir)
+    skip = _skip_reason(state.status, state.run, since)
+    if skip is not None:
+        taken.release()
+        return Skipped(member, skip, state.run)
+    resumable = state.status in TAKE_OVER and state.run is not None and state.run.last_path.exists()
+    return Claimed(sweep, member, taken, state.run if resumable else None)
+
+
+def _skip_reason(status: str, run: Run | None, since: float) -> SkipReason | None:
+    if status == RunStatus.COMPLETED:
+        return SkipReason.COMPLETED
+    if status == RunStatus.RUNNING:
+        return SkipReason.RUNNING
+    if status == RunStatus.DIVERGED:
+        return SkipReason.DIVERGED
+    if status == RunStatus.FAILED and run is not None and _ended_at(run) >= since:
+        return SkipReason.FAILED_NOW
+    return None
+
+
+def _ended_at(run: Run) -> float:
+    value = run.summary().get("ended_at")
+    return float(value) if isinstance(value, int | float) else 0.0
