@@ -221,3 +221,39 @@ def test_a_stop_starts_no_new_child_and_signals_the_live_ones_once(sweep, tmp_pa
     assert [log.read_text().count("sigint") for _, log in procs] == [1, 1]
     last = pool.snapshot(done=True)
     assert [m.child for m in last.members[2:]] == [ChildState.NOT_STARTED] * 4
+
+
+def test_a_second_stop_is_the_childrens_hard_stop_then_sigkill(sweep, tmp_path, monkeypatch):
+    """Stand-in children that count SIGINTs and never exit on them: the stop sends one, the
+    abort a second, and SIGKILL follows once the grace (shortened here) has passed."""
+    monkeypatch.setattr(pooling, "KILL_AFTER", 0.5)
+    script = (
+        "import signal, time\n"
+        "signal.signal(signal.SIGINT, lambda *a: print('sigint', flush=True))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    procs, stop, abort = [], threading.Event(), threading.Event()
+
+    def spawn(command, env, log):
+        log.parent.mkdir(parents=True, exist_ok=True)
+        handle = log.open("w")
+        proc = subprocess.Popen(
+            [sys.executable, "-c", script], stdout=handle, start_new_session=True
+        )
+        procs.append((proc, log))
+        return proc
+
+    def watch(snapshot):
+        texts = [log.read_text() for _, log in procs]
+        if len(texts) == 2 and all("ready" in t for t in texts):
+            stop.set()
+        if stop.is_set() and all("sigint" in t for t in texts):
+            abort.set()
+
+    options = ChildOptions(tmp_path, tmp_path / "runs")
+    slots = plan_slots(2, None, device_count=0, cores=2)
+    pool = pooling.SweepPool(sweep, sweep.members, slots, options, spawn=spawn)
+    assert pool.run(watch, stop, abort)
+    assert [p.returncode for p, _ in procs] == [-9, -9]  # SIGKILL
+    assert [log.read_text().count("sigint") for _, log in procs] == [2, 2]

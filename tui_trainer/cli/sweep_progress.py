@@ -153,11 +153,18 @@ def _cells(row: MemberProgress) -> tuple[str, ...]:
 
 
 def member_table(snapshot: PoolSnapshot | None) -> Table:
+    """The members' table; the logs share one folder, named once in the title."""
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     for col in COLUMNS:
         table.add_column(col, no_wrap=True)
-    for row in snapshot.members if snapshot else ():
-        table.add_row(*_cells(row))
+    rows = snapshot.members if snapshot else ()
+    folders = {row.log.parent for row in rows if row.log is not None}
+    for row in rows:
+        cells = _cells(row)
+        log = row.log.name if len(folders) == 1 and row.log is not None else cells[-1]
+        table.add_row(*cells[:-1], log)
+    if len(folders) == 1:
+        table.title = f"logs in {_shown(folders.pop())}/"
     if snapshot is not None:
         table.caption = _caption(snapshot)
     return table

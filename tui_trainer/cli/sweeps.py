@@ -1,7 +1,9 @@
 """The sweep commands: list the sweeps, and run one headless (studies.sweeps does the work).
 
 Several `sweep NAME` processes on one runs folder share the members out through claims
-(studies/members.py); `--member K` trains member K alone, for a scheduler's array task.
+(studies/members.py); `--member K` trains member K alone, for a scheduler's array task, and
+`--parallel N [--gpus ...]` runs N such `--member` children at once (studies/parallel.py, the
+view in cli/sweep_progress.py).
 Exit codes: 0 nothing left (completed, or training in another process), 1 a member failed or
 diverged, 2 bad input, 3 (`--member` only) another process is training that member, 130
 interrupted.
