@@ -79,6 +79,13 @@ def test_two_at_once_complete_every_member_once(presets, tiny_data, tmp_path):
     assert all(s.holder is None for s in states)  # every claim let go
 
 
+def ended(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def wait_for_training(proc, runs_dir, count: int) -> None:
     """Until `count` runs are training (their run folders written, status running)."""
     deadline = time.monotonic() + 400
@@ -107,7 +114,7 @@ def test_ctrl_c_interrupts_every_started_member_and_a_rerun_completes(presets, t
     assert "stopping: " in output  # the plain lines say so
     assert "3/3 tiny-lr=0.03: not started" in output  # no child started after the stop
     for pid in child_pids(output):
-        assert not psutil.pid_exists(pid), f"child {pid} left alive"
+        assert ended(pid), f"child {pid} left alive"
     for run in runs:  # each stopped once, cleanly: no hard stop
         assert str(run.summary().get("message")).startswith("stopped"), run.summary()
         assert leftovers(run.path) == []
@@ -121,6 +128,30 @@ def test_ctrl_c_interrupts_every_started_member_and_a_rerun_completes(presets, t
     assert [s.status for s in states] == ["completed"] * 3
     completed = [r for r in list_runs(runs_dir) if r.status() == "completed"]
     assert len({comparable(r.config()) for r in completed}) == len(completed) == 3
+
+
+def test_children_stop_cleanly_when_the_parent_is_killed(presets, tiny_data, tmp_path):
+    """SIGKILL leaves the parent no chance to forward anything: the kernel's parent-death
+    signal stops each child as a Ctrl-C would."""
+    runs_dir = tmp_path / "runs"
+    proc = spawn_cli(*sweep_args(tiny_data, runs_dir, "--set", "epochs=8"), process_group=0)
+    try:
+        wait_for_training(proc, runs_dir, 2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        deadline = time.monotonic() + 300
+        while any(r.status() == "running" for r in list_runs(runs_dir)):
+            assert time.monotonic() < deadline, "a child went on training without its parent"
+            time.sleep(0.1)
+    finally:
+        proc.kill()
+    runs = list_runs(runs_dir)
+    assert len(runs) == 2 and {r.status() for r in runs} == {"interrupted"}
+    for run in runs:  # each child ends (a zombie until whoever adopted it reaps it)
+        deadline = time.monotonic() + 60
+        while not ended(run.summary()["pid"]):
+            assert time.monotonic() < deadline, f"child {run.summary()['pid']} left alive"
+            time.sleep(0.1)
 
 
 @pytest.mark.parametrize(
