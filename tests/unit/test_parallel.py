@@ -257,3 +257,27 @@ def test_a_second_stop_is_the_childrens_hard_stop_then_sigkill(sweep, tmp_path, 
     assert pool.run(watch, stop, abort)
     assert [p.returncode for p, _ in procs] == [-9, -9]  # SIGKILL
     assert [log.read_text().count("sigint") for _, log in procs] == [2, 2]
+
+
+@pytest.mark.parametrize(
+    ("child", "status", "exit_code", "shown"),
+    [
+        (None, "completed", None, "completed"),
+        (None, "running", None, "running elsewhere"),
+        (ChildState.QUEUED, "pending", None, "queued"),
+        (ChildState.NOT_STARTED, "interrupted", None, "not started"),
+        (ChildState.RUNNING, "pending", None, "starting"),  # its run folder not written yet
+        (ChildState.RUNNING, "running", None, "running"),
+        (ChildState.ENDED, "completed", 0, "completed"),
+        (ChildState.ENDED, "interrupted", 130, "interrupted"),
+        (ChildState.ENDED, "running", 3, "running elsewhere"),  # claimed by another process
+        (ChildState.ENDED, "failed", 1, "failed (exit 1: see its log)"),
+        (ChildState.ENDED, "pending", 2, "pending (exit 2: see its log)"),
+    ],
+)
+def test_a_members_state_joins_its_runs_and_its_child(child, status, exit_code, shown):
+    from tui_trainer.cli.sweep_progress import state_text
+    from tui_trainer.studies.parallel import MemberProgress
+
+    row = MemberProgress(1, "m", status, child, exit_code=exit_code)
+    assert state_text(row) == shown

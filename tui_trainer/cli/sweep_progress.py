@@ -120,6 +120,8 @@ def state_text(row: MemberProgress) -> str:
         return "starting" if row.status == studies.PENDING else row.status
     if row.exit_code not in CLEAN_EXITS or row.status == studies.PENDING:
         return f"{row.status} (exit {row.exit_code}: see its log)"
+    if row.status == RunStatus.RUNNING:  # its child found it claimed by another process
+        return "running elsewhere"
     return row.status
 
 
