@@ -79,6 +79,25 @@ def test_two_at_once_complete_every_member_once(presets, tiny_data, tmp_path):
     assert all(s.holder is None for s in states)  # every claim let go
 
 
+def test_beside_another_sweep_on_the_same_folder_each_member_trains_once(
+    presets, tiny_data, tmp_path
+):
+    """The children claim their members themselves: a plain `sweep` started at the same time
+    shares the members out with them."""
+    runs_dir = tmp_path / "runs"
+    procs = [
+        spawn_cli(*sweep_args(tiny_data, runs_dir)),
+        spawn_cli("sweep", "tiny-three", "--data", tiny_data, "--runs-dir", runs_dir),
+    ]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    runs = list_runs(runs_dir)
+    assert {r.status() for r in runs} == {"completed"}, outputs
+    assert sorted(r.config()["lr"] for r in runs) == [0.01, 0.02, 0.03], outputs
+    table = [line for line in outputs[0].splitlines() if re.match(r"^\d  tiny-lr=", line)]
+    assert len(table) == 3 and all(" completed " in line for line in table), outputs[0]
+
+
 def ended(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
