@@ -9,6 +9,8 @@ import threading
 import time
 from types import SimpleNamespace
 
+import pytest
+
 from tests.support.runs import tiny_config
 from tui_trainer.runs.launch import start_run
 from tui_trainer.runs.store import Run
@@ -37,9 +39,16 @@ class FakeNvmlError(Exception):
     pass
 
 
-def fake_nvml(boards: list[dict], fail_init: bool = False) -> SimpleNamespace:
+def fake_nvml(
+    boards: list[dict],
+    fail_init: bool = False,
+    refused: frozenset[int] = frozenset(),
+    fail_count: bool = False,
+) -> SimpleNamespace:
     """An NVML module over `boards`: each a dict of what the board reports; a missing key
-    raises NVMLError (NOT_SUPPORTED), as MIG and some boards do."""
+    raises NVMLError (NOT_SUPPORTED), as MIG and some boards do. The handles of `refused`
+    raise (NO_PERMISSION, as in a container or a Slurm cgroup); `fail_count` makes the count
+    raise after a good init. `shutdowns` counts nvmlShutdown's calls."""
 
     def field(name):
         def read(handle, *args):
@@ -53,13 +62,27 @@ def fake_nvml(boards: list[dict], fail_init: bool = False) -> SimpleNamespace:
         if fail_init:
             raise FakeNvmlError("NVML Shared Library Not Found")
 
-    return SimpleNamespace(
+    def count():
+        if fail_count:
+            raise FakeNvmlError("Unknown Error")
+        return len(boards)
+
+    def handle(index):
+        if index in refused:
+            raise FakeNvmlError("Insufficient Permissions")
+        return index
+
+    def shutdown():
+        nvml.shutdowns += 1
+
+    nvml = SimpleNamespace(
+        shutdowns=0,
         NVMLError=FakeNvmlError,
         NVML_TEMPERATURE_GPU=0,
         nvmlInit=init,
-        nvmlShutdown=lambda: None,
-        nvmlDeviceGetCount=lambda: len(boards),
-        nvmlDeviceGetHandleByIndex=lambda i: i,
+        nvmlShutdown=shutdown,
+        nvmlDeviceGetCount=count,
+        nvmlDeviceGetHandleByIndex=handle,
         nvmlDeviceGetUUID=field("uuid"),
         nvmlDeviceGetName=field("name"),
         nvmlDeviceGetUtilizationRates=field("util"),
@@ -67,6 +90,7 @@ def fake_nvml(boards: list[dict], fail_init: bool = False) -> SimpleNamespace:
         nvmlDeviceGetTemperature=field("temp"),
         nvmlDeviceGetPowerUsage=field("power_mw"),
     )
+    return nvml
 
 
 FULL_BOARD = {
@@ -123,6 +147,32 @@ def test_nvml_source_reads_every_gpu_with_unsupported_fields_as_null():
     # the MIG slice is kept, its unsupported figures null
     assert mig.index == 1 and mig.used_by_run and mig.mem_used_bytes == 10 * GIB
     assert (mig.util_percent, mig.temp_c, mig.power_w) == (None, None, None)
+
+
+def test_a_gpu_whose_handle_nvml_refuses_stays_with_null_fields_and_the_others_read():
+    boards = [FULL_BOARD, {**FULL_BOARD, "uuid": "GPU-cccc"}, {**FULL_BOARD, "uuid": "GPU-dddd"}]
+    nvml = fake_nvml(boards, refused=frozenset({1}))
+    source = NvmlSource(used_indices={1, 2}, nvml=nvml)
+    first, refused, third = source.read()
+    assert (first.uuid, first.util_percent, third.uuid, third.power_w) == (
+        "GPU-aaaa-1111",
+        87.0,
+        "GPU-dddd",
+        312.5,
+    )
+    assert refused.index == 1 and refused.used_by_run  # kept, in its place, still the run's
+    nulls = (refused.uuid, refused.name, refused.util_percent, refused.mem_used_bytes)
+    assert nulls + (refused.mem_total_bytes, refused.temp_c, refused.power_w) == (None,) * 7
+    assert source.uuids == ["GPU-aaaa-1111", None, "GPU-dddd"] and nvml.shutdowns == 0
+
+
+def test_nvml_failing_after_its_start_is_shut_down_again():
+    nvml = fake_nvml([FULL_BOARD], fail_count=True)
+    with pytest.raises(FakeNvmlError, match="Unknown Error"):
+        NvmlSource(nvml=nvml)
+    assert nvml.shutdowns == 1
+    with pytest.raises(FakeNvmlError):  # NVML never started: nothing to shut down
+        NvmlSource(nvml=fake_nvml([FULL_BOARD], fail_init=True))
 
 
 def test_psutil_source_throws_away_the_first_cpu_reading():

@@ -13,7 +13,8 @@ run trains:
     note                     why a part is absent ("no NVIDIA GPU: ..."); null when all is there
     gpus                     every NVIDIA GPU NVML sees (empty without one):
         {index, uuid, name, used_by_run, util_percent, mem_used_bytes, mem_total_bytes,
-         temp_c, power_w}; a field NVML does not support there (MIG, some boards) is null
+         temp_c, power_w}; a field NVML does not support there (MIG, some boards) is null,
+         and every field but index and used_by_run of a GPU NVML gives no handle for
 
 A field this process could not read is null, never a missing GPU. Readers skip a line cut short
 by a kill, like metrics.jsonl's (`files.read_jsonl`).
