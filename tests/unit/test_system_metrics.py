@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.support.runs import tiny_config
+from tui_trainer.runs import launch
 from tui_trainer.runs.launch import start_run
 from tui_trainer.runs.store import Run
 from tui_trainer.train import system_sampler
@@ -186,6 +187,62 @@ def test_psutil_source_throws_away_the_first_cpu_reading():
     )
     reading = PsutilSource(psutil).read()
     assert reading == HostReading(180.0, GIB, 4 * GIB, 16 * GIB)
+
+
+class FakeAllocator:
+    """torch.cuda's reserved-memory figures: the peak is the process's since the last reset."""
+
+    def __init__(self) -> None:
+        self.reserved = self.peak = 0
+        self.resets: list[object] = []
+
+    def reserve(self, size: int) -> None:
+        self.reserved = size
+        self.peak = max(self.peak, size)
+
+    def max_memory_reserved(self, device) -> int:
+        return self.peak
+
+    def reset_peak_memory_stats(self, device) -> None:
+        self.resets.append(device)
+        self.peak = self.reserved
+
+
+def test_the_torch_peak_after_a_reset_is_the_runs_not_an_earlier_runs():
+    cuda = FakeAllocator()
+    device = SimpleNamespace(type="cuda", index=0)
+    cuda.reserve(9 * GIB)  # an earlier member of the sweep, then the precision probe
+    cuda.reserve(GIB)  # what the cache keeps once they are done
+    system_sampler.reset_torch_peak(device, cuda)
+    cuda.reserve(3 * GIB)  # this run
+    assert TorchPeakSource(device, cuda).read() == 3 * GIB and cuda.resets == [device]
+    system_sampler.reset_torch_peak(SimpleNamespace(type="cpu", index=None), cuda)
+    assert cuda.resets == [device]  # off CUDA: torch.cuda is not touched
+
+
+def test_a_run_resets_the_torch_peak_before_its_sampler_starts(tiny_data, tmp_path, monkeypatch):
+    calls = []
+    real_start = launch.start_sampler
+
+    def reset(device):
+        calls.append(("reset", device.type, threading.current_thread()))
+
+    def start(run_dir, topology, device):
+        calls.append(("start", device.type, threading.current_thread()))
+        return real_start(run_dir, topology, device)
+
+    monkeypatch.setattr(launch, "reset_torch_peak", reset)
+    monkeypatch.setattr(launch, "start_sampler", start)
+    _, ended = start_run(
+        tiny_config(epochs=1),
+        preset="test",
+        overrides={},
+        data_dir=tiny_data,
+        runs_dir=tmp_path / "runs",
+    )
+    assert ended.status == "completed"
+    here = threading.current_thread()  # the thread the run trains on
+    assert calls == [("reset", "cpu", here), ("start", "cpu", here)]
 
 
 def test_torch_peak_source_asks_for_the_runs_device():

@@ -12,6 +12,9 @@ run folder's system.jsonl every ~2 s (train/system_metrics.py describes the file
   it. The run writer stops it when it writes the run's end (`finish()`: stop, then the peaks,
   which reach summary.json that way only); launch.py stops it again in a `finally` for the
   ends that never reach a writer (the other ranks).
+- torch's peak is the process's since its last reset: launch.py resets it
+  (`reset_torch_peak`) once the run is prepared, so it is this run's, not an earlier run's of
+  the same process (a sequential sweep, the console) nor the precision probe's.
 - torchrun: each node's local rank 0 samples its own host. Rank 0 writes the run folder's
   system.jsonl; another node's local rank 0 writes system-<host>.jsonl into the same folder when
   that folder is shared with it (it is there), and nothing when the folder is rank 0's alone.
@@ -242,6 +245,22 @@ def open_sources(device: Any, used_cuda: set[int]) -> Sources:
     if getattr(device, "type", None) == "cuda":
         sources.peak = TorchPeakSource(device)
     return sources
+
+
+def reset_torch_peak(device: Any, cuda: Any = None) -> None:
+    """Start torch's peak memory afresh on the run's CUDA device: what TorchPeakSource reads
+    after is this run's own peak. Called on the training thread, once prepare (and the
+    precision probe) is done and before the sampler starts; nothing off CUDA."""
+    if getattr(device, "type", None) != "cuda":
+        return
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda
+    try:
+        cuda.reset_peak_memory_stats(device)
+    except RuntimeError:  # the figure then covers the process, as it did: never a broken run
+        pass
 
 
 def used_cuda_indices(device: Any, local_world_size: int, distributed: bool) -> set[int]:
