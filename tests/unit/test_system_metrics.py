@@ -413,6 +413,52 @@ def test_the_thread_samples_until_stopped_and_ends(tmp_path):
     assert written >= 2 and sampler.peaks().samples == written
 
 
+class Blocking:
+    """A source stuck in a call (a hung NVML) until released, or 30 s."""
+
+    def __init__(self) -> None:
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.callers: list[threading.Thread] = []
+
+    def block(self) -> None:
+        self.callers.append(threading.current_thread())
+        self.entered.set()
+        self.release.wait(30)
+
+    def read(self) -> list[GpuSample]:
+        self.block()
+        return [gpu(0, True, 50.0, GIB)]
+
+    def opened(self) -> Sources:
+        self.block()
+        return Sources(host=FakeHost([GIB] * 100))
+
+
+@pytest.mark.parametrize("stuck_in", ["read", "open"])
+def test_a_stuck_source_holds_the_runs_end_up_no_longer_than_the_stop_timeout(tmp_path, stuck_in):
+    source = Blocking()
+    path = tmp_path / "system.jsonl"
+    opener = (
+        source.opened if stuck_in == "open" else lambda: Sources(host=FakeHost([GIB]), gpus=source)
+    )
+    timeout = 2.0
+    sampler = SystemSampler(path, opener, interval_s=0.01, stop_timeout_s=timeout).start()
+    assert source.entered.wait(30)
+    began = time.monotonic()
+    peaks = sampler.finish()  # the run writer's call at the run's end, on the training thread
+    finished = time.monotonic()
+    sampler.stop()  # launch.py's second stop: it does not wait for the stuck thread again
+    stopped = time.monotonic()
+    # bounds, with room for a loaded machine: the source itself would hold for 30 s
+    assert finished - began < timeout + 5.0 and stopped - finished < timeout / 2
+    assert sampler.alive and peaks.samples == 0
+    source.release.set()  # the call returns: the thread ends, writing and counting nothing
+    sampler._thread.join(30)
+    assert not sampler.alive
+    assert not path.exists() and sampler.peaks().samples == 0  # the summary's count holds
+    assert source.callers and threading.current_thread() not in source.callers
+
+
 def test_a_resumed_runs_peaks_count_the_earlier_sessions_samples(tmp_path):
     path = tmp_path / "system.jsonl"
     earlier = SystemSample(1.0, 90.0, 7 * GIB, None, None)

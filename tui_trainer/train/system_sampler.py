@@ -9,9 +9,11 @@ run folder's system.jsonl every ~2 s (train/system_metrics.py describes the file
 - A resumed run appends to the same file; the sampler counts the samples already there in its
   peaks, so the summary's "system" always sums up the whole file.
 - `stop()` sets its `threading.Event`, so the thread takes one last sample and ends, and joins
-  it. The run writer stops it when it writes the run's end (`finish()`: stop, then the peaks,
-  which reach summary.json that way only); launch.py stops it again in a `finally` for the
-  ends that never reach a writer (the other ranks).
+  it for at most STOP_TIMEOUT_S. The run writer stops it when it writes the run's end
+  (`finish()`: stop, then the peaks, which reach summary.json that way only); launch.py stops
+  it again in a `finally` for the ends that never reach a writer (the other ranks). A thread
+  still in a source's call at the timeout is left behind (a daemon) and writes and counts
+  nothing more, so the summary and the file agree; a second stop does not wait for it again.
 - torch's peak is the process's since its last reset: launch.py resets it
   (`reset_torch_peak`) once the run is prepared, so it is this run's, not an earlier run's of
   the same process (a sequential sweep, the console) nor the precision probe's.
@@ -80,9 +82,11 @@ class SystemSampler:
         open_sources: Callable[[], Sources],
         interval_s: float = INTERVAL_S,
         clock: Callable[[], float] = time.time,
+        stop_timeout_s: float = STOP_TIMEOUT_S,
     ) -> None:
         self.path = path
         self.interval_s = interval_s
+        self.stop_timeout_s = stop_timeout_s
         self._open_sources = open_sources
         self._clock = clock
         self._sources: Sources | None = None
@@ -90,6 +94,7 @@ class SystemSampler:
         self._lock = threading.Lock()  # the tracker: added to here, read by the run writer
         self._tracker = PeakTracker()
         self._writing = True
+        self._abandoned = False  # a stop gave up waiting: the thread adds nothing more
         self._first_append = True
         self._thread = threading.Thread(target=self._loop, name="system-sampler", daemon=True)
 
@@ -99,10 +104,14 @@ class SystemSampler:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+    def stop(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        if self._abandoned or not self._thread.is_alive():
+            return
+        self._thread.join(self.stop_timeout_s)
+        if self._thread.is_alive():  # stuck in a source: the run ends without its last rows
+            with self._lock:
+                self._abandoned = True
 
     def finish(self) -> SystemPeaks:
         """Stop (the last sample taken) and the peaks of every sample: the run writer's call
@@ -159,8 +168,10 @@ class SystemSampler:
             gpus=tuple(gpus or ()),
         )
         with self._lock:
+            if self._abandoned:  # the summary's peaks are taken: a row now would not count
+                return sample
             self._tracker.add(sample)
-        self._append(sample)
+        self._append(sample)  # counted before any abandon, so the summary counts it too
         return sample
 
     def _ensure_sources(self) -> Sources:
