@@ -35,9 +35,11 @@ def test_lr_grows_geometrically_and_stops_when_the_loss_diverges(tiny_data):
     assert result.lrs[0] == pytest.approx(options.start)
     for a, b in zip(result.lrs, result.lrs[1:], strict=False):
         assert b / a == pytest.approx(ratio)
-    # the last point kept is the one past 4x the minimum, or the one before a non-finite loss
-    last = result.smoothed[-1]
-    assert last > L.DIVERGE_FACTOR * min(result.smoothed) or len(steps) == result.steps_run
+    # seeded, this curve ends by the 4x rule (the losses stay finite): the last point kept is
+    # the first past 4x the minimum so far, none before it was
+    smoothed = result.smoothed
+    assert smoothed[-1] > L.DIVERGE_FACTOR * min(smoothed)
+    assert all(s <= L.DIVERGE_FACTOR * min(smoothed[: i + 1]) for i, s in enumerate(smoothed[:-1]))
     assert all(math.isfinite(x) for x in result.losses)
     assert min(result.lrs) <= result.suggestion <= max(result.lrs)
     assert result.rule == L.SuggestRule.STEEPEST
@@ -83,6 +85,42 @@ def test_a_set_stop_event_raises_stopped(tiny_data):
     stop.set()
     with pytest.raises(Stopped):
         find_lr(prep, L.LrFindOptions(steps=10), stop=stop)
+
+
+def _ema_after_a_jump(k: int, high: float, n: int) -> float:
+    """The bias-corrected EMA at step n of k losses of 1.0 then losses of `high`, in closed
+    form: (high (1 - b^(n-k)) + b^(n-k) (1 - b^k)) / (1 - b^n)."""
+    b = L.SMOOTHING
+    return (high * (1 - b ** (n - k)) + b ** (n - k) * (1 - b**k)) / (1 - b**n)
+
+
+def _first_step_past(factor: float, k: int, high: float) -> int:
+    return next(n for n in range(k + 1, 10_000) if _ema_after_a_jump(k, high, n) > factor)
+
+
+def test_the_curve_stops_at_the_first_smoothed_loss_past_4x_its_minimum():
+    # 20 steps at 1.0 (the minimum, smoothed 1.0 exactly), then a finite jump to 10: the EMA
+    # climbs a step at a time and passes 4x the minimum at a step the closed form gives
+    k, high = 20, 10.0
+    expected = _first_step_past(4.0, k, high)  # the documented rule, not the module's constant
+    # a factor of 3 or 5 would stop at another step: the test tells the factor apart
+    assert _first_step_past(3.0, k, high) < expected < _first_step_past(5.0, k, high)
+    curve = L.Curve()
+    for step in range(1, 200):  # as find_lr: record, then ask whether to stop
+        assert curve.add(1e-3 * step, 1.0 if step <= k else high)
+        if curve.diverged():
+            break
+    assert curve.stopped_early and len(curve.lrs) == expected  # the point past 4x is kept
+    assert curve.smoothed[-1] == pytest.approx(_ema_after_a_jump(k, high, expected))
+    assert min(curve.smoothed) == pytest.approx(1.0)
+    assert curve.smoothed[-2] <= 4.0 < curve.smoothed[-1]
+
+
+def test_a_non_finite_loss_stops_the_curve_without_its_point():
+    curve = L.Curve()
+    assert curve.add(1e-3, 2.0) and not curve.diverged()
+    assert not curve.add(1e-2, math.nan)
+    assert curve.stopped_early and curve.losses == [2.0]
 
 
 def _curve(n: int = 60) -> tuple[list[float], list[float]]:

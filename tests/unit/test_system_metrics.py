@@ -9,7 +9,10 @@ import threading
 import time
 from types import SimpleNamespace
 
+import pytest
+
 from tests.support.runs import tiny_config
+from tui_trainer.runs import launch
 from tui_trainer.runs.launch import start_run
 from tui_trainer.runs.store import Run
 from tui_trainer.train import system_sampler
@@ -37,9 +40,16 @@ class FakeNvmlError(Exception):
     pass
 
 
-def fake_nvml(boards: list[dict], fail_init: bool = False) -> SimpleNamespace:
+def fake_nvml(
+    boards: list[dict],
+    fail_init: bool = False,
+    refused: frozenset[int] = frozenset(),
+    fail_count: bool = False,
+) -> SimpleNamespace:
     """An NVML module over `boards`: each a dict of what the board reports; a missing key
-    raises NVMLError (NOT_SUPPORTED), as MIG and some boards do."""
+    raises NVMLError (NOT_SUPPORTED), as MIG and some boards do. The handles of `refused`
+    raise (NO_PERMISSION, as in a container or a Slurm cgroup); `fail_count` makes the count
+    raise after a good init. `shutdowns` counts nvmlShutdown's calls."""
 
     def field(name):
         def read(handle, *args):
@@ -53,13 +63,27 @@ def fake_nvml(boards: list[dict], fail_init: bool = False) -> SimpleNamespace:
         if fail_init:
             raise FakeNvmlError("NVML Shared Library Not Found")
 
-    return SimpleNamespace(
+    def count():
+        if fail_count:
+            raise FakeNvmlError("Unknown Error")
+        return len(boards)
+
+    def handle(index):
+        if index in refused:
+            raise FakeNvmlError("Insufficient Permissions")
+        return index
+
+    def shutdown():
+        nvml.shutdowns += 1
+
+    nvml = SimpleNamespace(
+        shutdowns=0,
         NVMLError=FakeNvmlError,
         NVML_TEMPERATURE_GPU=0,
         nvmlInit=init,
-        nvmlShutdown=lambda: None,
-        nvmlDeviceGetCount=lambda: len(boards),
-        nvmlDeviceGetHandleByIndex=lambda i: i,
+        nvmlShutdown=shutdown,
+        nvmlDeviceGetCount=count,
+        nvmlDeviceGetHandleByIndex=handle,
         nvmlDeviceGetUUID=field("uuid"),
         nvmlDeviceGetName=field("name"),
         nvmlDeviceGetUtilizationRates=field("util"),
@@ -67,6 +91,7 @@ def fake_nvml(boards: list[dict], fail_init: bool = False) -> SimpleNamespace:
         nvmlDeviceGetTemperature=field("temp"),
         nvmlDeviceGetPowerUsage=field("power_mw"),
     )
+    return nvml
 
 
 FULL_BOARD = {
@@ -125,6 +150,32 @@ def test_nvml_source_reads_every_gpu_with_unsupported_fields_as_null():
     assert (mig.util_percent, mig.temp_c, mig.power_w) == (None, None, None)
 
 
+def test_a_gpu_whose_handle_nvml_refuses_stays_with_null_fields_and_the_others_read():
+    boards = [FULL_BOARD, {**FULL_BOARD, "uuid": "GPU-cccc"}, {**FULL_BOARD, "uuid": "GPU-dddd"}]
+    nvml = fake_nvml(boards, refused=frozenset({1}))
+    source = NvmlSource(used_indices={1, 2}, nvml=nvml)
+    first, refused, third = source.read()
+    assert (first.uuid, first.util_percent, third.uuid, third.power_w) == (
+        "GPU-aaaa-1111",
+        87.0,
+        "GPU-dddd",
+        312.5,
+    )
+    assert refused.index == 1 and refused.used_by_run  # kept, in its place, still the run's
+    nulls = (refused.uuid, refused.name, refused.util_percent, refused.mem_used_bytes)
+    assert nulls + (refused.mem_total_bytes, refused.temp_c, refused.power_w) == (None,) * 7
+    assert source.uuids == ["GPU-aaaa-1111", None, "GPU-dddd"] and nvml.shutdowns == 0
+
+
+def test_nvml_failing_after_its_start_is_shut_down_again():
+    nvml = fake_nvml([FULL_BOARD], fail_count=True)
+    with pytest.raises(FakeNvmlError, match="Unknown Error"):
+        NvmlSource(nvml=nvml)
+    assert nvml.shutdowns == 1
+    with pytest.raises(FakeNvmlError):  # NVML never started: nothing to shut down
+        NvmlSource(nvml=fake_nvml([FULL_BOARD], fail_init=True))
+
+
 def test_psutil_source_throws_away_the_first_cpu_reading():
     readings = iter([0.0, 180.0])
     process = SimpleNamespace(
@@ -136,6 +187,62 @@ def test_psutil_source_throws_away_the_first_cpu_reading():
     )
     reading = PsutilSource(psutil).read()
     assert reading == HostReading(180.0, GIB, 4 * GIB, 16 * GIB)
+
+
+class FakeAllocator:
+    """torch.cuda's reserved-memory figures: the peak is the process's since the last reset."""
+
+    def __init__(self) -> None:
+        self.reserved = self.peak = 0
+        self.resets: list[object] = []
+
+    def reserve(self, size: int) -> None:
+        self.reserved = size
+        self.peak = max(self.peak, size)
+
+    def max_memory_reserved(self, device) -> int:
+        return self.peak
+
+    def reset_peak_memory_stats(self, device) -> None:
+        self.resets.append(device)
+        self.peak = self.reserved
+
+
+def test_the_torch_peak_after_a_reset_is_the_runs_not_an_earlier_runs():
+    cuda = FakeAllocator()
+    device = SimpleNamespace(type="cuda", index=0)
+    cuda.reserve(9 * GIB)  # an earlier member of the sweep, then the precision probe
+    cuda.reserve(GIB)  # what the cache keeps once they are done
+    system_sampler.reset_torch_peak(device, cuda)
+    cuda.reserve(3 * GIB)  # this run
+    assert TorchPeakSource(device, cuda).read() == 3 * GIB and cuda.resets == [device]
+    system_sampler.reset_torch_peak(SimpleNamespace(type="cpu", index=None), cuda)
+    assert cuda.resets == [device]  # off CUDA: torch.cuda is not touched
+
+
+def test_a_run_resets_the_torch_peak_before_its_sampler_starts(tiny_data, tmp_path, monkeypatch):
+    calls = []
+    real_start = launch.start_sampler
+
+    def reset(device):
+        calls.append(("reset", device.type, threading.current_thread()))
+
+    def start(run_dir, topology, device):
+        calls.append(("start", device.type, threading.current_thread()))
+        return real_start(run_dir, topology, device)
+
+    monkeypatch.setattr(launch, "reset_torch_peak", reset)
+    monkeypatch.setattr(launch, "start_sampler", start)
+    _, ended = start_run(
+        tiny_config(epochs=1),
+        preset="test",
+        overrides={},
+        data_dir=tiny_data,
+        runs_dir=tmp_path / "runs",
+    )
+    assert ended.status == "completed"
+    here = threading.current_thread()  # the thread the run trains on
+    assert calls == [("reset", "cpu", here), ("start", "cpu", here)]
 
 
 def test_torch_peak_source_asks_for_the_runs_device():
@@ -304,6 +411,52 @@ def test_the_thread_samples_until_stopped_and_ends(tmp_path):
     assert not sampler.alive
     written = len(rows(path))
     assert written >= 2 and sampler.peaks().samples == written
+
+
+class Blocking:
+    """A source stuck in a call (a hung NVML) until released, or 30 s."""
+
+    def __init__(self) -> None:
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.callers: list[threading.Thread] = []
+
+    def block(self) -> None:
+        self.callers.append(threading.current_thread())
+        self.entered.set()
+        self.release.wait(30)
+
+    def read(self) -> list[GpuSample]:
+        self.block()
+        return [gpu(0, True, 50.0, GIB)]
+
+    def opened(self) -> Sources:
+        self.block()
+        return Sources(host=FakeHost([GIB] * 100))
+
+
+@pytest.mark.parametrize("stuck_in", ["read", "open"])
+def test_a_stuck_source_holds_the_runs_end_up_no_longer_than_the_stop_timeout(tmp_path, stuck_in):
+    source = Blocking()
+    path = tmp_path / "system.jsonl"
+    opener = (
+        source.opened if stuck_in == "open" else lambda: Sources(host=FakeHost([GIB]), gpus=source)
+    )
+    timeout = 2.0
+    sampler = SystemSampler(path, opener, interval_s=0.01, stop_timeout_s=timeout).start()
+    assert source.entered.wait(30)
+    began = time.monotonic()
+    peaks = sampler.finish()  # the run writer's call at the run's end, on the training thread
+    finished = time.monotonic()
+    sampler.stop()  # launch.py's second stop: it does not wait for the stuck thread again
+    stopped = time.monotonic()
+    # bounds, with room for a loaded machine: the source itself would hold for 30 s
+    assert finished - began < timeout + 5.0 and stopped - finished < timeout / 2
+    assert sampler.alive and peaks.samples == 0
+    source.release.set()  # the call returns: the thread ends, writing and counting nothing
+    sampler._thread.join(30)
+    assert not sampler.alive
+    assert not path.exists() and sampler.peaks().samples == 0  # the summary's count holds
+    assert source.callers and threading.current_thread() not in source.callers
 
 
 def test_a_resumed_runs_peaks_count_the_earlier_sessions_samples(tmp_path):

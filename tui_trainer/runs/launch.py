@@ -35,7 +35,7 @@ from tui_trainer.train import engine
 from tui_trainer.train.checkpoint import Checkpoint, remove_last
 from tui_trainer.train.hardware import resolve_device
 from tui_trainer.train.precision_probe import PrecisionChoice, decide
-from tui_trainer.train.system_sampler import start_sampler
+from tui_trainer.train.system_sampler import reset_torch_peak, start_sampler
 from tui_trainer.train.topology import Topology, is_main_process
 
 
@@ -246,6 +246,7 @@ def _train_into(run: Run, prep: engine.Prepared, on_event, stop, resume) -> RunE
     written, the returned message says so (the folder then reads `crashed`: resumable)."""
     topology = prep.topology
     main = topology.is_main  # under torchrun rank 0 alone writes the folder and reports
+    reset_torch_peak(prep.device)  # the peak the sampler reads is this run's, not the process's
     # system.jsonl in its own thread; the writer stops it at the end and records its peaks
     sampler = start_sampler(run.path, topology, prep.device)
     writer = RunWriter(run, sampler.finish if sampler else None) if main else None

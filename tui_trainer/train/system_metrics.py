@@ -9,11 +9,13 @@ run trains:
     host_mem_used_bytes      the host's memory in use (total - available)
     host_mem_total_bytes     the host's memory
     cgroup_mem_limit_bytes   the cgroup's memory limit (containers, Slurm); null: none applies
-    torch_peak_reserved_bytes  torch.cuda.max_memory_reserved of the run's device; null off CUDA
+    torch_peak_reserved_bytes  torch.cuda.max_memory_reserved of the run's device since the run
+                             started training (its peak is reset then); null off CUDA
     note                     why a part is absent ("no NVIDIA GPU: ..."); null when all is there
     gpus                     every NVIDIA GPU NVML sees (empty without one):
         {index, uuid, name, used_by_run, util_percent, mem_used_bytes, mem_total_bytes,
-         temp_c, power_w}; a field NVML does not support there (MIG, some boards) is null
+         temp_c, power_w}; a field NVML does not support there (MIG, some boards) is null,
+         and every field but index and used_by_run of a GPU NVML gives no handle for
 
 A field this process could not read is null, never a missing GPU. Readers skip a line cut short
 by a kill, like metrics.jsonl's (`files.read_jsonl`).

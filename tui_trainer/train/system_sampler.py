@@ -9,9 +9,14 @@ run folder's system.jsonl every ~2 s (train/system_metrics.py describes the file
 - A resumed run appends to the same file; the sampler counts the samples already there in its
   peaks, so the summary's "system" always sums up the whole file.
 - `stop()` sets its `threading.Event`, so the thread takes one last sample and ends, and joins
-  it. The run writer stops it when it writes the run's end (`finish()`: stop, then the peaks,
-  which reach summary.json that way only); launch.py stops it again in a `finally` for the
-  ends that never reach a writer (the other ranks).
+  it for at most STOP_TIMEOUT_S. The run writer stops it when it writes the run's end
+  (`finish()`: stop, then the peaks, which reach summary.json that way only); launch.py stops
+  it again in a `finally` for the ends that never reach a writer (the other ranks). A thread
+  still in a source's call at the timeout is left behind (a daemon) and writes and counts
+  nothing more, so the summary and the file agree; a second stop does not wait for it again.
+- torch's peak is the process's since its last reset: launch.py resets it
+  (`reset_torch_peak`) once the run is prepared, so it is this run's, not an earlier run's of
+  the same process (a sequential sweep, the console) nor the precision probe's.
 - torchrun: each node's local rank 0 samples its own host. Rank 0 writes the run folder's
   system.jsonl; another node's local rank 0 writes system-<host>.jsonl into the same folder when
   that folder is shared with it (it is there), and nothing when the folder is rank 0's alone.
@@ -77,9 +82,11 @@ class SystemSampler:
         open_sources: Callable[[], Sources],
         interval_s: float = INTERVAL_S,
         clock: Callable[[], float] = time.time,
+        stop_timeout_s: float = STOP_TIMEOUT_S,
     ) -> None:
         self.path = path
         self.interval_s = interval_s
+        self.stop_timeout_s = stop_timeout_s
         self._open_sources = open_sources
         self._clock = clock
         self._sources: Sources | None = None
@@ -87,6 +94,7 @@ class SystemSampler:
         self._lock = threading.Lock()  # the tracker: added to here, read by the run writer
         self._tracker = PeakTracker()
         self._writing = True
+        self._abandoned = False  # a stop gave up waiting: the thread adds nothing more
         self._first_append = True
         self._thread = threading.Thread(target=self._loop, name="system-sampler", daemon=True)
 
@@ -96,10 +104,14 @@ class SystemSampler:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+    def stop(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        if self._abandoned or not self._thread.is_alive():
+            return
+        self._thread.join(self.stop_timeout_s)
+        if self._thread.is_alive():  # stuck in a source: the run ends without its last rows
+            with self._lock:
+                self._abandoned = True
 
     def finish(self) -> SystemPeaks:
         """Stop (the last sample taken) and the peaks of every sample: the run writer's call
@@ -156,8 +168,10 @@ class SystemSampler:
             gpus=tuple(gpus or ()),
         )
         with self._lock:
+            if self._abandoned:  # the summary's peaks are taken: a row now would not count
+                return sample
             self._tracker.add(sample)
-        self._append(sample)
+        self._append(sample)  # counted before any abandon, so the summary counts it too
         return sample
 
     def _ensure_sources(self) -> Sources:
@@ -242,6 +256,22 @@ def open_sources(device: Any, used_cuda: set[int]) -> Sources:
     if getattr(device, "type", None) == "cuda":
         sources.peak = TorchPeakSource(device)
     return sources
+
+
+def reset_torch_peak(device: Any, cuda: Any = None) -> None:
+    """Start torch's peak memory afresh on the run's CUDA device: what TorchPeakSource reads
+    after is this run's own peak. Called on the training thread, once prepare (and the
+    precision probe) is done and before the sampler starts; nothing off CUDA."""
+    if getattr(device, "type", None) != "cuda":
+        return
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda
+    try:
+        cuda.reset_peak_memory_stats(device)
+    except RuntimeError:  # the figure then covers the process, as it did: never a broken run
+        pass
 
 
 def used_cuda_indices(device: Any, local_world_size: int, distributed: bool) -> set[int]:

@@ -66,27 +66,43 @@ class PsutilSource:
 
 class NvmlSource:
     """Every NVIDIA GPU of the host. A field the board does not support (MIG, some boards
-    report no power or temperature) is None; the constructor raises when NVML cannot start (no
-    driver, no library), which the sampler turns into its one-line note."""
+    report no power or temperature) is None, and so is every field of a GPU whose handle NVML
+    refuses (NO_PERMISSION, GPU_IS_LOST in a container or a Slurm job's cgroup): that GPU stays
+    in the rows, the others keep their figures. The constructor raises when NVML cannot start
+    (no driver, no library), which the sampler turns into its one-line note; NVML is shut down
+    again when it fails after starting."""
 
     def __init__(self, used_indices: set[int] | None = None, nvml: Any = None) -> None:
         if nvml is None:
             import pynvml as nvml
         self._nvml = nvml
         nvml.nvmlInit()
-        count = nvml.nvmlDeviceGetCount()
-        self._handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
-        self.uuids = [self._field(nvml.nvmlDeviceGetUUID, h) for h in self._handles]
-        self.names = [self._field(nvml.nvmlDeviceGetName, h) for h in self._handles]
+        try:
+            count = nvml.nvmlDeviceGetCount()
+            self._handles = [self._handle(i) for i in range(count)]
+            self.uuids = [self._field(nvml.nvmlDeviceGetUUID, h) for h in self._handles]
+            self.names = [self._field(nvml.nvmlDeviceGetName, h) for h in self._handles]
+        except BaseException:
+            self.close()  # an NVML left started holds its library and its GPUs' state
+            raise
         self.used_indices = used_indices or set()
+
+    def _handle(self, index: int) -> Any:
+        """The GPU's handle; None when NVML refuses it (that GPU's fields are all None)."""
+        try:
+            return self._nvml.nvmlDeviceGetHandleByIndex(index)
+        except self._nvml.NVMLError:
+            return None
 
     @property
     def count(self) -> int:
         return len(self._handles)
 
-    def _field(self, fn, *args) -> Any:
+    def _field(self, fn, handle, *args) -> Any:
+        if handle is None:  # a GPU NVML gave no handle for
+            return None
         try:
-            value = fn(*args)
+            value = fn(handle, *args)
         except self._nvml.NVMLError:  # NOT_SUPPORTED on MIG, some boards; a lost GPU
             return None
         return value.decode() if isinstance(value, bytes) else value
