@@ -10,6 +10,7 @@ signalled.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +18,8 @@ import time
 
 from tests.support.paths import REPO
 from tests.support.processes import subprocess_env
-from tests.support.tui import drive, wait_for
+from tests.support.runs import fake_run
+from tests.support.tui import drive, notices, wait_for
 from tui_trainer.files import write_json_atomic
 from tui_trainer.runs import detached, lock
 from tui_trainer.runs.store import Run, list_runs
@@ -188,3 +190,62 @@ def test_a_detached_start_refused_by_the_child_says_why_in_the_watch_view(tiny_d
 
     drive(app, scenario)
     assert list_runs(tmp_path / "runs") == []
+
+
+# A stand-in trainer: counts the SIGINTs it gets and prints the count when SIGTERM ends it.
+SIGINT_COUNTER = """\
+import signal, sys
+count = 0
+def on_int(signum, frame):
+    global count
+    count += 1
+def on_term(signum, frame):
+    print(count, flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGINT, on_int)
+signal.signal(signal.SIGTERM, on_term)
+print("ready", flush=True)
+while True:
+    signal.pause()
+"""
+
+
+def test_a_second_stop_of_a_followed_run_sends_no_second_sigint(tiny_data, tmp_path):
+    # `tui-trainer run` takes a second SIGINT as its hard abort (the run would read crashed):
+    # Stop pressed again while the run is still stopping must not send one.
+    runs_dir = tmp_path / "runs"
+    trainer = subprocess.Popen(
+        [sys.executable, "-c", SIGINT_COUNTER], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert trainer.stdout.readline().strip() == "ready"
+        holder = {"host": socket.gethostname(), "pid": trainer.pid}
+        fake_run(runs_dir, "20260101-000000-scratch", "scratch", "running", holder)
+        run = Run(runs_dir / "20260101-000000-scratch")
+        write_json_atomic(run.owner_path, {**holder, **lock.process_identity(trainer.pid)})
+        assert run.status() == "running"
+        app = make_app(data_dir=tiny_data, runs_dir=runs_dir)
+
+        async def scenario(pilot):
+            await pilot.press("2")
+            watch = app.main.view("watch")
+            watch.follow(run)
+            await pilot.pause()
+            stop = watch.query_one("#stop")
+            assert stop.display and not stop.has_class("-stopping")
+            await pilot.press("s")
+            assert type(app.screen).__name__ == "ConfirmScreen"
+            await pilot.press("y")
+            await pilot.pause()
+            assert stop.has_class("-stopping") and "Stopping" in str(stop.label)
+            await pilot.press("s")  # the run goes on for now: Stop is still there
+            if type(app.screen).__name__ == "ConfirmScreen":
+                await pilot.press("y")
+            await pilot.pause()
+            assert any("already stopping (SIGINT sent)" in n for n in notices(app))
+
+        drive(app, scenario)
+    finally:
+        trainer.send_signal(signal.SIGTERM)  # handled after any SIGINT sent before it
+        counted = trainer.communicate(timeout=30)[0]
+    assert counted.split() == ["1"]
