@@ -249,3 +249,89 @@ def test_a_second_stop_of_a_followed_run_sends_no_second_sigint(tiny_data, tmp_p
         trainer.send_signal(signal.SIGTERM)  # handled after any SIGINT sent before it
         counted = trainer.communicate(timeout=30)[0]
     assert counted.split() == ["1"]
+
+
+TINY_PRESET = """\
+model = "resnet18"
+image_size = 32
+resize = 36
+batch_size = 8
+epochs = 50
+lr = 0.01
+precision = "fp32"
+device = "cpu"
+threads = 1
+"""
+
+
+def test_a_detached_sweep_that_resumes_its_member_is_followed_into_that_folder(
+    tiny_data, tmp_path, monkeypatch
+):
+    # A sweep resumes its interrupted members in their own folders: config.json there is as
+    # old as the member's first start, and only summary.json says this child trains it now.
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "tiny.toml").write_text(TINY_PRESET)
+    (presets / "tiny-one.toml").write_text('base = "tiny"\n[grid]\nlr = [0.01]\n')
+    monkeypatch.setenv("TUI_TRAINER_PRESETS", str(presets))
+    runs_dir = tmp_path / "runs"
+    command = detached.sweep_command(
+        "tiny-one", {}, seeds=None, data_dir=tiny_data, runs_dir=runs_dir
+    )
+
+    def checkpointed(start):
+        run = start.find_run()  # a fresh member's folder, found as before
+        return run if run is not None and run.last_path.exists() else None
+
+    first = detached.spawn(command, runs_dir, "sweep tiny-one")
+    try:
+        run = wait_until(lambda: checkpointed(first), "the member's first epoch", first.process)
+        first.process.send_signal(signal.SIGINT)
+        assert first.process.wait(WAIT_S) == 130
+    finally:
+        first.process.kill()
+        first.process.wait()
+    assert run.status() == "interrupted"
+    # as if it had been interrupted an hour ago
+    hour_ago = time.time() - 3600
+    os.utime(run.config_path, (hour_ago, hour_ago))
+    write_json_atomic(run.summary_path, {**run.summary(), "started_at": hour_ago})
+
+    again = detached.spawn(command, runs_dir, "sweep tiny-one")
+    try:
+        wait_until(lambda: run.summary().get("pid") == again.pid, "the resume", again.process)
+        assert again.find_run() == run and run.summary()["resumes"] == 1
+        again.process.send_signal(signal.SIGINT)
+        assert again.process.wait(WAIT_S) == 130
+    finally:
+        again.process.kill()
+        again.process.wait()
+    assert again.find_run() == run  # its end still names this child
+
+
+def test_a_detached_start_finds_the_folder_it_began_a_session_in_last(tmp_path):
+    runs_dir = tmp_path / "runs"
+    start = detached.spawn([sys.executable, "-c", "import time; time.sleep(60)"], runs_dir, "x")
+    try:
+        me = {"pid": start.pid, "host": socket.gethostname()}
+        now, hour_ago = time.time(), time.time() - 3600
+        # a folder an earlier process given the same pid left, an hour ago
+        fake_run(
+            runs_dir,
+            "20260101-000000-scratch",
+            "scratch",
+            "crashed",
+            {**me, "started_at": hour_ago},
+        )
+        assert start.find_run() is None
+        fake_run(
+            runs_dir, "20260101-010000-scratch", "scratch", "running", {**me, "started_at": now}
+        )
+        assert start.find_run().id == "20260101-010000-scratch"  # a fresh run
+        # an old folder (the first listed) resumed after it: the member in training now
+        resumed = {**me, "started_at": hour_ago - 60, "resumed_at": now + 1}
+        fake_run(runs_dir, "20250101-000000-scratch", "scratch", "running", resumed)
+        assert start.find_run().id == "20250101-000000-scratch"
+    finally:
+        start.process.kill()
+        start.process.wait()
