@@ -10,6 +10,7 @@ signalled.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +18,8 @@ import time
 
 from tests.support.paths import REPO
 from tests.support.processes import subprocess_env
-from tests.support.tui import drive, wait_for
+from tests.support.runs import fake_run
+from tests.support.tui import drive, notices, wait_for
 from tui_trainer.files import write_json_atomic
 from tui_trainer.runs import detached, lock
 from tui_trainer.runs.store import Run, list_runs
@@ -188,3 +190,148 @@ def test_a_detached_start_refused_by_the_child_says_why_in_the_watch_view(tiny_d
 
     drive(app, scenario)
     assert list_runs(tmp_path / "runs") == []
+
+
+# A stand-in trainer: counts the SIGINTs it gets and prints the count when SIGTERM ends it.
+SIGINT_COUNTER = """\
+import signal, sys
+count = 0
+def on_int(signum, frame):
+    global count
+    count += 1
+def on_term(signum, frame):
+    print(count, flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGINT, on_int)
+signal.signal(signal.SIGTERM, on_term)
+print("ready", flush=True)
+while True:
+    signal.pause()
+"""
+
+
+def test_a_second_stop_of_a_followed_run_sends_no_second_sigint(tiny_data, tmp_path):
+    # `tui-trainer run` takes a second SIGINT as its hard abort (the run would read crashed):
+    # Stop pressed again while the run is still stopping must not send one.
+    runs_dir = tmp_path / "runs"
+    trainer = subprocess.Popen(
+        [sys.executable, "-c", SIGINT_COUNTER], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert trainer.stdout.readline().strip() == "ready"
+        holder = {"host": socket.gethostname(), "pid": trainer.pid}
+        fake_run(runs_dir, "20260101-000000-scratch", "scratch", "running", holder)
+        run = Run(runs_dir / "20260101-000000-scratch")
+        write_json_atomic(run.owner_path, {**holder, **lock.process_identity(trainer.pid)})
+        assert run.status() == "running"
+        app = make_app(data_dir=tiny_data, runs_dir=runs_dir)
+
+        async def scenario(pilot):
+            await pilot.press("2")
+            watch = app.main.view("watch")
+            watch.follow(run)
+            await pilot.pause()
+            stop = watch.query_one("#stop")
+            assert stop.display and not stop.has_class("-stopping")
+            await pilot.press("s")
+            assert type(app.screen).__name__ == "ConfirmScreen"
+            await pilot.press("y")
+            await pilot.pause()
+            assert stop.has_class("-stopping") and "Stopping" in str(stop.label)
+            await pilot.press("s")  # the run goes on for now: Stop is still there
+            if type(app.screen).__name__ == "ConfirmScreen":
+                await pilot.press("y")
+            await pilot.pause()
+            assert any("already stopping (SIGINT sent)" in n for n in notices(app))
+
+        drive(app, scenario)
+    finally:
+        trainer.send_signal(signal.SIGTERM)  # handled after any SIGINT sent before it
+        counted = trainer.communicate(timeout=30)[0]
+    assert counted.split() == ["1"]
+
+
+TINY_PRESET = """\
+model = "resnet18"
+image_size = 32
+resize = 36
+batch_size = 8
+epochs = 50
+lr = 0.01
+precision = "fp32"
+device = "cpu"
+threads = 1
+"""
+
+
+def test_a_detached_sweep_that_resumes_its_member_is_followed_into_that_folder(
+    tiny_data, tmp_path, monkeypatch
+):
+    # A sweep resumes its interrupted members in their own folders: config.json there is as
+    # old as the member's first start, and only summary.json says this child trains it now.
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "tiny.toml").write_text(TINY_PRESET)
+    (presets / "tiny-one.toml").write_text('base = "tiny"\n[grid]\nlr = [0.01]\n')
+    monkeypatch.setenv("TUI_TRAINER_PRESETS", str(presets))
+    runs_dir = tmp_path / "runs"
+    command = detached.sweep_command(
+        "tiny-one", {}, seeds=None, data_dir=tiny_data, runs_dir=runs_dir
+    )
+
+    def checkpointed(start):
+        run = start.find_run()  # a fresh member's folder, found as before
+        return run if run is not None and run.last_path.exists() else None
+
+    first = detached.spawn(command, runs_dir, "sweep tiny-one")
+    try:
+        run = wait_until(lambda: checkpointed(first), "the member's first epoch", first.process)
+        first.process.send_signal(signal.SIGINT)
+        assert first.process.wait(WAIT_S) == 130
+    finally:
+        first.process.kill()
+        first.process.wait()
+    assert run.status() == "interrupted"
+    # as if it had been interrupted an hour ago
+    hour_ago = time.time() - 3600
+    os.utime(run.config_path, (hour_ago, hour_ago))
+    write_json_atomic(run.summary_path, {**run.summary(), "started_at": hour_ago})
+
+    again = detached.spawn(command, runs_dir, "sweep tiny-one")
+    try:
+        wait_until(lambda: run.summary().get("pid") == again.pid, "the resume", again.process)
+        assert again.find_run() == run and run.summary()["resumes"] == 1
+        again.process.send_signal(signal.SIGINT)
+        assert again.process.wait(WAIT_S) == 130
+    finally:
+        again.process.kill()
+        again.process.wait()
+    assert again.find_run() == run  # its end still names this child
+
+
+def test_a_detached_start_finds_the_folder_it_began_a_session_in_last(tmp_path):
+    runs_dir = tmp_path / "runs"
+    start = detached.spawn([sys.executable, "-c", "import time; time.sleep(60)"], runs_dir, "x")
+    try:
+        me = {"pid": start.pid, "host": socket.gethostname()}
+        now, hour_ago = time.time(), time.time() - 3600
+        # a folder an earlier process given the same pid left, an hour ago
+        fake_run(
+            runs_dir,
+            "20260101-000000-scratch",
+            "scratch",
+            "crashed",
+            {**me, "started_at": hour_ago},
+        )
+        assert start.find_run() is None
+        fake_run(
+            runs_dir, "20260101-010000-scratch", "scratch", "running", {**me, "started_at": now}
+        )
+        assert start.find_run().id == "20260101-010000-scratch"  # a fresh run
+        # an old folder (the first listed) resumed after it: the member in training now
+        resumed = {**me, "started_at": hour_ago - 60, "resumed_at": now + 1}
+        fake_run(runs_dir, "20250101-000000-scratch", "scratch", "running", resumed)
+        assert start.find_run().id == "20250101-000000-scratch"
+    finally:
+        start.process.kill()
+        start.process.wait()

@@ -1,5 +1,6 @@
 """Resume: a run stopped part-way and continued ends exactly where an uninterrupted run ends."""
 
+import signal
 import threading
 
 import pytest
@@ -13,6 +14,7 @@ from tui_trainer.runs.launch import resume_run, start_run
 from tui_trainer.runs.resume import rewound_metrics
 from tui_trainer.runs.store import Run
 from tui_trainer.train.checkpoint import load_best
+from tui_trainer.train.system_metrics import SystemPeaks
 
 
 def _start(tiny_data, runs_dir, cfg, stop=None, on_event=None):
@@ -147,3 +149,38 @@ def test_a_resume_writes_a_lost_best_pt_before_it_trains(tiny_data, tmp_path):
     last = torch.load(run.last_path, weights_only=True)
     assert best["epoch"] == 1 and last["epoch"] == 1
     assert all(torch.equal(best["model"][k], v) for k, v in last["model"].items())
+
+
+def test_a_resumed_run_drops_the_last_sessions_system_peaks_and_stop_reason(tiny_data, tmp_path):
+    # The first session, stopped by a console's SIGHUP: its summary records that session's
+    # peaks ("system") and why it stopped ("stopped"). While the resume trains, and once it has
+    # completed, neither may still speak of the first session alone.
+    from tui_trainer.tui.hangup import REASONS, record_stop_reason
+
+    stop = threading.Event()
+
+    def stop_in_epoch_2(event):
+        if isinstance(event, Step) and event.epoch == 2:
+            stop.set()
+
+    run, first = _start(tiny_data, tmp_path, small_config(epochs=2), stop, stop_in_epoch_2)
+    record_stop_reason(run, first, REASONS[signal.SIGHUP])
+    before = run.summary()
+    assert before["stopped"].startswith("SIGHUP") and before["system"]["samples"] >= 1
+    earlier_samples = len(run.system())
+
+    during = []
+
+    def look_while_training(event):
+        if isinstance(event, Step) and not during:
+            during.append((run.summary(), run.system_peaks()))
+
+    _, resumed = resume_run(run.id, runs_dir=tmp_path, on_event=look_while_training)
+    assert resumed.status == "completed"
+    summary_then, peaks_then = during[0]
+    assert "system" not in summary_then and "stopped" not in summary_then
+    assert peaks_then == SystemPeaks.of(run.system()[: peaks_then.samples])  # the file's, so far
+    summary = run.summary()
+    assert "stopped" not in summary
+    # the final peaks count both sessions' samples (the sampler reads the earlier ones back)
+    assert summary["system"]["samples"] == len(run.system()) > earlier_samples

@@ -15,11 +15,14 @@ copy has everything, the decode before the folder existed included, and grows as
 writes. A sweep's members all link the one sweep log. Where a hard link is refused (another
 filesystem, no links) a symlink is made instead.
 
-Finding the run a detached start trains: the console keeps the child's pid; the run folder whose
-summary.json names that pid and this host, created after the spawn, is its run (for a sweep,
-the newest such folder is the member in training). The console is the child's parent until it
-reaps it, so that pid cannot be another process's meanwhile. A console started later finds a
-detached run like any run training elsewhere: `running` in the runs folder.
+Finding the run a detached start trains: the console keeps the child's pid; a run folder whose
+summary.json names that pid and this host, and whose session began after the spawn (its
+`started_at`, or `resumed_at` for a folder the child resumed: `runs/resume.rewind` writes both
+the pid and that time, config.json stays as old as the run's first start), is its run. For a
+sweep, the one whose session began last is the member in training, fresh or resumed. The console
+is the child's parent until it reaps it, so that pid cannot be another process's meanwhile;
+the time keeps out a folder an earlier process of the same pid left. A console started later
+finds a detached run like any run training elsewhere: `running` in the runs folder.
 
 Stopping a run followed from its folder (`holder`, `interrupt`): owner.json (runs/lock.py) names
 the process that trains it; SIGINT to it is the child's clean stop (`interrupted`, checkpoint of
@@ -29,7 +32,6 @@ confirms is signalled: a pid from another host, or one that ended and was reused
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import signal
@@ -46,8 +48,21 @@ from tui_trainer.runs.store import Run, list_runs
 DETACHED_DIR = ".detached"
 LOG_ENV = "TUI_TRAINER_DETACHED_LOG"  # the child's own log: linked into its run folders
 LOG_NAME = "console.log"
-RECENT_RUNS = 20  # the newest folders looked at when finding a detached start's run
-CLOCK_SLACK_S = 2.0  # a folder created this long before the spawn still counts (mtime rounding)
+CLOCK_SLACK_S = 2.0  # a session begun this long before the spawn still counts (mtime rounding)
+
+
+def session_start(summary: dict) -> float:
+    """When the summary's latest session began: `resumed_at` if resumed since `started_at`."""
+    times = [summary.get(key) for key in ("started_at", "resumed_at")]
+    numbers = [float(t) for t in times if isinstance(t, int | float) and not isinstance(t, bool)]
+    return max(numbers, default=float("-inf"))
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return float("-inf")
 
 
 @dataclass(frozen=True)
@@ -67,16 +82,21 @@ class DetachedStart:
         return self.process.poll()
 
     def find_run(self) -> Run | None:
-        """The newest run folder this child trains or trained, None before it creates one."""
-        host = socket.gethostname()
-        for run in reversed(list_runs(self.runs_dir)[-RECENT_RUNS:]):
+        """The run folder this child began a session in last (started or resumed: a sweep's
+        member in training), None before it has one."""
+        host, since = socket.gethostname(), self.started_at - CLOCK_SLACK_S
+        latest: tuple[float, Run] | None = None
+        # every folder, not the newest few: a sweep resumes members however old their folders
+        for run in list_runs(self.runs_dir):
+            if _mtime(run.summary_path) < since:
+                continue  # not written since the spawn: a stat spares reading it
             summary = run.summary()
             if str(summary.get("pid")) != str(self.pid) or summary.get("host") != host:
                 continue
-            with contextlib.suppress(OSError):
-                if run.config_path.stat().st_mtime >= self.started_at - CLOCK_SLACK_S:
-                    return run
-        return None
+            began = session_start(summary)
+            if began >= since and (latest is None or began >= latest[0]):
+                latest = (began, run)
+        return latest[1] if latest is not None else None
 
     def log_tail(self, lines: int = 3) -> str:
         """The last lines of the child's output: why a child that ended without a run did."""

@@ -98,7 +98,10 @@ def rewind(run: Run, resume: Checkpoint | None) -> None:
     with writing(run.metrics_path):  # a disk still full: one line, and the folder as it was
         write_jsonl_atomic(run.metrics_path, rewound_metrics(run.metrics(), epoch, history))
     summary = run.summary() or initial_summary()
-    for stale in ("message", "ended_at", "test_acc", "test_loss"):
+    # What only the stopped session's end said. "system" goes too: recorded peaks would hide
+    # system.jsonl's while this session trains (or after it crashes); the sampler counts the
+    # earlier samples back in, so the peaks written at this session's end cover the whole file.
+    for stale in ("message", "ended_at", "test_acc", "test_loss", "system", "stopped"):
         summary.pop(stale, None)
     summary.update(
         status=RunStatus.RUNNING,

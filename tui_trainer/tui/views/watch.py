@@ -1,7 +1,10 @@
 """Watch: the live view of a run, either the one this app trains (fed by engine events) or a
 run followed from its folder (a headless `tui-trainer run` elsewhere, or one this console
 started detached: polls metrics.jsonl). Stop on a followed run sends SIGINT to the process
-owner.json names, when that is a process of this host (runs/detached.py: `holder`).
+owner.json names, when that is a process of this host (runs/detached.py: `holder`). It sends it
+once per process (pid and start time): `tui-trainer run` takes a second SIGINT as its hard abort
+(the run would read crashed), so Stop pressed again while that process is still stopping says
+so instead, and the button reads "Stopping..." (class `-stopping`).
 
 The system pane reads the shown run's system.jsonl for all of them: the sampler of the training
 process writes it, whichever process or host that is."""
@@ -17,7 +20,7 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Button, Log, ProgressBar, Static
 
 from tui_trainer.events import RunStatus
-from tui_trainer.runs import detached
+from tui_trainer.runs import detached, lock
 from tui_trainer.runs.detached import DetachedStart
 from tui_trainer.runs.store import Run, list_runs
 from tui_trainer.tui.detached_starts import pending_view
@@ -32,6 +35,14 @@ POLL_S = 1.0
 RECENT_RUNS = 20
 SYSTEM_TAIL_BYTES = 256 * 1024  # the pane's sparklines need the last samples only
 STATUS_CLASSES = ("-preparing", "-running", "-completed", "-interrupted", "-failed", "-idle")
+STOP_LABEL, STOPPING_LABEL = "Stop", "Stopping..."
+
+
+def signal_key(who: detached.Holder) -> tuple | None:
+    """The process `who` names, told apart from a later one given the same pid (its start
+    time); None when it is gone."""
+    identity = lock.process_identity(who.pid) if who.pid is not None else None
+    return None if identity is None else (who.pid, tuple(sorted(identity.items())))
 
 
 def status_text(view: RunView, queued: int = 0) -> str:
@@ -76,11 +87,12 @@ class WatchView(Vertical):
         self._disk_signature: tuple = ()
         self._system_signature: tuple | None = None
         self._log_shown = 0
+        self._signalled: set[tuple] = set()  # `signal_key`s of the processes sent SIGINT here
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="status-row"):
             yield Static("", id="run-status")
-            yield Button("Stop", id="stop", variant="error", compact=True)
+            yield Button(STOP_LABEL, id="stop", variant="error", compact=True)
         yield ProgressBar(id="run-progress", show_eta=False)
         with Grid(id="plots"):
             yield StepLossPlot(id="step-plot")
@@ -238,6 +250,7 @@ class WatchView(Vertical):
         status.remove_class(*STATUS_CLASSES)
         stop = self.query_one("#stop", Button)
         stop.display = bool(view and not view.finished)
+        self._show_stopping(stop, bool(stop.display and view and view.source == "disk"))
         if view is None:
             self.query_one(ProgressBar).update(total=1, progress=0)  # not an endless animation
             status.update(
@@ -277,28 +290,57 @@ class WatchView(Vertical):
             answer,
         )
 
-    def _stop_followed(self) -> None:
-        """SIGINT to the process training the followed run (or to the detached child that has
-        not made its folder yet), after a yes; a process of another host is only named."""
+    def _stop_target(self) -> tuple[detached.Holder, str] | None:
+        """The process training the followed run (or the detached child that has not made its
+        folder yet), and what to call it; None when there is none."""
         if self.following is not None:
-            who, what = detached.holder(self.following), self.following.id
-        elif self.detached is not None and self.detached.exit_code() is None:
+            return detached.holder(self.following), self.following.id
+        if self.detached is not None and self.detached.exit_code() is None:
             pid = self.detached.pid  # this console's child, not reaped: the pid is still its
-            who, what = detached.Holder(pid, "", True), self.detached.label
-        else:
+            return detached.Holder(pid, "", True), self.detached.label
+        return None
+
+    def _show_stopping(self, stop: Button, followed: bool) -> None:
+        """The Stop button says so while the shown run's process has had its SIGINT."""
+        target = self._stop_target() if followed and self._signalled else None
+        stopping = target is not None and signal_key(target[0]) in self._signalled
+        stop.set_class(stopping, "-stopping")
+        label = STOPPING_LABEL if stopping else STOP_LABEL
+        if str(stop.label) != label:
+            stop.label = label
+
+    def _stop_followed(self) -> None:
+        """SIGINT to the process of `_stop_target`, after a yes, once: a second would be the
+        child's hard abort. A process of another host is only named."""
+        target = self._stop_target()
+        if target is None:
             return
+        who, what = target
         if not who.stoppable:
             self.notify(f"Cannot stop it from here: {who.why}.", severity="warning")
+            return
+        if signal_key(who) in self._signalled:
+            self.notify(f"{what}: already stopping (SIGINT sent).")
             return
 
         def answer(yes: bool | None) -> None:
             if yes:
-                try:
-                    detached.interrupt(who)
-                except (ProcessLookupError, ValueError):
-                    self.notify(f"{what} already ended.")
-                    return
-                self.notify(f"Stopping {what} (SIGINT to pid {who.pid})...")
+                self._interrupt(who, what)
 
         question = f"Stop {what} (pid {who.pid})? It ends as interrupted, keeping its checkpoint."
         self.app.push_screen(ConfirmScreen(question), answer)
+
+    def _interrupt(self, who: detached.Holder, what: str) -> None:
+        key = signal_key(who)  # before the signal: the process it names, not a later one
+        if key is not None and key in self._signalled:
+            self.notify(f"{what}: already stopping (SIGINT sent).")
+            return
+        try:
+            detached.interrupt(who)
+        except (ProcessLookupError, ValueError):
+            self.notify(f"{what} already ended.")
+            return
+        if key is not None:
+            self._signalled.add(key)
+        self.notify(f"Stopping {what} (SIGINT to pid {who.pid})...")
+        self._show_status()
