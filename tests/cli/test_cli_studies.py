@@ -2,6 +2,7 @@
 
 import json
 import signal
+import sys
 import time
 
 import pytest
@@ -10,7 +11,10 @@ from PIL import Image
 from tests.support.processes import spawn_cli
 from tests.support.runs import fake_run, invoke
 from tui_trainer.runs.store import list_runs
+from tui_trainer.studies import members as claiming
+from tui_trainer.studies import parallel
 from tui_trainer.studies import sweeps as studies
+from tui_trainer.studies.parallel import ChildOptions, Slot
 from tui_trainer.train import engine
 
 TINY_PRESET = """\
@@ -185,6 +189,30 @@ def test_a_member_failed_elsewhere_during_the_sweep_is_not_retried_by_it(
     second = invoke(*args)
     assert second.exit_code == 0 and "tiny-sweep 1/1: tiny-lr=0.02" in second.output
     assert [s.status for s in studies.member_states(sweep, runs_dir)] == ["completed"] * 2
+
+
+def test_a_parallel_child_treats_a_failure_since_its_parent_started_as_final(
+    presets, tiny_data, tmp_path
+):
+    """A --parallel child starts its member long after the parent started: a failure of that
+    member in another process in between is final for the invocation, as for a plain sweep,
+    because the child runs with the parent's start (--since), not its own."""
+    runs_dir = tmp_path / "runs"
+    parent_started = time.time() - 60
+    fake_run(runs_dir, "20240101-000000-elsewhere", "tiny", "failed",
+             {"ended_at": parent_started + 30}, lr=0.02, epochs=1)  # fmt: skip
+    options = ChildOptions(tiny_data, runs_dir, ("epochs=1",), since=parent_started)
+    command = parallel.child_command("tiny-sweep", 2, options, Slot(0, None, 1))
+    assert command[:4] == [sys.executable, "-m", "tui_trainer", "sweep"]
+    child = invoke(*command[3:])  # the child's own command line, parsed as the child does
+    assert child.exit_code == 1, child.output
+    assert "tiny-lr=0.02: failed in another process during this sweep" in child.output
+    assert [r.id for r in list_runs(runs_dir)] == ["20240101-000000-elsewhere"]  # not retried
+    # a later invocation (its own start) retries it: the failure came before it
+    sweep = studies.load_sweep("tiny-sweep", {"epochs": "1"})
+    later = claiming.claim_member(sweep, sweep.members[1], runs_dir, since=time.time())
+    assert isinstance(later, claiming.Claimed), later
+    later.claim.release()
 
 
 def test_member_k_trains_that_member_alone(presets, tiny_data, tmp_path):
