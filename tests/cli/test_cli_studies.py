@@ -2,13 +2,15 @@
 
 import json
 import signal
+import subprocess
 import sys
 import time
 
 import pytest
 from PIL import Image
 
-from tests.support.processes import spawn_cli
+from tests.support.paths import REPO
+from tests.support.processes import spawn_cli, subprocess_env
 from tests.support.runs import fake_run, invoke
 from tui_trainer.runs.store import list_runs
 from tui_trainer.studies import members as claiming
@@ -213,6 +215,44 @@ def test_a_parallel_child_treats_a_failure_since_its_parent_started_as_final(
     later = claiming.claim_member(sweep, sweep.members[1], runs_dir, since=time.time())
     assert isinstance(later, claiming.Claimed), later
     later.claim.release()
+
+
+# Takes a member's claim in another process, says so, and waits until its stdin closes.
+HOLD_CLAIM = """
+import sys
+from tui_trainer.runs.claims import take_claim
+taken = take_claim(sys.argv[1], sys.argv[2], sweep="tiny-sweep", member="elsewhere")
+print(type(taken).__name__, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_sweep_whose_last_member_trains_elsewhere_exits_3_not_0(presets, tiny_data, tmp_path):
+    """Exit 0 says every member completed: while one still trains in another process, this
+    sweep has nothing left to do but exits 3 (as --member does); a failure still wins (1)."""
+    runs_dir = tmp_path / "runs"
+    args = ["sweep", "tiny-sweep", "--data", tiny_data, "--runs-dir", runs_dir, "--set", "epochs=1"]
+    sweep = studies.load_sweep("tiny-sweep", {"epochs": "1"})
+    fake_run(runs_dir, "20240101-000000-a", "tiny", "completed", {}, lr=0.01, epochs=1)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_CLAIM, str(runs_dir), studies.member_key(sweep.members[1])],
+        env=subprocess_env(), cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "MemberClaim"
+        held = invoke(*args)
+        assert held.exit_code == 3, held.output
+        assert "2 members, 0 to run" in held.output and "running (pid " in held.output
+        assert len(list_runs(runs_dir)) == 1  # nothing trained here
+        (runs_dir / "20240101-000000-a" / "summary.json").write_text('{"status": "diverged"}')
+        diverged = invoke(*args)
+        assert diverged.exit_code == 1, diverged.output  # diverged and training elsewhere
+    finally:
+        holder.communicate(input="", timeout=60)
+    fake_run(runs_dir, "20240101-000000-b", "tiny", "completed", {}, lr=0.02, epochs=1)
+    (runs_dir / "20240101-000000-a" / "summary.json").write_text('{"status": "completed"}')
+    done = invoke(*args)
+    assert done.exit_code == 0 and "2 members, 0 to run" in done.output, done.output
 
 
 def test_member_k_trains_that_member_alone(presets, tiny_data, tmp_path):

@@ -91,7 +91,9 @@ def test_beside_another_sweep_on_the_same_folder_each_member_trains_once(
         spawn_cli("sweep", "tiny-three", "--data", tiny_data, "--runs-dir", runs_dir),
     ]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs
+    # 3: it ended while the other still trained a member; the last to end saw them all done
+    codes = [p.returncode for p in procs]
+    assert set(codes) <= {0, 3} and 0 in codes, outputs
     runs = list_runs(runs_dir)
     assert {r.status() for r in runs} == {"completed"}, outputs
     assert sorted(r.config()["lr"] for r in runs) == [0.01, 0.02, 0.03], outputs
