@@ -182,8 +182,8 @@ def kill_group(task: subprocess.Popen) -> None:
         os.killpg(task.pid, signal.SIGKILL)
 
 
-# A member that notes each SIGTERM it gets and ends as an interrupted one does, a while after
-# the first (time for a second to arrive). The script runs it as its "python".
+# A member that notes each SIGTERM it gets and ends with exit code `code` (130: interrupted) a
+# while after the first (time for a second to arrive). The script runs it as its "python".
 COUNTING_MEMBER = """\
 #!{python}
 import pathlib, signal, sys, time
@@ -197,17 +197,17 @@ signal.signal(signal.SIGTERM, note)
 pathlib.Path({ready!r}).touch()
 while not stopped or time.monotonic() < stopped[0] + 1.0:
     time.sleep(0.01)
-sys.exit(130)
+sys.exit({code})
 """
 
 
-def counting_task(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path]:
+def counting_task(tmp_path: Path, code: int) -> tuple[subprocess.Popen, Path, Path]:
     """The script of a job whose member counts its SIGTERMs, running as task 3 of job 77 in a
     session of its own (the batch step), once the member is up; its TERMs file and the stand-in
     scontrol's note."""
     python, noted, ready = tmp_path / "member", tmp_path / "terms", tmp_path / "ready"
     python.write_text(COUNTING_MEMBER.format(python=sys.executable, noted=str(noted),
-                                             ready=str(ready)))  # fmt: skip
+                                             ready=str(ready), code=code))  # fmt: skip
     python.chmod(0o755)
     job = slurm.SlurmJob(sweep="s", members=4, indices=(3,), python=python,
                          runs_dir=tmp_path, data_dir=tmp_path)  # fmt: skip
@@ -223,16 +223,17 @@ def counting_task(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path]:
 
 
 @pytest.mark.parametrize(
-    "to_group, signum, code, requeue",
+    "to_group, signum, member_code, code, requeue",
     [
-        (False, signal.SIGUSR1, 0, True),  # the warning: stop it, then requeue the task
-        (True, signal.SIGTERM, 130, False),  # scancel / time limit: the member has it already
+        (False, signal.SIGUSR1, 130, 0, True),  # the warning: stop it, then requeue the task
+        (False, signal.SIGUSR1, 0, 0, False),  # it completed meanwhile: nothing to requeue
+        (True, signal.SIGTERM, 130, 130, False),  # scancel / time limit: it has it already
     ],
 )
 def test_the_member_gets_one_sigterm_and_only_the_warning_requeues(
-    tmp_path, to_group, signum, code, requeue
+    tmp_path, to_group, signum, member_code, code, requeue
 ):
-    task, noted, requeued = counting_task(tmp_path)
+    task, noted, requeued = counting_task(tmp_path, member_code)
     try:
         if to_group:
             os.killpg(task.pid, signum)

@@ -10,8 +10,9 @@ network folder needs); the console on the login node, pointed at it, shows the t
 Stopping and resuming (one signal reaches the member: a second is its hard stop, listen.py):
 - The time limit: `--signal=B:USR1@SECONDS` has Slurm send USR1 that long before it to the batch
   shell alone; its trap sends SIGTERM once to the member (it stops after the current step,
-  `interrupted`, its last.pt kept), waits for it, and `scontrol requeue`s the task, whose rerun
-  resumes the member from its last epoch (studies/members.py).
+  `interrupted`, its last.pt kept), waits for it, and if it stopped there (exit 130, not
+  completed or failed meanwhile) `scontrol requeue`s the task, whose rerun resumes the member
+  from its last epoch (studies/members.py).
 - `scancel`, the time limit itself, preemption: Slurm sends SIGTERM to every process of the
   step, so the member has it already; the shell's TERM trap only waits for the member and exits
   with its code (130), requeueing nothing: a cancelled task stays cancelled. A preempted task
@@ -168,7 +169,7 @@ while kill -0 "$child" 2>/dev/null; do  # a trap ended the wait: the member is s
 done
 wait "$child"  # its exit status, kept by bash even when a trap ended the last wait
 code=$?
-if [ "$requeue" = 1 ]; then
+if [ "$requeue" = 1 ] && [ "$code" -eq 130 ]; then  # stopped (not completed, nor failed)
     if command -v scontrol >/dev/null 2>&1 && [ -n "${SLURM_ARRAY_JOB_ID:-}" ]; then
         scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}" || exit "$code"
         exit 0
