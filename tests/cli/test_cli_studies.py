@@ -2,15 +2,21 @@
 
 import json
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 from PIL import Image
 
-from tests.support.processes import spawn_cli
+from tests.support.paths import REPO
+from tests.support.processes import spawn_cli, subprocess_env
 from tests.support.runs import fake_run, invoke
 from tui_trainer.runs.store import list_runs
+from tui_trainer.studies import members as claiming
+from tui_trainer.studies import parallel
 from tui_trainer.studies import sweeps as studies
+from tui_trainer.studies.parallel import ChildOptions, Slot
 from tui_trainer.train import engine
 
 TINY_PRESET = """\
@@ -185,6 +191,68 @@ def test_a_member_failed_elsewhere_during_the_sweep_is_not_retried_by_it(
     second = invoke(*args)
     assert second.exit_code == 0 and "tiny-sweep 1/1: tiny-lr=0.02" in second.output
     assert [s.status for s in studies.member_states(sweep, runs_dir)] == ["completed"] * 2
+
+
+def test_a_parallel_child_treats_a_failure_since_its_parent_started_as_final(
+    presets, tiny_data, tmp_path
+):
+    """A --parallel child starts its member long after the parent started: a failure of that
+    member in another process in between is final for the invocation, as for a plain sweep,
+    because the child runs with the parent's start (--since), not its own."""
+    runs_dir = tmp_path / "runs"
+    parent_started = time.time() - 60
+    fake_run(runs_dir, "20240101-000000-elsewhere", "tiny", "failed",
+             {"ended_at": parent_started + 30}, lr=0.02, epochs=1)  # fmt: skip
+    options = ChildOptions(tiny_data, runs_dir, ("epochs=1",), since=parent_started)
+    command = parallel.child_command("tiny-sweep", 2, options, Slot(0, None, 1))
+    assert command[:4] == [sys.executable, "-m", "tui_trainer", "sweep"]
+    child = invoke(*command[3:])  # the child's own command line, parsed as the child does
+    assert child.exit_code == 1, child.output
+    assert "tiny-lr=0.02: failed in another process during this sweep" in child.output
+    assert [r.id for r in list_runs(runs_dir)] == ["20240101-000000-elsewhere"]  # not retried
+    # a later invocation (its own start) retries it: the failure came before it
+    sweep = studies.load_sweep("tiny-sweep", {"epochs": "1"})
+    later = claiming.claim_member(sweep, sweep.members[1], runs_dir, since=time.time())
+    assert isinstance(later, claiming.Claimed), later
+    later.claim.release()
+
+
+# Takes a member's claim in another process, says so, and waits until its stdin closes.
+HOLD_CLAIM = """
+import sys
+from tui_trainer.runs.claims import take_claim
+taken = take_claim(sys.argv[1], sys.argv[2], sweep="tiny-sweep", member="elsewhere")
+print(type(taken).__name__, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_sweep_whose_last_member_trains_elsewhere_exits_3_not_0(presets, tiny_data, tmp_path):
+    """Exit 0 says every member completed: while one still trains in another process, this
+    sweep has nothing left to do but exits 3 (as --member does); a failure still wins (1)."""
+    runs_dir = tmp_path / "runs"
+    args = ["sweep", "tiny-sweep", "--data", tiny_data, "--runs-dir", runs_dir, "--set", "epochs=1"]
+    sweep = studies.load_sweep("tiny-sweep", {"epochs": "1"})
+    fake_run(runs_dir, "20240101-000000-a", "tiny", "completed", {}, lr=0.01, epochs=1)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_CLAIM, str(runs_dir), studies.member_key(sweep.members[1])],
+        env=subprocess_env(), cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "MemberClaim"
+        held = invoke(*args)
+        assert held.exit_code == 3, held.output
+        assert "2 members, 0 to run" in held.output and "running (pid " in held.output
+        assert len(list_runs(runs_dir)) == 1  # nothing trained here
+        (runs_dir / "20240101-000000-a" / "summary.json").write_text('{"status": "diverged"}')
+        diverged = invoke(*args)
+        assert diverged.exit_code == 1, diverged.output  # diverged and training elsewhere
+    finally:
+        holder.communicate(input="", timeout=60)
+    fake_run(runs_dir, "20240101-000000-b", "tiny", "completed", {}, lr=0.02, epochs=1)
+    (runs_dir / "20240101-000000-a" / "summary.json").write_text('{"status": "completed"}')
+    done = invoke(*args)
+    assert done.exit_code == 0 and "2 members, 0 to run" in done.output, done.output
 
 
 def test_member_k_trains_that_member_alone(presets, tiny_data, tmp_path):

@@ -1,9 +1,12 @@
 """`sweep NAME --slurm`: the sbatch script is valid bash, its array names the members left, and
-running it with `bash` for each listed task (no Slurm needed) completes the sweep; a TERM from
-Slurm stops the member cleanly, requeues the task, and its rerun resumes the member."""
+running it with `bash` for each listed task (no Slurm needed) completes the sweep; Slurm's
+warning before the time limit (USR1 to the batch shell) stops the member cleanly and requeues
+the task, whose rerun resumes the member; a TERM to the whole step (scancel, the time limit)
+stops it cleanly once, with no requeue."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -99,7 +102,7 @@ def test_the_script_is_valid_bash_and_its_array_names_the_members_left(
         f"--mem={slurm.DEFAULT_MEM}",
     ):
         assert f"#SBATCH {directive}\n" in text
-    assert re.search(r"^#SBATCH --signal=B:TERM@\d+$", text, re.M)
+    assert re.search(r"^#SBATCH --signal=B:USR1@\d+$", text, re.M)  # the shell alone
     assert "--partition" not in text  # only what was asked for
     assert (
         f'{sys.executable} -m tui_trainer sweep tiny-four --member "$SLURM_ARRAY_TASK_ID"' in text
@@ -147,30 +150,119 @@ def test_the_script_run_with_bash_for_each_listed_task_completes_the_sweep(
     assert not (tmp_path / "again.sbatch").exists()
 
 
-def test_a_term_before_the_time_limit_stops_cleanly_requeues_and_the_rerun_resumes(
-    presets, tiny_data, tmp_path
-):
-    runs_dir, script = tmp_path / "runs", tmp_path / "sweep.sbatch"
-    # 5 epochs: the TERM comes once the first is done, well before the last
-    write_script(tiny_data, runs_dir, script, "--set", "epochs=5")
-    bin_dir = tmp_path / "bin"  # a stand-in scontrol that notes how it was called
+def stand_in_scontrol(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """The environment of a Slurm array task (job 77, task 3) whose `scontrol` notes its call."""
+    bin_dir, noted = tmp_path / "bin", tmp_path / "requeued"
     bin_dir.mkdir()
-    (bin_dir / "scontrol").write_text(f'#!/bin/sh\necho "$@" > {tmp_path / "requeued"}\n')
+    (bin_dir / "scontrol").write_text(f'#!/bin/sh\necho "$@" > {noted}\n')
     (bin_dir / "scontrol").chmod(0o755)
     env = subprocess_env(
         SLURM_ARRAY_TASK_ID=3, SLURM_ARRAY_JOB_ID=77, PATH=f"{bin_dir}:{os.environ['PATH']}"
     )
-    task = subprocess.Popen(["bash", script], env=env, stdout=subprocess.PIPE, text=True)
+    return env, noted
+
+
+def start_task_and_wait_for_an_epoch(script: Path, env, runs_dir: Path) -> subprocess.Popen:
+    """Task 3 in a session of its own (the batch step's processes), once its first epoch is
+    done and well before its last."""
+    task = subprocess.Popen(
+        ["bash", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
     deadline = time.monotonic() + 300
-    while not any(r.last_path.exists() for r in list_runs(runs_dir)):  # an epoch done
+    while not any(r.last_path.exists() for r in list_runs(runs_dir)):
         assert task.poll() is None and time.monotonic() < deadline, task.stdout.read()
         time.sleep(0.05)
-    task.send_signal(signal.SIGTERM)  # what --signal=B:TERM@N sends the batch shell
-    output = task.communicate(timeout=300)[0]
+    return task
+
+
+def kill_group(task: subprocess.Popen) -> None:
+    """Whatever of the task's session is left, after a failed check."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(task.pid, signal.SIGKILL)
+
+
+# A member that notes each SIGTERM it gets and ends with exit code `code` (130: interrupted) a
+# while after the first (time for a second to arrive). The script runs it as its "python".
+COUNTING_MEMBER = """\
+#!{python}
+import pathlib, signal, sys, time
+noted = pathlib.Path({noted!r})
+stopped = []
+def note(signum, frame):
+    with noted.open("a") as f:
+        f.write("TERM\\n")
+    stopped.append(time.monotonic())
+signal.signal(signal.SIGTERM, note)
+pathlib.Path({ready!r}).touch()
+while not stopped or time.monotonic() < stopped[0] + 1.0:
+    time.sleep(0.01)
+sys.exit({code})
+"""
+
+
+def counting_task(tmp_path: Path, code: int) -> tuple[subprocess.Popen, Path, Path]:
+    """The script of a job whose member counts its SIGTERMs, running as task 3 of job 77 in a
+    session of its own (the batch step), once the member is up; its TERMs file and the stand-in
+    scontrol's note."""
+    python, noted, ready = tmp_path / "member", tmp_path / "terms", tmp_path / "ready"
+    python.write_text(COUNTING_MEMBER.format(python=sys.executable, noted=str(noted),
+                                             ready=str(ready), code=code))  # fmt: skip
+    python.chmod(0o755)
+    job = slurm.SlurmJob(sweep="s", members=4, indices=(3,), python=python,
+                         runs_dir=tmp_path, data_dir=tmp_path)  # fmt: skip
+    script = tmp_path / "s.sbatch"
+    script.write_text(slurm.sbatch_script(job))
+    env, requeued = stand_in_scontrol(tmp_path)
+    task = subprocess.Popen(["bash", script], env=env, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert task.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    return task, noted, requeued
+
+
+@pytest.mark.parametrize(
+    "to_group, signum, member_code, code, requeue",
+    [
+        (False, signal.SIGUSR1, 130, 0, True),  # the warning: stop it, then requeue the task
+        (False, signal.SIGUSR1, 0, 0, False),  # it completed meanwhile: nothing to requeue
+        (True, signal.SIGTERM, 130, 130, False),  # scancel / time limit: it has it already
+    ],
+)
+def test_the_member_gets_one_sigterm_and_only_the_warning_requeues(
+    tmp_path, to_group, signum, member_code, code, requeue
+):
+    task, noted, requeued = counting_task(tmp_path, member_code)
+    try:
+        if to_group:
+            os.killpg(task.pid, signum)
+        else:
+            task.send_signal(signum)
+        assert task.wait(timeout=60) == code
+    finally:
+        kill_group(task)
+    assert noted.read_text().splitlines() == ["TERM"]  # one: a second would be a hard stop
+    assert requeued.exists() == requeue
+
+
+def test_the_warning_before_the_time_limit_stops_cleanly_requeues_and_the_rerun_resumes(
+    presets, tiny_data, tmp_path
+):
+    runs_dir, script = tmp_path / "runs", tmp_path / "sweep.sbatch"
+    write_script(tiny_data, runs_dir, script, "--set", "epochs=5")
+    env, requeued = stand_in_scontrol(tmp_path)
+    task = start_task_and_wait_for_an_epoch(script, env, runs_dir)
+    try:
+        task.send_signal(signal.SIGUSR1)  # --signal=B:USR1@N: the batch shell alone
+        output = task.communicate(timeout=300)[0]
+    finally:
+        kill_group(task)
     assert task.returncode == 0, output  # requeued: the task ends without failing
-    assert (tmp_path / "requeued").read_text().split() == ["requeue", "77_3"]
+    assert requeued.read_text().split() == ["requeue", "77_3"]
     (run,) = list_runs(runs_dir)
-    assert run.status() == "interrupted" and run.last_path.exists()
+    assert run.status() == "interrupted" and run.last_path.exists(), output
+    assert "aborted" not in output  # one signal reached the member: a clean stop
 
     rerun = subprocess.run(
         ["bash", script], env=subprocess_env(SLURM_ARRAY_TASK_ID=3),
@@ -180,6 +272,29 @@ def test_a_term_before_the_time_limit_stops_cleanly_requeues_and_the_rerun_resum
     assert f"(resuming run {run.id})" in rerun.stdout
     assert list_runs(runs_dir) == [run] and run.status() == "completed"
     assert run.config()["lr"] == 0.03
+
+
+def test_a_term_to_the_whole_step_stops_the_member_cleanly_and_does_not_requeue(
+    presets, tiny_data, tmp_path
+):
+    """scancel and the time limit send SIGTERM to every process of the batch step: the member
+    gets it straight from Slurm, the shell must not send it a second one (its hard stop), nor
+    put a cancelled task back in the queue (a preempted one Slurm requeues itself)."""
+    runs_dir, script = tmp_path / "runs", tmp_path / "sweep.sbatch"
+    write_script(tiny_data, runs_dir, script, "--set", "epochs=5")
+    env, requeued = stand_in_scontrol(tmp_path)
+    task = start_task_and_wait_for_an_epoch(script, env, runs_dir)
+    try:
+        os.killpg(task.pid, signal.SIGTERM)  # the shell and the member at once
+        output = task.communicate(timeout=300)[0]
+    finally:
+        kill_group(task)
+    (run,) = list_runs(runs_dir)
+    assert run.status() == "interrupted" and run.last_path.exists(), output
+    assert str(run.summary().get("message")).startswith("stopped"), run.summary()
+    assert "aborted" not in output
+    assert task.returncode == 130, output  # the member's own code: interrupted
+    assert not requeued.exists()
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,9 @@ def test_two_sweeps_at_once_train_each_member_once(presets, tiny_data, tmp_path)
     runs_dir = tmp_path / "runs"
     procs = [spawn_cli(*sweep_args(tiny_data, runs_dir)) for _ in range(2)]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs
+    # 3: it ended while the other still trained a member; the last to end saw them all done
+    codes = [p.returncode for p in procs]
+    assert set(codes) <= {0, 3} and 0 in codes, outputs
     runs = list_runs(runs_dir)
     assert len(runs) == 4 and {r.status() for r in runs} == {"completed"}, outputs
     lrs = sorted(r.config()["lr"] for r in runs)

@@ -105,7 +105,9 @@ def test_bad_gpu_lists_are_refused(text, message):
 
 def test_each_child_runs_its_member_with_the_parents_options(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    options = ChildOptions(Path("data"), Path("runs"), ("classes=3", "epochs=1"), 3, "cpu")
+    options = ChildOptions(
+        Path("data"), Path("runs"), ("classes=3", "epochs=1"), 3, "cpu", since=1700000000.123456
+    )
     command = parallel.child_command("scratch-lr-sweep", 2, options, Slot(1, None, 4))
     assert command[:7] == [
         sys.executable,
@@ -119,10 +121,11 @@ def test_each_child_runs_its_member_with_the_parents_options(tmp_path, monkeypat
     assert command[7:] == [
         "--data", str(tmp_path / "data"), "--runs-dir", str(tmp_path / "runs"),
         "--set", "classes=3", "--set", "epochs=1", "--set", "threads=4",
-        "--seeds", "3", "--device", "cpu",
+        "--seeds", "3", "--device", "cpu", "--since", "1700000000.123456",
     ]  # fmt: skip
+    assert float(command[-1]) == options.since  # the parent's start, to the last bit
     bare = parallel.child_command("s", 1, ChildOptions(tmp_path, tmp_path), Slot(0, "0", None))
-    assert "--set" not in bare and "--seeds" not in bare and "--device" not in bare
+    assert not {"--set", "--seeds", "--device", "--since"} & set(bare)
 
 
 def test_a_childs_environment_names_its_gpu_and_its_parent():

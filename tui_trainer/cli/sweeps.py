@@ -4,9 +4,8 @@ Several `sweep NAME` processes on one runs folder share the members out through 
 (studies/members.py); `--member K` trains member K alone, for a scheduler's array task, and
 `--parallel N [--gpus ...]` runs N such `--member` children at once (studies/parallel.py, the
 view in cli/sweep_progress.py).
-Exit codes: 0 nothing left (completed, or training in another process), 1 a member failed or
-diverged, 2 bad input, 3 (`--member` only) another process is training that member, 130
-interrupted.
+Exit codes: 0 every member completed, 1 a member failed or diverged, 2 bad input, 3 none failed
+but some are still training in another process (with `--member`: that member), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -63,7 +62,16 @@ ParallelGpusOpt = Annotated[
         "their number; more than that takes turns on them).",
     ),
 ]
-EXIT_HELD_ELSEWHERE = 3
+SinceOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--since",
+        hidden=True,  # what a --parallel parent gives its children, not a user's option
+        help="The invocation's start (seconds since the epoch): a member that failed in "
+        "another process after it is not retried. Default: now.",
+    ),
+]
+EXIT_HELD_ELSEWHERE = 3  # as a whole sweep's (studies.sweeps.sweep_exit_code)
 
 
 @user_errors
@@ -133,6 +141,7 @@ def sweep(
     out_file: S.OutOpt = None,
     parallel: ParallelOpt = None,
     gpus: ParallelGpusOpt = None,
+    since_option: SinceOpt = None,
 ) -> None:
     """Run a sweep's members in order headless; a rerun continues where it stopped.
 
@@ -140,10 +149,13 @@ def sweep(
     `sweep` process is training (on this host or another sharing the runs folder); interrupted
     and crashed ones resume from their last epoch, failed ones run again. With seeds (the file's
     `seeds`, or --seeds N) each member runs once per seed; the report shows them as mean ± std.
-    Exit code: 0 nothing left, 1 some failed or diverged, 3 (--member) training elsewhere,
-    130 interrupted. --slurm writes an sbatch script (a job array of --member tasks) instead;
-    --parallel N trains N members at once, each in a child process."""
-    since = time.time()  # a member failed in another process after this is not retried here
+    Exit code: 0 every member completed, 1 some failed or diverged, 3 none failed but some
+    still train in another process (--member: that one), 130 interrupted. --slurm writes an
+    sbatch script (a job array of --member tasks) instead; --parallel N trains N members at
+    once, each in a child process."""
+    # a member failed in another process after this is not retried here (nor by the children
+    # of a --parallel sweep: they get the parent's start as --since)
+    since = time.time() if since_option is None else since_option
     slurm_opts = S.SlurmOptions(
         slurm, partition, time_limit, gpus_per_task, cpus_per_task, mem, max_running, out_file
     )
@@ -177,7 +189,9 @@ def sweep(
     if member is not None:
         _run_one(plan, member, data_dir, runs_dir, since)  # exits with the member's code
     if slots is not None:
-        options = parallel_.ChildOptions(data_dir, runs_dir, tuple(set_ or ()), seeds, device)
+        options = parallel_.ChildOptions(
+            data_dir, runs_dir, tuple(set_ or ()), seeds, device, since=since
+        )
         raise typer.Exit(sweep_progress.run_parallel(plan, todo, slots, options))
     with stopping(f"continue the sweep with `tui-trainer sweep {plan.name}`") as stop:
         interrupted = _run_members(plan, todo, data_dir, runs_dir, stop, since)

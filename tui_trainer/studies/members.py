@@ -16,8 +16,9 @@ and decides:
     anything else                     started fresh: pending, failed before `since`, or stopped
                                       before an epoch finished (no last.pt to continue from)
 
-`since` is when the sweep command started (this host's clock against the failed run's
-`ended_at`, written by whichever host ran it).
+`since` is when the sweep command started: for a `--parallel` sweep's children, their parent's
+start (studies/parallel.py passes it as `--since`), so one invocation is one `since` (this
+host's clock against the failed run's `ended_at`, written by whichever host ran it).
 """
 
 from __future__ import annotations

@@ -1,10 +1,13 @@
 """`sweep NAME --parallel N [--gpus 0,1]`: up to N members at once, each in a child process.
 
 Each child is `python -m tui_trainer sweep NAME --member K` with the parent's `--set`, `--seeds`
-and `--device`, and the absolute `--data` and `--runs-dir`. The child claims its member itself
-(studies/members.py), so a second sweep process or a Slurm task on the same runs folder never
-trains it twice: a member the child finds completed or claimed elsewhere just ends it (exit 0 or
-3). The parent keeps the slots busy in member order and starts each member once.
+and `--device`, the absolute `--data` and `--runs-dir`, and the parent's start time as the
+hidden `--since`. The child claims its member itself (studies/members.py), so a second sweep
+process or a Slurm task on the same runs folder never trains it twice: a member the child finds
+completed or claimed elsewhere just ends it (exit 0 or 3), and one that failed in another
+process after the parent started is final for this invocation (exit 1), as it is for a plain
+sweep, however late the child starts. The parent keeps the slots busy in member order and
+starts each member once.
 
 Slots (`plan_slots`):
 - `--gpus 0,1`: slot i runs on GPU gpus[i % len(gpus)] through CUDA_VISIBLE_DEVICES (the
@@ -157,6 +160,7 @@ class ChildOptions:
     set_options: tuple[str, ...] = ()  # the parent's --set values, as given
     seeds: int | None = None
     device: str | None = None
+    since: float | None = None  # the parent's start (time.time()): the children's `since`
 
 
 def child_command(sweep: str, index: int, options: ChildOptions, slot: Slot) -> list[str]:
@@ -172,6 +176,8 @@ def child_command(sweep: str, index: int, options: ChildOptions, slot: Slot) -> 
         command += ["--seeds", str(options.seeds)]
     if options.device:
         command += ["--device", options.device]
+    if options.since is not None:
+        command += ["--since", repr(options.since)]  # repr: the float back exactly
     return command
 
 

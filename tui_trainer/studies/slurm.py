@@ -7,13 +7,19 @@ every task resolves the same members. The tasks' claims live in the runs folder,
 shared by the login node and the compute nodes (and lock across them: runs/lock.py says what a
 network folder needs); the console on the login node, pointed at it, shows the tasks' runs live.
 
-Stopping and resuming: `--signal=B:TERM@SECONDS` has Slurm warn the batch shell that long before
-the time limit; its trap passes SIGTERM on to the member (it stops after the current step,
-`interrupted`, its last.pt kept), waits for it, and `scontrol requeue`s the task, and `--requeue`
-lets Slurm requeue a preempted one: the task's rerun resumes the member from its last epoch
-(studies/members.py). Without Slurm (`scontrol` absent, no job id) the trap only stops the
-member, so `SLURM_ARRAY_TASK_ID=K bash FILE` runs member K on any machine. Exit code 3 (another
-process trains the member) counts as success: nothing was left for that task.
+Stopping and resuming (one signal reaches the member: a second is its hard stop, listen.py):
+- The time limit: `--signal=B:USR1@SECONDS` has Slurm send USR1 that long before it to the batch
+  shell alone; its trap sends SIGTERM once to the member (it stops after the current step,
+  `interrupted`, its last.pt kept), waits for it, and if it stopped there (exit 130, not
+  completed or failed meanwhile) `scontrol requeue`s the task, whose rerun resumes the member
+  from its last epoch (studies/members.py).
+- `scancel`, the time limit itself, preemption: Slurm sends SIGTERM to every process of the
+  step, so the member has it already; the shell's TERM trap only waits for the member and exits
+  with its code (130), requeueing nothing: a cancelled task stays cancelled. A preempted task
+  (PreemptMode=REQUEUE) is put back by Slurm itself, as `--requeue` allows, and resumes too.
+Without Slurm (`scontrol` absent, no job id) USR1 only stops the member, so
+`SLURM_ARRAY_TASK_ID=K bash FILE` runs member K on any machine. Exit code 3 (another process
+trains the member) counts as success: nothing was left for that task.
 
 Nothing here submits anything; the text comes from `sbatch_script`.
 """
@@ -32,6 +38,7 @@ from tui_trainer.errors import UserError
 # a checkpoint being written); twice that leaves room for the allocator and a bigger model.
 DEFAULT_MEM = "8G"
 SIGNAL_SECONDS = 300  # warning before the time limit: a step, a checkpoint write, the summary
+WARNING_SIGNAL = "USR1"  # to the batch shell alone (B:); TERM would reach the member twice
 LOG_DIR = "slurm-logs"  # in the runs folder; Slurm does not create an --output folder itself
 TIME_FORMAT = re.compile(r"^\d{1,4}:[0-5]\d:[0-5]\d$")
 MEM_FORMAT = re.compile(r"^[1-9]\d*[KMGT]?$")
@@ -111,7 +118,7 @@ def _directives(job: SlurmJob) -> list[str]:
         "--open-mode=append",  # a requeued task's log goes on after the first part
         "--ntasks=1",
         f"--mem={job.mem}",
-        f"--signal=B:TERM@{SIGNAL_SECONDS}",
+        f"--signal=B:{WARNING_SIGNAL}@{SIGNAL_SECONDS}",
         "--requeue",
     ]
     optional = {
@@ -129,7 +136,7 @@ def _job_name(sweep: str) -> str:
 
 
 def _command(job: SlurmJob) -> str:
-    """The member's command, in the background so the TERM trap runs while it trains."""
+    """The member's command, in the background so the traps run while it trains."""
     rest = ["--runs-dir", str(job.runs_dir), "--data", str(job.data_dir), *job.options]
     words = [str(job.python), "-m", "tui_trainer", "sweep", job.sweep]
     quoted = [*map(shlex.quote, words), "--member", '"$SLURM_ARRAY_TASK_ID"']
@@ -139,25 +146,30 @@ def _command(job: SlurmJob) -> str:
 TASK = """\
 : "${SLURM_ARRAY_TASK_ID:?run this with sbatch, or set SLURM_ARRAY_TASK_ID=K, the # of --dry-run}"
 
-# Slurm's warning before the time limit: stop the member cleanly (it ends `interrupted`, its
-# last.pt kept), then put this task back in the queue, where it resumes the member.
-stopping=0
+# The member stops cleanly on one SIGTERM (it ends `interrupted`, its last.pt kept); a second is
+# its hard stop, so it must get exactly one.
+# USR1 (--signal=B:USR1@N): the time limit is near and only this shell knows: stop the member,
+# then put this task back in the queue, where it resumes the member.
+# TERM (scancel, the time limit, preemption): Slurm sent it to the member too: only wait for it.
+# A preempted task is requeued by Slurm itself (--requeue); a cancelled one stays cancelled.
+requeue=0
 child=""
-on_term() {
-    stopping=1
-    if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null; fi
+on_warning() {
+    if [ "$requeue" = 0 ] && [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null; fi
+    requeue=1
 }
-trap on_term TERM
+trap on_warning USR1
+trap : TERM
 
 COMMAND
 child=$!
 wait "$child"
-code=$?
-while kill -0 "$child" 2>/dev/null; do  # the trap ended the first wait: wait for the member
+while kill -0 "$child" 2>/dev/null; do  # a trap ended the wait: the member is still stopping
     wait "$child"
-    code=$?
 done
-if [ "$stopping" = 1 ]; then
+wait "$child"  # its exit status, kept by bash even when a trap ended the last wait
+code=$?
+if [ "$requeue" = 1 ] && [ "$code" -eq 130 ]; then  # stopped (not completed, nor failed)
     if command -v scontrol >/dev/null 2>&1 && [ -n "${SLURM_ARRAY_JOB_ID:-}" ]; then
         scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}" || exit "$code"
         exit 0

@@ -387,9 +387,11 @@ def run_member(
 
 
 def sweep_exit_code(states: list[MemberState], interrupted: bool) -> int:
-    """0 when nothing is left to this process (every member completed, or training in another
-    process that claims it), 130 when stopped by the user, else 1."""
+    """130 stopped by the user; 1 a member failed, diverged or is left unfinished; else 3 (as
+    `--member`'s) while some still train in another process; 0 once every member completed."""
     if interrupted:
         return 130
-    done = (RunStatus.COMPLETED, RunStatus.RUNNING)
-    return 0 if all(s.status in done for s in states) else 1
+    statuses = {s.status for s in states}
+    if statuses - {RunStatus.COMPLETED, RunStatus.RUNNING}:
+        return 1
+    return 3 if RunStatus.RUNNING in statuses else 0
