@@ -16,10 +16,11 @@ writes. A sweep's members all link the one sweep log. Where a hard link is refus
 filesystem, no links) a symlink is made instead.
 
 Finding the run a detached start trains: the console keeps the child's pid; the run folder whose
-summary.json names that pid and this host, created after the spawn, is its run (for a sweep,
-the newest such folder is the member in training). The console is the child's parent until it
-reaps it, so that pid cannot be another process's meanwhile. A console started later finds a
-detached run like any run training elsewhere: `running` in the runs folder.
+summary.json names that pid (or a process the child started: `sweep --parallel N` trains its
+members in processes of its own) and this host, created after the spawn, is its run (for a
+sweep, the newest such folder is the member that started last). The console is the child's
+parent until it reaps it, so that pid cannot be another process's meanwhile. A console started
+later finds a detached run like any run training elsewhere: `running` in the runs folder.
 
 Stopping a run followed from its folder (`holder`, `interrupt`): owner.json (runs/lock.py) names
 the process that trains it; SIGINT to it is the child's clean stop (`interrupted`, checkpoint of
@@ -39,6 +40,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 from tui_trainer.runs import lock
 from tui_trainer.runs.store import Run, list_runs
@@ -68,15 +71,22 @@ class DetachedStart:
 
     def find_run(self) -> Run | None:
         """The newest run folder this child trains or trained, None before it creates one."""
-        host = socket.gethostname()
+        host, family = socket.gethostname(), self.family()
         for run in reversed(list_runs(self.runs_dir)[-RECENT_RUNS:]):
             summary = run.summary()
-            if str(summary.get("pid")) != str(self.pid) or summary.get("host") != host:
+            if str(summary.get("pid")) not in family or summary.get("host") != host:
                 continue
             with contextlib.suppress(OSError):
                 if run.config_path.stat().st_mtime >= self.started_at - CLOCK_SLACK_S:
                     return run
         return None
+
+    def family(self) -> set[str]:
+        """The child's pid and its descendants' (the member processes of `--parallel`)."""
+        pids = {str(self.pid)}
+        with contextlib.suppress(psutil.Error):
+            pids |= {str(p.pid) for p in psutil.Process(self.pid).children(recursive=True)}
+        return pids
 
     def log_tail(self, lines: int = 3) -> str:
         """The last lines of the child's output: why a child that ended without a run did."""
@@ -116,17 +126,40 @@ def sweep_command(
     seeds: int | None,
     data_dir: Path,
     runs_dir: Path,
+    parallel: int | None = None,
 ) -> list[str]:
-    """`tui-trainer sweep NAME --set ... [--seeds N]`: the members still to run, one by one."""
+    """`tui-trainer sweep NAME --set ... [--seeds N] [--parallel N]`: the members still to run,
+    one by one, or `parallel` of them at once (the command spreads them over the GPUs)."""
     command = [sys.executable, "-m", "tui_trainer", "sweep", name, *_set_options(overrides)]
     if seeds is not None:
         command += ["--seeds", str(seeds)]
+    if parallel is not None:
+        command += ["--parallel", str(parallel)]
     return command + [
         "--data",
         str(Path(data_dir).resolve()),
         "--runs-dir",
         str(Path(runs_dir).resolve()),
     ]
+
+
+def cuda_gpus() -> int:
+    """The CUDA GPUs a child started now would see (NVML, no torch: the console stays light);
+    0 without NVML or a driver. CUDA_VISIBLE_DEVICES, when set, is the child's list."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # no library, no driver, no device: NVML raises its own error types
+        return 0
+    try:
+        return int(pynvml.nvmlDeviceGetCount())
+    finally:
+        with contextlib.suppress(Exception):
+            pynvml.nvmlShutdown()
 
 
 def new_log_path(runs_dir: Path) -> Path:
