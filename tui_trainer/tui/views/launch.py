@@ -139,11 +139,17 @@ class LaunchView(Horizontal):
 
     @on(DataTable.RowSelected, "#sweep-members")
     def _member_selected(self) -> None:
-        run_id = self.sweep_panel.run_at_cursor()
-        if run_id is None:
-            self.notify("This member has no run yet.")
+        row = self.sweep_panel.row_at_cursor()
+        if row is None:
+            return
+        if row.run_id is None:
+            where = f" (claimed by {row.holder.describe()})" if row.elsewhere else ""
+            self.notify(f"{row.member.name} has no run folder yet{where}.")
+        elif row.status == RunStatus.RUNNING:  # trains in another process: follow it live
+            self.app.action_show_view("watch")
+            self.app.main.view("watch").follow(Run(self.app.runs_dir / row.run_id))
         else:
-            self.app.push_screen(RunDetailScreen(Run(self.app.runs_dir / run_id)))
+            self.app.push_screen(RunDetailScreen(Run(self.app.runs_dir / row.run_id)))
 
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:
