@@ -133,6 +133,26 @@ def test_a_claim_left_by_a_dead_process_reads_as_what_the_sweep_will_do(tmp_path
     drive(app, scenario, size=(120, 36))
 
 
+def test_the_panel_reads_nothing_while_hidden_and_catches_up_when_shown(tmp_path):
+    runs_dir = tmp_path / "runs"
+    study_runs(runs_dir)
+    app = app_on(runs_dir)
+
+    async def scenario(pilot):
+        panel = await show_sweep(pilot)
+        assert row_of(panel, FIRST).status == "pending"
+        await pilot.press("2")  # the Watch view: the panel is off screen
+        claim(runs_dir, member_named(FIRST))
+        panel._tick()  # what the timer does
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert row_of(panel, FIRST).status == "pending"  # not reread while hidden
+        await pilot.press("1")
+        await wait_for(pilot, lambda: row_of(panel, FIRST).elsewhere, what="the reread")
+
+    drive(app, scenario, size=(120, 36))
+
+
 def test_snapshot_a_sweep_member_running_on_another_host(snap_compare, tmp_path):
     runs_dir = tmp_path / "runs"
     study_runs(runs_dir)

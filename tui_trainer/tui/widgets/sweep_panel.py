@@ -217,10 +217,16 @@ class SweepPanel(Vertical):
         sweep, runs_dir, jobs = self.sweep, self.app.runs_dir, self._app_jobs()
 
         def read() -> None:
-            rows = member_rows(sweep, runs_dir, *jobs)
+            try:
+                rows = member_rows(sweep, runs_dir, *jobs)
+            except OSError:  # a folder deleted while listed, a mount gone: the next tick retries
+                return
             self.app.call_from_thread(self._reread, sweep, rows)
 
-        self.run_worker(read, thread=True, exclusive=True, group="sweep-refresh")
+        # a failed reread must not end the console: the worker keeps its error to itself
+        self.run_worker(
+            read, thread=True, exclusive=True, group="sweep-refresh", exit_on_error=False
+        )
 
     def _reread(self, sweep: studies.Sweep, rows: list[MemberRow]) -> None:
         """A reread landed: redraw when it is still this sweep and a row changed."""
