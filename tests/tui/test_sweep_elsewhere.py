@@ -2,11 +2,16 @@
 them live: a claim of another host reads `running · HOST`; a claim whose holder died reads as
 what the next sweep does (crashed or stale: rerun); enter on a running member follows its run
 in the Watch view. Against real processes: two `tui-trainer sweep` on one runs folder, watched
-by the console from pending through running elsewhere to completed. A snapshot of the panel
-with a member running on another host."""
+by the console from pending through running elsewhere to completed; a detached start finds the
+runs its child's processes train (as `--parallel` members). A snapshot of the panel with
+members running on other hosts."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shlex
+import signal
 import socket
 import subprocess
 import time
@@ -18,6 +23,7 @@ from tests.support.processes import spawn_cli
 from tests.support.tui import drive, notices, study_runs, wait_for, write_fixture_run
 from tui_trainer.events import RunStatus
 from tui_trainer.files import write_json_atomic
+from tui_trainer.runs import detached
 from tui_trainer.runs.claims import claim_folder
 from tui_trainer.runs.lock import OWNER_FILE
 from tui_trainer.studies import sweeps as studies
@@ -236,3 +242,25 @@ def test_the_panel_follows_two_sweep_processes_live(tiny_sweep, tiny_data, tmp_p
         for p in procs:
             p.kill()
     assert "· remaining" in seen and any(s.startswith("▶ running · ") for s in seen)
+
+
+def test_a_detached_start_finds_the_runs_its_child_processes_train(tiny_sweep, tiny_data, tmp_path):
+    """`sweep --parallel N` trains its members in processes of its own: the console finds their
+    run folders through the child's descendants. A shell stands for that parent here: it runs
+    `tui-trainer run` as its child, not in its place (the `; exit` keeps it from exec'ing)."""
+    runs_dir = tmp_path / "runs"
+    command = detached.run_command("tiny", {}, data_dir=tiny_data, runs_dir=runs_dir)
+    start = detached.spawn(["bash", "-c", f"{shlex.join(command)}; exit $?"], runs_dir, "tiny")
+    try:
+        deadline = time.monotonic() + 400
+        while (run := start.find_run()) is None:
+            assert start.exit_code() is None and time.monotonic() < deadline, start.log_tail()
+            time.sleep(0.1)
+        trainer = run.summary()["pid"]
+        assert trainer != start.pid and str(trainer) in start.family()
+        assert start.process.wait(timeout=400) == 0, start.log_tail()
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # its session: the shell and its child
+            os.killpg(start.pid, signal.SIGKILL)
+        start.process.wait()
+    assert run.status() == "completed"
