@@ -171,6 +171,27 @@ def test_a_sweep_offers_n_in_parallel_and_starts_it_detached(tmp_path, monkeypat
     drive(app, scenario)
 
 
+def test_a_sweep_set_to_the_cpu_splits_its_cores(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")  # GPUs here, but the sweep asks the CPU
+    runs_dir = tmp_path / "runs"
+    study_runs(runs_dir)
+    app = make_app(data_dir=tmp_path, runs_dir=runs_dir)
+
+    async def scenario(pilot):
+        await wait_for(pilot, lambda: app.data_checked, what="the data check")
+        app.data_problem = ""
+        app.main.view("launch").pick("sweep:scratch-lr-sweep")
+        await pilot.pause()
+        app.screen.query_one("#sweep-set").value = "device=cpu"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, StartChoiceScreen) and app.screen.count == 2
+        prompt = str(app.screen.query_one(OptionList).get_option(StartMode.PARALLEL).prompt)
+        assert "on the CPU, its" in prompt and "cores split between them" in prompt
+
+    drive(app, scenario)
+
+
 def test_the_dialog_answers_a_typed_choice(tmp_path):
     app = fixture_app(tmp_path)
     answers: list[StartChoice | None] = []

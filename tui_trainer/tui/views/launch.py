@@ -192,12 +192,12 @@ class LaunchView(Horizontal):
         dialog = StartChoiceScreen(what, self.app.start_mode, queued_behind, parallel)
         self.app.push_screen(dialog, chosen)
 
-    def _parallel_offer(self, members: int) -> ParallelOffer | None:
+    def _parallel_offer(self, members: int, device: str | None) -> ParallelOffer | None:
         """The dialog's "N in parallel" row: for two members or more; N as last chosen, else
-        one per CUDA GPU (none counted when the console trains on the CPU)."""
+        one per CUDA GPU (none counted when the sweep is set to train on the CPU)."""
         if members < 2:
             return None
-        gpus = 0 if (self.app.device or "").startswith("cpu") else cuda_gpus()
+        gpus = 0 if (device or "").startswith("cpu") else cuda_gpus()
         count = self.app.start_parallel or default_parallel(gpus, members)
         return ParallelOffer(min(count, members), members, gpus)
 
@@ -224,4 +224,5 @@ class LaunchView(Horizontal):
                 self.app.detached.start_sweep(sweep, overrides, seed_count, choice.parallel)
 
         what = f"sweep {sweep.name} ({len(members)} to run)"
-        self._ask_where(what, start, self._parallel_offer(len(members)))
+        device = members[0].config.device  # the preset's, or as typed for every member
+        self._ask_where(what, start, self._parallel_offer(len(members), device))
