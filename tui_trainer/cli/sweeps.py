@@ -1,7 +1,9 @@
 """The sweep commands: list the sweeps, and run one headless (studies.sweeps does the work).
 
 Several `sweep NAME` processes on one runs folder share the members out through claims
-(studies/members.py); `--member K` trains member K alone, for a scheduler's array task.
+(studies/members.py); `--member K` trains member K alone, for a scheduler's array task, and
+`--parallel N [--gpus ...]` runs N such `--member` children at once (studies/parallel.py, the
+view in cli/sweep_progress.py).
 Exit codes: 0 nothing left (completed, or training in another process), 1 a member failed or
 diverged, 2 bad input, 3 (`--member` only) another process is training that member, 130
 interrupted.
@@ -9,6 +11,7 @@ interrupted.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Annotated
 
@@ -18,6 +21,7 @@ from rich.table import Table
 
 from tui_trainer import config as C
 from tui_trainer.cli import slurm_command as S
+from tui_trainer.cli import sweep_progress
 from tui_trainer.cli.common import DataOpt, DeviceOpt, RunsOpt, out, user_errors
 from tui_trainer.cli.listen import exit_code, follow, stopping
 from tui_trainer.data.layout import find_layout, resolve_data_dir
@@ -26,8 +30,10 @@ from tui_trainer.events import RunStatus
 from tui_trainer.runs.display import format_number
 from tui_trainer.runs.store import default_runs_dir, ensure_writable
 from tui_trainer.studies import members as claiming
+from tui_trainer.studies import parallel as parallel_
 from tui_trainer.studies import sweeps as studies
 from tui_trainer.train.footprint import estimate_footprint
+from tui_trainer.train.hardware import cpu_threads
 
 SetOpt = Annotated[
     list[str] | None,
@@ -39,6 +45,22 @@ MemberOpt = Annotated[
         "--member",
         help="Train only member K (the # of --dry-run, fixed as members complete), e.g. for a "
         "job array; exit 3 if another process is training it.",
+    ),
+]
+ParallelOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--parallel",
+        help="Train up to N members at once, each in a child process (one per GPU with "
+        "--gpus; on the CPU the cores are split between them). Logs: <runs>/.sweep-logs/.",
+    ),
+]
+ParallelGpusOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--gpus",
+        help="GPUs for --parallel, e.g. 0,1: a member per GPU at a time (N defaults to "
+        "their number; more than that takes turns on them).",
     ),
 ]
 EXIT_HELD_ELSEWHERE = 3
@@ -109,6 +131,8 @@ def sweep(
     mem: S.MemOpt = None,
     max_running: S.MaxRunningOpt = None,
     out_file: S.OutOpt = None,
+    parallel: ParallelOpt = None,
+    gpus: ParallelGpusOpt = None,
 ) -> None:
     """Run a sweep's members in order headless; a rerun continues where it stopped.
 
@@ -117,12 +141,14 @@ def sweep(
     and crashed ones resume from their last epoch, failed ones run again. With seeds (the file's
     `seeds`, or --seeds N) each member runs once per seed; the report shows them as mean ± std.
     Exit code: 0 nothing left, 1 some failed or diverged, 3 (--member) training elsewhere,
-    130 interrupted. --slurm writes an sbatch script (a job array of --member tasks) instead."""
+    130 interrupted. --slurm writes an sbatch script (a job array of --member tasks) instead;
+    --parallel N trains N members at once, each in a child process."""
     since = time.time()  # a member failed in another process after this is not retried here
     slurm_opts = S.SlurmOptions(
         slurm, partition, time_limit, gpus_per_task, cpus_per_task, mem, max_running, out_file
     )
     slurm_opts.check(dry_run=dry_run, member=member)
+    slots = _parallel_slots(parallel, gpus, member=member, slurm=slurm, set_=set_, device=device)
     overrides: dict[str, str] = C.parse_set_options(set_ or [])
     if device:
         overrides["device"] = device
@@ -150,11 +176,36 @@ def sweep(
         return
     if member is not None:
         _run_one(plan, member, data_dir, runs_dir, since)  # exits with the member's code
+    if slots is not None:
+        options = parallel_.ChildOptions(data_dir, runs_dir, tuple(set_ or ()), seeds, device)
+        raise typer.Exit(sweep_progress.run_parallel(plan, todo, slots, options))
     with stopping(f"continue the sweep with `tui-trainer sweep {plan.name}`") as stop:
         interrupted = _run_members(plan, todo, data_dir, runs_dir, stop, since)
     states = studies.member_states(plan, runs_dir)
     _print_sweep_states(states)
     raise typer.Exit(studies.sweep_exit_code(states, interrupted))
+
+
+def _parallel_slots(parallel, gpus, *, member, slurm, set_, device):
+    """--parallel/--gpus as the children's slots (None without them), or UserError."""
+    if parallel is None and gpus is None:
+        return None
+    given = "--parallel" if parallel is not None else "--gpus"
+    if member is not None:
+        raise UserError(f"{given} with --member: a --member task trains one member; drop one")
+    if slurm:
+        raise UserError(f"{given} with --slurm: the array runs tasks side by side; drop {given}")
+    import torch
+
+    return parallel_.plan_slots(
+        parallel,
+        None if gpus is None else parallel_.parse_gpus(gpus),
+        device_count=torch.cuda.device_count(),
+        cores=cpu_threads(0),
+        device=device,
+        user_threads=any(s.split("=", 1)[0].strip() == "threads" for s in set_ or ()),
+        visible=os.environ.get("CUDA_VISIBLE_DEVICES"),
+    )
 
 
 def _print_plan(plan: studies.Sweep, todo: list[studies.SweepMember]) -> None:
@@ -217,7 +268,10 @@ def _run_one(plan: studies.Sweep, index: int, data_dir, runs_dir, since: float) 
     member = plan.members[index - 1]
     label = f"{plan.name} member {index}/{len(plan.members)}: {member.name}"
     hint = f"continue it with `tui-trainer sweep {plan.name} --member {index}`"
-    with stopping(hint) as stop:
+    with stopping(hint) as stop, parallel_.stop_with_parent(stop) as parent_alive:
+        if not parent_alive:  # a --parallel sweep's child whose parent has gone
+            out.print(f"{label}: the parallel sweep that started it has ended", markup=False)
+            raise typer.Exit(130)
         taken = claiming.claim_member(plan, member, runs_dir, since=since, stop=stop)
         if isinstance(taken, claiming.Skipped):
             out.print(f"{label}: {taken.describe()}", markup=False, highlight=False)

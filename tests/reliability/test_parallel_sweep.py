@@ -1,0 +1,151 @@
+"""`tui-trainer sweep NAME --parallel 2` on the CPU: the members train in child processes, each
+once; a Ctrl-C to the parent (the terminal's process group: the children are in sessions of
+their own) leaves every started member interrupted and no child alive, and a rerun completes
+the sweep; bad options change nothing."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+
+import psutil
+import pytest
+
+from tests.support.processes import leftovers, spawn_cli
+from tests.support.runs import invoke
+from tui_trainer.runs.groups import comparable
+from tui_trainer.runs.store import list_runs
+from tui_trainer.studies import sweeps as studies
+
+TINY_PRESET = """\
+model = "resnet18"
+image_size = 32
+resize = 36
+batch_size = 8
+epochs = 1
+lr = 0.01
+step_size = 1
+precision = "fp32"
+device = "cpu"
+threads = 1
+"""
+THREE = 'base = "tiny"\n[grid]\nlr = [0.01, 0.02, 0.03]\n'
+CHILD_PID = re.compile(r"\(pid (\d+), ")
+
+
+@pytest.fixture
+def presets(tmp_path, monkeypatch):
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    (folder / "tiny.toml").write_text(TINY_PRESET)
+    (folder / "tiny-three.toml").write_text(THREE)
+    monkeypatch.setenv("TUI_TRAINER_PRESETS", str(folder))
+    return folder
+
+
+def sweep_args(tiny_data, runs_dir, *extra) -> list:
+    return ["sweep", "tiny-three", "--parallel", "2", "--data", tiny_data, "--runs-dir", runs_dir,
+            *extra]  # fmt: skip
+
+
+def child_pids(output: str) -> set[int]:
+    return {int(pid) for pid in CHILD_PID.findall(output)}
+
+
+def test_two_at_once_complete_every_member_once(presets, tiny_data, tmp_path):
+    runs_dir = tmp_path / "runs"
+    proc = spawn_cli(*sweep_args(tiny_data, runs_dir))
+    output = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 0, output
+    runs = list_runs(runs_dir)
+    assert {r.status() for r in runs} == {"completed"}, output
+    assert sorted(r.config()["lr"] for r in runs) == [0.01, 0.02, 0.03]  # each member once
+    assert len({comparable(r.config()) for r in runs}) == 3
+    cores = len(os.sched_getaffinity(0))
+    assert {r.config()["threads"] for r in runs} == {max(1, cores // 2)}  # the cores split
+    assert output.count("decoding 38 images at 32px once for 3 member(s)") == 1
+    pids = child_pids(output)
+    assert len(pids) == 3 and os.getpid() not in pids  # one child per member
+    # the final table: every member completed, with its log
+    table = [line for line in output.splitlines() if re.match(r"^\d  tiny-lr=", line)]
+    assert len(table) == 3 and all(" completed " in line for line in table), output
+    logs = runs_dir / ".sweep-logs" / "tiny-three"
+    for i, member in enumerate(studies.load_sweep("tiny-three").members, 1):
+        text = (logs / f"{member.name}.log").read_text()
+        assert f"--member {i} " in text and "status: completed" in text, text
+    states = studies.member_states(studies.load_sweep("tiny-three"), runs_dir)
+    assert all(s.holder is None for s in states)  # every claim let go
+
+
+def wait_for_training(proc, runs_dir, count: int) -> None:
+    """Until `count` runs are training (their run folders written, status running)."""
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline:
+        running = [r for r in list_runs(runs_dir) if r.status() == "running"]
+        if len(running) >= count:
+            return
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.05)
+    raise AssertionError("the children did not start training")
+
+
+def test_ctrl_c_interrupts_every_started_member_and_a_rerun_completes(presets, tiny_data, tmp_path):
+    runs_dir = tmp_path / "runs"
+    args = sweep_args(tiny_data, runs_dir, "--set", "epochs=8")
+    proc = spawn_cli(*args, process_group=0)  # as a shell starts a job: its own group
+    try:
+        wait_for_training(proc, runs_dir, 2)
+        os.killpg(proc.pid, signal.SIGINT)  # the terminal's Ctrl-C, to the job's group
+        output = proc.communicate(timeout=300)[0]
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, output
+    runs = list_runs(runs_dir)
+    assert len(runs) == 2 and {r.status() for r in runs} == {"interrupted"}, output
+    assert "stopping: " in output  # the plain lines say so
+    assert "3/3 tiny-lr=0.03: not started" in output  # no child started after the stop
+    for pid in child_pids(output):
+        assert not psutil.pid_exists(pid), f"child {pid} left alive"
+    for run in runs:  # each stopped once, cleanly: no hard stop
+        assert str(run.summary().get("message")).startswith("stopped"), run.summary()
+        assert leftovers(run.path) == []
+    logs = (runs_dir / ".sweep-logs" / "tiny-three").glob("*.log")
+    assert not any("aborted" in log.read_text() for log in logs)
+
+    rerun = spawn_cli(*args)
+    output = rerun.communicate(timeout=600)[0]
+    assert rerun.returncode == 0, output
+    states = studies.member_states(studies.load_sweep("tiny-three", {"epochs": "8"}), runs_dir)
+    assert [s.status for s in states] == ["completed"] * 3
+    completed = [r for r in list_runs(runs_dir) if r.status() == "completed"]
+    assert len({comparable(r.config()) for r in completed}) == len(completed) == 3
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("--parallel 0", "--parallel 0: give at least 1 member at once"),
+        ("--parallel -1", "--parallel -1: give at least 1 member at once"),
+        ("--gpus 0", "--gpus 0: this machine has no CUDA GPU (torch.cuda.device_count() is 0)"),
+        ("--gpus 0,1 --parallel 2", "--gpus 0: this machine has no CUDA GPU"),
+        ("--gpus x", "--gpus 'x': give GPU indices separated by commas"),
+        ("--parallel 2 --member 1", "--parallel with --member: a --member task trains one"),
+        ("--parallel 2 --slurm", "--parallel with --slurm: the array runs tasks side by side"),
+    ],
+)
+def test_bad_parallel_options_say_so_in_one_line_and_write_nothing(
+    presets, tiny_data, tmp_path, options, message
+):
+    import torch
+
+    if torch.cuda.is_available() and "--gpus 0" in options:
+        pytest.skip("this machine has a GPU 0")
+    runs_dir = tmp_path / "runs"
+    result = invoke("sweep", "tiny-three", *options.split(), "--data", tiny_data,
+                    "--runs-dir", runs_dir)  # fmt: skip
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {message}"), result.output
+    assert not runs_dir.exists()
