@@ -3,7 +3,8 @@ them live: a claim of another host reads `running · HOST`; a claim whose holder
 what the next sweep does (crashed or stale: rerun); enter on a running member follows its run
 in the Watch view. Against real processes: two `tui-trainer sweep` on one runs folder, watched
 by the console from pending through running elsewhere to completed; a detached start finds the
-runs its child's processes train (as `--parallel` members). A snapshot of the panel with
+runs its child's processes train (as `--parallel` members); end to end, Start "2 in parallel"
+trains a tiny sweep to completion, followed by the console. A snapshot of the panel with
 members running on other hosts."""
 
 from __future__ import annotations
@@ -264,3 +265,54 @@ def test_a_detached_start_finds_the_runs_its_child_processes_train(tiny_sweep, t
             os.killpg(start.pid, signal.SIGKILL)
         start.process.wait()
     assert run.status() == "completed"
+
+
+def test_start_n_in_parallel_trains_the_sweep_and_the_console_follows_it(
+    tiny_sweep, tiny_data, tmp_path
+):
+    """End to end: Start, "2 in parallel", enter: a detached `sweep --parallel 2` trains both
+    members in child processes; the Watch view follows a member's run, and back on the Launch
+    view the panel shows the members running there, then done."""
+    runs_dir = tmp_path / "runs"
+    app = make_app(data_dir=tiny_data, runs_dir=runs_dir)
+    seen: set[str] = set()
+    started = []  # the detached child, ended below if the test fails before it does
+
+    def labels(panel) -> list:
+        seen.update(str(row.label()) for row in panel.states)
+        return panel.states
+
+    async def scenario(pilot):
+        panel = await show_sweep(pilot, tiny_sweep)
+        await pilot.press("ctrl+s")
+        assert app.screen.count == 2  # the tiny preset trains on the CPU: two at once
+        await pilot.press("+", "enter")  # + highlights the parallel row (2 members: stays 2)
+        await pilot.pause()
+        (start,) = app.detached.children.values()
+        started.append(start)
+        assert start.command[start.command.index("--parallel") + 1] == "2"
+        watch = app.main.view("watch")
+        assert app.main.current == "watch"
+        await wait_for(pilot, lambda: watch.following is not None, 600, "a member's run")
+        assert watch.following.meta()["sweep_member"].startswith("tiny-lr=")
+        assert watch.following.summary()["pid"] != start.pid  # a member's own process
+        await pilot.press("1")
+        await wait_for(
+            pilot,
+            lambda: all(row.status == RunStatus.COMPLETED for row in labels(panel)),
+            600,
+            "both members completed",
+        )
+        await wait_for(pilot, lambda: start.exit_code() is not None, 120, "the child's end")
+        assert start.exit_code() == 0, start.log_tail()
+
+    try:
+        drive(app, scenario, size=(120, 36))
+    finally:
+        for start in started:  # its member processes get SIGHUP when it dies (PDEATHSIG)
+            if start.exit_code() is None:
+                start.process.kill()
+                start.process.wait()
+    assert any(label.startswith("▶ running · ") for label in seen), seen
+    runs = studies.member_states(studies.load_sweep(tiny_sweep), runs_dir)
+    assert [s.status for s in runs] == ["completed", "completed"]
