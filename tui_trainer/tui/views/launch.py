@@ -114,8 +114,8 @@ class LaunchView(Horizontal):
             plan = self.sweep_panel.sweep
             about = plan.description if plan else ""
             self.query_one("#preset-info", Static).update(
-                f"[b]sweep {sweep}[/b]: {about}\n[dim]Start queues the members not done yet; "
-                "a rerun continues where a crash or stop left off.[/dim]"
+                f"[b]sweep {sweep}[/b]: {about}\n[dim]Start runs the members not done yet, "
+                "here or detached, one at a time or N in parallel; a rerun resumes them.[/dim]"
             )
             return
         switcher.current = "form"
