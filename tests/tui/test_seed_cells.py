@@ -149,7 +149,7 @@ def test_the_sweep_panel_repeats_members_over_seeds(tmp_path):
         app.main.view("launch").pick("sweep:scratch-seeds")
         await pilot.pause()
         panel = app.main.view("launch").sweep_panel
-        names = [m.name for m, _, _ in panel.states]
+        names = [row.member.name for row in panel.states]
         assert names == [
             "scratch-lr0.05-e30-s20-g0.1",
             "scratch-lr0.05-e30-s20-g0.1-seed0",

@@ -143,14 +143,14 @@ def test_a_sweep_queues_only_what_is_left_and_tags_its_runs(tiny_data, tmp_path)
 
     async def scenario(pilot):
         panel = await pick_sweep(pilot, "scratch-lr-sweep")
-        states = [status for _, status, _ in panel.states]
+        states = [row.status for row in panel.states]
         assert states == ["completed"] + ["pending"] * 5
         assert panel.counts_line().startswith("6 members · 1 done · 0 failed · 5 to run")
         await pilot.press("ctrl+s", "enter")
         await wait_for(pilot, lambda: len(engine.calls) == 5 and app.current_job is None)
         await pilot.press("1")
         await pilot.pause()
-        assert [status for _, status, _ in panel.states] == ["completed"] * 6
+        assert [row.status for row in panel.states] == ["completed"] * 6
         await pilot.press("ctrl+s")  # all done: nothing more to queue
         await pilot.pause()
         assert len(engine.calls) == 5 and app.current_job is None
@@ -174,7 +174,7 @@ def test_queued_members_show_as_queued_while_one_trains(tiny_data, tmp_path):
         await wait_for(pilot, lambda: engine.started.is_set(), what="the first member")
         await pilot.press("1")
         await pilot.pause()
-        assert [s for _, s, _ in panel.states] == ["training", "queued", "queued"]
+        assert [row.status for row in panel.states] == ["training", "queued", "queued"]
         assert "#2 finetune-lr-sweep/" in app.queue.jobs[0].label
         await pilot.press("ctrl+s")  # nothing is queued twice
         await pilot.pause()
@@ -184,7 +184,7 @@ def test_queued_members_show_as_queued_while_one_trains(tiny_data, tmp_path):
         await wait_for(pilot, lambda: app.current_job is None, what="the stop")
         await pilot.pause()
         # stopped: it reruns next time; the two taken off the queue are remaining again
-        assert [s for _, s, _ in panel.states] == ["interrupted", "pending", "pending"]
+        assert [row.status for row in panel.states] == ["interrupted", "pending", "pending"]
         assert len(panel.to_run()) == 3
 
     drive(app, scenario)

@@ -16,13 +16,14 @@ writes. A sweep's members all link the one sweep log. Where a hard link is refus
 filesystem, no links) a symlink is made instead.
 
 Finding the run a detached start trains: the console keeps the child's pid; a run folder whose
-summary.json names that pid and this host, and whose session began after the spawn (its
-`started_at`, or `resumed_at` for a folder the child resumed: `runs/resume.rewind` writes both
-the pid and that time, config.json stays as old as the run's first start), is its run. For a
-sweep, the one whose session began last is the member in training, fresh or resumed. The console
-is the child's parent until it reaps it, so that pid cannot be another process's meanwhile;
-the time keeps out a folder an earlier process of the same pid left. A console started later
-finds a detached run like any run training elsewhere: `running` in the runs folder.
+summary.json names that pid (or a process the child started: `sweep --parallel N` trains its
+members in processes of its own) and this host, and whose session began after the spawn (its
+`started_at`, or `resumed_at` for a folder resumed: `runs/resume.rewind` writes both the pid and
+that time, config.json stays as old as the run's first start), is its run. For a sweep, the one
+whose session began last is the member in training, fresh or resumed. The console is the child's
+parent until it reaps it, so that pid cannot be another process's meanwhile; the time keeps out
+a folder an earlier process of the same pid left. A console started later finds a detached run
+like any run training elsewhere: `running` in the runs folder.
 
 Stopping a run followed from its folder (`holder`, `interrupt`): owner.json (runs/lock.py) names
 the process that trains it; SIGINT to it is the child's clean stop (`interrupted`, checkpoint of
@@ -32,6 +33,7 @@ confirms is signalled: a pid from another host, or one that ended and was reused
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -41,6 +43,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 from tui_trainer.runs import lock
 from tui_trainer.runs.store import Run, list_runs
@@ -82,21 +86,28 @@ class DetachedStart:
         return self.process.poll()
 
     def find_run(self) -> Run | None:
-        """The run folder this child began a session in last (started or resumed: a sweep's
-        member in training), None before it has one."""
-        host, since = socket.gethostname(), self.started_at - CLOCK_SLACK_S
+        """The run folder this child (or a process it started) began a session in last
+        (started or resumed: a sweep's member in training), None before it has one."""
+        host, since, family = socket.gethostname(), self.started_at - CLOCK_SLACK_S, self.family()
         latest: tuple[float, Run] | None = None
         # every folder, not the newest few: a sweep resumes members however old their folders
         for run in list_runs(self.runs_dir):
             if _mtime(run.summary_path) < since:
                 continue  # not written since the spawn: a stat spares reading it
             summary = run.summary()
-            if str(summary.get("pid")) != str(self.pid) or summary.get("host") != host:
+            if str(summary.get("pid")) not in family or summary.get("host") != host:
                 continue
             began = session_start(summary)
             if began >= since and (latest is None or began >= latest[0]):
                 latest = (began, run)
         return latest[1] if latest is not None else None
+
+    def family(self) -> set[str]:
+        """The child's pid and its descendants' (the member processes of `--parallel`)."""
+        pids = {str(self.pid)}
+        with contextlib.suppress(psutil.Error):
+            pids |= {str(p.pid) for p in psutil.Process(self.pid).children(recursive=True)}
+        return pids
 
     def log_tail(self, lines: int = 3) -> str:
         """The last lines of the child's output: why a child that ended without a run did."""
@@ -136,17 +147,40 @@ def sweep_command(
     seeds: int | None,
     data_dir: Path,
     runs_dir: Path,
+    parallel: int | None = None,
 ) -> list[str]:
-    """`tui-trainer sweep NAME --set ... [--seeds N]`: the members still to run, one by one."""
+    """`tui-trainer sweep NAME --set ... [--seeds N] [--parallel N]`: the members still to run,
+    one by one, or `parallel` of them at once (the command spreads them over the GPUs)."""
     command = [sys.executable, "-m", "tui_trainer", "sweep", name, *_set_options(overrides)]
     if seeds is not None:
         command += ["--seeds", str(seeds)]
+    if parallel is not None:
+        command += ["--parallel", str(parallel)]
     return command + [
         "--data",
         str(Path(data_dir).resolve()),
         "--runs-dir",
         str(Path(runs_dir).resolve()),
     ]
+
+
+def cuda_gpus() -> int:
+    """The CUDA GPUs a child started now would see (NVML, no torch: the console stays light);
+    0 without NVML or a driver. CUDA_VISIBLE_DEVICES, when set, is the child's list."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # no library, no driver, no device: NVML raises its own error types
+        return 0
+    try:
+        return int(pynvml.nvmlDeviceGetCount())
+    finally:
+        with contextlib.suppress(Exception):
+            pynvml.nvmlShutdown()
 
 
 def new_log_path(runs_dir: Path) -> Path:

@@ -127,6 +127,7 @@ class TrainerApp(App[None]):
         self.stop_reason = ""  # why the run was stopped, when a signal stopped it
         self.exit_code_on_quit = 0
         self.start_mode = StartMode.IN_CONSOLE  # the last choice of Start, for this session
+        self.start_parallel: int | None = None  # the last "N in parallel" chosen, if any
         self.detached = DetachedStarts(self)
         self._restore_signals = lambda: None
         self._numbers = itertools.count(1)

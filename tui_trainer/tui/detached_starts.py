@@ -4,8 +4,11 @@ Start "detached" spawns a `tui-trainer run` (or `sweep`) child (runs/detached.py
 has created a run folder (the first decode can take minutes) the Watch view shows "starting
 detached"; once it has, the Watch view follows the folder as it follows any run started
 elsewhere, and for a sweep it moves on to each next member's folder while it still follows that
-child. The child outlives this console: nothing here waits for it, and a console started later
-finds its run as `running` in the runs folder (Watch: f).
+child. A sweep started "N in parallel" trains its members in processes the child starts: the
+Watch view follows the member that started last (DetachedStart.find_run looks at the child's
+descendants too), and the Launch view's sweep panel shows every member live from its claim.
+The child outlives this console: nothing here waits for it, and a console started later finds
+its run as `running` in the runs folder (Watch: f).
 """
 
 from __future__ import annotations
@@ -50,14 +53,25 @@ class DetachedStarts:
         return self.start(f"{preset} {changes}".strip(), cmd)
 
     def start_sweep(
-        self, sweep: Sweep, overrides: dict[str, str], seeds: int | None
+        self,
+        sweep: Sweep,
+        overrides: dict[str, str],
+        seeds: int | None,
+        parallel: int | None = None,
     ) -> DetachedStart | None:
-        """A `tui-trainer sweep NAME --set ...` child: the members not done yet, one by one."""
+        """A `tui-trainer sweep NAME --set ...` child: the members not done yet, one by one, or
+        `parallel` at once (`--parallel N`)."""
         app = self.app
         cmd = sweep_command(
-            sweep.name, overrides, seeds=seeds, data_dir=app.data_dir, runs_dir=app.runs_dir
+            sweep.name,
+            overrides,
+            seeds=seeds,
+            data_dir=app.data_dir,
+            runs_dir=app.runs_dir,
+            parallel=parallel,
         )
-        return self.start(f"sweep {sweep.name}", cmd)
+        label = f"sweep {sweep.name}" + (f" ({parallel} in parallel)" if parallel else "")
+        return self.start(label, cmd)
 
     def start(self, label: str, command: list[str]) -> DetachedStart | None:
         """Spawn the child and show it in the Watch view ("starting detached" until its run)."""

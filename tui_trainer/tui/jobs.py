@@ -15,10 +15,20 @@ from tui_trainer.studies.sweeps import member_meta
 class StartMode(StrEnum):
     """Where Start trains: this console's training thread (a run ends with the console, and
     waits in its queue when another trains), or a detached `tui-trainer run`/`sweep` child in
-    its own session, which outlives the console and its terminal (runs/detached.py)."""
+    its own session, which outlives the console and its terminal (runs/detached.py); for a
+    sweep also a detached `tui-trainer sweep --parallel N`, N members at once."""
 
     IN_CONSOLE = "in-console"
     DETACHED = "detached"
+    PARALLEL = "parallel"
+
+
+@dataclass(frozen=True)
+class StartChoice:
+    """The Start dialog's answer: where to train, and for PARALLEL how many members at once."""
+
+    mode: StartMode
+    parallel: int | None = None  # set for StartMode.PARALLEL only
 
 
 class JobState(StrEnum):

@@ -1,13 +1,21 @@
 """Where Start trains: a small dialog over the Launch view, one option per way to start.
 
 The options are rows of a list (`START_OPTIONS`), each a mode, a title and a line saying what it
-means, so another way to start (a sweep's "N in parallel") is one more row. Keyboard first: the
-last choice of this session is highlighted and focused, enter starts, escape cancels; the
-dialog answers the chosen `StartMode`, or None.
+means. Keyboard first: the last choice of this session is highlighted and focused, enter starts,
+escape cancels; the dialog answers a `StartChoice` (the mode, and for "N in parallel" the N), or
+None.
+
+A sweep gets a third row, "N in parallel" (`ParallelOffer`): a detached `tui-trainer sweep
+--parallel N` that trains N members at once. N starts at the number of CUDA GPUs this console
+sees when there are more than one, else at 2 (`default_parallel`), never above the members left
+to run; + and - change it (and highlight the row, so enter starts it). Its line says where the N
+members train: one GPU each, sharing the one GPU, or on the CPU, whose cores they split. A
+single run's dialog has no such row: a remembered "in parallel" highlights "Detached" there.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from textual.app import ComposeResult
@@ -17,7 +25,9 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui_trainer.tui.jobs import StartMode
+from tui_trainer.tui.jobs import StartChoice, StartMode
+
+MIN_PARALLEL = 2  # one member at a time is the "Detached" row
 
 
 @dataclass(frozen=True)
@@ -40,30 +50,85 @@ START_OPTIONS = (
         "A `tui-trainer` process of its own: survives the console and a dropped SSH "
         "connection; watched and stopped from any console.",
     ),
+    StartOption(
+        StartMode.PARALLEL,
+        "{n} in parallel",
+        "A detached `tui-trainer sweep --parallel {n}`: {n} members at once, {where} "
+        "(+/- for more or fewer).",
+    ),
 )
 
 
-class StartChoiceScreen(ModalScreen[StartMode | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+@dataclass(frozen=True)
+class ParallelOffer:
+    """The dialog's "N in parallel" row for a sweep: N to show first, and what bounds it."""
 
-    def __init__(self, what: str, default: StartMode, queued_behind: str = "") -> None:
+    count: int  # N, shown first
+    most: int  # members left to run: more at once would leave processes idle
+    gpus: int  # CUDA GPUs this console sees (0: it trains on the CPU)
+
+    @property
+    def where(self) -> str:
+        if self.gpus > 1:
+            return f"one GPU each ({self.gpus} GPUs here)"
+        if self.gpus == 1:
+            return "sharing the one GPU"
+        return f"on the CPU, its {os.cpu_count() or 1} cores split between them"
+
+
+def default_parallel(gpus: int, most: int) -> int:
+    """N for a sweep's parallel start: one member per GPU when there are several, else 2;
+    at most the members left to run (and never under 2)."""
+    wanted = gpus if gpus > 1 else MIN_PARALLEL
+    return max(MIN_PARALLEL, min(wanted, most))
+
+
+def offered(parallel: ParallelOffer | None) -> tuple[StartOption, ...]:
+    """The rows of the dialog: the parallel one only for a sweep with members to share out."""
+    return tuple(o for o in START_OPTIONS if o.mode != StartMode.PARALLEL or parallel)
+
+
+class StartChoiceScreen(ModalScreen[StartChoice | None]):
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("plus,equals_sign", "more", "One more at once", show=False),
+        Binding("minus", "fewer", "One fewer at once", show=False),
+    ]
+
+    def __init__(
+        self,
+        what: str,
+        default: StartMode,
+        queued_behind: str = "",
+        parallel: ParallelOffer | None = None,
+    ) -> None:
         super().__init__()
-        self.what, self.default, self.queued_behind = what, default, queued_behind
+        self.what, self.queued_behind, self.parallel = what, queued_behind, parallel
+        self.options = offered(parallel)
+        modes = [o.mode for o in self.options]
+        self.default = default if default in modes else StartMode.DETACHED
+        self.count = parallel.count if parallel else None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="start-choice-box"):
             yield Static(f"Start [b]{self.what}[/b]", id="start-choice-title")
             yield OptionList(
-                *(Option(self._prompt(o), id=o.mode) for o in START_OPTIONS),
+                *(Option(self._prompt(o), id=o.mode) for o in self.options),
                 id="start-choice",
             )
-            yield Static("enter starts · escape cancels", id="start-choice-keys")
+            keys = "enter starts · escape cancels"
+            if self.parallel:
+                keys = "enter starts · +/- members at once · escape cancels"
+            yield Static(keys, id="start-choice-keys")
 
     def _prompt(self, option: StartOption) -> str:
-        title = option.title
+        title, about = option.title, option.about
         if option.mode == StartMode.IN_CONSOLE and self.queued_behind:
             title += f" (queued behind {self.queued_behind})"
-        return f"[b]{title}[/b]\n[dim]{option.about}[/dim]"
+        if option.mode == StartMode.PARALLEL and self.parallel:
+            title = title.format(n=self.count)
+            about = about.format(n=self.count, where=self.parallel.where)
+        return f"[b]{title}[/b]\n[dim]{about}[/dim]"
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)
@@ -71,7 +136,25 @@ class StartChoiceScreen(ModalScreen[StartMode | None]):
         options.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(StartMode(event.option.id))
+        mode = StartMode(event.option.id)
+        self.dismiss(StartChoice(mode, self.count if mode == StartMode.PARALLEL else None))
+
+    def action_more(self) -> None:
+        self._change_count(+1)
+
+    def action_fewer(self) -> None:
+        self._change_count(-1)
+
+    def _change_count(self, delta: int) -> None:
+        """N one up or down, within MIN_PARALLEL..members left; the row is highlighted."""
+        if self.parallel is None or self.count is None:
+            return
+        most = max(MIN_PARALLEL, self.parallel.most)
+        self.count = min(most, max(MIN_PARALLEL, self.count + delta))
+        options = self.query_one(OptionList)
+        row = next(o for o in self.options if o.mode == StartMode.PARALLEL)
+        options.replace_option_prompt(StartMode.PARALLEL, self._prompt(row))
+        options.highlighted = options.get_option_index(StartMode.PARALLEL)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -1,9 +1,11 @@
 """Launch: pick a preset, adjust its hyperparameters, start it (or queue it behind the run
 that is training), and edit the queue. Picking a sweep shows its members instead of the form;
 Start then queues the members still to run. Start asks where to train (screens/start_choice.py):
-in this console, or detached (a `tui-trainer run`/`sweep` child that outlives the console).
-ctrl+l runs the LR range test of the form's config (screens/lr_find.py) and can put its
-suggestion into the LR field."""
+in this console, or detached (a `tui-trainer run`/`sweep` child that outlives the console), and
+for a sweep also "N in parallel" (a detached `tui-trainer sweep --parallel N`). Enter on a sweep
+member opens its run, or follows it in the Watch view while it trains elsewhere. ctrl+l runs the
+LR range test of the form's config (screens/lr_find.py) and can put its suggestion into the LR
+field."""
 
 from __future__ import annotations
 
@@ -13,12 +15,18 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, ContentSwitcher, DataTable, Label, OptionList, Static
 
+from tui_trainer.events import RunStatus
+from tui_trainer.runs.detached import cuda_gpus
 from tui_trainer.runs.store import Run
 from tui_trainer.train.lr_curve import format_lr
-from tui_trainer.tui.jobs import StartMode
+from tui_trainer.tui.jobs import StartChoice, StartMode
 from tui_trainer.tui.screens.lr_find import LrFindScreen
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
-from tui_trainer.tui.screens.start_choice import StartChoiceScreen
+from tui_trainer.tui.screens.start_choice import (
+    ParallelOffer,
+    StartChoiceScreen,
+    default_parallel,
+)
 from tui_trainer.tui.widgets.config_form import FORM_ERROR, ConfigForm
 from tui_trainer.tui.widgets.preset_picker import PresetPicker
 from tui_trainer.tui.widgets.queue_list import QueueList
@@ -111,8 +119,8 @@ class LaunchView(Horizontal):
             plan = self.sweep_panel.sweep
             about = plan.description if plan else ""
             self.query_one("#preset-info", Static).update(
-                f"[b]sweep {sweep}[/b]: {about}\n[dim]Start queues the members not done yet; "
-                "a rerun continues where a crash or stop left off.[/dim]"
+                f"[b]sweep {sweep}[/b]: {about}\n[dim]Start runs the members not done yet, "
+                "here or detached, one at a time or N in parallel; a rerun resumes them.[/dim]"
             )
             return
         switcher.current = "form"
@@ -136,11 +144,17 @@ class LaunchView(Horizontal):
 
     @on(DataTable.RowSelected, "#sweep-members")
     def _member_selected(self) -> None:
-        run_id = self.sweep_panel.run_at_cursor()
-        if run_id is None:
-            self.notify("This member has no run yet.")
+        row = self.sweep_panel.row_at_cursor()
+        if row is None:
+            return
+        if row.run_id is None:
+            where = f" (claimed by {row.holder.describe()})" if row.elsewhere else ""
+            self.notify(f"{row.member.name} has no run folder yet{where}.")
+        elif row.status == RunStatus.RUNNING:  # trains in another process: follow it live
+            self.app.action_show_view("watch")
+            self.app.main.view("watch").follow(Run(self.app.runs_dir / row.run_id))
         else:
-            self.app.push_screen(RunDetailScreen(Run(self.app.runs_dir / run_id)))
+            self.app.push_screen(RunDetailScreen(Run(self.app.runs_dir / row.run_id)))
 
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:
@@ -167,18 +181,20 @@ class LaunchView(Horizontal):
             self.notify(message, title=f"Start refused: fix {where}", severity="error")
             return
         preset, overrides, config = form.preset.name, result.overrides, result.config
-        self._ask_where(preset, lambda mode: self.app.submit(preset, overrides, config, mode))
+        self._ask_where(preset, lambda c: self.app.submit(preset, overrides, config, c.mode))
 
-    def _ask_where(self, what: str, start) -> None:
-        """The Start dialog; `start(mode)` on a choice (remembered for the session)."""
+    def _ask_where(self, what: str, start, parallel: ParallelOffer | None = None) -> None:
+        """The Start dialog; `start(choice)` on a choice (remembered for the session)."""
         current = self.app.current_job
 
-        def chosen(mode: StartMode | None) -> None:
-            if mode is not None:
-                self.app.start_mode = mode
-                start(mode)
+        def chosen(choice: StartChoice | None) -> None:
+            if choice is not None:
+                self.app.start_mode = choice.mode
+                self.app.start_parallel = choice.parallel or self.app.start_parallel
+                start(choice)
 
-        dialog = StartChoiceScreen(what, self.app.start_mode, current.label if current else "")
+        queued_behind = current.label if current else ""
+        dialog = StartChoiceScreen(what, self.app.start_mode, queued_behind, parallel)
         self.app.push_screen(dialog, chosen)
 
     def action_lr_find(self) -> None:
@@ -203,6 +219,15 @@ class LaunchView(Horizontal):
             self.query_one(ConfigForm).set_value("lr", format_lr(lr))
             self.notify(f"lr set to {format_lr(lr)} (the range test's suggestion)")
 
+    def _parallel_offer(self, members: int, device: str | None) -> ParallelOffer | None:
+        """The dialog's "N in parallel" row: for two members or more; N as last chosen, else
+        one per CUDA GPU (none counted when the sweep is set to train on the CPU)."""
+        if members < 2:
+            return None
+        gpus = 0 if (device or "").startswith("cpu") else cuda_gpus()
+        count = self.app.start_parallel or default_parallel(gpus, members)
+        return ParallelOffer(min(count, members), members, gpus)
+
     def _start_sweep(self) -> None:
         panel = self.sweep_panel
         panel.resolve()  # the runs folder may have moved on since it was drawn
@@ -219,10 +244,12 @@ class LaunchView(Horizontal):
         overrides, seeds = parse_sweep_input(self.query_one("#sweep-set").value, self.app.device)
         seed_count = None if seeds is None else len(seeds)
 
-        def start(mode: StartMode) -> None:
-            if mode == StartMode.DETACHED:
-                self.app.detached.start_sweep(sweep, overrides, seed_count)
-            else:
+        def start(choice: StartChoice) -> None:
+            if choice.mode == StartMode.IN_CONSOLE:
                 self.app.submit_sweep(sweep, members)
+            else:  # DETACHED one by one, or PARALLEL with its count
+                self.app.detached.start_sweep(sweep, overrides, seed_count, choice.parallel)
 
-        self._ask_where(f"sweep {sweep.name} ({len(members)} to run)", start)
+        what = f"sweep {sweep.name} ({len(members)} to run)"
+        device = members[0].config.device  # the preset's, or as typed for every member
+        self._ask_where(what, start, self._parallel_offer(len(members), device))
