@@ -238,7 +238,10 @@ def test_the_panel_follows_two_sweep_processes_live(tiny_sweep, tiny_data, tmp_p
     try:
         drive(app, scenario, size=(120, 36))
         outputs = [p.communicate(timeout=600)[0] for p in procs]
-        assert [p.returncode for p in procs] == [0, 0], outputs
+        # 3: the process had nothing left while the other still trained its member; the last
+        # to end saw every member completed
+        codes = [p.returncode for p in procs]
+        assert set(codes) <= {0, 3} and 0 in codes, outputs
     finally:
         for p in procs:
             p.kill()
