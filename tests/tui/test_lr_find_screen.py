@@ -131,3 +131,28 @@ def test_curve_screen_small(snap_compare, tmp_path):
 
 def test_curve_screen_large(snap_compare, tmp_path):
     assert _snapshot_of_the_curve(snap_compare, tmp_path, LARGE)
+
+
+def test_the_lr_key_is_refused_while_a_run_trains_in_this_console(tiny_data, tmp_path):
+    # the range test would share the process with the run (its reseeding, its thread count)
+    engine = ScriptedEngine(hold_after=1)
+    app = make_app(
+        data_dir=tiny_data, runs_dir=tmp_path / "runs", engine=engine, presets=[_tiny_scratch()]
+    )
+
+    async def scenario(pilot):
+        await wait_for(pilot, lambda: app.data_checked, what="the data check")
+        await pilot.press("ctrl+s", "enter")  # Start, in this console
+        await wait_for(pilot, lambda: engine.started.is_set(), what="the run")
+        await pilot.press("1")  # back to the Launch form
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        assert not isinstance(app.screen, LrFindScreen)
+        assert app.current_job is not None
+        app.stop_current()
+        await wait_for(pilot, lambda: app.current_job is None, what="the stop")
+        await pilot.press("ctrl+l")  # idle again: the range test may run
+        await wait_for(pilot, lambda: isinstance(app.screen, LrFindScreen), what="the screen")
+        await pilot.press("escape")
+
+    drive(app, scenario, size=LARGE)

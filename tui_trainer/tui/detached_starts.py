@@ -24,8 +24,10 @@ from tui_trainer.tui.live import RunView
 
 POLL_S = 1.0
 # A child's exit code when it ended before making a run folder (cli/app.py's codes): 0 a sweep
-# with nothing left to run, 130 stopped while preparing; anything else (2: bad input) failed.
-ENDED_BEFORE_A_RUN = {0: RunStatus.COMPLETED, 130: RunStatus.INTERRUPTED}
+# with nothing left to run, 3 one whose members left all train in other processes (nothing for
+# this child to do: its part is done, the panel follows them), 130 stopped while preparing;
+# anything else (2: bad input) failed.
+ENDED_BEFORE_A_RUN = {0: RunStatus.COMPLETED, 3: RunStatus.COMPLETED, 130: RunStatus.INTERRUPTED}
 
 
 def pending_view(start: DetachedStart) -> RunView:

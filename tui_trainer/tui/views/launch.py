@@ -206,6 +206,15 @@ class LaunchView(Horizontal):
         if self.query_one(PresetPicker).current_sweep is not None:
             self.notify("The range test runs one config: pick a preset, not a sweep.")
             return
+        if self.app.current_job is not None:
+            # it would share this process with the run: its reseeding and thread count too
+            self.notify(
+                "a run trains in this console: wait for it, or run `tui-trainer lr-find` in "
+                "another terminal",
+                title="LR find refused",
+                severity="warning",
+            )
+            return
         result = form.check()
         if result.config is None or form.preset is None:
             message = next(iter(result.errors.values()), "choose a preset first")
