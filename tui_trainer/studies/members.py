@@ -24,6 +24,7 @@ host's clock against the failed run's `ended_at`, written by whichever host ran 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -35,6 +36,8 @@ from tui_trainer.studies import sweeps
 from tui_trainer.studies.sweeps import Sweep, SweepMember, member_key, member_state
 
 TAKE_OVER = (RunStatus.INTERRUPTED, RunStatus.CRASHED, RunStatus.STALE)
+# Starts a member's fresh run given the event callback to use: runs.launch.start_run's call.
+FreshStart = Callable[[EventCallback], tuple[Run | None, RunEnded]]
 
 
 class SkipReason(StrEnum):
@@ -81,13 +84,19 @@ class Claimed:
         runs_dir: Path,
         on_event: EventCallback | None = None,
         stop: threading.Event | None = None,
+        start: FreshStart | None = None,
     ) -> tuple[Run | None, RunEnded]:
+        """Resume the member's run, or start it fresh: with `start(on_event)` when given (the
+        console's own engine, which tests stand in for), else `sweeps.run_member`."""
+
         def noting(event) -> None:
             if isinstance(event, RunStarted):
                 self.claim.note_run(event.run_id)
             if on_event is not None:
                 on_event(event)
 
+        if self.resume is None and start is not None:
+            return start(noting)
         if self.resume is None:
             return sweeps.run_member(  # through the module: tests stand in for it
                 self.sweep,
@@ -155,3 +164,25 @@ def _skip_reason(status: str, run: Run | None, since: float) -> SkipReason | Non
 def _ended_at(run: Run) -> float:
     value = run.summary().get("ended_at")
     return float(value) if isinstance(value, int | float) else 0.0
+
+
+def train_member(
+    sweep: Sweep,
+    member: SweepMember,
+    *,
+    data_dir: Path,
+    runs_dir: Path,
+    since: float,
+    on_event: EventCallback | None = None,
+    stop: threading.Event | None = None,
+    start: FreshStart | None = None,
+) -> tuple[Run | None, RunEnded] | Skipped:
+    """Claim `member`, then resume or start it under the claim, or say why it is skipped: what
+    the console does for each member of a sweep it trains one at a time."""
+    taken = claim_member(sweep, member, runs_dir, since=since, stop=stop)
+    if isinstance(taken, Skipped):
+        return taken
+    with taken:
+        return taken.train(
+            data_dir=data_dir, runs_dir=runs_dir, on_event=on_event, stop=stop, start=start
+        )

@@ -17,6 +17,7 @@ import gc
 import itertools
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,8 @@ from tui_trainer.runs.store import Run
 from tui_trainer.studies.sweeps import Sweep, SweepMember, sweep_paths
 from tui_trainer.tui import hangup
 from tui_trainer.tui.detached_starts import POLL_S, DetachedStarts
-from tui_trainer.tui.jobs import Job, JobQueue, StartMode
-from tui_trainer.tui.live import RunView
+from tui_trainer.tui.jobs import Job, JobQueue, StartMode, train_job
+from tui_trainer.tui.live import SKIPPED, RunView
 from tui_trainer.tui.messages import EngineEvent, JobFinished, QueueEdit, StepBatch
 from tui_trainer.tui.relay import EventRelay
 from tui_trainer.tui.screens.confirm import ConfirmScreen
@@ -182,10 +183,13 @@ class TrainerApp(App[None]):
 
     def submit_sweep(self, sweep: Sweep, members: list[SweepMember]) -> list[Job]:
         """Queue a sweep's members in order (the first trains now when idle)."""
+        since = time.time()
         jobs = [
             Job(next(self._numbers), m.preset, m.overrides, m.config, sweep.name, m.name)
             for m in members
         ]
+        for job, member in zip(jobs, members, strict=True):
+            job.plan, job.plan_member, job.since = sweep, member, since
         if not jobs:
             return jobs
         for job in jobs:
@@ -217,17 +221,10 @@ class TrainerApp(App[None]):
         lower_thread_priority()
         relay = EventRelay(self.post_message, job.number)
         run = ended = None
-        error = ""
+        error = skipped = ""
         try:
-            run, ended = self.engine(
-                job.config,
-                preset=job.preset,
-                overrides=job.overrides,
-                data_dir=self.data_dir,
-                runs_dir=self.runs_dir,
-                on_event=relay,
-                stop=stop,
-                **job.engine_tags(),
+            run, ended, skipped = train_job(
+                job, self.engine, self.data_dir, self.runs_dir, on_event=relay, stop=stop
             )
         except UserError as exc:
             error = str(exc)
@@ -237,7 +234,7 @@ class TrainerApp(App[None]):
             relay.flush()
             if run is not None and ended is not None and self.stop_reason:
                 hangup.record_stop_reason(run, ended, self.stop_reason)
-            self.post_message(JobFinished(job, run, ended, error))
+            self.post_message(JobFinished(job, run, ended, error, skipped))
 
     def stop_current(self) -> None:
         if self.current_worker is not None and self.live is not None:
@@ -273,7 +270,11 @@ class TrainerApp(App[None]):
 
     def on_job_finished(self, message: JobFinished) -> None:
         job = message.job
-        if message.error and self.live is not None:
+        if message.skipped and self.live is not None:
+            self.live.status = SKIPPED
+            self.live.log.append(f"skipped {job.label}: {message.skipped}")
+            self.notify(message.skipped, title=f"{job.label} skipped")
+        elif message.error and self.live is not None:
             self.live.status = RunStatus.FAILED
             self.live.log.append(f"did not start: {message.error}")
             self.notify(message.error, title=f"{job.label} did not start", severity="error")

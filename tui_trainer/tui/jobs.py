@@ -4,12 +4,18 @@ tui/relay.py)."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from tui_trainer.config import RunConfig
-from tui_trainer.studies.sweeps import member_meta
+from tui_trainer.events import EventCallback, RunEnded
+from tui_trainer.runs.store import Run
+from tui_trainer.studies.members import Skipped, train_member
+from tui_trainer.studies.sweeps import Sweep, SweepMember, member_meta
 
 
 class StartMode(StrEnum):
@@ -46,6 +52,11 @@ class Job:
     config: RunConfig
     sweep: str = ""  # the sweep this job is a member of, if any
     member: str = ""  # its member name: the run id ends with it, config.json records both
+    # a sweep member's sweep and member: it trains under the member's claim (runs/claims.py),
+    # so a `tui-trainer sweep` process or Slurm task on the same runs folder never trains it too
+    plan: Sweep | None = None
+    plan_member: SweepMember | None = None
+    since: float = 0.0  # when its sweep was started here: a failure elsewhere since then is final
 
     @property
     def label(self) -> str:
@@ -95,3 +106,40 @@ class JobQueue:
 
     def clear(self) -> None:
         self.jobs.clear()
+
+
+def train_job(
+    job: Job,
+    engine: Callable[..., tuple[Run | None, RunEnded]],
+    data_dir: Path,
+    runs_dir: Path,
+    *,
+    on_event: EventCallback,
+    stop: threading.Event,
+) -> tuple[Run | None, RunEnded | None, str]:
+    """Train `job` with `engine` (runs.launch.start_run, or a test's stand-in) in the calling
+    thread: (run, its end, "") — or (None, None, why) for a sweep member skipped under its
+    claim (another process trains it, or it completed meanwhile). A sweep member trains under
+    its claim, resumed where its run was left, as `tui-trainer sweep` trains it."""
+
+    def start(listener: EventCallback) -> tuple[Run | None, RunEnded]:
+        return engine(
+            job.config,
+            preset=job.preset,
+            overrides=job.overrides,
+            data_dir=data_dir,
+            runs_dir=runs_dir,
+            on_event=listener,
+            stop=stop,
+            **job.engine_tags(),
+        )
+
+    if job.plan is None or job.plan_member is None:
+        return (*start(on_event), "")
+    done = train_member(
+        job.plan, job.plan_member, data_dir=data_dir, runs_dir=runs_dir, since=job.since,
+        on_event=on_event, stop=stop, start=start,
+    )  # fmt: skip
+    if isinstance(done, Skipped):
+        return None, None, done.describe()
+    return (*done, "")

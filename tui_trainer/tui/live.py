@@ -19,6 +19,7 @@ from tui_trainer.runs.store import Run
 LOG_LINES = 200
 # The view's status before the engine says RunStarted; a RunStatus from then on.
 PREPARING = "preparing"
+SKIPPED = "skipped"  # a sweep member the console left to the process that claims it
 
 
 @dataclass

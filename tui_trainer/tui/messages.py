@@ -32,14 +32,18 @@ class StepBatch(Message):
 
 
 class JobFinished(Message):
-    """The training thread is done with a job: it ended (`ended`) or never started (`error`)."""
+    """The training thread is done with a job: it ended (`ended`), never started (`error`), or
+    was skipped (`skipped`: a sweep member another process trains, or completed meanwhile)."""
 
-    def __init__(self, job: Job, run: Run | None, ended: RunEnded | None, error: str = "") -> None:
+    def __init__(
+        self, job: Job, run: Run | None, ended: RunEnded | None, error: str = "", skipped: str = ""
+    ) -> None:
         super().__init__()
         self.job = job
         self.run = run
         self.ended = ended
         self.error = error
+        self.skipped = skipped
 
 
 class QueueEdit(Message):

@@ -137,8 +137,8 @@ def member_rows(
             status = holder.status  # crashed or stale: what the next sweep reruns
         if key == training:
             status = JobState.TRAINING
-        elif key in queued and status != RunStatus.COMPLETED:
-            status = JobState.QUEUED
+        elif key in queued and status != RunStatus.COMPLETED and not (holder and holder.live):
+            status = JobState.QUEUED  # one another process claimed meanwhile shows as such
         run_id = state.run.id if state.run else (holder.run_id if holder else None)
         test_acc = None
         if state.run is not None and status == RunStatus.COMPLETED:
