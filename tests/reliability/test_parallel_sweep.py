@@ -76,6 +76,12 @@ def test_two_at_once_complete_every_member_once(presets, tiny_data, tmp_path):
     for i, member in enumerate(studies.load_sweep("tiny-three").members, 1):
         text = (logs / f"{member.name}.log").read_text()
         assert f"--member {i} " in text and "status: completed" in text, text
+        # the member's run folder holds the same file as console.log
+        (run,) = [r for r in runs if r.meta().get("sweep_member") == member.name]
+        linked = run.path / "console.log"
+        assert linked.samefile(logs / f"{member.name}.log")
+        shown = invoke("show", run.id, "--runs-dir", runs_dir)
+        assert f"output: {linked}" in shown.output, shown.output
     states = studies.member_states(studies.load_sweep("tiny-three"), runs_dir)
     assert all(s.holder is None for s in states)  # every claim let go
 

@@ -134,6 +134,10 @@ def test_a_childs_environment_names_its_gpu_and_its_parent():
     assert on_gpu["CUDA_VISIBLE_DEVICES"] == "1" and on_gpu["PATH"] == "/bin"
     assert on_gpu[parallel.PARENT_ENV] == str(os.getpid())
     assert parallel.child_env(Slot(0, None, 2), base)["CUDA_VISIBLE_DEVICES"] == "0,1"
+    # its own log, not a detached parent's: the one the child links into its run folder
+    detached_parent = {**base, parallel.LOG_ENV: "/runs/.detached/parent.log"}
+    own = parallel.child_env(Slot(0, None, 2), detached_parent, log=Path("/runs/m.log"))
+    assert own[parallel.LOG_ENV] == "/runs/m.log"
 
 
 def test_one_decode_per_image_list_and_size_then_the_children_find_it_cached(

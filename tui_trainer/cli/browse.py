@@ -12,6 +12,7 @@ from rich.table import Table
 from tui_trainer import config as C
 from tui_trainer.cli.common import RunsOpt, out, print_summary, user_errors
 from tui_trainer.errors import UserError
+from tui_trainer.runs.detached import LOG_NAME
 from tui_trainer.runs.display import format_number
 from tui_trainer.runs.store import Run, default_runs_dir, find_run, list_runs
 from tui_trainer.train.system_metrics import SystemPeaks, format_bytes
@@ -137,6 +138,9 @@ def show(
     out.print("config: " + "  ".join(f"{k}={v}" for k, v in cfg.items()), highlight=False)
     summary = r.summary()
     print_summary(r.status(summary), summary, summary.get("message", ""))
+    console_log = r.path / LOG_NAME  # a detached or --parallel run's output
+    if console_log.exists():
+        out.print(f"output: {console_log}", markup=False, highlight=False)
     print_system(r, summary)
     print_class_results(r)
     width = min(out.width, 100)

@@ -92,11 +92,13 @@ def follow(launch: Launch) -> tuple[Run | None, RunEnded]:
 
 
 def _log_linker() -> EventCallback | None:
-    """In a detached child: link its log into each run folder as the run starts."""
+    """In a detached child (or a `--parallel` member): link its log into each run folder as
+    the run starts."""
     log = detached.own_log()
     if log is None:
         return None
-    runs_dir = log.parent.parent  # the log is <runs>/.detached/NAME.log
+    # the log is <runs>/.detached/NAME.log, or a --parallel member's <runs>/.sweep-logs/S/M.log
+    runs_dir = next((p.parent for p in log.parents if p.name.startswith(".")), log.parent.parent)
 
     def link(event: Event) -> None:
         if isinstance(event, RunStarted):

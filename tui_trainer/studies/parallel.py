@@ -58,6 +58,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from tui_trainer.errors import UserError
+from tui_trainer.runs.detached import LOG_ENV
 from tui_trainer.studies.sweeps import SweepMember
 
 LOGS_DIR = ".sweep-logs"  # a dot-folder in the runs folder: never a run (no config.json)
@@ -181,9 +182,16 @@ def child_command(sweep: str, index: int, options: ChildOptions, slot: Slot) -> 
     return command
 
 
-def child_env(slot: Slot, base: dict[str, str] | None = None) -> dict[str, str]:
+def child_env(
+    slot: Slot, base: dict[str, str] | None = None, *, log: Path | None = None
+) -> dict[str, str]:
+    """The child's environment: its parent, its GPU, and its log, which the child links into
+    its run folder as console.log (runs/detached.py: the same as a detached run's log, and
+    not the log of a detached parent this environment may have come from)."""
     env = dict(os.environ if base is None else base)
     env[PARENT_ENV] = str(os.getpid())
+    if log is not None:
+        env[LOG_ENV] = str(log)
     env["PYTHONUNBUFFERED"] = "1"  # the log shows each line as it is written
     if slot.gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = slot.gpu

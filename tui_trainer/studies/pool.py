@@ -154,7 +154,7 @@ class SweepPool:
                 return
             child.slot = self._free.pop(0)
             command = child_command(self.sweep.name, child.index, self.options, child.slot)
-            child.process = self._spawn(command, child_env(child.slot), child.log)
+            child.process = self._spawn(command, child_env(child.slot, log=child.log), child.log)
 
     def _reap(self) -> None:
         for child in self._live():
