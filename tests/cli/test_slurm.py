@@ -19,35 +19,19 @@ import pytest
 
 from tests.support.processes import subprocess_env
 from tests.support.runs import invoke
+from tests.support.sweeps import sweep_presets
 from tui_trainer.files import write_json_atomic
 from tui_trainer.runs.groups import comparable
 from tui_trainer.runs.store import list_runs
 from tui_trainer.studies import slurm
 from tui_trainer.studies import sweeps as studies
 
-TINY_PRESET = """\
-model = "resnet18"
-image_size = 32
-resize = 36
-batch_size = 8
-epochs = 1
-lr = 0.01
-step_size = 1
-precision = "fp32"
-device = "cpu"
-threads = 1
-"""
 FOUR = 'base = "tiny"\n[grid]\nlr = [0.01, 0.02, 0.03, 0.04]\n'
 
 
 @pytest.fixture
 def presets(tmp_path, monkeypatch):
-    folder = tmp_path / "presets"
-    folder.mkdir()
-    (folder / "tiny.toml").write_text(TINY_PRESET)
-    (folder / "tiny-four.toml").write_text(FOUR)
-    monkeypatch.setenv("TUI_TRAINER_PRESETS", str(folder))
-    return folder
+    return sweep_presets(tmp_path / "presets", monkeypatch, {"tiny-four": FOUR})
 
 
 def write_script(tiny_data, runs_dir: Path, script: Path, *extra) -> str:

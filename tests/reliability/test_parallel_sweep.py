@@ -15,35 +15,19 @@ import pytest
 
 from tests.support.processes import leftovers, spawn_cli
 from tests.support.runs import fake_run, invoke
+from tests.support.sweeps import sweep_presets
 from tui_trainer.runs.groups import comparable
 from tui_trainer.runs.store import list_runs
 from tui_trainer.studies import parallel
 from tui_trainer.studies import sweeps as studies
 
-TINY_PRESET = """\
-model = "resnet18"
-image_size = 32
-resize = 36
-batch_size = 8
-epochs = 1
-lr = 0.01
-step_size = 1
-precision = "fp32"
-device = "cpu"
-threads = 1
-"""
 THREE = 'base = "tiny"\n[grid]\nlr = [0.01, 0.02, 0.03]\n'
 CHILD_PID = re.compile(r"\(pid (\d+), ")
 
 
 @pytest.fixture
 def presets(tmp_path, monkeypatch):
-    folder = tmp_path / "presets"
-    folder.mkdir()
-    (folder / "tiny.toml").write_text(TINY_PRESET)
-    (folder / "tiny-three.toml").write_text(THREE)
-    monkeypatch.setenv("TUI_TRAINER_PRESETS", str(folder))
-    return folder
+    return sweep_presets(tmp_path / "presets", monkeypatch, {"tiny-three": THREE})
 
 
 def sweep_args(tiny_data, runs_dir, *extra) -> list:

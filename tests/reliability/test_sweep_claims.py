@@ -12,22 +12,11 @@ import pytest
 
 from tests.support.processes import spawn_cli
 from tests.support.runs import invoke
+from tests.support.sweeps import sweep_presets
 from tui_trainer.runs.groups import comparable
 from tui_trainer.runs.store import list_runs
 from tui_trainer.studies import sweeps as studies
 
-TINY_PRESET = """\
-model = "resnet18"
-image_size = 32
-resize = 36
-batch_size = 8
-epochs = 1
-lr = 0.01
-step_size = 1
-precision = "fp32"
-device = "cpu"
-threads = 1
-"""
 # a member the other process took: held by it, or completed by the time this one looked
 SKIPPED = re.compile(r"^tiny-four \d/4: tiny-lr=[\d.]+: (running elsewhere|completed) \(")
 FOUR = 'base = "tiny"\n[grid]\nlr = [0.01, 0.02, 0.03, 0.04]\n'
@@ -35,13 +24,8 @@ FOUR = 'base = "tiny"\n[grid]\nlr = [0.01, 0.02, 0.03, 0.04]\n'
 
 @pytest.fixture
 def presets(tmp_path, monkeypatch):
-    folder = tmp_path / "presets"
-    folder.mkdir()
-    (folder / "tiny.toml").write_text(TINY_PRESET)
-    (folder / "tiny-four.toml").write_text(FOUR)
-    monkeypatch.setenv("TUI_TRAINER_PRESETS", str(folder))
     monkeypatch.setenv("TUI_TRAINER_HEARTBEAT", "0.5")
-    return folder
+    return sweep_presets(tmp_path / "presets", monkeypatch, {"tiny-four": FOUR})
 
 
 def sweep_args(tiny_data, runs_dir, *extra) -> list:
