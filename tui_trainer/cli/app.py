@@ -18,7 +18,7 @@ from tui_trainer.cli import (
     sweeps,
     training,
 )
-from tui_trainer.cli.common import DataOpt, DeviceOpt, RunsOpt, user_errors
+from tui_trainer.cli.common import DataOpt, DeviceOpt, RunsOpt, fit_consoles, user_errors
 from tui_trainer.cli.data_commands import data_app
 
 app = typer.Typer(
@@ -33,6 +33,7 @@ def console(
     ctx: typer.Context, data: DataOpt = None, runs_dir: RunsOpt = None, device: DeviceOpt = None
 ) -> None:
     """With no command: open the console (same as `tui-trainer tui`)."""
+    fit_consoles()
     if ctx.invoked_subcommand is None:
         tui(data, runs_dir, device)
 

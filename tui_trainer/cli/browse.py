@@ -23,7 +23,7 @@ STUDY_ORDER = {"Scratch": 0, "Transfer learning": 1, "Augmentation": 2, "Backbon
 @user_errors
 def presets() -> None:
     """List the presets: one per experiment of the report, grouped by study."""
-    console = out.console()
+    console = out
     wide = console.width >= 110
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     cols = ["preset", "model", "weights", "freeze", "augment", "lr", "epochs", "step", "gamma"]
@@ -102,7 +102,7 @@ def runs(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    console = out.console()
+    console = out
     # A narrow terminal gets the columns that tell runs apart; the id already names the preset.
     cols = RUN_COLUMNS if console.width >= 120 else NARROW_RUN_COLUMNS
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)

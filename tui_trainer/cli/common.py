@@ -7,7 +7,7 @@ Exit codes: 0 completed, 1 failed or diverged, 2 bad input (nothing written), 13
 from __future__ import annotations
 
 import functools
-import sys
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -20,20 +20,36 @@ from tui_trainer.events import RunStatus
 from tui_trainer.runs.display import format_number
 from tui_trainer.runs.store import SUMMARY_FIELDS
 
+# Real consoles, one per stream: Rich's Live display pushes itself onto the console it is given and
+# pops itself off on stop, so the same object must serve a whole command. fit_consoles() sizes
+# them for each invocation; file=None follows sys.stdout / sys.stderr as they are swapped.
+out = Console()
 err = Console(stderr=True)
+PIPED_WIDTH = 200  # piped or redirected: rows a reader or grep gets whole, not cut at 80
 
 
-class _Out:
-    """stdout console made per call: full-width rows when piped, the terminal's width otherwise."""
-
-    def console(self) -> Console:
-        return Console(width=None if sys.stdout.isatty() else 200)
-
-    def __getattr__(self, name):
-        return getattr(self.console(), name)
+def _columns_from_env() -> int | None:
+    """$COLUMNS when it is a usable width; 0, junk or unset leave the width to the stream."""
+    value = os.environ.get("COLUMNS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
-out = _Out()
+def fit_consoles() -> None:
+    """Size both consoles for this invocation: $COLUMNS if set, else the terminal's width on a
+    terminal, else PIPED_WIDTH for stdout (stderr's one-line errors wrap at 80 there)."""
+    columns = _columns_from_env()
+    for console in (out, err):
+        if columns is not None:
+            console.width = columns
+        elif console.is_terminal or console is err:
+            console.width = None  # Rich asks the terminal on every render
+        else:
+            console.width = PIPED_WIDTH
+
+
+def interactive() -> bool:
+    """Whether stdout can show a live display: a terminal that is not TERM=dumb."""
+    return out.is_terminal and not out.is_dumb_terminal
 
 DataOpt = Annotated[
     Path | None,

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterator
 
 import typer
 
-from tui_trainer.cli.common import err, out, print_summary
+from tui_trainer.cli.common import err, interactive, out, print_summary
 from tui_trainer.cli.progress import progress_listener
 from tui_trainer.events import Event, EventCallback, RunEnded, RunStarted, RunStatus, fan_out
 from tui_trainer.runs import detached
@@ -80,7 +79,7 @@ def follow(launch: Launch) -> tuple[Run | None, RunEnded]:
     """Call `launch(on_event)` with the progress display, then print how the run ended.
     Under torchrun rank 0 alone shows progress and the summary; the others stay silent."""
     main = is_main_process()
-    with progress_listener(out, sys.stdout.isatty() and main) as listener:
+    with progress_listener(out, interactive() and main) as listener:
         run, ended = launch(fan_out(listener, _log_linker()))
     if main:
         print_summary(ended.status, ended.summary, ended.message)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from rich import box
 from rich.live import Live
 from rich.table import Table
 
-from tui_trainer.cli.common import err, out
+from tui_trainer.cli.common import err, interactive, out
 from tui_trainer.errors import Stopped
 from tui_trainer.events import RunStatus
 from tui_trainer.runs.display import format_number
@@ -75,13 +74,12 @@ def _say_decode(job: pooling.DecodeJob, done: bool) -> None:
 
 
 def _run_with_view(pool, total: int, stop: threading.Event, abort: threading.Event) -> bool:
-    if not sys.stdout.isatty():
+    if not interactive():
         lines = _PlainLines(total)
         interrupted = pool.run(lines, stop, abort)
-        out.console().print(member_table(lines.last))
+        out.print(member_table(lines.last))
         return interrupted
-    console = out.console()
-    with Live(console=console, auto_refresh=False, transient=False) as live:
+    with Live(console=out, auto_refresh=False, transient=False) as live:
 
         def show(snapshot: PoolSnapshot) -> None:
             live.update(member_table(snapshot), refresh=True)

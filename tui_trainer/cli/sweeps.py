@@ -82,7 +82,7 @@ def sweeps() -> None:
         table.add_column(col, no_wrap=col != "description")
     for s in studies.list_sweeps():
         table.add_row(s.name, s.base, str(len(s.members)), s.description)
-    out.console().print(table)
+    out.print(table)
 
 
 def _print_sweep_states(states, only: int | None = None) -> None:
@@ -101,7 +101,7 @@ def _print_sweep_states(states, only: int | None = None) -> None:
         table.add_row(
             str(i), s.member.name, s.member.preset, status, run_id, format_number(test_acc)
         )
-    out.console().print(table)
+    out.print(table)
 
 
 def _check_member(plan: studies.Sweep, member: int | None) -> None:
