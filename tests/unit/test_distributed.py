@@ -9,6 +9,7 @@ from tests.support.runs import tiny_config
 from tui_trainer.data.batches import batch_order
 from tui_trainer.errors import Stopped, UserError
 from tui_trainer.train import topology as distributed
+from tui_trainer.train.host import is_main_process
 from tui_trainer.train.topology import Topology
 
 
@@ -24,7 +25,7 @@ def test_outside_torchrun_everything_is_single_process(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     order = torch.randperm(10)
     topology = Topology.join(tiny_config())
-    assert not topology.active and topology.is_main and distributed.is_main_process()
+    assert not topology.active and topology.is_main and is_main_process()
     assert torch.equal(topology.shard_train(order), order)
     assert torch.equal(topology.shard_eval(5), torch.arange(5))
     assert topology.local_batch(256) == 256

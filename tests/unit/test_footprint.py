@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from tests.support.runs import tiny_config
-from tui_trainer.config import RunConfig
+from tui_trainer.config import MODELS, RunConfig
 from tui_trainer.train.checkpoint import TrainState, save_best
 from tui_trainer.train.checkpoint_writer import CheckpointWriter, take_snapshot
 from tui_trainer.train.footprint import estimate_footprint
-from tui_trainer.train.models import build_model
+from tui_trainer.train.models import apply_freeze, build_model
 
 
 def test_the_estimate_matches_the_checkpoints_a_resnet18_run_writes(tmp_path):
@@ -48,3 +49,20 @@ def test_alexnet_on_caltech101_frozen_parts_momentum_and_keep_last():
     # a 10-class head is smaller than a 101-class one; more steps, more metrics rows
     assert estimate_footprint(RunConfig(classes=10)).best_bytes < full.best_bytes
     assert estimate_footprint(RunConfig(), steps_per_epoch=24).metrics_bytes > full.metrics_bytes
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_the_table_of_shapes_matches_the_networks_torchvision_builds(model):
+    for classes in (2, 101):
+        with torch.device("meta"):
+            net = build_model(model, classes)
+        state = sum(t.numel() * t.element_size() for t in net.state_dict().values())
+        for freeze in ("none", "conv", "fc"):
+            weights = "none" if freeze == "none" else "imagenet"
+            config = RunConfig(model=model, classes=classes, freeze=freeze, weights=weights)
+            estimate = estimate_footprint(config)
+            trained = apply_freeze(net, model, freeze)
+            momentum = sum(p.numel() * p.element_size() for p in trained)
+            assert (estimate.best_bytes, estimate.last_bytes) == (state, state + momentum), freeze
+            for p in net.parameters():
+                p.requires_grad_(True)

@@ -43,10 +43,10 @@ from tui_trainer.errors import UserError
 from tui_trainer.train.hardware import (
     autocast_dtype,
     check_precision,
-    cpu_threads,
     resolve_device,
     sync,
 )
+from tui_trainer.train.host import cpu_threads
 from tui_trainer.train.models import apply_freeze, build_model, set_train_mode
 from tui_trainer.train.precision_probe import decide
 

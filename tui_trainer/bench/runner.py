@@ -31,7 +31,8 @@ from tui_trainer.data.batches import TensorSplit, normalization
 from tui_trainer.data.layout import find_layout, resolve_data_dir
 from tui_trainer.events import Epoch, Log, RunEnded, RunStarted, RunStatus
 from tui_trainer.train import engine
-from tui_trainer.train.hardware import autocast_dtype, cpu_threads, resolve_device, sync
+from tui_trainer.train.hardware import autocast_dtype, resolve_device, sync
+from tui_trainer.train.host import cpu_threads
 from tui_trainer.train.models import apply_freeze, build_model, set_train_mode
 from tui_trainer.train.precision_probe import CAP_S, PrecisionChoice, candidates, probe, table_lines
 

@@ -23,7 +23,7 @@ from tui_trainer.cli.progress import progress_listener
 from tui_trainer.events import Event, EventCallback, RunEnded, RunStarted, RunStatus, fan_out
 from tui_trainer.runs import detached
 from tui_trainer.runs.store import Run
-from tui_trainer.train.topology import is_main_process, process_rank
+from tui_trainer.train.host import is_main_process, process_rank
 
 EXIT_CODES = {
     RunStatus.COMPLETED: 0,

@@ -32,7 +32,7 @@ from tui_trainer.studies import members as claiming
 from tui_trainer.studies import parallel as parallel_
 from tui_trainer.studies import sweeps as studies
 from tui_trainer.train.footprint import estimate_footprint
-from tui_trainer.train.hardware import cpu_threads
+from tui_trainer.train.host import cpu_threads
 
 SetOpt = Annotated[
     list[str] | None,

@@ -34,9 +34,10 @@ from tui_trainer.runs.writer import RunWriter
 from tui_trainer.train import engine
 from tui_trainer.train.checkpoint import Checkpoint, remove_last
 from tui_trainer.train.hardware import resolve_device
+from tui_trainer.train.host import is_main_process
 from tui_trainer.train.precision_probe import PrecisionChoice, decide
 from tui_trainer.train.system_sampler import reset_torch_peak, start_sampler
-from tui_trainer.train.topology import Topology, is_main_process
+from tui_trainer.train.topology import Topology
 
 
 def _git_revision() -> str | None:

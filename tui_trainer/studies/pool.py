@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tui_trainer.data.decode import decode_all
 from tui_trainer.data.layout import find_layout, make_splits
 from tui_trainer.studies.parallel import (
     KILL_AFTER,
@@ -64,6 +63,8 @@ def fill_decode_cache(
     """Decode each job into the cache (every core), before any child starts; an entry already
     there is only checked. Raises `Stopped` when `stop` is set meanwhile (nothing cached for
     the job it stopped). `on_job(job, done)`: called as a job starts and as it ends."""
+    from tui_trainer.data.decode import decode_all  # torch: loaded once a pool decodes, not before
+
     for job in jobs:
         if on_job is not None:
             on_job(job, False)

@@ -7,7 +7,6 @@ checks of an explicit precision. `precision=auto` is decided by a measurement
 from __future__ import annotations
 
 import hashlib
-import os
 import platform
 from pathlib import Path
 
@@ -86,12 +85,3 @@ def sync(device: torch.device) -> None:
 
 def autocast_dtype(precision: str) -> torch.dtype | None:
     return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-
-
-def cpu_threads(requested: int) -> int:
-    if requested:
-        return requested
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        return os.cpu_count() or 1

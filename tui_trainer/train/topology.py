@@ -35,7 +35,8 @@ from torch import nn
 
 from tui_trainer.config import RunConfig
 from tui_trainer.errors import Stopped, UserError
-from tui_trainer.train.hardware import cpu_threads, resolve_device
+from tui_trainer.train.hardware import resolve_device
+from tui_trainer.train.host import cpu_threads, env_int
 
 TIMEOUT_ENV = "TUI_TRAINER_DIST_TIMEOUT"
 DEFAULT_TIMEOUT_S = 600  # long enough for local rank 0 to decode the full dataset on first use
@@ -43,23 +44,6 @@ T = TypeVar("T")
 
 
 COMM_ERROR_HINTS = ("gloo", "nccl", "connection", "timed out", "timeout", "socket")
-
-
-def _env_int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
-
-
-def is_main_process() -> bool:
-    """Rank 0 (or no torchrun): for front ends that print before or after a run, from the env."""
-    return _env_int("RANK", 0) == 0
-
-
-def process_rank() -> int:
-    """This process's rank as torchrun set it (0 outside torchrun), from the env."""
-    return _env_int("RANK", 0)
 
 
 def _timeout() -> timedelta:
@@ -127,10 +111,10 @@ class Topology:
     def from_env(cls) -> Topology:
         """What torchrun's variables say (a single process without them); joins nothing."""
         return cls(
-            rank=_env_int("RANK", 0),
-            world_size=_env_int("WORLD_SIZE", 1),
-            local_rank=_env_int("LOCAL_RANK", 0),
-            local_world_size=_env_int("LOCAL_WORLD_SIZE", 1),
+            rank=env_int("RANK", 0),
+            world_size=env_int("WORLD_SIZE", 1),
+            local_rank=env_int("LOCAL_RANK", 0),
+            local_world_size=env_int("LOCAL_WORLD_SIZE", 1),
             launched="RANK" in os.environ,
         )
 
