@@ -29,9 +29,10 @@ from textual.signal import Signal
 from textual.worker import Worker, get_current_worker
 
 from tui_trainer.config import Preset, RunConfig, list_presets
+from tui_trainer.data.layout import find_layout, resolve_data_dir
 from tui_trainer.errors import UserError
 from tui_trainer.events import RunStatus
-from tui_trainer.runs.store import Run
+from tui_trainer.runs.store import Run, default_runs_dir
 from tui_trainer.studies.sweeps import Sweep, SweepMember, sweep_paths
 from tui_trainer.tui import hangup
 from tui_trainer.tui.detached_starts import POLL_S, DetachedStarts
@@ -52,8 +53,6 @@ STYLES = Path(__file__).parent / "styles"
 
 def find_data_problem(data_dir: Path) -> str | None:
     """None when the dataset is there; else where we looked and how to fix it."""
-    from tui_trainer.data.layout import find_layout  # imports torch, if nothing has yet
-
     try:
         find_layout(data_dir)
     except UserError as exc:
@@ -148,13 +147,14 @@ class TrainerApp(App[None]):
 
     @work(thread=True, group="data-check")
     def _check_data(self) -> None:
-        """In a thread: listing a big (or network) data folder, and importing torch where
-        nothing has yet, stay off the UI thread; the launch view says "checking" meanwhile."""
+        """In a thread: listing a big (or network) data folder stays off the UI thread; the
+        launch view says "checking" meanwhile. It imports no torch: nothing does before the
+        first training, LR finder or preview (tests/unit/test_startup.py)."""
         problem = find_data_problem(self.data_dir)
         self.call_from_thread(self._data_checked, problem)
 
     def _data_checked(self, problem: str | None) -> None:
-        freeze_imports()  # the check imported torch
+        freeze_imports()  # the console's modules are in memory now
         self.data_problem, self.data_checked = problem, True
         self.data_changed.publish(None)
 
@@ -372,9 +372,6 @@ def make_app(
     sweeps: list[str] | None = None,
 ) -> TrainerApp:
     """The app with the CLI's defaults for whatever is not given ($TUI_TRAINER_DATA/RUNS)."""
-    from tui_trainer.data.layout import resolve_data_dir
-    from tui_trainer.runs.store import default_runs_dir
-
     return TrainerApp(
         data_dir=resolve_data_dir(data_dir),
         runs_dir=Path(runs_dir) if runs_dir else default_runs_dir(),
