@@ -19,7 +19,7 @@ import typer
 from tui_trainer import config as C
 from tui_trainer.cli import slurm_command as S
 from tui_trainer.cli import sweep_progress
-from tui_trainer.cli.common import DataOpt, DeviceOpt, RunsOpt, out, user_errors
+from tui_trainer.cli.common import DataOpt, DeviceOpt, RunsOpt, err, out, user_errors
 from tui_trainer.cli.listen import exit_code, follow, stopping
 from tui_trainer.cli.tables import Col, fitted_table, left_out_line
 from tui_trainer.data.layout import find_layout, resolve_data_dir
@@ -205,10 +205,13 @@ def sweep(
             data_dir, runs_dir, tuple(set_ or ()), seeds, device, since=since
         )
         raise typer.Exit(sweep_progress.run_parallel(plan, todo, slots, options))
-    with stopping(f"continue the sweep with `tui-trainer sweep {plan.name}`") as stop:
+    hint = f"continue the sweep with `tui-trainer sweep {plan.name}`"
+    with stopping(hint) as stop:
         interrupted = _run_members(plan, todo, data_dir, runs_dir, stop, since)
     states = studies.member_states(plan, runs_dir)
     _print_sweep_states(states)
+    if interrupted:
+        err.print(hint, markup=False, highlight=False)
     raise typer.Exit(studies.sweep_exit_code(states, interrupted))
 
 
