@@ -151,7 +151,7 @@ def show(
     print_summary(r.status(summary), summary, summary.get("message", ""))
     console_log = r.path / LOG_NAME  # a detached or --parallel run's output
     if console_log.exists():
-        out.print(f"output: {console_log}", markup=False, highlight=False)
+        out.print(f"output: {console_log}", markup=False, highlight=False, soft_wrap=True)
     print_system(r, summary)
     print_class_results(r)
     width = min(out.width, 100)
@@ -163,7 +163,8 @@ def show(
         plotext.plotsize(width, 15)
         plotext.theme("clear")
         draw()
-        typer.echo(plotext.build())
+        # the clear theme still ends each line with a colour reset: none where colour is refused
+        typer.echo(plotext.uncolorize(plotext.build()))
 
 
 def print_system(r: Run, summary: dict) -> None:
