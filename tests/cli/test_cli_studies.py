@@ -92,6 +92,7 @@ def test_an_interrupted_member_stops_the_sweep_with_130(presets, tiny_data, tmp_
     fail_when(monkeypatch, 0.01, engine.Stopped())
     result = invoke("sweep", "tiny-sweep", "--data", tiny_data, "--runs-dir", runs_dir)
     assert result.exit_code == 130, result.output
+    assert "continue the sweep with `tui-trainer sweep tiny-sweep`" in result.output
     (run,) = list_runs(runs_dir)
     assert run.status() == "interrupted"
     dry = invoke("sweep", "tiny-sweep", "--runs-dir", runs_dir, "--dry-run")

@@ -6,12 +6,10 @@ import json
 from typing import Annotated
 
 import typer
-from rich import box
-from rich.table import Table
-from rich.text import Text
 
 from tui_trainer import config as C
 from tui_trainer.cli.common import RunsOpt, out, print_summary, user_errors
+from tui_trainer.cli.tables import Col, fitted_table, left_out_line
 from tui_trainer.errors import UserError
 from tui_trainer.runs.detached import LOG_NAME
 from tui_trainer.runs.display import format_number
@@ -21,53 +19,67 @@ from tui_trainer.train.system_metrics import SystemPeaks, format_bytes
 STUDY_ORDER = {"Scratch": 0, "Transfer learning": 1, "Augmentation": 2, "Backbones": 3}
 
 
+# A narrow terminal leaves out the higher `drop` first: the free text, then the schedule.
+PRESET_COLUMNS = (
+    Col("preset"),
+    Col("model", 5),
+    Col("weights", 6),
+    Col("freeze", 4),
+    Col("augment", 3),
+    Col("lr"),
+    Col("epochs", 7),
+    Col("step", 9),
+    Col("gamma", 8),
+    Col("description", 10, wrap=True),
+)
+
+
 @user_errors
 def presets() -> None:
     """List the presets: one per experiment of the report, grouped by study."""
-    console = out
-    wide = console.width >= 110
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
-    cols = ["preset", "model", "weights", "freeze", "augment", "lr", "epochs", "step", "gamma"]
-    for col in cols:
-        table.add_column(col, no_wrap=True)
-    if wide:
-        table.add_column("description", ratio=1)
+    rows: list[list[str]] = []
     study = None
     for p in sorted(C.list_presets(), key=lambda p: (STUDY_ORDER.get(p.study, 9), p.name)):
         if p.study != study:
             study = p.study
-            table.add_row(f"[bold]{study}[/]")
+            rows.append([f"[bold]{study}[/]"])
         c = p.config
-        cells = [
-            p.name,
-            c.model,
-            c.weights,
-            c.freeze,
-            c.augment,
-            f"{c.lr:g}",
-            str(c.epochs),
-            str(c.step_size),
-            f"{c.gamma:g}",
-        ]
-        table.add_row(*cells, *([p.description] if wide else []))
-    console.print(table)
+        rows.append(
+            [
+                p.name,
+                c.model,
+                c.weights,
+                c.freeze,
+                c.augment,
+                f"{c.lr:g}",
+                str(c.epochs),
+                str(c.step_size),
+                f"{c.gamma:g}",
+                p.description,
+            ]
+        )
+    table, left_out = fitted_table(out, PRESET_COLUMNS, rows)
+    out.print(table)
+    if left_out:
+        out.print(left_out_line(left_out), markup=False, highlight=False)
 
 
-NARROW_RUN_COLUMNS = ("id", "lr", "epochs", "status", "max_val_acc", "test_acc", "duration")
+# In display order; a narrow terminal leaves out the higher `drop` first. The id names the
+# preset; id, status and test accuracy are always shown.
 RUN_COLUMNS = (
-    "id",
-    "preset",
-    "model",
-    "freeze",
-    "augment",
-    "lr",
-    "epochs",
-    "step",
-    "gamma",
-    "status",
-    "max_val_acc",
-    "test_acc",
-    "duration",
+    Col("id"),
+    Col("preset", 11),
+    Col("model", 9),
+    Col("freeze", 8),
+    Col("augment", 7),
+    Col("lr", 3),
+    Col("epochs", 4),
+    Col("step", 10),
+    Col("gamma", 10),
+    Col("status"),
+    Col("max_val_acc", 2),
+    Col("test_acc"),
+    Col("duration", 5),
 )
 
 
@@ -103,30 +115,15 @@ def runs(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    console = out
-    # A narrow terminal gets the columns that tell runs apart; the id already names the preset.
-    cols = RUN_COLUMNS if console.width >= 120 else NARROW_RUN_COLUMNS
-    cells: list[list[str]] = [[] for _ in cols]
+    cells = []
     for row in rows:
         dur = row["duration"]
         row = {**row, "duration": f"{dur / 60:.1f} min" if dur else "-"}
-        for column, c in zip(cells, cols, strict=True):
-            column.append(format_number(row[c], 4 if c == "lr" else 3))
-    console.print(_column_table(cols, cells))
-
-
-def _column_table(cols, cells: list[list[str]]) -> Table:
-    """A table of one-line, unwrapped cells, given column by column: one row whose cells hold a
-    column's lines. It prints as a row per line would (the box draws no line between rows),
-    and Rich lays out 7 cells instead of 7 per run: most of `runs`' time over hundreds of runs.
-    Text, not markup: a cell prints as written."""
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
-    for col in cols:
-        table.add_column(col, no_wrap=True)
-    if cells and cells[0]:
-        # a newline inside a cell (a hand-edited status) would shift the rows below it
-        table.add_row(*(Text("\n".join(c.replace("\n", " ") for c in column)) for column in cells))
-    return table
+        cells.append([format_number(row[c.name], 4 if c.name == "lr" else 3) for c in RUN_COLUMNS])
+    table, left_out = fitted_table(out, RUN_COLUMNS, cells)
+    out.print(table)
+    if left_out:
+        out.print(left_out_line(left_out, " or --json"), markup=False, highlight=False)
 
 
 @user_errors
@@ -154,7 +151,7 @@ def show(
     print_summary(r.status(summary), summary, summary.get("message", ""))
     console_log = r.path / LOG_NAME  # a detached or --parallel run's output
     if console_log.exists():
-        out.print(f"output: {console_log}", markup=False, highlight=False)
+        out.print(f"output: {console_log}", markup=False, highlight=False, soft_wrap=True)
     print_system(r, summary)
     print_class_results(r)
     width = min(out.width, 100)
@@ -166,7 +163,8 @@ def show(
         plotext.plotsize(width, 15)
         plotext.theme("clear")
         draw()
-        typer.echo(plotext.build())
+        # the clear theme still ends each line with a colour reset: none where colour is refused
+        typer.echo(plotext.uncolorize(plotext.build()))
 
 
 def print_system(r: Run, summary: dict) -> None:

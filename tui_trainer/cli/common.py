@@ -39,8 +39,10 @@ def fit_consoles() -> None:
     terminal, else PIPED_WIDTH for stdout (stderr's one-line errors wrap at 80 there)."""
     columns = _columns_from_env()
     for console in (out, err):
+        console.height = None  # an earlier invocation's (in-process tests call this again)
         if columns is not None:
-            console.width = columns
+            # width and height together: given the width alone, Rich sizes TERM=dumb at 80
+            console.size = (columns, console.height)
         elif console.is_terminal or console is err:
             console.width = None  # Rich asks the terminal on every render
         else:

@@ -84,7 +84,8 @@ def follow(launch: Launch) -> tuple[Run | None, RunEnded]:
     if main:
         print_summary(ended.status, ended.summary, ended.message)
         if run is not None:  # None: stopped before training, the message says so
-            out.print(f"run folder: {run.path}", markup=False, highlight=False)
+            # soft_wrap: the terminal wraps a long path, Rich would cut it into lines
+            out.print(f"run folder: {run.path}", markup=False, highlight=False, soft_wrap=True)
     elif ended.status == RunStatus.FAILED:  # rank 0 may be the one that died: say why
         err.print(f"rank {process_rank()}: {ended.message}", markup=False, highlight=False)
     return run, ended

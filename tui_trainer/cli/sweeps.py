@@ -15,14 +15,13 @@ import time
 from typing import Annotated
 
 import typer
-from rich import box
-from rich.table import Table
 
 from tui_trainer import config as C
 from tui_trainer.cli import slurm_command as S
 from tui_trainer.cli import sweep_progress
-from tui_trainer.cli.common import DataOpt, DeviceOpt, RunsOpt, out, user_errors
+from tui_trainer.cli.common import DataOpt, DeviceOpt, RunsOpt, err, out, user_errors
 from tui_trainer.cli.listen import exit_code, follow, stopping
+from tui_trainer.cli.tables import Col, fitted_table, left_out_line
 from tui_trainer.data.layout import find_layout, resolve_data_dir
 from tui_trainer.errors import UserError
 from tui_trainer.events import RunStatus
@@ -74,22 +73,35 @@ SinceOpt = Annotated[
 EXIT_HELD_ELSEWHERE = 3  # as a whole sweep's (studies.sweeps.sweep_exit_code)
 
 
+SWEEP_COLUMNS = (Col("sweep"), Col("base", 2), Col("members"), Col("description", 1, wrap=True))
+# A narrow terminal leaves out the preset, then the accuracy; run ids stay whole.
+MEMBER_COLUMNS = (
+    Col("#"),
+    Col("member"),
+    Col("preset", 2),
+    Col("status"),
+    Col("run"),
+    Col("test_acc", 1),
+)
+
+
 @user_errors
 def sweeps() -> None:
     """List the sweeps: studies of several runs, started with `tui-trainer sweep NAME`."""
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
-    for col in ("sweep", "base", "members", "description"):
-        table.add_column(col, no_wrap=col != "description")
-    for s in studies.list_sweeps():
-        table.add_row(s.name, s.base, str(len(s.members)), s.description)
+    rows = [[s.name, s.base, str(len(s.members)), s.description] for s in studies.list_sweeps()]
+    _print_fitted(SWEEP_COLUMNS, rows)
+
+
+def _print_fitted(columns, rows) -> None:
+    table, left_out = fitted_table(out, columns, rows)
     out.print(table)
+    if left_out:
+        out.print(left_out_line(left_out), markup=False, highlight=False)
 
 
 def _print_sweep_states(states, only: int | None = None) -> None:
     """The members' table; `only`: member K's row alone (its # kept)."""
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
-    for col in ("#", "member", "preset", "status", "run", "test_acc"):
-        table.add_column(col, no_wrap=True)
+    rows = []
     for i, s in enumerate(states, 1):
         if only is not None and i != only:
             continue
@@ -98,10 +110,10 @@ def _print_sweep_states(states, only: int | None = None) -> None:
         status = s.status
         if s.holder is not None and s.holder.live and s.status == RunStatus.RUNNING:
             status = f"running ({s.holder.describe()})"
-        table.add_row(
-            str(i), s.member.name, s.member.preset, status, run_id, format_number(test_acc)
+        rows.append(
+            [str(i), s.member.name, s.member.preset, status, run_id, format_number(test_acc)]
         )
-    out.print(table)
+    _print_fitted(MEMBER_COLUMNS, rows)
 
 
 def _check_member(plan: studies.Sweep, member: int | None) -> None:
@@ -193,10 +205,13 @@ def sweep(
             data_dir, runs_dir, tuple(set_ or ()), seeds, device, since=since
         )
         raise typer.Exit(sweep_progress.run_parallel(plan, todo, slots, options))
-    with stopping(f"continue the sweep with `tui-trainer sweep {plan.name}`") as stop:
+    hint = f"continue the sweep with `tui-trainer sweep {plan.name}`"
+    with stopping(hint) as stop:
         interrupted = _run_members(plan, todo, data_dir, runs_dir, stop, since)
     states = studies.member_states(plan, runs_dir)
     _print_sweep_states(states)
+    if interrupted:
+        err.print(hint, markup=False, highlight=False)
     raise typer.Exit(studies.sweep_exit_code(states, interrupted))
 
 

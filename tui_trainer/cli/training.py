@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 
 from tui_trainer import config as C
-from tui_trainer.cli.common import DataOpt, DeviceOpt, RunsOpt, user_errors
-from tui_trainer.cli.listen import exit_code, follow, stopping
+from tui_trainer.cli.common import DataOpt, DeviceOpt, RunsOpt, err, user_errors
+from tui_trainer.cli.listen import RUN_RESUME_HINT, exit_code, follow, stopping
 from tui_trainer.data.layout import resolve_data_dir
 from tui_trainer.errors import UserError
+from tui_trainer.events import RunStatus
 from tui_trainer.runs.store import default_runs_dir
 
 PresetArg = Annotated[str | None, typer.Argument(help="Preset name (see `tui-trainer presets`).")]
@@ -43,11 +44,13 @@ def run(
     """Train one preset headless (or --resume a stopped run) and leave a run folder behind."""
     launch = _launcher(preset, set_, data, device, name, resume)
     with stopping() as stop:
-        _, ended = follow(
+        trained, ended = follow(
             lambda on_event: launch(
                 runs_dir=runs_dir or default_runs_dir(), on_event=on_event, stop=stop
             )
         )
+    if ended.status == RunStatus.INTERRUPTED and trained is not None:
+        err.print(RUN_RESUME_HINT.replace("RUN_ID", trained.id), markup=False, highlight=False)
     raise typer.Exit(exit_code(ended.status))
 
 
