@@ -305,12 +305,32 @@ def test_shipped_sweeps_list_and_plan():
     lines = plan.output.splitlines()
     assert lines[:2] == [
         "sweep report-study: 18 members, 18 to run",
-        "(run once, same config as another member: finetune)",
+        "(same config, run once: finetune-classes=5 = finetune-lr0.005-e20-s10-g0.1-classes=5)",
     ]
     rows = lines[4:-1]
     assert len(rows) == 18 and "resnet50-freeze" in rows[-1] and "pending" in rows[0]
     assert lines[-1].startswith("disk: about ")
 
+
+
+def test_dry_run_names_members_by_the_overrides_that_change_them():
+    plan = invoke("sweep", "scratch-lr-sweep", "--dry-run", "--set", "epochs=2")
+    assert plan.exit_code == 0, plan.output
+    assert "scratch-lr0.05-e30-s20-g0.1-epochs=2" in plan.output
+    # the two members that differ only in epochs are one config now: the plan says which
+    assert (
+        "(same config, run once: scratch-lr0.05-e40-s20-g0.1-epochs=2 = "
+        "scratch-lr0.05-e30-s20-g0.1-epochs=2)" in plan.output
+    )
+    rows = [line for line in plan.output.splitlines() if "pending" in line]
+    assert len(rows) == 5 and all("-epochs=2 " in row for row in rows)
+
+
+def test_a_bad_set_is_blamed_on_set_not_the_sweep_file(tmp_path):
+    result = invoke("sweep", "scratch-lr-sweep", "--dry-run", "--set", "epoch=2")
+    assert result.exit_code == 2
+    assert "--set: unknown config key 'epoch'" in result.output
+    assert ".toml" not in result.output and "member" not in result.output
 
 def _disk_gigabytes(output: str) -> tuple[float, float]:
     line = output.splitlines()[-1]
