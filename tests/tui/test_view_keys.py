@@ -8,8 +8,8 @@ from pathlib import Path
 from textual.widgets import Input
 
 from tests.support.tui import ScriptedEngine, drive, wait_for
-from tests.tui.test_lr_find_screen import _fixed_result
 from tui_trainer.config import load_preset
+from tui_trainer.train import lr_curve as L
 from tui_trainer.tui.app import make_app
 from tui_trainer.tui.screens.lr_find import LrFindScreen
 from tui_trainer.tui.widgets.key_bar import KeyBar
@@ -20,6 +20,15 @@ MISSING_DATA = Path("/nonexistent/caltech101")  # no data check to wait on a rea
 
 def _app(tmp_path):
     return make_app(data_dir=MISSING_DATA, runs_dir=tmp_path / "runs", engine=ScriptedEngine())
+
+
+def a_curve() -> L.LrFindResult:
+    """A measured range test, for the screen to show without running one."""
+    lrs = [1e-4 * 2**i for i in range(12)]
+    smoothed = [2.3, 2.3, 2.2, 2.0, 1.7, 1.4, 1.2, 1.1, 1.3, 2.0, 4.0, 9.0]
+    suggestion = L.suggest(lrs, smoothed, L.SuggestRule.STEEPEST)
+    rule = L.SuggestRule.STEEPEST
+    return L.LrFindResult(lrs, smoothed, smoothed, suggestion, rule, True, 12, {})
 
 
 def bar_text(app) -> str:
@@ -90,7 +99,7 @@ def test_after_the_lr_finder_closes_the_number_keys_switch_views(tmp_path):
             "scratch",
             MISSING_DATA,
             tmp_path / "runs",
-            result=_fixed_result(),
+            result=a_curve(),
         )
         await app.push_screen(screen, view._lr_found)  # the callback ctrl+l gives it
         await pilot.pause()
@@ -104,4 +113,3 @@ def test_after_the_lr_finder_closes_the_number_keys_switch_views(tmp_path):
         assert app.screen.query_one("#resize", Input).value == resize
 
     drive(app, scenario)
-
