@@ -70,13 +70,14 @@ def test_a_sweep_resumes_after_a_failed_member(presets, tiny_data, tmp_path, mon
     assert [s.status for s in states] == ["failed", "completed"]
     done = states[1].run.id
     meta = states[1].run.meta()
-    assert meta["sweep"] == "tiny-sweep" and meta["sweep_member"] == "tiny-lr=0.02"
+    assert meta["sweep"] == "tiny-sweep" and meta["sweep_member"] == "tiny-lr=0.02-epochs=1"
     assert meta["config"]["epochs"] == 1 and meta["overrides"] == {"lr": "0.02", "epochs": "1"}
 
     second = invoke(*args)  # only the failed member runs again
     assert second.exit_code == 0, second.output
     assert (
-        "2 members, 1 to run" in second.output and "tiny-sweep 1/1: tiny-lr=0.01" in second.output
+        "2 members, 1 to run" in second.output
+        and "tiny-sweep 1/1: tiny-lr=0.01-epochs=1" in second.output
     )
     states = studies.member_states(sweep, runs_dir)
     assert [s.status for s in states] == ["completed", "completed"] and states[1].run.id == done
@@ -129,7 +130,7 @@ def test_a_sweep_killed_mid_member_continues_where_it_stopped(presets, tiny_data
     rerun = invoke(*args)
     assert rerun.exit_code == 0, rerun.output
     assert "3 members, 2 to run" in rerun.output
-    assert "tiny-three 1/2: tiny-lr=0.02" in rerun.output
+    assert "tiny-three 1/2: tiny-lr=0.02-epochs=1" in rerun.output
     sweep = studies.load_sweep("tiny-three", {"epochs": "1", "threads": "1"})
     states = studies.member_states(sweep, runs_dir)
     assert [s.status for s in states] == ["completed"] * 3
@@ -148,13 +149,14 @@ def test_a_sweep_over_seeds_killed_mid_member_skips_the_finished_seeds(
     args += ["--set", "epochs=1", "--set", "threads=1"]
     kill_in_the_second_runs_first_epoch(args, runs_dir)  # seed 0's
     first, killed = list_runs(runs_dir)
-    assert first.config()["seed"] == 42 and first.meta()["sweep_member"] == "one"
+    assert first.config()["seed"] == 42 and first.meta()["sweep_member"] == "one-epochs=1"
     assert killed.config()["seed"] == 0 and killed.status() == "crashed"
 
     rerun = invoke(*args)
     assert rerun.exit_code == 0, rerun.output
     assert "3 members, 2 to run" in rerun.output and "seeds: 42, 0, 1" in rerun.output
-    assert "tiny-one 1/2: one-seed0" in rerun.output and "tiny-one 2/2: one-seed1" in rerun.output
+    assert "tiny-one 1/2: one-epochs=1-seed0" in rerun.output
+    assert "tiny-one 2/2: one-epochs=1-seed1" in rerun.output
     sweep = studies.load_sweep("tiny-one", {"epochs": "1", "threads": "1"}, seeds=(42, 0, 1))
     states = studies.member_states(sweep, runs_dir)
     assert [s.status for s in states] == ["completed"] * 3 and states[0].run.id == first.id
@@ -184,13 +186,13 @@ def test_a_member_failed_elsewhere_during_the_sweep_is_not_retried_by_it(
         patch.setattr(engine, "train_one_epoch", meanwhile)
         first = invoke(*args)
     assert first.exit_code == 1, first.output
-    assert "tiny-sweep 2/2: tiny-lr=0.02: failed in another process during this sweep" in (
+    assert "tiny-sweep 2/2: tiny-lr=0.02-epochs=1: failed in another process during this sweep" in (
         first.output
     )
     states = studies.member_states(sweep, runs_dir)
     assert [s.status for s in states] == ["completed", "failed"]
     second = invoke(*args)
-    assert second.exit_code == 0 and "tiny-sweep 1/1: tiny-lr=0.02" in second.output
+    assert second.exit_code == 0 and "tiny-sweep 1/1: tiny-lr=0.02-epochs=1" in second.output
     assert [s.status for s in studies.member_states(sweep, runs_dir)] == ["completed"] * 2
 
 
@@ -209,7 +211,7 @@ def test_a_parallel_child_treats_a_failure_since_its_parent_started_as_final(
     assert command[:4] == [sys.executable, "-m", "tui_trainer", "sweep"]
     child = invoke(*command[3:])  # the child's own command line, parsed as the child does
     assert child.exit_code == 1, child.output
-    assert "tiny-lr=0.02: failed in another process during this sweep" in child.output
+    assert "tiny-lr=0.02-epochs=1: failed in another process during this sweep" in child.output
     assert [r.id for r in list_runs(runs_dir)] == ["20240101-000000-elsewhere"]  # not retried
     # a later invocation (its own start) retries it: the failure came before it
     sweep = studies.load_sweep("tiny-sweep", {"epochs": "1"})
@@ -261,18 +263,18 @@ def test_member_k_trains_that_member_alone(presets, tiny_data, tmp_path):
     args = ["sweep", "tiny-sweep", "--data", tiny_data, "--runs-dir", runs_dir, "--set", "epochs=1"]
     result = invoke(*args, "--member", 2)
     assert result.exit_code == 0, result.output
-    assert "tiny-sweep member 2/2: tiny-lr=0.02" in result.output
+    assert "tiny-sweep member 2/2: tiny-lr=0.02-epochs=1" in result.output
     (run,) = list_runs(runs_dir)
     assert run.config()["lr"] == 0.02 and run.status() == "completed"
-    assert run.meta()["sweep_member"] == "tiny-lr=0.02"
+    assert run.meta()["sweep_member"] == "tiny-lr=0.02-epochs=1"
     # the numbering is the full order's, whatever has completed
     dry = invoke(*args, "--dry-run", "--member", 2)
     assert dry.exit_code == 0 and "2 members, 1 to run" in dry.output
     (row,) = [line.split() for line in dry.output.splitlines() if "tiny-lr=" in line]
-    assert row[:4] == ["2", "tiny-lr=0.02", "tiny", "completed"] and row[4] == run.id
+    assert row[:4] == ["2", "tiny-lr=0.02-epochs=1", "tiny", "completed"] and row[4] == run.id
     again = invoke(*args, "--member", 2)
     assert again.exit_code == 0, again.output
-    assert f"tiny-sweep member 2/2: tiny-lr=0.02: completed (run {run.id})" in again.output
+    assert f"tiny-sweep member 2/2: tiny-lr=0.02-epochs=1: completed (run {run.id})" in again.output
     assert len(list_runs(runs_dir)) == 1
 
 
@@ -291,7 +293,7 @@ def test_member_k_held_by_another_process_exits_3(presets, tiny_data, tmp_path):
     finally:
         held.release()
     assert result.exit_code == 3, result.output
-    assert f"tiny-lr=0.01: running elsewhere (pid {os.getpid()} on " in result.output
+    assert f"tiny-lr=0.01-epochs=1: running elsewhere (pid {os.getpid()} on " in result.output
     assert list_runs(runs_dir) == []
     assert "2 members, 1 to run" in dry.output and f"running (pid {os.getpid()} on" in dry.output
 
@@ -306,11 +308,31 @@ def test_shipped_sweeps_list_and_plan():
     lines = plan.output.splitlines()
     assert lines[:2] == [
         "sweep report-study: 18 members, 18 to run",
-        "(run once, same config as another member: finetune)",
+        "(same config, run once: finetune-classes=5 = finetune-lr0.005-e20-s10-g0.1-classes=5)",
     ]
     rows = lines[4:-1]
     assert len(rows) == 18 and "resnet50-freeze" in rows[-1] and "pending" in rows[0]
     assert lines[-1].startswith("disk: about ")
+
+
+def test_dry_run_names_members_by_the_overrides_that_change_them():
+    plan = invoke("sweep", "scratch-lr-sweep", "--dry-run", "--set", "epochs=2")
+    assert plan.exit_code == 0, plan.output
+    assert "scratch-lr0.05-e30-s20-g0.1-epochs=2" in plan.output
+    # the two members that differ only in epochs are one config now: the plan says which
+    assert (
+        "(same config, run once: scratch-lr0.05-e40-s20-g0.1-epochs=2 = "
+        "scratch-lr0.05-e30-s20-g0.1-epochs=2)" in plan.output
+    )
+    rows = [line for line in plan.output.splitlines() if "pending" in line]
+    assert len(rows) == 5 and all("-epochs=2 " in row for row in rows)
+
+
+def test_a_bad_set_is_blamed_on_set_not_the_sweep_file(tmp_path):
+    result = invoke("sweep", "scratch-lr-sweep", "--dry-run", "--set", "epoch=2")
+    assert result.exit_code == 2
+    assert "--set: unknown config key 'epoch'" in result.output
+    assert ".toml" not in result.output and "member" not in result.output
 
 
 def _disk_gigabytes(output: str) -> tuple[float, float]:

@@ -148,7 +148,7 @@ def test_ctrl_c_interrupts_every_started_member_and_a_rerun_completes(presets, t
     runs = list_runs(runs_dir)
     assert len(runs) == 2 and {r.status() for r in runs} == {"interrupted"}, output
     assert "stopping: " in output  # the plain lines say so
-    assert "3/3 tiny-lr=0.03: not started" in output  # no child started after the stop
+    assert "3/3 tiny-lr=0.03-epochs=8: not started" in output  # no child started after the stop
     for pid in child_pids(output):
         assert ended(pid), f"child {pid} left alive"
     for run in runs:  # each stopped once, cleanly: no hard stop

@@ -18,6 +18,7 @@ from tui_trainer.train import lr_curve as L
 from tui_trainer.tui.app import make_app
 from tui_trainer.tui.screens.lr_find import LrFindScreen
 from tui_trainer.tui.widgets.config_form import ConfigForm
+from tui_trainer.tui.widgets.lr_plot import LrCurvePlot
 
 SMALL = (80, 24)
 LARGE = (120, 36)
@@ -154,5 +155,42 @@ def test_the_lr_key_is_refused_while_a_run_trains_in_this_console(tiny_data, tmp
         await pilot.press("ctrl+l")  # idle again: the range test may run
         await wait_for(pilot, lambda: isinstance(app.screen, LrFindScreen), what="the screen")
         await pilot.press("escape")
+
+    drive(app, scenario, size=LARGE)
+
+
+def _diverged_result() -> L.LrFindResult:
+    """`_fixed_result` whose last step blew up, as a real range test's can (one step's loss
+    in the millions lifts the smoothed loss to 1e5)."""
+    fixed = _fixed_result()
+    lrs = [*fixed.lrs, fixed.options.lr_at(len(fixed.lrs))]
+    smoothed = [*fixed.smoothed, 122337.6]
+    return dataclasses.replace(fixed, lrs=lrs, losses=smoothed, smoothed=smoothed, steps_run=57)
+
+
+def _y_ticks(text: str) -> list[float]:
+    """The numbers left of the plot's y axis."""
+    ticks = []
+    for line in text.splitlines():
+        head = line.split("┤")[0].strip() if "┤" in line else ""
+        if head:
+            ticks.append(float(head))
+    return ticks
+
+
+def test_the_curve_leaves_out_the_diverged_tail_and_marks_the_suggestion(tmp_path):
+    app, preset = _curve_app(tmp_path)
+    result = _diverged_result()
+
+    async def scenario(pilot):
+        screen = LrFindScreen(preset.config, "scratch", tmp_path, tmp_path / "runs", result=result)
+        await app.push_screen(screen)
+        await pilot.pause()
+        text = screen.query_one(LrCurvePlot).render().plain
+        ticks = _y_ticks(text)
+        assert ticks and max(ticks) <= L.PLOT_CLIP * result.smoothed[0]
+        assert min(ticks) <= min(result.smoothed) + 0.1  # the useful part fills the height
+        assert "122337" not in text and "cut at 2x" in text
+        assert "●" in text  # the suggestion, on the curve
 
     drive(app, scenario, size=LARGE)

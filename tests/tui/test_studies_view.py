@@ -209,6 +209,29 @@ def test_bad_sweep_overrides_refuse_start(tiny_data, tmp_path):
     assert list_runs(tmp_path / "runs") == []
 
 
+
+def test_the_panel_names_members_by_the_overrides_and_blames_a_typo_on_the_field(tmp_path):
+    app = make_app(data_dir=tmp_path / "none", runs_dir=tmp_path / "runs")
+
+    async def scenario(pilot):
+        panel = await pick_sweep(pilot, "scratch-lr-sweep", "epochs=2")
+        await wait_for(pilot, lambda: panel.query_one("#sweep-members").row_count == 5)
+        names = [row[1] for row in cell_texts(panel.query_one("#sweep-members"))]
+        assert "scratch-lr0.05-e30-s20-g0.1-epochs=2" in names
+        assert all(name.endswith("-epochs=2") for name in names)
+        assert "1 duplicate config" in panel.counts_line()  # e30 and e40 are one run now
+        panel.query_one("#sweep-set").value = "epoch=2"
+        await pilot.pause()
+        error = str(panel.query_one("#sweep-error").render())
+        assert error.startswith("override field: unknown config key 'epoch'")
+        assert ".toml" not in error and "member" not in error
+        panel.query_one("#sweep-set").value = "epochs"
+        await pilot.pause()
+        error = str(panel.query_one("#sweep-error").render())
+        assert error == "override field: 'epochs' is not key=value: write e.g. epochs=2"
+
+    drive(app, scenario)
+
 def test_studies_key_s_shows_the_sweep_behind_the_tab(tmp_path):
     app = make_app(data_dir=tmp_path / "none", runs_dir=tmp_path / "runs")
 

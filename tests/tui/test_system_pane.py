@@ -4,7 +4,10 @@ followed from its folder and for one trained in this console, and snapshots at 8
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import socket
 from pathlib import Path
 
 from textual.widgets import Sparkline, Static
@@ -13,7 +16,7 @@ from tests.support.tui import ScriptedEngine, drive, make_fixture_runs, wait_for
 from tui_trainer.runs.store import Run
 from tui_trainer.train.system_metrics import GpuSample, SystemSample
 from tui_trainer.tui.app import make_app
-from tui_trainer.tui.widgets.system_pane import IN_CONSOLE, series
+from tui_trainer.tui.widgets.system_pane import IN_CONSOLE, latest_text, series
 
 GIB = 1 << 30
 MISSING_DATA = Path("/nonexistent/caltech101")  # as in test_snapshots: no data check varies
@@ -118,6 +121,21 @@ def test_a_run_of_this_console_says_it_shares_the_process(tiny_data, tmp_path):
         await wait_for(pilot, lambda: IN_CONSOLE in pane_text(app), what="the pane")
 
     drive(app, scenario, (120, 36))
+
+
+def test_the_pane_names_the_process_that_took_the_sample():
+    sample = fixture_samples(1)[0]
+    other = dataclasses.replace(sample, pid=os.getpid() + 1, host=socket.gethostname())
+    row = SystemSample.from_row(json.loads(json.dumps(other.to_row())))
+    assert row is not None and (row.pid, row.host) == (other.pid, other.host)
+    # a run of this console resumed by another process: its figures are not the console's
+    assert f"(pid {other.pid})" in latest_text(other, in_console=True)
+    assert IN_CONSOLE not in latest_text(other, in_console=True)
+    away = dataclasses.replace(other, host="gpu-box-2")
+    assert f"(pid {other.pid} on gpu-box-2)" in latest_text(away, in_console=False, compact=True)
+    here = dataclasses.replace(other, pid=os.getpid())
+    assert IN_CONSOLE in latest_text(here, in_console=False)
+    assert "(console process)" in latest_text(here, in_console=False, compact=True)
 
 
 def test_a_short_terminal_gets_one_line(tmp_path):

@@ -188,3 +188,27 @@ def test_format_lr():
     assert L.format_lr(0.000123) == "1.23e-04"
     assert L.format_lr(0.05) == "0.05"
     assert float(L.format_lr(0.0403701)) == pytest.approx(0.0404)
+
+
+def test_the_plot_window_ends_where_the_loss_passes_twice_its_start():
+    lrs = [1e-5 * 2**i for i in range(12)]
+    smoothed = [2.0, 1.9, 1.7, 1.4, 1.0, 0.8, 0.9, 1.5, 3.9, 4.1, 80.0, 122337.6]
+    shown, losses, cut = L.plot_window(lrs, smoothed)
+    assert cut and losses == smoothed[:9] and shown == lrs[:9]  # 4.1 is the first past 4.0
+    assert L.plot_window(lrs[:8], smoothed[:8]) == (lrs[:8], smoothed[:8], False)
+
+
+def test_the_cli_plot_of_a_diverged_curve_scales_to_the_useful_part():
+    from tui_trainer.cli.lr_find_command import plot_text
+
+    lrs = [1e-5 * 1.5**i for i in range(30)]
+    smoothed = [2.3 - 0.05 * i for i in range(25)] + [1.5, 2.5, 5.0, 900.0, 122337.6]
+    suggestion = L.suggest(lrs, smoothed, L.SuggestRule.STEEPEST)
+    result = L.LrFindResult(
+        lrs, smoothed, smoothed, suggestion, L.SuggestRule.STEEPEST, True, 30, {}
+    )
+    text = plot_text(result, width=80)
+    assert "122337" not in text and "900" not in text
+    ticks = [float(line.split("┤")[0]) for line in text.splitlines() if "┤" in line]
+    assert max(ticks) <= 2 * 2.3 and min(ticks) <= 1.2
+    assert "●" in text  # the suggestion, on the curve

@@ -68,11 +68,44 @@ def test_identical_configs_run_once_and_overrides_reach_every_member(tmp_path):
     text += '[[runs]]\nname = "c"\nlr = 0.2\n'
     d = write_presets(tmp_path, s=text)
     sweep = studies.load_sweep("s", directory=d)
-    assert [m.name for m in sweep.members] == ["a", "c"] and sweep.dropped == ["b"]
-    # an override shared by all can make members identical too
+    assert [m.name for m in sweep.members] == ["a", "c"] and sweep.dropped == ["b = a"]
+    # an override shared by all can make members identical too: the names say so
     forced = studies.load_sweep("s", {"lr": "0.3", "classes": "2"}, directory=d)
-    assert [m.name for m in forced.members] == ["a"] and forced.dropped == ["b", "c"]
+    assert [m.name for m in forced.members] == ["a-lr=0.3-classes=2"]
+    first = "a-lr=0.3-classes=2"
+    assert forced.dropped == [f"b-lr=0.3-classes=2 = {first}", f"c-lr=0.3-classes=2 = {first}"]
     assert forced.members[0].config.classes == 2 and forced.members[0].overrides["lr"] == "0.3"
+
+
+def test_member_names_end_with_the_overrides_that_change_them(tmp_path):
+    text = 'base = "tiny"\n[[runs]]\nname = "e1"\nepochs = 1\n[[runs]]\nname = "e3"\nepochs = 3\n'
+    text += '[[runs]]\nname = "lr"\nlr = 0.2\nepochs = 3\n'
+    d = write_presets(tmp_path, s=text)
+    sweep = studies.load_sweep("s", {"device": "cpu", "epochs": "3"}, directory=d)
+    # e1 changes, e3 and lr do not; device (where it runs) names none; e3 is now e1
+    assert [m.name for m in sweep.members] == ["e1-epochs=3", "lr"]
+    assert sweep.dropped == ["e3 = e1-epochs=3"]
+    assert sweep.members[0].config.epochs == 3 and sweep.members[0].overrides["epochs"] == "3"
+    assert [m.cell for m in sweep.members] == [m.name for m in sweep.members]
+    seeded = studies.load_sweep("s", {"epochs": "2"}, directory=d, seeds=(42, 0))
+    assert [m.name for m in seeded.members][:2] == ["e1-epochs=2", "e1-epochs=2-seed0"]
+
+
+def test_a_bad_override_is_blamed_on_where_it_was_typed(tmp_path):
+    d = write_presets(tmp_path, s='base = "tiny"\n[[runs]]\nname = "a"\nlr = 0.1\n')
+    for bad, says in (({"epoch": "2"}, "unknown config key 'epoch'"), ({"epochs": "two"}, "two")):
+        with pytest.raises(ConfigError) as cli:
+            studies.load_sweep("s", bad, directory=d)
+        assert str(cli.value).startswith("--set: ") and says in str(cli.value)
+        assert ".toml" not in str(cli.value) and "member" not in str(cli.value)
+        with pytest.raises(ConfigError, match="^override field: "):
+            studies.load_sweep("s", bad, directory=d, source="override field")
+    # wrong only with a member's own values: the override and the member are both named
+    d2 = write_presets(tmp_path / "2", s='base = "tiny"\n[[runs]]\nname = "big"\nresize = 80\n')
+    with pytest.raises(
+        ConfigError, match="^--set, on member big: resize=80 must be >= image_size=96"
+    ):
+        studies.load_sweep("s", {"image_size": "96"}, directory=d2)
 
 
 def test_include_puts_the_other_sweeps_members_first(tmp_path):
@@ -161,7 +194,8 @@ def test_shipped_sweeps_are_not_presets_and_cover_the_report():
     ]
     assert len(studies.load_sweep("finetune-lr-sweep").members) == 3
     study = studies.load_sweep("report-study")
-    assert len(study.members) == 18 and study.dropped == ["finetune"]
+    assert len(study.members) == 18
+    assert study.dropped == ["finetune = finetune-lr0.005-e20-s10-g0.1"]
     # every cell of the report's tables is filled by exactly one member of the study
     configs = [m.config.to_dict() for m in study.members]
     for table in report.TABLES:

@@ -242,7 +242,7 @@ def _print_plan(plan: studies.Sweep, todo: list[studies.SweepMember]) -> None:
     if plan.seeds:
         out.print(f"seeds: {', '.join(map(str, plan.seeds))} (each member once per seed)")
     if plan.dropped:
-        out.print(f"(run once, same config as another member: {', '.join(plan.dropped)})")
+        out.print(f"(same config, run once: {', '.join(plan.dropped)})")
 
 
 def _disk_line(todo: list[studies.SweepMember]) -> str:

@@ -36,6 +36,7 @@ SMOOTHING = 0.98  # fastai's beta
 DIVERGE_FACTOR = 4.0  # stop once the smoothed loss exceeds this times its minimum
 MIN_STEPS = 5
 SKIP_END = 5  # points left out at the end (fastai's lr_find)
+PLOT_CLIP = 2.0  # plots stop where the smoothed loss passes this times its starting value
 
 
 class SuggestRule(StrEnum):
@@ -200,19 +201,39 @@ def save_result(result: LrFindResult, runs_dir: Path, preset: str, when: datetim
     return path
 
 
+def plot_window(lrs: list[float], smoothed: list[float]) -> tuple[list[float], list[float], bool]:
+    """The part of the curve a plot shows, and whether a tail was cut: the points up to where
+    the smoothed loss first passes PLOT_CLIP times its starting value. The diverged tail runs to
+    thousands of times the loss, which would flatten the useful part into the bottom row (fastai
+    leaves it out of its plot too)."""
+    if not smoothed or not smoothed[0] > 0:
+        return lrs, smoothed, False
+    cap = PLOT_CLIP * smoothed[0]
+    for i, loss in enumerate(smoothed):
+        if loss > cap and i >= MIN_STEPS:
+            return lrs[:i], smoothed[:i], True
+    return lrs, smoothed, False
+
+
 def plot_curve(plt: Any, lrs: list[float], smoothed: list[float], suggestion: float | None) -> None:
-    """The smoothed loss against LR on a log x axis, the suggestion as a vertical line, drawn
-    into a plotext figure (the CLI's text, the TUI's widget)."""
+    """The smoothed loss against LR on a log x axis (`plot_window`'s part), the suggestion as a
+    vertical line and a point on the curve, drawn into a plotext figure (the CLI's text, the
+    TUI's widget)."""
     title = "LR range test"
     if suggestion is not None:
         title += f": suggested lr {format_lr(suggestion)}"
+    shown, losses, cut = plot_window(lrs, smoothed)
+    if cut:
+        title += f" (loss cut at {PLOT_CLIP:g}x its start)"
     plt.title(title)
     plt.xscale("log")
     plt.xlabel("learning rate (log)")
-    if lrs:
-        plt.plot(lrs, smoothed, marker="braille")
+    if shown:
+        plt.plot(shown, losses, marker="braille")
     if suggestion is not None:
-        plt.vline(suggestion)
+        plt.vline(suggestion, "red")
+        if suggestion in shown:  # one of the curve's points (`minimum`'s is a tenth of one)
+            plt.scatter([suggestion], [losses[shown.index(suggestion)]], marker="●", color="red")
 
 
 def format_lr(lr: float) -> str:

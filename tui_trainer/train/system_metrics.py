@@ -16,6 +16,8 @@ run trains:
         {index, uuid, name, used_by_run, util_percent, mem_used_bytes, mem_total_bytes,
          temp_c, power_w}; a field NVML does not support there (MIG, some boards) is null,
          and every field but index and used_by_run of a GPU NVML gives no handle for
+    pid, host                the process that took the sample (a resumed run's file holds the
+                             samples of each process that trained it); absent in older files
 
 A field this process could not read is null, never a missing GPU. Readers skip a line cut short
 by a kill, like metrics.jsonl's (`files.read_jsonl`).
@@ -98,6 +100,8 @@ class SystemSample:
     torch_peak_reserved_bytes: int | None = None
     note: str | None = None
     gpus: tuple[GpuSample, ...] = ()
+    pid: int | None = None
+    host: str | None = None
 
     def to_row(self) -> dict[str, Any]:
         row = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "gpus"}
@@ -122,6 +126,8 @@ class SystemSample:
             torch_peak_reserved_bytes=_int(row.get("torch_peak_reserved_bytes")),
             note=note if isinstance(note, str) else None,
             gpus=tuple(g for g in parsed if g is not None),
+            pid=_int(row.get("pid")),
+            host=row.get("host") if isinstance(row.get("host"), str) else None,
         )
 
     @property

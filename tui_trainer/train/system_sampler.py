@@ -166,6 +166,8 @@ class SystemSampler:
             torch_peak_reserved_bytes=peak,
             note="; ".join(sources.notes) or None,
             gpus=tuple(gpus or ()),
+            pid=os.getpid(),
+            host=socket.gethostname(),
         )
         with self._lock:
             if self._abandoned:  # the summary's peaks are taken: a row now would not count

@@ -94,11 +94,13 @@ class TrainerApp(App[None]):
         for name in ("app", "launch", "watch", "runs", "studies", "preview", "start_choice")
     ]
     BINDINGS = [
-        Binding("1", "show_view('launch')", "Launch"),
-        Binding("2", "show_view('watch')", "Watch"),
-        Binding("3", "show_view('runs')", "Runs"),
-        Binding("4", "show_view('studies')", "Studies"),
-        Binding("5", "show_view('preview')", "Preview"),
+        # 1-5 are text in a focused field; F1-F5 switch views from any focus (the key bar
+        # shows whichever of the two works at the moment).
+        Binding("1,f1", "show_view('launch')", "Launch"),
+        Binding("2,f2", "show_view('watch')", "Watch"),
+        Binding("3,f3", "show_view('runs')", "Runs"),
+        Binding("4,f4", "show_view('studies')", "Studies"),
+        Binding("5,f5", "show_view('preview')", "Preview"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]

@@ -227,6 +227,8 @@ class LaunchView(Horizontal):
         if lr is not None:
             self.query_one(ConfigForm).set_value("lr", format_lr(lr))
             self.notify(f"lr set to {format_lr(lr)} (the range test's suggestion)")
+        # Start is the next step; back in a text field, "3" for Runs would be typed into it.
+        self.query_one("#start", Button).focus()
 
     def _parallel_offer(self, members: int, device: str | None) -> ParallelOffer | None:
         """The dialog's "N in parallel" row: for two members or more; N as last chosen, else

@@ -6,8 +6,12 @@ once per process (pid and start time): `tui-trainer run` takes a second SIGINT a
 (the run would read crashed), so Stop pressed again while that process is still stopping says
 so instead, and the button reads "Stopping..." (class `-stopping`).
 
+The run this app trained last is followed from its folder as soon as another process trains it
+(`tui-trainer run --resume` in another shell): `f` finds it too, as any run another process
+trains; only the run this app trains now is left to `l`.
+
 The system pane reads the shown run's system.jsonl for all of them: the sampler of the training
-process writes it, whichever process or host that is."""
+process writes it, whichever process or host that is, and each sample names its process."""
 
 from __future__ import annotations
 
@@ -88,6 +92,7 @@ class WatchView(Vertical):
         self._system_signature: tuple | None = None
         self._log_shown = 0
         self._signalled: set[tuple] = set()  # `signal_key`s of the processes sent SIGINT here
+        self._own_signature: tuple | None = None  # of our last run's summary, when last read
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="status-row"):
@@ -160,13 +165,20 @@ class WatchView(Vertical):
         if self.app.live is None:
             self.notify("This app is not training a run: start one on the Launch screen (1).")
             return
+        self._own_signature = None
+        elsewhere = self._resumed_elsewhere()
+        if elsewhere is not None:  # our run, trained by another process now: that is live
+            self.follow(elsewhere)
+            return
         self.following, self.detached = None, None
         self._show(self.app.live)
 
     def action_follow_newest(self, quiet: bool = False) -> None:
         recent = list_runs(self.app.runs_dir)[-RECENT_RUNS:]
         running = [r for r in recent if r.status() == RunStatus.RUNNING]
-        mine = self.app.live.run_id if self.app.live else None
+        live = self.app.live
+        # the run this app trains now is `l`; one it trained before may be resumed elsewhere
+        mine = live.run_id if live is not None and self.app.current_job is not None else None
         others = [r for r in running if r.id != mine]
         if others:
             self.follow(others[-1])
@@ -186,9 +198,24 @@ class WatchView(Vertical):
             self._poll_disk()
         elif self.view is None:
             self.action_follow_newest(quiet=True)
+        elif self.view is self.app.live and (elsewhere := self._resumed_elsewhere()):
+            self.follow(elsewhere)  # `run --resume` of our run in another shell
         elif not self.view.finished:
             self._show_status()  # the ETA moves on
         self._poll_system()
+
+    def _resumed_elsewhere(self) -> Run | None:
+        """The run this app trained last, when another process trains its folder now; read
+        only when its summary.json changed."""
+        live = self.app.live
+        if live is None or not live.run_id or not live.finished or self.app.current_job:
+            return None
+        run = Run(self.app.runs_dir / live.run_id)
+        signature = (run.id, file_signature(run.summary_path))
+        if signature == self._own_signature:
+            return None
+        self._own_signature = signature
+        return run if run.status() == RunStatus.RUNNING else None
 
     def _poll_disk(self) -> None:
         run = self.following

@@ -5,17 +5,26 @@ Textual's `Footer` rebuilds one widget per key whenever focus or the screen chan
 shows the same bindings (the focused widget's first, then its containers', the screen's and
 the app's) as one `Static` update, and a click on a key presses it, like the footer.
 
-When the line is wider than the terminal, the app's view keys (1 Launch ... 5 Preview) shrink
-to one "1-5 Views" item, so the keys of the view at hand and Quit stay in sight.
+The app's views have two keys each: 1-5, and F1-F5, which a text field does not take as text.
+The bar shows the ones that work now: F1-F5 while a text field has focus, else 1-5. When the
+line is wider than the terminal, they shrink to one "1-5 Views" ("F1-F5 Views") item, so the
+keys of the view at hand and Quit stay in sight.
 """
 
 from __future__ import annotations
 
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Static
+from textual.widgets import Input, Static, TextArea
 
 VIEW_ACTION = "show_view("  # the app's bindings that switch views
+TEXT_FIELDS = (Input, TextArea)  # focused, they take 1-5 as text
+FUNCTION_KEYS = {f"f{n}" for n in range(1, 13)}
+
+
+def view_key_shown(key: str, screen: Screen) -> bool:
+    """Whether the bar shows this view key: an F-key exactly while a text field has focus."""
+    return (key in FUNCTION_KEYS) == isinstance(screen.focused, TEXT_FIELDS)
 
 
 class KeyBar(Static):
@@ -47,14 +56,18 @@ class KeyBar(Static):
         for key, (_node, binding, enabled, _tip) in screen.active_bindings.items():
             if not binding.show or binding.action in actions:
                 continue
-            actions.add(binding.action)
             if binding.action.startswith(VIEW_ACTION):
+                if not view_key_shown(key, screen):
+                    continue
                 views.append((len(parts), key))
-            parts.append(self._item(key, binding.description, enabled, binding))
+            actions.add(binding.action)
+            label = key.upper() if key in FUNCTION_KEYS else ""  # "F1", as printed on the key
+            parts.append(self._item(key, binding.description, enabled, binding, label))
         content = Content(" ").join(parts)
         if views and content.cell_length > self.size.width > 0:
             first, last = views[0][1], views[-1][1]
-            parts[views[0][0]] = self._item(first, "Views", True, label=f"{first}-{last}")
+            label = f"{first}-{last}".upper()  # "1-5", "F1-F5"
+            parts[views[0][0]] = self._item(first, "Views", True, label=label)
             dropped = {i for i, _ in views[1:]}
             content = Content(" ").join(p for i, p in enumerate(parts) if i not in dropped)
         if content != self._shown:

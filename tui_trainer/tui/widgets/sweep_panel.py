@@ -44,6 +44,7 @@ from tui_trainer.studies import sweeps as studies
 from tui_trainer.tui.jobs import JobState
 
 REFRESH_S = 1.5  # seconds between rereads of the runs folder while the panel is shown
+OVERRIDE_FIELD = "override field"  # what a bad override's error blames (the CLI's is --set)
 # What a member's state reads as, and its style; the order the counts line uses.
 STATE_LOOK = {
     RunStatus.COMPLETED: ("✓ done", "green"),
@@ -113,7 +114,9 @@ def parse_sweep_input(
     """The typed overrides, and the seeds `seeds=N` asks for (None: the file's own)."""
     words, seeds = [], None
     for word in text.split():
-        key, _, value = word.partition("=")
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{word!r} is not key=value: write e.g. epochs=2")
         if key != "seeds":
             words.append(word)
         elif value.isdecimal() and value.isascii():
@@ -182,8 +185,13 @@ class SweepPanel(Vertical):
             return
         text = self.query_one("#sweep-set", Input).value
         try:
-            overrides, seeds = parse_sweep_input(text, self.app.device)
-            self.sweep = studies.load_sweep(self.sweep_name, overrides, seeds=seeds)
+            try:
+                overrides, seeds = parse_sweep_input(text, self.app.device)
+            except UserError as exc:
+                raise ConfigError(f"{OVERRIDE_FIELD}: {exc}") from None
+            self.sweep = studies.load_sweep(
+                self.sweep_name, overrides, seeds=seeds, source=OVERRIDE_FIELD
+            )
             self.error = ""
         except UserError as exc:
             self.sweep, self.error = None, str(exc)

@@ -2,14 +2,17 @@
 line of text and sparklines of CPU, RSS, GPU utilisation and GPU memory.
 
 It draws `SystemSample`s read from the run's system.jsonl (train/system_metrics.py), the same
-way for the run this console trains and for one followed from another process or host. A run
-trained here shares the console's process, so its CPU and RSS include the console's own: the
-pane says so. On a short terminal (MainScreen's `-short`) the sparklines go and the pane is one
-line (watch.tcss).
+way for the run this console trains and for one followed from another process or host, and says
+whose figures they are: the process that took the newest sample (its pid, and its host when
+another), or this console's process, whose CPU and RSS include the console's own (a run trained
+here; not the same run resumed later by `tui-trainer run --resume`). On a short terminal
+(MainScreen's `-short`) the sparklines go and the pane is one line (watch.tcss).
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Sequence
 
 from rich.markup import escape
@@ -52,8 +55,27 @@ def _gpu_text(gpus: Sequence[GpuSample], compact: bool) -> str:
     return text + (f" +{len(mine) - 1} more" if len(mine) > 1 else "")
 
 
+def taken_here(sample: SystemSample, in_console: bool) -> bool:
+    """Whether this console's process took the sample; `in_console` where the sample does not
+    say (a file written before samples named their process)."""
+    if sample.pid is None:
+        return in_console
+    return sample.pid == os.getpid() and sample.host in (None, socket.gethostname())
+
+
+def process_text(sample: SystemSample, in_console: bool, compact: bool) -> str:
+    """Whose figures: "(console process)", "(pid 812)", "(pid 812 on gpu-2)"; "" when unknown."""
+    if taken_here(sample, in_console):
+        return f"[dim]({'console process' if compact else IN_CONSOLE})[/dim]"
+    if sample.pid is None:
+        return ""
+    elsewhere = sample.host and sample.host != socket.gethostname()
+    return f"[dim](pid {sample.pid}{f' on {escape(sample.host)}' if elsewhere else ''})[/dim]"
+
+
 def latest_text(sample: SystemSample | None, in_console: bool, compact: bool = False) -> str:
-    """The newest sample as one line (markup)."""
+    """The newest sample as one line (markup); `in_console`: the run shown trains in this
+    console, for samples that do not name their process."""
     if sample is None:
         return "[dim]system: no samples yet[/dim]"
     size = _short_bytes if compact else format_bytes
@@ -69,9 +91,8 @@ def latest_text(sample: SystemSample | None, in_console: bool, compact: bool = F
         parts.append(f"[dim]{escape(sample.note)}[/dim]")
     elif not compact:
         parts.append("no GPU")
-    if in_console:
-        parts.append(f"[dim]({'console process' if compact else IN_CONSOLE})[/dim]")
-    return "  ".join(parts)
+    process = process_text(sample, in_console, compact)
+    return "  ".join([*parts, process] if process else parts)
 
 
 def series(samples: Sequence[SystemSample]) -> dict[str, list[float]]:
