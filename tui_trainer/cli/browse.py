@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich import box
+from rich.measure import Measurement
 from rich.table import Table
 
 from tui_trainer import config as C
@@ -52,7 +53,7 @@ def presets() -> None:
     console.print(table)
 
 
-NARROW_RUN_COLUMNS = ("id", "lr", "epochs", "status", "max_val_acc", "test_acc", "duration")
+NARROW_RUN_COLUMNS = ("id", "lr", "epochs", "status", "max_val_acc", "test_acc")
 RUN_COLUMNS = (
     "id",
     "preset",
@@ -68,6 +69,31 @@ RUN_COLUMNS = (
     "test_acc",
     "duration",
 )
+
+
+def runs_table(rows: list[dict], cols: tuple[str, ...]) -> Table:
+    """Whole headers and ids (an id is what `show` and `--resume` take); the narrow set fits
+    80 columns with these headers and the short figures of `run_cell`."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    longest_id = max((len(row["id"]) for row in rows), default=0)
+    for col in cols:
+        header = RUN_HEADERS.get(col, col)
+        table.add_column(header, no_wrap=True, min_width=longest_id if col == "id" else len(header))
+    for row in rows:
+        table.add_row(*(run_cell(row, c) for c in cols))
+    return table
+
+
+RUN_HEADERS = {"max_val_acc": "best val", "test_acc": "test acc", "duration": "time"}
+
+
+def run_cell(row: dict, col: str) -> str:
+    value = row[col]
+    if col == "duration":
+        return "-" if not value else f"{value:.0f}s" if value < 90 else f"{value / 60:.1f}m"
+    if col == "lr" and isinstance(value, float):
+        return f"{value:g}"
+    return format_number(value, 3)
 
 
 def run_row(r) -> dict:
@@ -103,15 +129,13 @@ def runs(
         typer.echo(json.dumps(rows, indent=2))
         return
     console = out
-    # A narrow terminal gets the columns that tell runs apart; the id already names the preset.
-    cols = RUN_COLUMNS if console.width >= 120 else NARROW_RUN_COLUMNS
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
-    for col in cols:
-        table.add_column(col, no_wrap=True)
-    for row in rows:
-        dur = row["duration"]
-        row = {**row, "duration": f"{dur / 60:.1f} min" if dur else "-"}
-        table.add_row(*(format_number(row[c], 4 if c == "lr" else 3) for c in cols))
+    # The first set that fits whole: all, then the columns that tell runs apart (the id
+    # already names the preset) with the time, then without it.
+    for cols in (RUN_COLUMNS, (*NARROW_RUN_COLUMNS, "duration"), NARROW_RUN_COLUMNS):
+        table = runs_table(rows, cols)
+        natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+        if natural <= console.width:
+            break
     console.print(table)
 
 
