@@ -122,9 +122,9 @@ class RunView:
         if view.steps:
             last = view.steps[-1]
             view.epoch, view.step, view.lr = last["epoch"], last["step"], last.get("lr")
-            # known once an epoch is complete (the folder does not record it before)
+            # the summary has it from the start; an older run's folder once an epoch is done
             done = {e["epoch"] for e in view.epochs}
-            view.steps_per_epoch = max(
+            view.steps_per_epoch = int(summary.get("steps_per_epoch") or 0) or max(
                 (s["step"] for s in view.steps if s["epoch"] in done), default=0
             )
             view.steps_at_start = view.steps[0].get("global_step", 1) - 1
