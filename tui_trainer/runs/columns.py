@@ -68,6 +68,22 @@ LABELS = {
 }
 
 
+# The report's column names the Studies tables take from it, where the key's word is not enough.
+REPORT_NAMES = {
+    "NUM_EPOCHS": "epochs",
+    "TEST_ACCURACY": "test_acc",
+    "TEST_ACCURACY_FREEZE": "Test acc, frozen",
+    "AUG_TYPE": "Augmentation",
+    "NET": "Network",
+}
+
+
+def report_label(name: str) -> str:
+    """A report column's name (TEST_ACCURACY, NUM_EPOCHS) as the console shows it."""
+    word = REPORT_NAMES.get(name, name.lower())
+    return LABELS.get(word, word[:1].upper() + word[1:].replace("_", " "))
+
+
 def label(key: str) -> str:
     """The console's name for a column: its word above, else the key with spaces."""
     return LABELS.get(key, key.replace("_", " ").capitalize())

@@ -6,7 +6,8 @@ shows the same bindings (the focused widget's first, then its containers', the s
 the app's) as one `Static` update, and a click on a key presses it, like the footer.
 
 When the line is wider than the terminal, the app's view keys (1 Launch ... 5 Preview) shrink
-to one "1-5 Views" item, so the keys of the view at hand and Quit stay in sight.
+to one "1-5 Views" item, so the keys of the view at hand and Quit stay in sight; if it is still
+too wide, the keys left of Quit go from the right until it fits (never `q Qu…`).
 """
 
 from __future__ import annotations
@@ -56,7 +57,12 @@ class KeyBar(Static):
             first, last = views[0][1], views[-1][1]
             parts[views[0][0]] = self._item(first, "Views", True, label=f"{first}-{last}")
             dropped = {i for i, _ in views[1:]}
-            content = Content(" ").join(p for i, p in enumerate(parts) if i not in dropped)
+            parts = [p for i, p in enumerate(parts) if i not in dropped]
+            content = Content(" ").join(parts)
+        while len(parts) > 2 and content.cell_length > self.size.width > 0:
+            # still too wide: the keys before Quit go from the right, Quit stays whole
+            del parts[-2]
+            content = Content(" ").join(parts)
         if content != self._shown:
             self._shown = content
             self.update(content)
