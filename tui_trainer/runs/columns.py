@@ -32,8 +32,11 @@ SETTINGS = (
     "step_size",
     "gamma",
 )
-# Keys that change neither what a run learns nor its figures: never a column.
+# Keys that change neither what a run learns nor its figures: never a column. The preset is a
+# column only among all settings: a run's id ends with it already.
 NOT_SETTINGS = frozenset({"threads", "eval_batch_size", "keep_last", "device"})
+# The results a row is judged by: kept in sight at any width, before any setting that does not fit.
+IN_SIGHT = ("max_val_acc", "test_acc")
 RESULTS = ("max_val_acc", "test_acc", "final_train_loss", "accuracy_gap", "loss_gap", "duration")
 
 LABELS = {
@@ -95,7 +98,7 @@ def varying_settings(rows: Iterable[Mapping[str, Any]], keys: Iterable[str]) -> 
     rows = list(rows)
     varying = []
     for key in keys:
-        if key in NOT_SETTINGS or key in LEADING or key in RESULTS:
+        if key in NOT_SETTINGS or key in LEADING or key in RESULTS or key == "preset":
             continue
         values = {repr(row.get(key)) for row in rows}
         if len(values) > 1:
@@ -104,17 +107,35 @@ def varying_settings(rows: Iterable[Mapping[str, Any]], keys: Iterable[str]) -> 
 
 
 def table_keys(
-    rows: Iterable[Mapping[str, Any]], settings: Iterable[str], everything: bool = False
+    rows: Iterable[Mapping[str, Any]],
+    settings: Iterable[str],
+    everything: bool = False,
+    width: int = 0,
+    widths: Mapping[str, int] | None = None,
 ) -> list[str]:
     """The Runs table's columns for these rows: id, status, the settings that vary (every
-    setting when `everything`), then the results."""
+    setting when `everything`), then the results.
+
+    Given the table's `width` and each column's `widths` (padding included), the settings that
+    would push both accuracies out of sight move behind the results, to the right."""
     rows = list(rows)
     settings = list(dict.fromkeys(settings))
     if everything:
         shown = sorted((k for k in settings if k not in NOT_SETTINGS), key=_setting_order)
     else:
         shown = varying_settings(rows, settings)
-    return [*LEADING, *shown, *RESULTS]
+    later: list[str] = []
+    if width and widths is not None and not everything:
+        room = width - sum(widths.get(k, 0) for k in (*LEADING, *IN_SIGHT))
+        kept = []
+        for key in shown:
+            if widths.get(key, 0) <= room:
+                kept.append(key)
+                room -= widths.get(key, 0)
+            else:
+                later.append(key)
+        shown = kept
+    return [*LEADING, *shown, *RESULTS, *later]
 
 
 def _setting_order(key: str) -> tuple[int, str]:

@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from tui_trainer.events import RunStatus
-from tui_trainer.runs.columns import RESULTS, label, table_keys
+from tui_trainer.runs.columns import LEADING, RESULTS, label, table_keys
 from tui_trainer.runs.store import Run
 
 
@@ -236,8 +236,26 @@ class ResultsTable(RowTable):
         self.all_settings = False
 
     def pick_columns(self, rows: list[dict[str, Any]]) -> tuple[Column, ...]:
-        settings = [key for row in rows for key in row.get("settings", ())]
-        return run_columns(table_keys(rows, settings, everything=self.all_settings))
+        settings = list(dict.fromkeys(key for row in rows for key in row.get("settings", ())))
+        candidates = run_columns([*LEADING, *settings, *RESULTS])
+        padding = 2 * self.cell_padding
+        widths = {c.key: self._width(c, 0) + padding for c in candidates}
+        # the room right of the mark column, less a vertical scrollbar's
+        room = self.size.width - (1 + padding) - self.styles.scrollbar_size_vertical
+        keys = table_keys(rows, settings, self.all_settings, max(room, 0), widths)
+        return run_columns(keys)
+
+    def cell_text(self, column: Column, row: dict[str, Any]) -> str:
+        if column.key == "classes" and row.get("classes") == 0:
+            return "all"  # the config's 0: every class of the dataset
+        return super().cell_text(column, row)
+
+    def on_resize(self) -> None:
+        """Which settings fit beside the accuracies depends on the width."""
+        columns = self.pick_columns(self.rows_data)
+        if columns != self.shown_columns:
+            self.shown_columns = columns
+            self._draw()
 
     def show_all_settings(self, everything: bool) -> None:
         self.all_settings = everything
