@@ -195,3 +195,10 @@ def test_console_tables_use_words_and_the_misclassified_list_no_empty_column(tmp
         assert len(cell_texts(listed)[0]) == 3
 
     drive(app, scenario, size=SMALL)
+
+
+def test_a_followed_run_knows_its_epoch_length_before_its_first_step(tmp_path):
+    from tui_trainer.tui.live import RunView
+
+    view = RunView.from_run(running_run(tmp_path / "runs", steps=0))
+    assert view.steps_per_epoch == 45 and view.eta_seconds() is None  # no step to time yet
