@@ -193,6 +193,8 @@ def test_console_tables_use_words_and_the_misclassified_list_no_empty_column(tmp
             "Predicted",
         ]
         assert len(cell_texts(listed)[0]) == 3
+        # a one-cell scrollbar beside the rows, not a two-glyph thumb that reads as text
+        assert listed.styles.scrollbar_size_vertical == 1
 
     drive(app, scenario, size=SMALL)
 
