@@ -27,3 +27,9 @@ def test_runs_at_80_columns_cuts_no_header_and_no_id(tmp_path, monkeypatch):
     lines = listing(runs)
     assert lines[0].split() == NARROW
     assert lines[3].startswith("20240101-110000-freeze-conv") and "interrupted" in lines[3]
+
+    # a named run's long id: fewer columns, all whole
+    fake_run(runs, "20240101-120000-classes3-seed0-longer-name", "scratch", "completed", SUMMARY)
+    lines = listing(runs)
+    assert lines[0].split() == ["id", "status", "best", "val", "test", "acc"]
+    assert lines[4].startswith("20240101-120000-classes3-seed0-longer-name  completed")

@@ -84,6 +84,13 @@ def runs_table(rows: list[dict], cols: tuple[str, ...]) -> Table:
     return table
 
 
+RUN_COLUMN_SETS = (
+    RUN_COLUMNS,
+    (*NARROW_RUN_COLUMNS, "duration"),
+    NARROW_RUN_COLUMNS,
+    ("id", "lr", "status", "max_val_acc", "test_acc"),
+    ("id", "status", "max_val_acc", "test_acc"),
+)
 RUN_HEADERS = {"max_val_acc": "best val", "test_acc": "test acc", "duration": "time"}
 
 
@@ -130,8 +137,8 @@ def runs(
         return
     console = out
     # The first set that fits whole: all, then the columns that tell runs apart (the id
-    # already names the preset) with the time, then without it.
-    for cols in (RUN_COLUMNS, (*NARROW_RUN_COLUMNS, "duration"), NARROW_RUN_COLUMNS):
+    # already names the preset) with the time, then fewer (long ids: `--name`, sweep members).
+    for cols in RUN_COLUMN_SETS:
         table = runs_table(rows, cols)
         natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
         if natural <= console.width:
