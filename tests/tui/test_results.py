@@ -8,21 +8,28 @@ import os
 
 from textual.widgets import Input, Static
 
-from tests.support.tui import FIXTURE_IDS, drive, make_fixture_runs, wait_for
+from tests.support.tui import (
+    FIXTURE_IDS,
+    cell_texts,
+    drive,
+    make_fixture_runs,
+    wait_for,
+    write_fixture_run,
+)
 from tui_trainer.files import write_json_atomic
 from tui_trainer.runs.store import Run, list_runs
 from tui_trainer.tui.app import make_app
 from tui_trainer.tui.live import RunView
 from tui_trainer.tui.widgets.plots import ComparePlot
-from tui_trainer.tui.widgets.results_table import COLUMNS, ResultsTable
+from tui_trainer.tui.widgets.results_table import ResultsTable
 
 
 def visible_ids(table: ResultsTable) -> list[str]:
     return [table.coordinate_to_cell_key((i, 0)).row_key.value for i in range(table.row_count)]
 
 
-def column_index(key: str) -> int:
-    return [c.key for c in COLUMNS].index(key)
+def column_index(table: ResultsTable, key: str) -> int:
+    return [c.key for c in table.shown_columns].index(key)
 
 
 def test_sort_filter_open_compare_and_delete(tmp_path):
@@ -34,11 +41,12 @@ def test_sort_filter_open_compare_and_delete(tmp_path):
         await pilot.press("3")
         table = app.screen.query_one(ResultsTable)
         assert visible_ids(table) == FIXTURE_IDS  # oldest first, like the folder
-        row = dict(zip([c.key for c in COLUMNS], table.get_row_at(0), strict=True))
+        keys = [c.key for c in table.shown_columns]
+        row = dict(zip(keys, table.get_row_at(0), strict=True))
         assert row["lr"] == "0.05" and row["test_acc"] == "0.4120" and row["duration"] == "4.0m"
 
-        # sort by TEST_ACC with the key: ascending, then descending; runs without it stay last
-        table.move_cursor(column=column_index("test_acc"))
+        # sort by test accuracy with the key: ascending, then descending; runs without it stay last
+        table.move_cursor(column=column_index(table, "test_acc"))
         await pilot.press("s")
         assert visible_ids(table) == [
             FIXTURE_IDS[1],
@@ -53,10 +61,15 @@ def test_sort_filter_open_compare_and_delete(tmp_path):
             FIXTURE_IDS[1],
             FIXTURE_IDS[2],
         ]
-        assert "TEST_ACC ▼" in str(app.screen.query_one("#results-status", Static).render())
+        assert "sorted by Test acc ▼" in str(
+            app.screen.query_one("#results-status", Static).render()
+        )
 
         # sort by clicking a header
-        x = sum(table.columns[c.key].get_render_width(table) for c in COLUMNS[:2])
+        lr = column_index(table, "lr")
+        table.scroll_to(x=0, animate=False)  # the cursor on Test acc scrolled the table right
+        await pilot.pause()
+        x = sum(table.columns[c.key].get_render_width(table) for c in table.shown_columns[:lr])
         await pilot.click(ResultsTable, offset=(x + 1, 0))  # the LR header
         assert table.sort_by == "lr"
         assert visible_ids(table) == [
@@ -210,3 +223,57 @@ def test_delete_run_refuses_a_folder_that_is_not_a_run(tmp_path):
     with pytest.raises(UserError, match="not a run folder"):
         delete_run(Run(tmp_path / "notes"))
     assert (tmp_path / "notes").is_dir()
+
+
+def quick_runs(runs_dir):
+    """Three quick runs told apart by classes or seed alone."""
+    for i, (classes, seed) in enumerate([(2, 42), (3, 42), (2, 0)]):
+        overrides = {"classes": classes, "seed": seed, "image_size": 64, "epochs": 1}
+        write_fixture_run(
+            runs_dir,
+            f"2024020{i + 1}-100000-scratch",
+            "scratch",
+            overrides,
+            1,
+            "completed",
+            0.5 + i / 10,
+        )
+
+
+def test_runs_table_at_80_columns_shows_what_tells_runs_apart(tmp_path):
+    runs_dir = tmp_path / "runs"
+    quick_runs(runs_dir)
+    app = make_app(data_dir=tmp_path, runs_dir=runs_dir)
+
+    async def scenario(pilot):
+        await pilot.press("3")
+        table = app.screen.query_one(ResultsTable)
+        keys = [c.key for c in table.shown_columns]
+        assert keys[:5] == ["mark", "id", "status", "classes", "seed"]
+        labels = [str(c.label) for c in table.columns.values()]
+        assert labels[1:7] == ["Run", "Status", "Classes", "Seed", "Best val", "Test acc"]
+        # id, status, what differs and both accuracies fit 80 columns, whole
+        test_acc = keys.index("test_acc")
+        widths = [table.columns[k].get_render_width(table) for k in keys[: test_acc + 1]]
+        assert sum(widths) <= table.size.width
+        assert cell_texts(table)[1][1:5] == ("20240202-100000-scratch", "completed", "3", "42")
+
+        # a filter that hides every row keeps the layout
+        await pilot.press("slash", "z")
+        assert table.row_count == 0
+        assert [table.columns[k].get_render_width(table) for k in keys[: test_acc + 1]] == widths
+        await pilot.press("backspace", "escape")
+
+        # `s` on the mark column sorts the marked runs first, and says so
+        table.move_cursor(row=2, column=0)
+        await pilot.press("space", "s")
+        assert visible_ids(table)[0] == "20240203-100000-scratch"
+        assert "sorted by marked" in str(app.screen.query_one("#results-status").render())
+
+        # `a`: every setting; again: what differs
+        await pilot.press("a")
+        assert "lr" in [c.key for c in table.shown_columns]
+        await pilot.press("a")
+        assert "lr" not in [c.key for c in table.shown_columns]
+
+    drive(app, scenario, size=(80, 24))

@@ -108,7 +108,7 @@ def test_enter_on_a_group_compares_its_runs_as_one_band(tmp_path):
         assert screen.runs == []
         header = str(screen.query_one("#compare-runs", Static).render())
         assert "scratch epochs=4 (n=3)" in header and "2 completed, 1 running" in header
-        assert "test_acc 0.440 ± 0.085 (n=2 of 3)" in header
+        assert "Test acc 0.440 ± 0.085 (n=2 of 3)" in header
         assert "band n=3 to epoch 2, n=2 to epoch 4" in header
         legend = str(screen.query_one("#compare-acc", ComparePlot).render())
         assert "scratch epochs=4 (n=3)" in legend

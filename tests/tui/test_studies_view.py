@@ -75,7 +75,7 @@ def test_paper_and_protocol_toggles(tmp_path):
         table.focus()
         await pilot.press("p")
         header = [str(c.label) for c in table.ordered_columns]
-        assert header[4:8] == ["MAX_VAL_ACC", "paper", "TEST_ACC", "paper"]
+        assert header[4:8] == ["Best val", "Paper", "Test acc", "Paper"]
         # Table 1's printed numbers for lr 0.05 / 30 / 20 / 0.1, 0.47 and 0.49, and where our
         # run lies against them
         assert [cell_texts(table)[3][i] for i in (5, 7)] == ["0.47 (below)", "0.49 (above)"]

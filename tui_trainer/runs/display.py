@@ -7,6 +7,7 @@ widget's `plt`) so the CLI and the TUI draw the same pictures from the same run-
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,6 +57,24 @@ def plot_epoch_metric(plt: Any, epochs: list[dict[str, Any]], metric: str, title
     plt.plot(xs, [e[f"val_{metric}"] for e in epochs], label=f"val {metric}", marker="braille")
     if metric == "acc":
         plt.ylim(0, 1)
+    else:
+        limits = narrow_limits([e[f"{part}_loss"] for e in epochs for part in ("train", "val")])
+        if limits is not None:
+            plt.ylim(*limits)
+
+
+def narrow_limits(values: list[float]) -> tuple[float, float] | None:
+    """An axis +-10% around values that (nearly) coincide, as a loss after one epoch does, so
+    the ticks are not eight digits of one number; None where plotext's own range reads well."""
+    finite = [v for v in values if isinstance(v, int | float) and math.isfinite(v)]
+    if not finite:
+        return None
+    lo, hi = min(finite), max(finite)
+    middle = (lo + hi) / 2
+    pad = 0.1 * abs(middle) or 0.1
+    if hi - lo >= pad:
+        return None
+    return max(0.0, middle - pad), middle + pad
 
 
 # Curve colours: plotext's own sequence of terminal colours, so a compare of runs alone looks

@@ -69,6 +69,7 @@ class RunWriter:
                 device=event.device,
                 precision=event.precision,
                 epochs=event.epochs,
+                steps_per_epoch=event.steps_per_epoch,  # a follower's progress in epoch 1
             )
             self._write_summary()
         elif isinstance(event, RunEnded):

@@ -30,11 +30,29 @@ POLL_S = 1.0
 ENDED_BEFORE_A_RUN = {0: RunStatus.COMPLETED, 3: RunStatus.COMPLETED, 130: RunStatus.INTERRUPTED}
 
 
+def command_text(command: list[str]) -> str:
+    """The command as a person would type it: `tui-trainer run scratch --set lr=0.01`, without
+    the interpreter and the console's own --data and --runs-dir."""
+    words = list(command)
+    if words[1:3] == ["-m", "tui_trainer"]:
+        words = ["tui-trainer", *words[3:]]
+    shown: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in ("--data", "--runs-dir"):
+            skip = True
+        else:
+            shown.append(word)
+    return " ".join(shown)
+
+
 def pending_view(start: DetachedStart) -> RunView:
     """What the Watch view shows of a child that has no run folder yet."""
     view = RunView(label=f"{start.label} (detached, pid {start.pid})", source="disk")
     view.note = f"starting detached: decoding images, building the model (log {start.log_path})"
-    view.log.append(f"started detached (pid {start.pid}): {' '.join(start.command[1:])}")
+    view.log.append(f"started detached (pid {start.pid}): {command_text(start.command)}")
     view.log.append(f"its output: {start.log_path} (console.log in the run folder once it exists)")
     return view
 

@@ -117,14 +117,15 @@ class RunView:
         view.epochs_total = int(summary.get("epochs") or config.get("epochs") or 0)
         view.device = " ".join(str(summary[k]) for k in ("device", "precision") if k in summary)
         view.steps, view.epochs = run.curves()
+        view.steps_per_epoch = int(summary.get("steps_per_epoch") or 0)  # from the start on
         for row in view.epochs:
             view._note_epoch(row)
         if view.steps:
             last = view.steps[-1]
             view.epoch, view.step, view.lr = last["epoch"], last["step"], last.get("lr")
-            # known once an epoch is complete (the folder does not record it before)
+            # an older run's folder (no steps_per_epoch) tells it once an epoch is done
             done = {e["epoch"] for e in view.epochs}
-            view.steps_per_epoch = max(
+            view.steps_per_epoch = view.steps_per_epoch or max(
                 (s["step"] for s in view.steps if s["epoch"] in done), default=0
             )
             view.steps_at_start = view.steps[0].get("global_step", 1) - 1

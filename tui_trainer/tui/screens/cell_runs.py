@@ -59,7 +59,7 @@ class CellRunsScreen(ModalScreen[None]):
                 lines.append(f"precision {cell.precision}")
             yield Static(" · ".join(lines), id="cell-runs-figure")
             table = DataTable(id="cell-runs", cursor_type="row", zebra_stripes=True)
-            table.add_columns("RUN", "SEED", "STATUS", self.column)
+            table.add_columns("Run", "Seed", "Status", self.column)
             for r in cell.runs:
                 status = Text(str(r.status), style=STATUS_STYLES.get(r.status, "yellow"))
                 table.add_row(r.run_id, str(r.seed), status, value_text(r.value), key=r.run_id)

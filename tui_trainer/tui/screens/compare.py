@@ -13,6 +13,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
+from tui_trainer.runs.columns import label as column_label
 from tui_trainer.runs.groups import SeedGroup, band_counts_text, epoch_band, spread_text
 from tui_trainer.runs.store import Run
 from tui_trainer.tui.widgets.group_table import FIGURES, group_row
@@ -76,7 +77,9 @@ def _unique(label: str, taken: dict, other: str | None) -> str:
 def _run_line(run: Run, label: str) -> str:
     summary = run.summary()
     numbers = "  ".join(
-        f"{key} {summary[key]:.3f}" for key in FIGURES if isinstance(summary.get(key), float)
+        f"{column_label(key)} {summary[key]:.3f}"
+        for key in FIGURES
+        if isinstance(summary.get(key), float)
     )
     return f"[b]{escape(label)}[/b]  {run.status(summary)}  {numbers}"
 
@@ -86,7 +89,7 @@ def _group_line(group: SeedGroup, label: str, curves: list[list[dict]]) -> str:
     many runs the band averages where that changes."""
     row = group_row(group)
     numbers = "  ".join(
-        f"{key} {spread_text(row[key], of=row['of'])}" for key in FIGURES if row[key]
+        f"{column_label(key)} {spread_text(row[key], of=row['of'])}" for key in FIGURES if row[key]
     )
     counts = band_counts_text(epoch_band(curves, "val_acc"))
     return "  ".join(

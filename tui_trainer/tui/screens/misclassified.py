@@ -56,6 +56,7 @@ class MisclassifiedScreen(Screen):
         self.total = sum(c["total"] for c in results["per_class"])
         self.mistakes = mistakes_of(results)
         self.shown: list[Mistake] = []
+        self.any_missing = any(m.missing for m in self.mistakes)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -66,7 +67,9 @@ class MisclassifiedScreen(Screen):
                 compact=True,
             )
             table = DataTable(id="misclassified-table", cursor_type="row")
-            table.add_columns("Image", "True class", "Predicted", "File")
+            table.add_columns("Image", "True class", "Predicted")
+            if self.any_missing:  # a column that would be empty otherwise
+                table.add_column("File")
             yield table
             yield Static(id="misclassified-status")
         yield KeyBar()
@@ -88,9 +91,12 @@ class MisclassifiedScreen(Screen):
         self.shown = [m for m in self.mistakes if matches(m, query)]
         table = self.table
         table.clear()
-        table.add_rows(
-            (m.shown, m.true, m.pred, "missing" if m.missing else "") for m in self.shown
-        )
+        if self.any_missing:
+            table.add_rows(
+                (m.shown, m.true, m.pred, "missing" if m.missing else "") for m in self.shown
+            )
+        else:
+            table.add_rows((m.shown, m.true, m.pred) for m in self.shown)
         parts = [f"{len(self.mistakes)} of {self.total} test images misclassified"]
         if len(self.shown) != len(self.mistakes):
             parts.insert(0, f"{len(self.shown)} shown")

@@ -33,6 +33,7 @@ class ResultsView(RunsFolderView, Vertical):
         Binding("enter", "open", "Open", show=True),
         Binding("c", "compare", "Compare"),
         Binding("g", "toggle_groups", "Seeds"),
+        Binding("a", "all_settings", "All columns", show=False),
         Binding("w", "watch", "Watch"),
         Binding("d", "delete", "Delete"),
         Binding("r", "refresh", "Refresh", show=False),
@@ -90,6 +91,12 @@ class ResultsView(RunsFolderView, Vertical):
         if self.grouped:
             self._load_groups()
 
+    def action_all_settings(self) -> None:
+        """Every setting as a column, or (again) only those that tell the runs apart."""
+        everything = not self.table.all_settings
+        self.table.show_all_settings(everything)
+        self.notify("All settings shown." if everything else "Settings that differ only.")
+
     def _load_groups(self) -> None:
         self.group_table.load_groups(group_by_seed(self._runs))
         self._groups_stale = False
@@ -111,14 +118,14 @@ class ResultsView(RunsFolderView, Vertical):
         if table.marked:
             parts.append(f"{len(table.marked)} marked")
         if table.sort_by:
-            label = next(c.label for c in table.COLUMNS if c.key == table.sort_by)
+            label = table.column_label(table.sort_by)
             parts.append(f"sorted by {label} {'▼' if table.reverse else '▲'}")
         if not total:
             parts.append(f"no runs in {self.app.runs_dir} yet: start one on the Launch screen (1)")
         elif self.grouped:
             parts.append("enter compare seeds · space mark · g runs")
         else:
-            parts.append("enter open · space mark · s sort by column")
+            parts.append("enter open · space mark · s sort · a all columns")
         self.query_one("#results-status", Static).update(" · ".join(parts))
 
     @on(Input.Changed, "#filter")

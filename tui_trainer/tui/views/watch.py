@@ -65,7 +65,7 @@ def status_text(view: RunView, queued: int = 0) -> str:
         parts.append(f"lr {view.lr:g}" if view.lr is not None else "lr -")
         best = view.best_val_acc
         parts.append(
-            f"best val acc {best:.3f} (epoch {view.best_epoch})" if best is not None else "best -"
+            f"best val {best:.3f} (epoch {view.best_epoch})" if best is not None else "best -"
         )
         test = view.summary.get("test_acc")
         if view.finished and isinstance(test, float):
@@ -79,7 +79,7 @@ class WatchView(Vertical):
     TITLE = "Watch"
     BINDINGS = [
         Binding("s", "stop", "Stop"),
-        Binding("l", "live", "Own run"),
+        Binding("l", "live", "This console's run"),
         Binding("f", "follow_newest", "Follow other"),
     ]
 
@@ -162,8 +162,12 @@ class WatchView(Vertical):
             self._show(self.view, "log")
 
     def action_live(self) -> None:
-        if self.app.live is None:
-            self.notify("This app is not training a run: start one on the Launch screen (1).")
+        live = self.app.live
+        if live is None:
+            self.notify("This console has not trained a run: start one on the Launch screen (1).")
+            return
+        if self.view is live and self.following is None and self.detached is None:
+            self.notify(f"Already showing {live.run_id or live.label}, this console's run.")
             return
         self._own_signature = None
         elsewhere = self._resumed_elsewhere()
@@ -171,7 +175,8 @@ class WatchView(Vertical):
             self.follow(elsewhere)
             return
         self.following, self.detached = None, None
-        self._show(self.app.live)
+        self._show(live)
+        self.notify(f"Showing {live.run_id or live.label}, this console's run.")
 
     def action_follow_newest(self, quiet: bool = False) -> None:
         recent = list_runs(self.app.runs_dir)[-RECENT_RUNS:]

@@ -14,19 +14,20 @@ from typing import Any
 from rich.text import Text
 
 from tui_trainer.events import RunStatus
+from tui_trainer.runs.columns import label
 from tui_trainer.runs.groups import SeedGroup, Spread, latest_per_seed, spread, spread_text
 from tui_trainer.tui.widgets.results_table import STATUS_STYLE, Column, RowTable, format_cell
 
 FIGURES = ("max_val_acc", "test_acc")
 GROUP_COLUMNS = (
     Column("mark", " "),
-    Column("label", "GROUP"),
-    Column("precision", "PRECISION"),  # early: groups that differ by it alone share a label
-    Column("max_val_acc", "MAX_VAL_ACC"),
-    Column("test_acc", "TEST_ACC"),
-    Column("runs", "RUNS"),
-    Column("seeds", "SEEDS"),
-    Column("statuses", "STATUS"),
+    Column("label", "Group"),
+    Column("precision", label("precision")),  # early: groups that differ by it alone share a label
+    Column("max_val_acc", label("max_val_acc")),
+    Column("test_acc", label("test_acc")),
+    Column("runs", "Runs"),
+    Column("seeds", "Seeds"),
+    Column("statuses", label("status")),
 )
 MIXED_STYLE = "yellow"
 

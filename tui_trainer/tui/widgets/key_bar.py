@@ -8,7 +8,8 @@ the app's) as one `Static` update, and a click on a key presses it, like the foo
 The app's views have two keys each: 1-5, and F1-F5, which a text field does not take as text.
 The bar shows the ones that work now: F1-F5 while a text field has focus, else 1-5. When the
 line is wider than the terminal, they shrink to one "1-5 Views" ("F1-F5 Views") item, so the
-keys of the view at hand and Quit stay in sight.
+keys of the view at hand and Quit stay in sight; if it is still too wide, the keys left of Quit
+go from the right until it fits (never `q Qu…`).
 """
 
 from __future__ import annotations
@@ -69,7 +70,12 @@ class KeyBar(Static):
             label = f"{first}-{last}".upper()  # "1-5", "F1-F5"
             parts[views[0][0]] = self._item(first, "Views", True, label=label)
             dropped = {i for i, _ in views[1:]}
-            content = Content(" ").join(p for i, p in enumerate(parts) if i not in dropped)
+            parts = [p for i, p in enumerate(parts) if i not in dropped]
+            content = Content(" ").join(parts)
+        while len(parts) > 2 and content.cell_length > self.size.width > 0:
+            # still too wide: the keys before Quit go from the right, Quit stays whole
+            del parts[-2]
+            content = Content(" ").join(parts)
         if content != self._shown:
             self._shown = content
             self.update(content)

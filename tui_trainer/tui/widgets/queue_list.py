@@ -13,8 +13,9 @@ from tui_trainer.tui.messages import QueueEdit
 class QueueList(OptionList):
     BINDINGS = [
         Binding("x,delete", "remove_job", "Remove"),
-        Binding("shift+up", "move_job(-1)", "Sooner"),
-        Binding("shift+down", "move_job(1)", "Later"),
+        # short key names: with Start, LR find and the views the bar must still fit 80 columns
+        Binding("shift+up", "move_job(-1)", "Sooner", key_display="⇧↑"),
+        Binding("shift+down", "move_job(1)", "Later", key_display="⇧↓"),
     ]
 
     def show(self, jobs: list[Job]) -> None:
@@ -28,6 +29,13 @@ class QueueList(OptionList):
         if numbers:
             self.highlighted = numbers.index(keep) if keep in numbers else 0
         self.set_class(not jobs, "-empty")
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Remove, sooner and later leave the key bar while the queue is empty."""
+        if action in ("remove_job", "move_job") and not self.option_count:
+            return False
+        return True
 
     @property
     def current_number(self) -> int | None:

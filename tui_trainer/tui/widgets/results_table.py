@@ -9,12 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
 from tui_trainer.events import RunStatus
+from tui_trainer.runs.columns import LEADING, RESULTS, label, table_keys
 from tui_trainer.runs.store import Run
 
 
@@ -25,27 +27,15 @@ class Column:
     digits: int | None = None  # floats: fixed digits; None: general format
 
 
-# The report's columns first (its names), then what tells runs apart.
-COLUMNS = (
-    Column("mark", " "),
-    Column("id", "RUN"),
-    Column("lr", "LR"),
-    Column("epochs", "NUM_EPOCHS"),
-    Column("step_size", "STEP_SIZE"),
-    Column("gamma", "GAMMA"),
-    Column("max_val_acc", "MAX_VAL_ACC", 4),
-    Column("test_acc", "TEST_ACC", 4),
-    Column("final_train_loss", "FINAL_TRAIN_LOSS", 4),
-    Column("accuracy_gap", "ACCURACY_GAP", 4),
-    Column("loss_gap", "LOSS_GAP", 4),
-    Column("preset", "PRESET"),
-    Column("model", "MODEL"),
-    Column("freeze", "FREEZE"),
-    Column("augment", "AUGMENT"),
-    Column("status", "STATUS"),
-    Column("duration", "DURATION"),
-)
-COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
+MARK = Column("mark", " ")
+DIGITS = {key: 4 for key in RESULTS if key != "duration"}
+
+
+def run_columns(keys: list[str]) -> tuple[Column, ...]:
+    """The mark column, then one per key (`runs.columns.table_keys`), under the console's names."""
+    return (MARK, *(Column(key, label(key), DIGITS.get(key)) for key in keys))
+
+
 STATUS_STYLE = {
     RunStatus.COMPLETED: "green",
     RunStatus.RUNNING: "bold cyan",
@@ -58,16 +48,16 @@ STATUS_STYLE = {
 
 
 def result_row(run: Run) -> dict[str, Any]:
+    """Every config key, the preset, the precision the run resolved to, status and results;
+    `settings` names the keys the table may show as columns."""
     meta, summary = run.meta(), run.summary()
     config = meta.get("config", {})
-    row: dict[str, Any] = {
-        "id": run.id,
-        "preset": meta.get("preset"),
-        "status": run.status(summary),
-    }
-    for key in ("lr", "epochs", "step_size", "gamma", "model", "freeze", "augment"):
-        row[key] = config.get(key)
-    for key in ("max_val_acc", "test_acc", "final_train_loss", "accuracy_gap", "loss_gap"):
+    row: dict[str, Any] = {**config, "preset": meta.get("preset")}
+    if meta.get("precision"):  # what `auto` became on the machine that trained it
+        row["precision"] = meta["precision"]
+    row["settings"] = [*config, "preset", "precision"]
+    row["id"], row["status"] = run.id, run.status(summary)
+    for key in RESULTS:
         row[key] = summary.get(key)
     row["duration"] = summary.get("seconds") if row["status"] != RunStatus.RUNNING else None
     return row
@@ -122,6 +112,7 @@ class RowTable(DataTable):
         self.reverse = False
         self.filter_text = ""
         self.marked: set[str] = set()
+        self.shown_columns: tuple[Column, ...] = self.COLUMNS
 
     def on_mount(self) -> None:
         self._draw()
@@ -132,7 +123,18 @@ class RowTable(DataTable):
         self.rows_data = rows
         known = {r[self.ID_KEY] for r in rows}
         self.marked &= known
+        self.shown_columns = self.pick_columns(rows)
         self._draw()
+
+    def pick_columns(self, rows: list[dict[str, Any]]) -> tuple[Column, ...]:
+        """The columns for these rows (all of COLUMNS here; the runs table picks)."""
+        return self.COLUMNS
+
+    def column_label(self, key: str) -> str:
+        """What the status line calls a column: the mark column has no header of its own."""
+        if key == "mark":
+            return "marked"
+        return next((c.label for c in self.shown_columns if c.key == key), key)
 
     def sort_rows(self, key: str, reverse: bool | None = None) -> None:
         if reverse is None:
@@ -156,6 +158,9 @@ class RowTable(DataTable):
         rows = [r for r in self.rows_data if matches(self._row_text(r), self.filter_text)]
         if self.sort_by:
             # Runs without the value (still running, failed) stay last in both directions.
+            if self.sort_by == "mark":  # marked rows first (last, reversed)
+                rows.sort(key=lambda r: r[self.ID_KEY] not in self.marked, reverse=self.reverse)
+                return rows
             present = [r for r in rows if r.get(self.sort_by) is not None]
             missing = [r for r in rows if r.get(self.sort_by) is None]
             present.sort(key=lambda r: sort_key(self.sort_by, r), reverse=self.reverse)
@@ -163,7 +168,7 @@ class RowTable(DataTable):
         return rows
 
     def action_sort_column(self) -> None:
-        self.sort_rows(self.COLUMNS[self.cursor_column].key)
+        self.sort_rows(self.shown_columns[self.cursor_column].key)
 
     def action_toggle_mark(self) -> None:
         run_id = self.current_id
@@ -184,11 +189,12 @@ class RowTable(DataTable):
             return
         keep_id, keep_column = self.current_id, self.cursor_column
         self.clear(columns=True)
-        for column in self.COLUMNS:
+        for column in self.shown_columns:
             arrow = ""
             if column.key == self.sort_by:
                 arrow = " ▼" if self.reverse else " ▲"
-            self.add_column(column.label + arrow, key=column.key)
+            width = self._width(column, len(arrow))
+            self.add_column(column.label + arrow, key=column.key, width=width)
         for row in self.visible_rows():
             self.add_row(*self._cells(row), key=row[self.ID_KEY])
         if keep_id is not None and keep_id in self.rows:
@@ -196,6 +202,12 @@ class RowTable(DataTable):
         else:
             self.move_cursor(column=keep_column, animate=False)
         self.post_message(self.ViewChanged())
+
+    def _width(self, column: Column, arrow: int) -> int:
+        """Wide enough for the header and every row, shown or filtered out: the layout stays
+        put while a filter is typed."""
+        cells = (cell_len(self.cell_text(column, row)) for row in self.rows_data)
+        return max(len(column.label) + arrow, *cells, 1) if column.key != "mark" else 1 + arrow
 
     def _mark_cell(self, run_id: str) -> Text | str:
         return Text("●", style="bold magenta") if run_id in self.marked else ""
@@ -205,22 +217,59 @@ class RowTable(DataTable):
         return format_cell(column, row.get(column.key))
 
     def _row_text(self, row: dict[str, Any]) -> str:
-        return " ".join(self.cell_text(c, row) for c in self.COLUMNS if c.key != "mark")
+        return " ".join(self.cell_text(c, row) for c in self.shown_columns if c.key != "mark")
 
     def _cells(self, row: dict[str, Any]) -> list[Text | str]:
         mark = self._mark_cell(row[self.ID_KEY])
-        return [mark if c.key == "mark" else self.cell_text(c, row) for c in self.COLUMNS]
+        return [mark if c.key == "mark" else self.cell_text(c, row) for c in self.shown_columns]
 
 
 class ResultsTable(RowTable):
-    """Runs as rows, keyed by run id."""
+    """Runs as rows, keyed by run id: id and status, the settings that tell the runs apart,
+    then the results (`runs.columns`); `all_settings` shows every setting."""
 
-    COLUMNS = COLUMNS
+    COLUMNS = run_columns(table_keys([], []))
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fixed_columns = 3  # mark, id and status stay in sight while scrolling right
+        self.all_settings = False
+
+    def pick_columns(self, rows: list[dict[str, Any]]) -> tuple[Column, ...]:
+        settings = list(dict.fromkeys(key for row in rows for key in row.get("settings", ())))
+        candidates = run_columns([*LEADING, *settings, *RESULTS])
+        padding = 2 * self.cell_padding
+        widths = {c.key: self._width(c, 0) + padding for c in candidates}
+        # the room right of the mark column, less a vertical scrollbar's
+        room = self.size.width - (1 + padding) - self.styles.scrollbar_size_vertical
+        keys = table_keys(rows, settings, self.all_settings, max(room, 0), widths)
+        return run_columns(keys)
+
+    def cell_text(self, column: Column, row: dict[str, Any]) -> str:
+        if column.key == "classes" and row.get("classes") == 0:
+            return "all"  # the config's 0: every class of the dataset
+        return super().cell_text(column, row)
+
+    def on_resize(self) -> None:
+        """Which settings fit beside the accuracies depends on the width."""
+        columns = self.pick_columns(self.rows_data)
+        if columns != self.shown_columns:
+            self.shown_columns = columns
+            self._draw()
+
+    def show_all_settings(self, everything: bool) -> None:
+        self.all_settings = everything
+        self.load(self.rows_data)
+
+    def _row_text(self, row: dict[str, Any]) -> str:
+        """The filter finds a run by any setting, shown as a column or not."""
+        settings = " ".join(format_cell(Column(k, k), row.get(k)) for k in row.get("settings", ()))
+        return f"{super()._row_text(row)} {settings}"
 
     def _cells(self, row: dict[str, Any]) -> list[Text | str]:
         cells = super()._cells(row)
         style = STATUS_STYLE.get(row["status"], "")
-        for key in ("status", "id"):  # the id too: status shows at any width
-            index = [c.key for c in COLUMNS].index(key)
-            cells[index] = Text(row[key], style=style)
+        keys = [c.key for c in self.shown_columns]
+        for key in ("status", "id"):
+            cells[keys.index(key)] = Text(row[key], style=style)
         return cells

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import DataTable
 
+from tui_trainer.runs.columns import report_label
 from tui_trainer.studies.report import EMPTY, Cell, Table, cell_runs, joined_text
 from tui_trainer.studies.report_render import paper_text
 
@@ -47,7 +48,7 @@ class StudyTable(DataTable):
         for col in spec.columns:
             headers += [col.name, "paper"] if layout.compare_paper else [col.name]
         headers += ["RUN"] + (["PROTOCOL"] if layout.any_protocol else [])
-        self.add_columns(*headers)
+        self.add_columns(*(report_label(h) for h in headers))
         self._cell_runs, self._cells = [], []
         for row in table.rows:
             first = next((c.run_id for c in row.cells if c.run_id), None)
@@ -95,7 +96,7 @@ class StudyTable(DataTable):
         if cell is None or self.table is None:
             return ""
         row = self.table.rows[self.cursor_coordinate.row]
-        names = [c.name for c in self.table.spec.columns]
+        names = [report_label(c.name) for c in self.table.spec.columns]
         return next(n for n, c in zip(names, row.cells, strict=True) if c is cell)
 
     def filled(self) -> tuple[int, int]:
