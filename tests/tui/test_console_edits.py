@@ -84,3 +84,40 @@ def test_reset_shows_only_where_there_are_edits(tiny_data, tmp_path):
         assert not prompt_of(app.screen.query_one(PresetPicker), "scratch").rstrip().endswith("*")
 
     drive(app, scenario)
+
+
+def test_start_estimates_the_time_from_the_probes_measured_rate(tiny_data, tmp_path):
+    from tui_trainer.data.layout import find_layout, make_splits
+    from tui_trainer.train.estimate import format_duration
+    from tui_trainer.train.hardware import cpu_threads, resolve_device
+    from tui_trainer.train.precision_probe import cache_path, probe_key, store_rates
+    from tui_trainer.train.precision_timing import CandidateRate
+
+    app = make_app(data_dir=tiny_data, runs_dir=tmp_path / "runs", engine=ScriptedEngine())
+    form = {"image_size": "64", "resize": "72", "epochs": "7", "device": "cpu"}
+
+    def estimate_text() -> str:
+        return str(app.screen.query_one("#start-choice-estimate", Static).render())
+
+    async def scenario(pilot):
+        await wait_for(pilot, lambda: app.data_checked, what="the data check")
+        for key, value in form.items():
+            app.screen.query_one(f"#{key}").value = value
+        await pilot.pause()
+        await pilot.press("ctrl+s")  # nothing timed yet: no figure, and why
+        await wait_for(pilot, lambda: "no estimate yet" in estimate_text(), what="the estimate")
+        assert "alexnet at 64 px has not been timed" in estimate_text()
+        await pilot.press("escape")
+
+        config = app.screen.query_one(ConfigForm).check().config
+        rate = CandidateRate("fp32", train_ips=10.0, eval_ips=40.0)  # epoch rate: 6.67 img/s
+        key = probe_key(config, resolve_device("cpu"), cpu_threads(config.threads))
+        store_rates(key, [rate, CandidateRate("bf16", None, None, capped=True)], cache_path())
+        images = len(make_splits(find_layout(tiny_data), config).train)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "about" in estimate_text(), what="the estimate")
+        expected = format_duration(images * 7 / rate.epoch_ips)
+        assert f"about {expected}: {images} training images x 7 epoch(s)" in estimate_text()
+        assert "fp32" in estimate_text()
+
+    drive(app, scenario)
