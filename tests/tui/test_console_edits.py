@@ -43,7 +43,7 @@ def test_moving_through_the_presets_keeps_each_ones_edits(tiny_data, tmp_path):
         assert field(app, "epochs") == "3"  # the edit is still there
         assert prompt_of(picker, "scratch").rstrip().endswith("*")
         hint = str(app.screen.query_one("#start-hint", Static).render())
-        assert "edited: epochs=3" in hint and "ctrl+r" in hint
+        assert "edited, ctrl+r resets: epochs=3" in hint
 
         # the LR range test's suggestion is an edit too, kept across a sweep
         app.screen.query_one(ConfigForm).set_value("lr", "0.01")

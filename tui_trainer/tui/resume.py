@@ -72,7 +72,7 @@ def resume_commands(app: Any, screen: Screen) -> Iterator[SystemCommand]:
 def ask_resume(app: Any, run: Run) -> None:
     """Refuse in one line, or ask where to resume `run` and submit it (app: the TrainerApp)."""
     if resuming_here(app, run.id):
-        app.notify(f"{run.id} is already training or queued in this console.")
+        app.notify(f"{run.id} is training, stopping or queued in this console: wait for its end.")
         return
     try:
         check_resumable(run)

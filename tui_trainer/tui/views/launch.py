@@ -127,7 +127,7 @@ class LaunchView(Horizontal):
         hint = f"training {current.label}: Start adds to the queue" if current else "ctrl+s starts"
         form = self.query_one(ConfigForm)
         if form.changes and self.query_one(PresetPicker).current_sweep is None:
-            hint = f"edited: {form.changes} · ctrl+r resets · {hint}"
+            hint = f"edited, ctrl+r resets: {form.changes}"  # the keys first: a long list is cut
         self.query_one("#start-hint", Static).update(escape(hint))
 
     @on(ConfigForm.Edited)

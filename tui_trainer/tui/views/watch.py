@@ -275,6 +275,8 @@ class WatchView(Vertical):
 
     def _note_resumable(self, view: RunView | None) -> None:
         resumable = bool(view and view.run_id and view.finished and view.status in RESUMABLE)
+        if view is not None and view.source == "app" and self.app.current_job is not None:
+            resumable = False  # its end is told before the training thread has let it go
         if resumable != self._resumable:
             self._resumable = resumable
             self.refresh_bindings()
