@@ -140,6 +140,16 @@ def run_command(
     ]
 
 
+def resume_command(
+    run_id: str, *, runs_dir: Path, device: str | None = None
+) -> list[str]:
+    """`tui-trainer run --resume RUN_ID`: the run's own config and recorded data folder."""
+    command = [sys.executable, "-m", "tui_trainer", "run", "--resume", run_id]
+    if device:
+        command += ["--device", device]
+    return command + ["--runs-dir", str(Path(runs_dir).resolve())]
+
+
 def sweep_command(
     name: str,
     overrides: dict[str, str],

@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import gc
 import itertools
-import os
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, get_current_worker
 
@@ -36,10 +36,11 @@ from tui_trainer.runs.store import Run, default_runs_dir
 from tui_trainer.studies.sweeps import Sweep, SweepMember, sweep_paths
 from tui_trainer.tui import hangup
 from tui_trainer.tui.detached_starts import POLL_S, DetachedStarts
-from tui_trainer.tui.jobs import Job, JobQueue, StartMode, train_job
+from tui_trainer.tui.jobs import Job, JobQueue, StartMode, lower_thread_priority, train_job
 from tui_trainer.tui.live import SKIPPED, RunView
 from tui_trainer.tui.messages import EngineEvent, JobFinished, QueueEdit, StepBatch
 from tui_trainer.tui.relay import EventRelay
+from tui_trainer.tui.resume import resume_commands
 from tui_trainer.tui.screens.confirm import ConfirmScreen
 from tui_trainer.tui.screens.main import MainScreen
 from tui_trainer.tui.screens.start_choice import StartChoiceScreen
@@ -67,24 +68,16 @@ def freeze_imports() -> None:
     gc.freeze()
 
 
-# Nice value for the training thread (and the torch threads it starts): on a small machine the
-# UI thread then gets a core as soon as it has work, instead of queueing behind the training.
-TRAINING_NICE = 10
+def _from_launch(name: str) -> Engine:
+    """runs.launch's `name` (start_run, resume_run), imported when first called."""
 
+    def call(*args: Any, **kwargs: Any) -> Any:
+        from tui_trainer.runs import launch
 
-def lower_thread_priority() -> None:
-    """Make the calling thread yield the CPU to normal-priority threads (Linux: per thread)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAINING_NICE)
-    except (AttributeError, OSError):
-        pass  # no per-thread priorities here: the run simply trains at normal priority
+        freeze_imports()  # torchvision and the engine's modules are in memory now
+        return getattr(launch, name)(*args, **kwargs)
 
-
-def _start_run(*args: Any, **kwargs: Any) -> Any:
-    from tui_trainer.runs.launch import start_run
-
-    freeze_imports()  # torchvision and the engine's modules are in memory now
-    return start_run(*args, **kwargs)
+    return call
 
 
 class TrainerApp(App[None]):
@@ -116,7 +109,8 @@ class TrainerApp(App[None]):
     ) -> None:
         super().__init__(driver_class=hangup.HangupSafeDriver)
         self.data_dir, self.runs_dir, self.device = Path(data_dir), Path(runs_dir), device
-        self.engine: Engine = engine or _start_run
+        self.engine: Engine = engine or _from_launch("start_run")
+        self.resumer: Engine = _from_launch("resume_run")  # tests may set a stand-in
         self.presets = presets if presets is not None else list_presets()
         self.sweeps = sweeps if sweeps is not None else list(sweep_paths())
         self.data_problem: str | None = None
@@ -132,7 +126,7 @@ class TrainerApp(App[None]):
         self.start_parallel: int | None = None  # the last "N in parallel" chosen, if any
         self.detached = DetachedStarts(self)
         self._restore_signals = lambda: None
-        self._numbers = itertools.count(1)
+        self.job_numbers = itertools.count(1)
         # Screens subscribe to these instead of the app reaching into them.
         self.live_changed: Signal[str] = Signal(self, "live_changed")
         self.queue_changed: Signal[None] = Signal(self, "queue_changed")
@@ -173,7 +167,10 @@ class TrainerApp(App[None]):
         if mode == StartMode.DETACHED:
             self.detached.start_run(preset, overrides)
             return None
-        job = Job(next(self._numbers), preset, overrides, config)
+        return self.enqueue(Job(next(self.job_numbers), preset, overrides, config))
+
+    def enqueue(self, job: Job) -> Job:
+        """Train `job` now when idle (and show it), else add it to the queue."""
         if self.current_job is None:
             self._start(job)
             self.action_show_view("watch")
@@ -187,7 +184,7 @@ class TrainerApp(App[None]):
         """Queue a sweep's members in order (the first trains now when idle)."""
         since = time.time()
         jobs = [
-            Job(next(self._numbers), m.preset, m.overrides, m.config, sweep.name, m.name)
+            Job(next(self.job_numbers), m.preset, m.overrides, m.config, sweep.name, m.name)
             for m in members
         ]
         for job, member in zip(jobs, members, strict=True):
@@ -225,8 +222,9 @@ class TrainerApp(App[None]):
         run = ended = None
         error = skipped = ""
         try:
+            engine = partial(self.resumer, device=self.device) if job.resume else self.engine
             run, ended, skipped = train_job(
-                job, self.engine, self.data_dir, self.runs_dir, on_event=relay, stop=stop
+                job, engine, self.data_dir, self.runs_dir, on_event=relay, stop=stop
             )
         except UserError as exc:
             error = str(exc)
@@ -308,6 +306,11 @@ class TrainerApp(App[None]):
         while len(self.screen_stack) > 1:
             self.pop_screen()
         self.main.show_view(name)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette's commands: Textual's, and "Resume RUN" for the run at hand."""
+        yield from super().get_system_commands(screen)
+        yield from resume_commands(self, screen)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # A question on screen (stop? delete?) is answered before going anywhere else.

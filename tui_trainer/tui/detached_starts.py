@@ -17,7 +17,7 @@ from typing import Any
 
 from tui_trainer.events import RunStatus
 from tui_trainer.runs import detached
-from tui_trainer.runs.detached import DetachedStart, run_command, sweep_command
+from tui_trainer.runs.detached import DetachedStart, resume_command, run_command, sweep_command
 from tui_trainer.runs.store import Run
 from tui_trainer.studies.sweeps import Sweep
 from tui_trainer.tui.live import RunView
@@ -71,6 +71,12 @@ class DetachedStarts:
         cmd = run_command(preset, overrides, data_dir=app.data_dir, runs_dir=app.runs_dir)
         changes = " ".join(f"{k}={v}" for k, v in overrides.items())
         return self.start(f"{preset} {changes}".strip(), cmd)
+
+    def start_resume(self, run_id: str) -> DetachedStart | None:
+        """A `tui-trainer run --resume RUN_ID` child."""
+        app = self.app
+        cmd = resume_command(run_id, runs_dir=app.runs_dir, device=app.device)
+        return self.start(f"resume {run_id}", cmd)
 
     def start_sweep(
         self,

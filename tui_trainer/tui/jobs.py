@@ -4,6 +4,7 @@ tui/relay.py)."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,9 +58,12 @@ class Job:
     plan: Sweep | None = None
     plan_member: SweepMember | None = None
     since: float = 0.0  # when its sweep was started here: a failure elsewhere since then is final
+    resume: str = ""  # set: continue this run id in its own folder (as `run --resume ID`)
 
     @property
     def label(self) -> str:
+        if self.resume:
+            return f"#{self.number} resume {self.resume}"
         if self.sweep:
             return f"#{self.number} {self.sweep}/{self.member}"
         changes = " ".join(f"{k}={v}" for k, v in self.overrides.items())
@@ -108,6 +112,19 @@ class JobQueue:
         self.jobs.clear()
 
 
+# Nice value for the training thread (and the torch threads it starts): on a small machine the
+# UI thread then gets a core as soon as it has work, instead of queueing behind the training.
+TRAINING_NICE = 10
+
+
+def lower_thread_priority() -> None:
+    """Make the calling thread yield the CPU to normal-priority threads (Linux: per thread)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAINING_NICE)
+    except (AttributeError, OSError):
+        pass  # no per-thread priorities here: the run simply trains at normal priority
+
+
 def train_job(
     job: Job,
     engine: Callable[..., tuple[Run | None, RunEnded]],
@@ -120,7 +137,11 @@ def train_job(
     """Train `job` with `engine` (runs.launch.start_run, or a test's stand-in) in the calling
     thread: (run, its end, "") — or (None, None, why) for a sweep member skipped under its
     claim (another process trains it, or it completed meanwhile). A sweep member trains under
-    its claim, resumed where its run was left, as `tui-trainer sweep` trains it."""
+    its claim, resumed where its run was left, as `tui-trainer sweep` trains it. A resume job's
+    `engine` is runs.launch.resume_run (its checks and its lock, the data the run recorded),
+    called as `tui-trainer run --resume ID` calls it."""
+    if job.resume:
+        return (*engine(job.resume, runs_dir=runs_dir, on_event=on_event, stop=stop), "")
 
     def start(listener: EventCallback) -> tuple[Run | None, RunEnded]:
         return engine(

@@ -1,5 +1,6 @@
 """One run from its folder: config, summary, curves and per-class test results (what
-`tui-trainer show` prints); `m` lists the misclassified test images."""
+`tui-trainer show` prints); `m` lists the misclassified test images; `r` resumes a run that
+stopped before its end (tui/resume.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
+from tui_trainer.events import RESUMABLE
 from tui_trainer.runs.display import format_number
 from tui_trainer.runs.results import load_test_results
 from tui_trainer.runs.store import SUMMARY_FIELDS, Run
 from tui_trainer.tui.live import format_seconds
+from tui_trainer.tui.resume import ask_resume
 from tui_trainer.tui.screens.misclassified import MisclassifiedScreen
 from tui_trainer.tui.widgets.class_results import ClassResults, missing_note
 from tui_trainer.tui.widgets.key_bar import KeyBar
@@ -45,12 +48,14 @@ class RunDetailScreen(Screen):
         Binding("escape,b", "app.pop_screen", "Back"),
         Binding("w", "watch", "Watch"),
         Binding("m", "misclassified", "Misclassified"),
+        Binding("r", "resume", "Resume"),
     ]
 
     def __init__(self, run: Run) -> None:
         super().__init__()
         self.run = run
         self.results: dict[str, Any] | None = None
+        self.status = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -84,6 +89,16 @@ class RunDetailScreen(Screen):
         self.query_one("#detail-loss", EpochPlot).replot(epochs)
         self.results = load_test_results(run.path)
         self.query_one(ClassResults).show(self.results, status)
+        self.refresh_bindings()  # Resume shows for a run that can continue
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.status in RESUMABLE if action == "resume" else True
+
+    def run_at_hand(self) -> Run:
+        return self.run
+
+    def action_resume(self) -> None:
+        ask_resume(self.app, self.run)
 
     def action_watch(self) -> None:
         self.app.watch_run(self.run)

@@ -11,16 +11,25 @@ sees when there are more than one, else at 2 (`default_parallel`), never above t
 to run; + and - change it (and highlight the row, so enter starts it). Its line says where the N
 members train: one GPU each, sharing the one GPU, or on the CPU, whose cores they split. A
 single run's dialog has no such row: a remembered "in parallel" highlights "Detached" there.
+
+Above the rows the dialog says what is about to train: the config's differences from its preset
+(`changes`), and how long it should take (`estimate`: a function run in a worker thread, as it
+lists the data and reads the precision probe's cache; "estimating..." until it answers), so a
+multi-hour start is never a surprise. Resume uses the same dialog (`verb`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from rich.markup import escape
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
@@ -95,15 +104,26 @@ class StartChoiceScreen(ModalScreen[StartChoice | None]):
         Binding("minus", "fewer", "One fewer at once", show=False),
     ]
 
-    def __init__(
+    class Estimated(Message):
+        """The estimate's worker answered: one line."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    def __init__(  # noqa: PLR0913 - each names one part of what the dialog shows
         self,
         what: str,
         default: StartMode,
         queued_behind: str = "",
         parallel: ParallelOffer | None = None,
+        changes: str = "",
+        estimate: Callable[[], str] | None = None,
+        verb: str = "Start",
     ) -> None:
         super().__init__()
         self.what, self.queued_behind, self.parallel = what, queued_behind, parallel
+        self.changes, self.estimate, self.verb = changes, estimate, verb
         self.options = offered(parallel)
         modes = [o.mode for o in self.options]
         self.default = default if default in modes else StartMode.DETACHED
@@ -111,7 +131,9 @@ class StartChoiceScreen(ModalScreen[StartChoice | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="start-choice-box"):
-            yield Static(f"Start [b]{self.what}[/b]", id="start-choice-title")
+            yield Static(f"{self.verb} [b]{escape(self.what)}[/b]", id="start-choice-title")
+            yield Static(escape(self.changes), id="start-choice-changes")
+            yield Static("estimating how long it takes...", id="start-choice-estimate")
             yield OptionList(
                 *(Option(self._prompt(o), id=o.mode) for o in self.options),
                 id="start-choice",
@@ -134,6 +156,21 @@ class StartChoiceScreen(ModalScreen[StartChoice | None]):
         options = self.query_one(OptionList)
         options.highlighted = options.get_option_index(self.default)
         options.focus()
+        self.query_one("#start-choice-changes").display = bool(self.changes)
+        self.query_one("#start-choice-estimate").display = self.estimate is not None
+        if self.estimate is not None:
+            self._estimate(self.estimate)
+
+    @work(thread=True, group="estimate", exit_on_error=False)
+    def _estimate(self, estimate: Callable[[], str]) -> None:
+        try:
+            text = estimate()
+        except Exception as exc:  # noqa: BLE001 - the dialog works without an estimate
+            text = f"no estimate: {type(exc).__name__}: {exc}"
+        self.post_message(self.Estimated(text))
+
+    def on_start_choice_screen_estimated(self, message: Estimated) -> None:
+        self.query_one("#start-choice-estimate", Static).update(escape(message.text))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         mode = StartMode(event.option.id)

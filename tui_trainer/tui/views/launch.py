@@ -1,23 +1,28 @@
 """Launch: pick a preset, adjust its hyperparameters, start it (or queue it behind the run
 that is training), and edit the queue. Picking a sweep shows its members instead of the form;
-Start then queues the members still to run. Start asks where to train (screens/start_choice.py):
-in this console, or detached (a `tui-trainer run`/`sweep` child that outlives the console), and
-for a sweep also "N in parallel" (a detached `tui-trainer sweep --parallel N`). Enter on a sweep
+Start then queues the members still to run. Each preset keeps its form's edits until ctrl+r
+resets them (marked * in the list), so moving through the list never discards them. Start asks
+where to train (screens/start_choice.py), showing the edits and an estimate of the time: in this
+console, or detached (a `tui-trainer run`/`sweep` child that outlives the console), and for a
+sweep also "N in parallel" (a detached `tui-trainer sweep --parallel N`). Enter on a sweep
 member opens its run, or follows it in the Watch view while it trains elsewhere. ctrl+l runs the
 LR range test of the form's config (screens/lr_find.py) and can put its suggestion into the LR
 field."""
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, ContentSwitcher, DataTable, Label, OptionList, Static
 
+from tui_trainer.config import RunConfig
 from tui_trainer.events import RunStatus
 from tui_trainer.runs.detached import cuda_gpus
 from tui_trainer.runs.store import Run
+from tui_trainer.train.estimate import estimate
 from tui_trainer.train.lr_curve import format_lr
 from tui_trainer.tui.jobs import StartChoice, StartMode
 from tui_trainer.tui.screens.lr_find import LrFindScreen
@@ -35,11 +40,23 @@ from tui_trainer.tui.widgets.sweep_panel import SweepPanel, parse_sweep_input
 DEFAULT_PRESET = "scratch"
 
 
+def describe_start(overrides: dict[str, str], config: RunConfig) -> str:
+    """What Start is about to train: its edits from the preset, and the run's scale."""
+    edits = " ".join(f"{k}={v}" for k, v in overrides.items())
+    head = f"changed from the preset: {edits}" if edits else "the preset as it is, no edits"
+    classes = f"{config.classes} classes" if config.classes else "all classes"
+    return (
+        f"{head}\n{classes}, {config.image_size} px, {config.epochs} epochs, "
+        f"batch {config.batch_size}, {config.model} on {config.device}"
+    )
+
+
 class LaunchView(Horizontal):
     TITLE = "Launch"
     BINDINGS = [
         Binding("ctrl+s", "start", "Start", priority=True),
         Binding("ctrl+l", "lr_find", "LR find", priority=True),
+        Binding("ctrl+r", "reset_form", "Reset form", priority=True),
         Binding("escape", "focus_presets", "Presets", show=False),
     ]
 
@@ -100,19 +117,45 @@ class LaunchView(Horizontal):
         self.query_one(QueueList).show(jobs)
         title = f"Queue ({len(jobs)} waiting)" if jobs else "Queue: empty"
         self.query_one("#queue-title", Label).update(title)
-        hint = self.query_one("#start-hint", Static)
         current = self.app.current_job
-        hint.update(
-            f"training {current.label}: Start adds to the queue" if current else "ctrl+s starts"
-        )
+        self._show_start_hint()
         self.query_one("#start", Button).label = "Queue +" if current else "Start ▶"
         self._refresh_sweep(None)
+
+    def _show_start_hint(self) -> None:
+        current = self.app.current_job
+        hint = f"training {current.label}: Start adds to the queue" if current else "ctrl+s starts"
+        form = self.query_one(ConfigForm)
+        if form.changes and self.query_one(PresetPicker).current_sweep is None:
+            hint = f"edited, ctrl+r resets: {form.changes}"  # the keys first: a long list is cut
+        self.query_one("#start-hint", Static).update(escape(hint))
+
+    @on(ConfigForm.Edited)
+    def _form_edited(self, event: ConfigForm.Edited) -> None:
+        self.query_one(PresetPicker).mark_edited(event.preset, bool(event.changes))
+        self._show_start_hint()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "reset_form":  # only where there are edits to discard
+            form = self.query_one(ConfigForm)
+            return bool(form.changes) and self.query_one(PresetPicker).current_sweep is None
+        return True
+
+    def action_reset_form(self) -> None:
+        form = self.query_one(ConfigForm)
+        if form.preset is not None and form.changes:
+            changes = form.changes
+            form.reset()
+            self.notify(f"{form.preset.name}: edits discarded ({changes}).")
 
     @on(OptionList.OptionHighlighted, "#presets")
     def _preset_chosen(self, event: OptionList.OptionHighlighted) -> None:
         picker = self.query_one(PresetPicker)
         switcher = self.query_one("#launch-what", ContentSwitcher)
         sweep = picker.current_sweep
+        self._show_start_hint()
+        self.refresh_bindings()
         if sweep is not None:
             switcher.current = "sweep-panel"
             self.sweep_panel.load(sweep)
@@ -181,11 +224,25 @@ class LaunchView(Horizontal):
             self.notify(message, title=f"Start refused: fix {where}", severity="error")
             return
         preset, overrides, config = form.preset.name, result.overrides, result.config
-        self._ask_where(preset, lambda c: self.app.submit(preset, overrides, config, c.mode))
+        self._ask_where(
+            preset,
+            lambda c: self.app.submit(preset, overrides, config, c.mode),
+            changes=describe_start(overrides, config),
+            runs=[(config, config.epochs)],
+        )
 
-    def _ask_where(self, what: str, start, parallel: ParallelOffer | None = None) -> None:
-        """The Start dialog; `start(choice)` on a choice (remembered for the session)."""
+    def _ask_where(
+        self,
+        what: str,
+        start,
+        parallel: ParallelOffer | None = None,
+        changes: str = "",
+        runs: list[tuple[RunConfig, int]] = (),
+    ) -> None:
+        """The Start dialog; `start(choice)` on a choice (remembered for the session). It shows
+        `changes` and estimates how long `runs` (config, epochs) take, in a worker."""
         current = self.app.current_job
+        data_dir = self.app.data_dir
 
         def chosen(choice: StartChoice | None) -> None:
             if choice is not None:
@@ -194,7 +251,15 @@ class LaunchView(Horizontal):
                 start(choice)
 
         queued_behind = current.label if current else ""
-        dialog = StartChoiceScreen(what, self.app.start_mode, queued_behind, parallel)
+        runs = list(runs)
+        dialog = StartChoiceScreen(
+            what,
+            self.app.start_mode,
+            queued_behind,
+            parallel,
+            changes,
+            (lambda: estimate(runs, data_dir).describe()) if runs else None,
+        )
         self.app.push_screen(dialog, chosen)
 
     def action_lr_find(self) -> None:
@@ -263,4 +328,11 @@ class LaunchView(Horizontal):
 
         what = f"sweep {sweep.name} ({len(members)} to run)"
         device = members[0].config.device  # the preset's, or as typed for every member
-        self._ask_where(what, start, self._parallel_offer(len(members), device))
+        changes = " ".join(f"{k}={v}" for k, v in overrides.items())
+        self._ask_where(
+            what,
+            start,
+            self._parallel_offer(len(members), device),
+            f"every member with {changes}" if changes else "",
+            [(m.config, m.config.epochs) for m in members],
+        )

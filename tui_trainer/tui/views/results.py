@@ -18,6 +18,7 @@ from tui_trainer.errors import UserError
 from tui_trainer.events import RunStatus
 from tui_trainer.runs.groups import SeedGroup, group_by_seed
 from tui_trainer.runs.store import Run, delete_run
+from tui_trainer.tui.resume import ask_resume
 from tui_trainer.tui.screens.compare import CompareScreen
 from tui_trainer.tui.screens.confirm import ConfirmScreen
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
@@ -26,6 +27,8 @@ from tui_trainer.tui.widgets.group_table import GroupTable
 from tui_trainer.tui.widgets.results_table import ResultsTable, RowTable, result_row
 
 
+# r resumes the run at the cursor (tui/resume.py); refreshing by hand is rarely needed (the
+# view watches the runs folder), so it moved to ctrl+r.
 class ResultsView(RunsFolderView, Vertical):
     TITLE = "Runs"
     BINDINGS = [
@@ -35,8 +38,9 @@ class ResultsView(RunsFolderView, Vertical):
         Binding("g", "toggle_groups", "Seeds"),
         Binding("a", "all_settings", "All columns", show=False),
         Binding("w", "watch", "Watch"),
+        Binding("r", "resume", "Resume"),
         Binding("d", "delete", "Delete"),
-        Binding("r", "refresh", "Refresh", show=False),
+        Binding("ctrl+r", "refresh", "Refresh", show=False),
         Binding("escape", "focus_table", "Table", show=False),
     ]
 
@@ -196,6 +200,16 @@ class ResultsView(RunsFolderView, Vertical):
         run = self._current_run()
         if run is not None:
             self.app.watch_run(run)
+
+    def run_at_hand(self) -> Run | None:
+        """The run at the cursor of the runs table (none in the grouped one)."""
+        run_id = None if self.grouped else self.table.current_id
+        return Run(self.app.runs_dir / run_id) if run_id else None
+
+    def action_resume(self) -> None:
+        run = self._current_run()
+        if run is not None:
+            ask_resume(self.app, run)
 
     def action_delete(self) -> None:
         if self.grouped:

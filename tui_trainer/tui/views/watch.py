@@ -1,17 +1,9 @@
-"""Watch: the live view of a run, either the one this app trains (fed by engine events) or a
-run followed from its folder (a headless `tui-trainer run` elsewhere, or one this console
-started detached: polls metrics.jsonl). Stop on a followed run sends SIGINT to the process
-owner.json names, when that is a process of this host (runs/detached.py: `holder`). It sends it
-once per process (pid and start time): `tui-trainer run` takes a second SIGINT as its hard abort
-(the run would read crashed), so Stop pressed again while that process is still stopping says
-so instead, and the button reads "Stopping..." (class `-stopping`).
-
-The run this app trained last is followed from its folder as soon as another process trains it
-(`tui-trainer run --resume` in another shell): `f` finds it too, as any run another process
-trains; only the run this app trains now is left to `l`.
-
-The system pane reads the shown run's system.jsonl for all of them: the sampler of the training
-process writes it, whichever process or host that is, and each sample names its process."""
+"""Watch: the live view of a run, the one this app trains (engine events) or one followed from
+its folder (a headless run elsewhere, a detached start, or this app's last run resumed in another
+shell; `f` finds those, `l` the run trained here). Stop on a followed run sends one SIGINT per
+process to the owner.json holder on this host (a second would be `tui-trainer run`'s hard abort);
+`r` resumes a run that stopped short of its end (tui/resume.py). The system pane reads the shown
+run's system.jsonl, whichever process or host wrote it; each sample names its process."""
 
 from __future__ import annotations
 
@@ -23,12 +15,13 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Button, Log, ProgressBar, Static
 
-from tui_trainer.events import RunStatus
+from tui_trainer.events import RESUMABLE, RunStatus
 from tui_trainer.runs import detached, lock
 from tui_trainer.runs.detached import DetachedStart
 from tui_trainer.runs.store import Run, list_runs
 from tui_trainer.tui.detached_starts import pending_view
 from tui_trainer.tui.live import PREPARING, RunView, format_seconds
+from tui_trainer.tui.resume import ask_resume
 from tui_trainer.tui.screens.confirm import ConfirmScreen
 from tui_trainer.tui.views.runs_folder import file_signature
 from tui_trainer.tui.widgets.plots import EpochPlot, StepLossPlot
@@ -81,6 +74,7 @@ class WatchView(Vertical):
         Binding("s", "stop", "Stop"),
         Binding("l", "live", "This console's run"),
         Binding("f", "follow_newest", "Follow other"),
+        Binding("r", "resume", "Resume"),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -93,6 +87,7 @@ class WatchView(Vertical):
         self._log_shown = 0
         self._signalled: set[tuple] = set()  # `signal_key`s of the processes sent SIGINT here
         self._own_signature: tuple | None = None  # of our last run's summary, when last read
+        self._resumable = False  # the shown run stopped short of its end: r resumes it
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="status-row"):
@@ -284,6 +279,7 @@ class WatchView(Vertical):
         stop.display = bool(view and not view.finished)
         self._show_stopping(stop, bool(stop.display and view and view.source == "disk"))
         if view is None:
+            self._note_resumable(None)
             self.query_one(ProgressBar).update(total=1, progress=0)  # not an endless animation
             status.update(
                 "Nothing is training. Start a run on the Launch screen (1), or pick one in "
@@ -292,10 +288,34 @@ class WatchView(Vertical):
             status.add_class("-idle")
             return
         status.add_class(f"-{view.status}" if f"-{view.status}" in STATUS_CLASSES else "-failed")
+        self._note_resumable(view)
         preparing = view.status == PREPARING  # an indeterminate (moving) bar meanwhile
         bar = self.query_one(ProgressBar)
         bar.update(total=None if preparing else 1000, progress=round(view.fraction() * 1000))
         status.update(status_text(view, len(self.app.queue)))
+
+    # --- resuming ------------------------------------------------------------------------------
+
+    def _note_resumable(self, view: RunView | None) -> None:
+        resumable = bool(view and view.run_id and view.finished and view.status in RESUMABLE)
+        if view is not None and view.source == "app" and self.app.current_job is not None:
+            resumable = False  # its end is told before the training thread has let it go
+        if resumable != self._resumable:
+            self._resumable = resumable
+            self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self._resumable if action == "resume" else True
+
+    def run_at_hand(self) -> Run | None:
+        """The run folder of the run shown, once it has one."""
+        view = self.view
+        return Run(self.app.runs_dir / view.run_id) if view and view.run_id else None
+
+    def action_resume(self) -> None:
+        run = self.run_at_hand()
+        if run is not None:
+            ask_resume(self.app, run)
 
     # --- stopping ------------------------------------------------------------------------------
 

@@ -3,6 +3,11 @@
 `check_form` runs the values through `parse_value` and `RunConfig.with_overrides` (the code
 behind `--set`, via `build_config`), so the form accepts exactly what the CLI accepts; a
 `ConfigError` is pinned to the field its message names.
+
+Edits belong to their preset until they are discarded: the form keeps each preset's edited
+values (`edits`), so moving through the preset list (or to a sweep) and back shows them again;
+only `reset` puts a preset's own values back. `Edited` tells the view whenever the shown
+preset's edits change.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Container
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
@@ -110,12 +116,38 @@ class FormField(Container):
         self.query_one(".field-error", Static).update(message or "")
 
 
+def preset_values(preset: Preset, device: str | None = None) -> dict[str, str]:
+    """The form's text for each field of `preset` (its device replaced by the app's --device)."""
+    out = {}
+    for key, _ in FIELDS:
+        value = getattr(preset.config, key)
+        if key == "device" and device:
+            value = device
+        out[key] = f"{value:g}" if isinstance(value, float) else str(value)
+    return out
+
+
+def describe_edits(edited: dict[str, str], pristine: dict[str, str]) -> str:
+    """"epochs=3 classes=2": the fields whose text differs from the preset's."""
+    return " ".join(f"{k}={v}" for k, v in edited.items() if v.strip() != pristine.get(k))
+
+
 class ConfigForm(Widget):
     """The chosen preset's hyperparameters, validated as they are typed."""
+
+    class Edited(Message):
+        """The shown preset's edits changed: `changes` ("epochs=3"), empty when it has none."""
+
+        def __init__(self, preset: str, changes: str) -> None:
+            super().__init__()
+            self.preset, self.changes = preset, changes
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.preset: Preset | None = None
+        self.device: str | None = None
+        self.edits: dict[str, dict[str, str]] = {}  # preset name -> its edited field texts
+        self._told: tuple[str, str] | None = None  # the last Edited posted
 
     def compose(self) -> ComposeResult:
         for key, label in FIELDS:
@@ -123,18 +155,31 @@ class ConfigForm(Widget):
         yield Static("", id="form-error")
 
     def load(self, preset: Preset, device: str | None = None) -> None:
-        """Fill every field from the preset (and the app's --device), then check them once."""
-        self.preset = preset
+        """Fill every field with the preset's edits if it has some, else from the preset (and
+        the app's --device), then check them once."""
+        self.preset, self.device = preset, device
+        texts = self.edits.get(preset.name) or preset_values(preset, device)
         with self.prevent(Input.Changed, Choice.Changed):  # not one check per field
-            self._fill(preset, device)
+            self._fill(texts)
         self.check()
 
-    def _fill(self, preset: Preset, device: str | None) -> None:
+    def reset(self) -> None:
+        """Discard the shown preset's edits: its own values again."""
+        if self.preset is not None:
+            self.edits.pop(self.preset.name, None)
+            self.load(self.preset, self.device)
+
+    @property
+    def changes(self) -> str:
+        """The shown preset's edits ("epochs=3 lr=0.01"), "" when it has none."""
+        if self.preset is None or self.preset.name not in self.edits:
+            return ""
+        pristine = preset_values(self.preset, self.device)
+        return describe_edits(self.edits[self.preset.name], pristine)
+
+    def _fill(self, texts: dict[str, str]) -> None:
         for key, _ in FIELDS:
-            value = getattr(preset.config, key)
-            if key == "device" and device:
-                value = device
-            text = f"{value:g}" if isinstance(value, float) else str(value)
+            text = texts[key]
             editor = self.query_one(f"#{key}")
             if isinstance(editor, Choice):  # a preset's weights path (or --device) joins
                 extra = () if text in CHOICES[key] else (text,)
@@ -156,9 +201,24 @@ class ConfigForm(Widget):
     def check(self) -> FormResult:
         if self.preset is None:
             return FormResult(None, {}, {FORM_ERROR: "choose a preset first"})
-        result = check_form(self.preset, self.values())
+        values = self.values()
+        result = check_form(self.preset, values)
         self.show_errors(result.errors)
+        self._remember(values)
         return result
+
+    def _remember(self, values: dict[str, str]) -> None:
+        """Keep the preset's edits (or forget them once every field is its own again)."""
+        assert self.preset is not None
+        name = self.preset.name
+        if describe_edits(values, preset_values(self.preset, self.device)):
+            self.edits[name] = values
+        else:
+            self.edits.pop(name, None)
+        told = (name, self.changes)
+        if told != self._told:
+            self._told = told
+            self.post_message(self.Edited(*told))
 
     def show_errors(self, errors: dict[str, str]) -> None:
         for field_widget in self.query(FormField):

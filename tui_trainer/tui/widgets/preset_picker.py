@@ -1,7 +1,8 @@
 """The preset picker: an option list grouped by study, in the report's order, then the sweeps.
 
 A preset's option id is its name; a sweep's is "sweep:" and its name (a sweep and a preset may
-share a name: `finetune` is both a preset and a member of sweeps)."""
+share a name: `finetune` is both a preset and a member of sweeps). A preset whose form holds
+edits is marked `EDITED_MARK` until they are reset."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tui_trainer.config import Preset
 
 STUDIES = ("Scratch", "Transfer learning", "Augmentation", "Backbones")
 SWEEP_PREFIX = "sweep:"
+EDITED_MARK = "*"
 
 
 def by_study(presets: list[Preset]) -> list[tuple[str, list[Preset]]]:
@@ -38,6 +40,11 @@ class PresetPicker(OptionList):
             options.extend(Option(f"  {name}", id=f"{SWEEP_PREFIX}{name}") for name in sweeps)
         super().__init__(*options, **kwargs)
         self.presets = {p.name: p for p in presets}
+
+    def mark_edited(self, name: str, edited: bool) -> None:
+        """Show (or drop) the edited mark beside preset `name`."""
+        if name in self.presets:
+            self.replace_option_prompt(name, f"  {name} {EDITED_MARK}" if edited else f"  {name}")
 
     def select_preset(self, option_id: str) -> None:
         """Highlight a preset by name, or a sweep by "sweep:NAME"."""
