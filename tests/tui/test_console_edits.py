@@ -89,7 +89,8 @@ def test_reset_shows_only_where_there_are_edits(tiny_data, tmp_path):
 def test_start_estimates_the_time_from_the_probes_measured_rate(tiny_data, tmp_path):
     from tui_trainer.data.layout import find_layout, make_splits
     from tui_trainer.train.estimate import format_duration
-    from tui_trainer.train.hardware import cpu_threads, resolve_device
+    from tui_trainer.train.hardware import resolve_device
+    from tui_trainer.train.host import cpu_threads
     from tui_trainer.train.precision_probe import cache_path, probe_key, store_rates
     from tui_trainer.train.precision_timing import CandidateRate
 

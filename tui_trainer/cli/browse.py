@@ -120,7 +120,7 @@ def runs(
         dur = row["duration"]
         row = {**row, "duration": f"{dur / 60:.1f} min" if dur else "-"}
         cells.append([format_number(row[c.name], 4 if c.name == "lr" else 3) for c in RUN_COLUMNS])
-    table, left_out = fitted_table(out, RUN_COLUMNS, cells)
+    table, left_out = fitted_table(out, RUN_COLUMNS, cells, plain=True)
     out.print(table)
     if left_out:
         out.print(left_out_line(left_out, " or --json"), markup=False, highlight=False)

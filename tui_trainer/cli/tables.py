@@ -32,7 +32,7 @@ def _table(
     rows: Sequence[Sequence[str]],
     keep: list[int],
     measuring: bool,
-    stacked: bool = True,
+    stacked: bool = False,
 ) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     for i in keep:
@@ -43,13 +43,13 @@ def _table(
             table.add_column(col.name, min_width=WRAP_MIN, ratio=1)
         else:  # a kept cell wider than the console folds onto the next line, whole
             table.add_column(col.name, no_wrap=True, overflow="fold")
-    if not stacked or any(columns[i].wrap for i in keep):
+    if not stacked:
         for row in rows:
             table.add_row(*(row[i] if i < len(row) else "" for i in keep))
     elif rows:
         # One row whose cells hold a column's lines prints as a row per line would (the box
         # draws no line between rows), and Rich lays out one cell per column instead of one
-        # per run: most of `runs`' time over hundreds of runs. Text: a cell prints as written.
+        # per run: most of `runs`' time over hundreds of runs.
         table.add_row(*(Text("\n".join(_line(row, i) for row in rows)) for i in keep))
     return table
 
@@ -60,23 +60,25 @@ def _line(row: Sequence[str], i: int) -> str:
 
 
 def fitted_table(
-    console: Console, columns: Sequence[Col], rows: Sequence[Sequence[str]]
+    console: Console, columns: Sequence[Col], rows: Sequence[Sequence[str]], plain: bool = False
 ) -> tuple[Table, list[str]]:
-    """The table of `rows` that fits `console`'s width, and the names of the columns left out."""
+    """The table of `rows` that fits `console`'s width, and the names of the columns left out.
+    `plain`: the cells are text to print as written, one line each, in columns that never wrap;
+    such a table is laid out column by column (fast over many rows)."""
+    stack = plain and not any(c.wrap for c in columns)
+
+    def natural(keep: list[int]) -> int:
+        unbounded = console.options.update_width(UNBOUNDED)  # Measurement clamps to the width
+        return Measurement.get(console, unbounded, _table(columns, rows, keep, True, stack)).maximum
+
     keep = list(range(len(columns)))
     by_drop = sorted(((c.drop, i) for i, c in enumerate(columns) if c.drop), reverse=True)
-    while by_drop:
-        unbounded = console.options.update_width(UNBOUNDED)  # Measurement clamps to the width
-        natural = Measurement.get(console, unbounded, _table(columns, rows, keep, True))
-        if natural.maximum <= console.width:
-            break
+    while natural(keep) > console.width and by_drop:
         keep.remove(by_drop.pop(0)[1])
     left_out = [col.name for i, col in enumerate(columns) if i not in keep]
-    # Stacked cells line up only while no cell folds: a console narrower than the kept columns
-    # gets a row per line.
-    unbounded = console.options.update_width(UNBOUNDED)
-    fits = Measurement.get(console, unbounded, _table(columns, rows, keep, True)).maximum
-    return _table(columns, rows, keep, False, fits <= console.width), left_out
+    # stacked cells line up only while no cell folds: too narrow a console gets a row per line
+    stack = stack and natural(keep) <= console.width
+    return _table(columns, rows, keep, False, stack), left_out
 
 
 def left_out_line(names: list[str], more: str = "") -> str:

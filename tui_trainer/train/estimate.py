@@ -62,7 +62,8 @@ def _train_images(data_dir: Path, classes: int, seed: int, val_fraction: float) 
 
 def _rate(config: RunConfig) -> tuple[float, str]:
     """(epoch img/s, precision) from the probe's cache; UserError saying why there is none."""
-    from tui_trainer.train.hardware import cpu_threads, resolve_device
+    from tui_trainer.train.hardware import resolve_device
+    from tui_trainer.train.host import cpu_threads
     from tui_trainer.train.precision_probe import cache_path, cached_rates, choose, probe_key
 
     device = resolve_device(config.device)
