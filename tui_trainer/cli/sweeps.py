@@ -170,6 +170,8 @@ def sweep(
     runs_dir = runs_dir or default_runs_dir()
     states = studies.member_states(plan, runs_dir)
     data_dir = resolve_data_dir(data)
+    if slurm:  # before the runs folder is made: a path no script can hold is refused first
+        S.check_paths(plan.name, runs_dir, data_dir)
     if not dry_run:
         find_layout(data_dir)  # a wrong --data fails here, before any output
         ensure_writable(runs_dir)

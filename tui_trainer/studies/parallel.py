@@ -58,6 +58,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from tui_trainer.errors import UserError
+from tui_trainer.inside import file_name, folder_inside, open_append, refuse_links
 from tui_trainer.runs.detached import LOG_ENV
 from tui_trainer.studies.sweeps import SweepMember
 
@@ -199,7 +200,21 @@ def child_env(
 
 
 def log_path(runs_dir: Path, sweep: str, member: SweepMember) -> Path:
-    return Path(runs_dir) / LOGS_DIR / sweep / f"{member.name}.log"
+    """`<runs>/.sweep-logs/<sweep>/<member>.log`, each name made one safe path component (a
+    member's `name` is input: `../..` or an absolute path must not lead out of the folder)."""
+    names = _log_parts(sweep, member)
+    return Path(runs_dir).joinpath(*names)
+
+
+def _log_parts(sweep: str, member: SweepMember) -> tuple[str, str, str]:
+    return LOGS_DIR, file_name(sweep, "sweep"), f"{file_name(member.name, 'member')}.log"
+
+
+def check_logs(runs_dir: Path, sweep: str, members: Sequence[SweepMember]) -> None:
+    """UserError, before anything is written, when a member's log or a folder on its way is a
+    link (or a FIFO, ...) someone planted in the shared runs folder."""
+    for member in members:
+        refuse_links(Path(runs_dir), *_log_parts(sweep, member))
 
 
 @contextlib.contextmanager
@@ -279,8 +294,9 @@ Spawn = Callable[[list[str], dict[str, str], Path], subprocess.Popen]
 
 def spawn_child(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     """A child in a session of its own (no terminal Ctrl-C), its output appended to `log`."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a", encoding="utf-8") as handle:
+    # the log's folders are made and checked from the runs folder down (no link followed)
+    folder_inside(log.parents[2], *log.parts[-3:-1])
+    with os.fdopen(open_append(log), "a", encoding="utf-8") as handle:
         stamp = datetime.now().astimezone().isoformat(timespec="seconds")
         handle.write(f"=== {stamp} {' '.join(command)}\n")
         handle.flush()

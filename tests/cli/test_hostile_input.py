@@ -1,0 +1,195 @@
+"""Hostile input, round 3: what one user of a shared runs folder can plant for the next, readers
+that met a folder they cannot parse, numbers without bounds. Bad input gets one line and exit 2
+with nothing written; a reader skips what it cannot parse; nothing is written outside the runs
+folder."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.support.runs import invoke
+from tests.support.sweeps import sweep_presets
+from tui_trainer.inside import PlantedPath, file_name, open_append
+from tui_trainer.studies import parallel
+from tui_trainer.studies import sweeps as studies
+
+TWO = 'base = "tiny"\n[grid]\nlr = [0.01, 0.02]\n'
+NAMED = """base = "tiny"
+[[runs]]
+name = "../../../escaped"
+[[runs]]
+name = "/tmp/abs"
+lr = 0.02
+"""
+
+
+@pytest.fixture
+def presets(tmp_path, monkeypatch):
+    return sweep_presets(tmp_path / "presets", monkeypatch, {"tiny-two": TWO, "named": NAMED})
+
+
+def lines_of(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.strip()]
+
+
+def tree(folder: Path) -> list[str]:
+    """Every entry under `folder`, links not followed: what a command left on disk."""
+    if not folder.exists():
+        return []
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+# --- a shared runs folder turned against its users ----------------------------------------------
+
+
+def test_a_member_named_with_dots_or_an_absolute_path_keeps_its_log_inside_the_runs_folder(
+    presets, tmp_path
+):
+    runs = tmp_path / "runs"
+    sweep = studies.load_sweep("named", directory=presets)
+    for member in sweep.members:
+        log = parallel.log_path(runs, "named", member)
+        assert log.resolve().parent == (runs / ".sweep-logs" / "named").resolve(), log
+        assert log.name.endswith(".log") and "/" not in log.name
+
+
+def test_a_file_name_is_one_short_component_and_distinct_names_stay_distinct():
+    assert file_name("lr0.05-seed0") == "lr0.05-seed0"  # an ordinary name is kept as it is
+    odd = ["..", "../..", "/etc/passwd", "a/b", "a-b\n", "x" * 1000, "é", ""]
+    names = [file_name(label) for label in odd]
+    for name in names:
+        assert "/" not in name and name not in ("", ".", "..") and not name.startswith(".")
+        assert len(name.encode()) <= 120 and name.isascii() and name.isprintable()
+    assert len(set(names)) == len(names)
+    assert file_name("a/b") != file_name("a-b")
+
+
+def test_a_symlink_planted_as_a_member_log_is_refused_and_its_target_untouched(
+    presets, tmp_path, tiny_data
+):
+    runs, target = tmp_path / "runs", tmp_path / "victim.txt"
+    target.write_text("precious\n")
+    sweep = studies.load_sweep("tiny-two", directory=presets)
+    log = parallel.log_path(runs, "tiny-two", sweep.members[0])
+    log.parent.mkdir(parents=True)
+    log.symlink_to(target)
+    before = tree(runs)
+    result = invoke(
+        "sweep", "tiny-two", "--parallel", "2", "--data", tiny_data, "--runs-dir", runs
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert lines_of(result.output)[-1].startswith(f"error: {log} is a link or not a plain file")
+    assert target.read_text() == "precious\n"
+    assert tree(runs) == before
+
+
+def test_a_symlinked_logs_folder_is_refused_before_any_child_starts(presets, tmp_path, tiny_data):
+    runs, elsewhere = tmp_path / "runs", tmp_path / "elsewhere"
+    runs.mkdir()
+    elsewhere.mkdir()
+    (runs / ".sweep-logs").symlink_to(elsewhere)
+    result = invoke(
+        "sweep", "tiny-two", "--parallel", "2", "--data", tiny_data, "--runs-dir", runs
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "is a link or not a plain folder" in lines_of(result.output)[-1]
+    assert tree(elsewhere) == []
+
+
+def test_spawning_a_child_never_writes_through_a_link_or_blocks_on_a_fifo(tmp_path):
+    runs, target = tmp_path / "runs", tmp_path / "victim.txt"
+    target.write_text("precious\n")
+    logs = runs / ".sweep-logs" / "s"
+    logs.mkdir(parents=True)
+    (logs / "a.log").symlink_to(target)
+    os.mkfifo(logs / "b.log")
+    spawned = []
+    for name in ("a.log", "b.log"):
+        done = threading.Event()
+
+        def attempt(path=logs / name, done=done):
+            try:
+                parallel.spawn_child(["true"], dict(os.environ), path)
+                spawned.append(path)
+            except PlantedPath:
+                pass
+            done.set()
+
+        threading.Thread(target=attempt, daemon=True).start()
+        assert done.wait(10), f"opening {name} blocked"
+    assert spawned == []
+    assert target.read_text() == "precious\n"
+
+
+def test_open_append_refuses_a_link_even_to_a_file_inside_the_folder(tmp_path):
+    (tmp_path / "real.log").write_text("")
+    (tmp_path / "link.log").symlink_to(tmp_path / "real.log")
+    with pytest.raises(PlantedPath):
+        open_append(tmp_path / "link.log")
+    os.close(open_append(tmp_path / "new.log"))
+    assert (tmp_path / "new.log").is_file()
+
+
+def test_a_detached_start_refuses_a_planted_detached_folder_link(tmp_path):
+    from tui_trainer.runs import detached
+
+    runs, elsewhere = tmp_path / "runs", tmp_path / "elsewhere"
+    runs.mkdir()
+    elsewhere.mkdir()
+    (runs / detached.DETACHED_DIR).symlink_to(elsewhere)
+    with pytest.raises(OSError, match="is a link or not a plain folder"):
+        detached.spawn(["true"], runs, "x")
+    assert tree(elsewhere) == []
+
+
+def test_a_claim_refuses_a_planted_claims_folder_link(tmp_path):
+    from tui_trainer.errors import UserError
+    from tui_trainer.runs import claims
+
+    runs, elsewhere = tmp_path / "runs", tmp_path / "elsewhere"
+    runs.mkdir()
+    elsewhere.mkdir()
+    (runs / claims.CLAIMS_DIR).symlink_to(elsewhere)
+    with pytest.raises(UserError, match="is a link or not a plain folder"):
+        claims.take_claim(runs, "key", sweep="s", member="m")
+    assert tree(elsewhere) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--partition", "gpu\ntouch /tmp/owned"], "--partition 'gpu\\ntouch /tmp/owned': give"),
+        (["--partition", "gpu --wrap=x"], "--partition 'gpu --wrap=x': give a partition"),
+        (["--time", "04:00:00\n"], "--time '04:00:00\\n': give HH:MM:SS"),
+        (["--mem", "8G\n"], "--mem '8G\\n': give a size like 8G"),
+    ],
+)
+def test_slurm_options_cannot_put_a_line_into_the_script(
+    presets, tmp_path, tiny_data, options, message
+):
+    runs, script = tmp_path / "runs", tmp_path / "s.sbatch"
+    result = invoke(
+        "sweep", "tiny-two", "--slurm", "--data", tiny_data, "--runs-dir", runs, "--out", script,
+        *options,
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    (line,) = lines_of(result.output)
+    assert line.startswith(f"error: {message}")
+    assert not script.exists() and tree(runs) == []
+
+
+def test_a_runs_folder_with_a_newline_cannot_put_a_line_into_the_script(
+    presets, tmp_path, tiny_data
+):
+    runs, script = tmp_path / "runs\ntouch owned", tmp_path / "s.sbatch"
+    result = invoke(
+        "sweep", "tiny-two", "--slurm", "--data", tiny_data, "--runs-dir", runs, "--out", script
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    (line,) = lines_of(result.output)
+    assert line.startswith("error: --runs-dir ") and "which an sbatch script cannot hold" in line
+    assert not script.exists() and not runs.exists()
