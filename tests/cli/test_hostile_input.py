@@ -193,3 +193,88 @@ def test_a_runs_folder_with_a_newline_cannot_put_a_line_into_the_script(
     (line,) = lines_of(result.output)
     assert line.startswith("error: --runs-dir ") and "which an sbatch script cannot hold" in line
     assert not script.exists() and not runs.exists()
+
+
+# --- one bad folder must not stop a reader ------------------------------------------------------
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def _append(name: str, data: bytes):
+    def write(folder: Path) -> None:
+        with open(folder / name, "ab") as fh:
+            fh.write(data)
+
+    return write
+
+
+def _replace(name: str, text: str):
+    return lambda folder: (folder / name).write_text(text)
+
+
+def _fifo(name: str):
+    def plant(folder: Path) -> None:
+        (folder / name).unlink(missing_ok=True)
+        os.mkfifo(folder / name)
+
+    return plant
+
+
+BAD_FOLDERS = {
+    "config is a string": _replace("config.json", '{"config": "x", "preset": "tiny"}'),
+    "config nested too deep": _replace("config.json", '{"config": ' + DEEP + "}"),
+    "summary seconds is text": _replace(
+        "summary.json", '{"status": "completed", "seconds": "x", "test_acc": "y"}'
+    ),
+    "summary nested too deep": _replace("summary.json", DEEP),
+    "epoch row of non-numbers": _append(
+        "metrics.jsonl", b'{"kind": "epoch", "epoch": "x", "val_acc": "y", "seconds": "s"}\n'
+    ),
+    "metrics not UTF-8": _append("metrics.jsonl", b'\xff\xfe{"kind": "epoch"}\n'),
+    "metrics nested too deep": _append("metrics.jsonl", DEEP.encode() + b"\n"),
+    "test results of another shape": _replace(
+        "test_results.json", '{"classes": "x", "per_class": 3, "confusion": "y"}'
+    ),
+    "system.jsonl not UTF-8": _append("system.jsonl", b'\xff{"t": 1}\n'),
+    "summary is a FIFO": _fifo("summary.json"),
+    "metrics is a FIFO": _fifo("metrics.jsonl"),
+}
+
+
+@pytest.fixture
+def shared_runs(tmp_path, monkeypatch):
+    from tests.support.seed_runs import write_seed_run
+
+    sweep_presets(
+        tmp_path / "presets", monkeypatch, {"one": 'base = "tiny"\n[[runs]]\nepochs = 4\n'}
+    )
+    runs = tmp_path / "runs"
+    for run_id, seed in (("20240201-100000-good", 42), ("20240201-110000-bad", 0)):
+        write_seed_run(
+            runs, run_id, "tiny", {"epochs": 4, "seed": seed}, "fp32", [0.1, 0.2, 0.3, 0.4],
+            "completed", 0.38,
+        )  # fmt: skip
+    return runs
+
+
+def _invoke_within(seconds: float, *args):
+    """The command in a thread: a read that blocks (a FIFO) fails the test instead of hanging."""
+    box = []
+    thread = threading.Thread(target=lambda: box.append(invoke(*args)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert box, f"{' '.join(map(str, args))} still running after {seconds} s"
+    return box[0]
+
+
+@pytest.mark.parametrize("case", list(BAD_FOLDERS))
+def test_one_bad_run_folder_stops_no_reader(shared_runs, case):
+    BAD_FOLDERS[case](shared_runs / "20240201-110000-bad")
+    for command in (["runs"], ["report"], ["show", "good"], ["show", "bad"], ["sweep", "one",
+                                                                            "--dry-run"]):
+        result = _invoke_within(60, *command, "--runs-dir", shared_runs)
+        crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
+        assert not crashed, f"{command}: {result.exception!r}\n{result.output}"
+        assert result.exit_code == 0, f"{command}: {result.output}"
+    listing = invoke("runs", "--json", "--runs-dir", shared_runs)
+    assert "20240201-100000-good" in listing.output

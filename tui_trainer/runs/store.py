@@ -105,17 +105,23 @@ class Run:
         return self.path / "last.pt"
 
     def meta(self) -> dict[str, Any]:
-        """config.json: {"config": {...}, "preset": ..., "overrides": ..., versions...}."""
-        return read_json(self.config_path)
+        """config.json: {"config": {...}, "preset": ..., "overrides": ..., versions...}; a
+        `config` that is not an object reads as {} (the run then matches nothing)."""
+        meta = read_json(self.config_path)
+        if not isinstance(meta.get("config", {}), dict):
+            meta["config"] = {}
+        return meta
 
     def config(self) -> dict[str, Any]:
-        return self.meta().get("config", {})
+        config = self.meta().get("config")
+        return config if isinstance(config, dict) else {}
 
     def summary(self) -> dict[str, Any]:
-        return read_json(self.summary_path)
+        return _typed(read_json(self.summary_path))
 
     def metrics(self) -> list[dict[str, Any]]:
-        return read_jsonl(self.metrics_path)
+        """metrics.jsonl's rows; one holding a non-number where a number goes is skipped."""
+        return [row for row in read_jsonl(self.metrics_path) if _numbers_fit(row)]
 
     def epochs(self) -> list[dict[str, Any]]:
         return self.curves()[1]
@@ -190,6 +196,38 @@ class Run:
             if sync:
                 fh.flush()
                 os.fsync(fh.fileno())
+
+
+# What readers do arithmetic with or print as text: a value of another type (a hand edit, a
+# hostile file in a shared runs folder) is dropped, so the field reads as missing.
+SUMMARY_NUMBERS = frozenset(
+    "started_at ended_at heartbeat epochs epochs_done best_epoch max_val_acc final_train_loss "
+    "accuracy_gap loss_gap seconds skipped_images num_train num_val num_test test_acc test_loss"
+    .split()
+)
+SUMMARY_TEXTS = frozenset({"status", "message", "host", "device", "precision"})
+ROW_NUMBERS = frozenset(
+    "epoch step global_step loss lr seconds train_loss train_acc val_loss val_acc".split()
+)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _typed(summary: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in summary.items()
+        if not (k in SUMMARY_NUMBERS and not _is_number(v))
+        and not (k in SUMMARY_TEXTS and not isinstance(v, str))
+    }
+
+
+def _numbers_fit(row: dict[str, Any]) -> bool:
+    if row.get("kind") in ("epoch", "step") and type(row.get("epoch")) is not int:
+        return False
+    return all(v is None or _is_number(v) for k, v in row.items() if k in ROW_NUMBERS)
 
 
 def _positive_int(value: Any) -> bool:
