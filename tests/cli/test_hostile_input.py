@@ -278,3 +278,47 @@ def test_one_bad_run_folder_stops_no_reader(shared_runs, case):
         assert result.exit_code == 0, f"{command}: {result.output}"
     listing = invoke("runs", "--json", "--runs-dir", shared_runs)
     assert "20240201-100000-good" in listing.output
+
+
+# --- numbers without bounds ---------------------------------------------------------------------
+
+
+def _grid(n: int, m: int) -> str:
+    lrs = ", ".join(str(0.001 * (i + 1)) for i in range(n))
+    return f'base = "tiny"\n[grid]\nlr = [{lrs}]\nseed = [{", ".join(map(str, range(m)))}]\n'
+
+
+@pytest.mark.parametrize(
+    ("sweep", "options", "message"),
+    [
+        ("million", [], "million.toml: 1000000 members (1 [[runs]], [grid] 1000 lr x 1000 seed"),
+        ("tiny-two", ["--seeds", "1000000"], "--seeds 1000000: give at most 1000"),
+        ("tiny-two", ["--seeds", "1000000000"], "--seeds 1000000000: give at most 1000"),
+        ("many-seeds", [], "many-seeds.toml: 1001 seeds: at most 1000"),
+        ("three", ["--seeds", "1000"], "three.toml: 3000 members once repeated over seeds"),
+        ("tiny-two", ["--parallel", "99999999999999999999"], "--parallel 99999999999999999999"),
+    ],
+)
+def test_a_sweep_past_its_bounds_is_refused_in_one_line_and_writes_nothing(
+    presets, tmp_path, tiny_data, sweep, options, message
+):
+    (presets / "million.toml").write_text(_grid(1000, 1000))
+    (presets / "three.toml").write_text('base = "tiny"\n[grid]\nlr = [0.01, 0.02, 0.03]\n')
+    seeds = ", ".join(map(str, range(1001)))
+    (presets / "many-seeds.toml").write_text(f'base = "tiny"\nseeds = [{seeds}]\n')
+    runs = tmp_path / "runs"
+    result = _invoke_within(
+        120, "sweep", sweep, "--dry-run", "--data", tiny_data, "--runs-dir", runs, *options
+    )
+    assert result.exit_code == 2, result.output
+    (line,) = lines_of(result.output)
+    assert line.startswith("error: ") and message in line, line
+    assert not runs.exists()
+
+
+def test_parallel_slots_are_bounded_before_any_list_is_built():
+    from tui_trainer.errors import UserError
+
+    with pytest.raises(UserError, match="give at most 256"):
+        parallel.plan_slots(10**20, None, device_count=0, cores=2)
+    assert len(parallel.plan_slots(256, None, device_count=0, cores=2)) == 256

@@ -64,6 +64,7 @@ from tui_trainer.studies.sweeps import SweepMember
 
 LOGS_DIR = ".sweep-logs"  # a dot-folder in the runs folder: never a run (no config.json)
 PARENT_ENV = "TUI_TRAINER_SWEEP_PARENT"  # the parent's pid, in a child's environment
+MAX_PARALLEL = 256  # children at once: more would exhaust memory long before any GPU count
 POLL_SECONDS = 1.0  # how often the runs folder is read for progress
 TICK_SECONDS = 0.2  # how often children are reaped and signals forwarded
 KILL_AFTER = 10.0  # seconds between the hard stop's SIGINT and SIGKILL
@@ -118,6 +119,11 @@ def plan_slots(
     `device_count`: the GPUs torch sees; `visible`: the parent's CUDA_VISIBLE_DEVICES."""
     if parallel is not None and parallel < 1:
         raise UserError(f"--parallel {parallel}: give at least 1 member at once, e.g. --parallel 2")
+    if parallel is not None and parallel > MAX_PARALLEL:
+        raise UserError(
+            f"--parallel {parallel}: give at most {MAX_PARALLEL} (each member is a process "
+            "holding its own model and images), e.g. --parallel 4"
+        )
     if gpus is not None:
         _check_gpus(gpus, device_count, device)
     elif device_count > 0 and device not in ("cpu", "mps"):

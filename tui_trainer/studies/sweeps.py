@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -62,6 +63,10 @@ SEED_KEY = "seed"
 # count as the first seed of a group.
 FIRST_SEED = 42
 MEMBER_KEYS = ("name", "preset")
+# Far beyond any study (the report's is 18 members): a larger sweep is a typo in a [grid] or
+# in --seeds, and resolving it would take minutes and gigabytes before printing anything.
+MAX_MEMBERS = 2_000
+MAX_SEEDS = 1_000
 # A member's state when no run in the runs folder has its config; every other state is the
 # RunStatus of the run it comes from.
 PENDING = "pending"
@@ -140,6 +145,8 @@ def first_seeds(n: int) -> tuple[int, ...]:
     """The first `n` seeds of the fixed list 42, 0, 1, 2, ... (`--seeds N`)."""
     if n < 1:
         raise ConfigError(f"--seeds {n}: give at least 1, e.g. --seeds 3 (seeds 42, 0, 1)")
+    if n > MAX_SEEDS:
+        raise ConfigError(f"--seeds {n}: give at most {MAX_SEEDS}, e.g. --seeds 3")
     return (FIRST_SEED, *(s for s in range(n) if s != FIRST_SEED))[:n]
 
 
@@ -163,6 +170,7 @@ def _entries(path: Path, directory: Path, seen: tuple[str, ...]) -> list[_Entry]
         entries += _entries(_find_sweep(name, directory), directory, (*seen, name))
     runs, grid = _checked_members(data, path)
     seeds = _checked_seeds(data.get("seeds", []), path)
+    _check_size(len(entries), runs, grid, path)
     for entry in runs:
         preset = str(entry.get("preset", base))
         fixed = {k: v for k, v in entry.items() if k not in MEMBER_KEYS}
@@ -213,7 +221,20 @@ def _checked_members(
     return runs, grid
 
 
+def _check_size(before: int, runs: list[Any], grid: dict[str, list[Any]], path: Path) -> None:
+    """ConfigError before the product is built when it would exceed MAX_MEMBERS."""
+    count = before + len(runs) * math.prod(len(v) for v in grid.values())
+    if count > MAX_MEMBERS:
+        sizes = " x ".join(f"{len(v)} {k}" for k, v in grid.items()) or "none"
+        raise ConfigError(
+            f"{path}: {count} members ({len(runs)} [[runs]], [grid] {sizes}): at most "
+            f"{MAX_MEMBERS}; split the sweep or shorten the [grid] lists"
+        )
+
+
 def _checked_seeds(value: Any, path: Path) -> tuple[int, ...]:
+    if isinstance(value, list) and len(value) > MAX_SEEDS:
+        raise ConfigError(f"{path}: {len(value)} seeds: at most {MAX_SEEDS}, e.g. seeds = [42, 0]")
     ok = isinstance(value, list) and all(type(v) is int and v >= 0 for v in value)
     if not ok or len(set(value)) != len(value):
         raise ConfigError(f"{path}: seeds must be distinct whole numbers, e.g. seeds = [42, 0, 1]")
@@ -245,8 +266,11 @@ def load_sweep(
     members: list[SweepMember] = []
     dropped: list[str] = []
     keys: set[str | None] = set()
+    names: set[str] = set()
     used: dict[int, None] = {}
-    for entry in _entries(path, directory, (name,)):
+    entries = _entries(path, directory, (name,))
+    _check_seeded_size(entries, seeds, path)
+    for entry in entries:
         merged = {**entry.overrides, **(overrides or {})}
         used.update(dict.fromkeys(_seeds_for(entry, seeds)))
         for member in _seed_members(entry, merged, directory, seeds):
@@ -254,14 +278,26 @@ def load_sweep(
             if key in keys:
                 dropped.append(member.name)
                 continue
-            if any(m.name == member.name for m in members):
+            if member.name in names:
                 raise ConfigError(
                     f"{entry.path}: two members are named {member.name!r}: give them distinct names"
                 )
             keys.add(key)
+            names.add(member.name)
             members.append(member)
     description = str(data.get("description", ""))
     return Sweep(name, description, data["base"], members, dropped, path, tuple(used))
+
+
+def _check_seeded_size(
+    entries: list[_Entry], forced: tuple[int, ...] | None, path: Path
+) -> None:
+    count = sum(max(1, len(_seeds_for(e, forced))) for e in entries)
+    if count > MAX_MEMBERS:
+        raise ConfigError(
+            f"{path}: {count} members once repeated over seeds: at most {MAX_MEMBERS}; "
+            "give fewer seeds or split the sweep"
+        )
 
 
 def _seeds_for(entry: _Entry, forced: tuple[int, ...] | None) -> tuple[int, ...]:

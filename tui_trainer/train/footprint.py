@@ -9,6 +9,7 @@ unless `keep_last=true`. The rows of metrics.jsonl are small beside them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -42,6 +43,16 @@ class RunFootprint:
         return self.best_bytes + kept + self.metrics_bytes
 
 
+@functools.lru_cache(maxsize=64)
+def _model_bytes(model: str, classes: int, freeze: str, momentum: bool) -> tuple[int, int]:
+    """(weights, momentum buffers) in bytes; cached: a sweep's members share a few models."""
+    with torch.device("meta"):
+        net = build_model(model, classes)  # random init: the same shapes as any weights
+    weights = sum(t.numel() * t.element_size() for t in net.state_dict().values())
+    trained = apply_freeze(net, model, freeze)
+    return weights, sum(p.numel() * p.element_size() for p in trained) if momentum else 0
+
+
 def estimate_footprint(
     config: RunConfig, num_classes: int | None = None, steps_per_epoch: int = 0
 ) -> RunFootprint:
@@ -49,11 +60,7 @@ def estimate_footprint(
     else Caltech-101's 101) and `steps_per_epoch` (0 when unknown: the step rows are left out).
     The model is built on the meta device: no memory, no weights loaded."""
     classes = num_classes or config.classes or CALTECH101_CLASSES
-    with torch.device("meta"):
-        net = build_model(config.model, classes)  # random init: the same shapes as any weights
-    weights = sum(t.numel() * t.element_size() for t in net.state_dict().values())
-    trained = apply_freeze(net, config.model, config.freeze)
-    momentum = sum(p.numel() * p.element_size() for p in trained) if config.momentum else 0
+    weights, momentum = _model_bytes(config.model, classes, config.freeze, bool(config.momentum))
     rows = config.epochs * (steps_per_epoch + 1)
     return RunFootprint(
         best_bytes=weights,
