@@ -322,3 +322,127 @@ def test_parallel_slots_are_bounded_before_any_list_is_built():
     with pytest.raises(UserError, match="give at most 256"):
         parallel.plan_slots(10**20, None, device_count=0, cores=2)
     assert len(parallel.plan_slots(256, None, device_count=0, cores=2)) == 256
+
+
+# --- data read as it is ---------------------------------------------------------------------------
+
+
+def _split_data(tmp: Path, train: bytes, test: bytes = b"circle/img_01.jpg\n") -> Path:
+    from tests.support.data import make_tiny_dataset
+
+    make_tiny_dataset(tmp / "split" / "101_ObjectCategories", per_class=4)
+    (tmp / "split" / "train.txt").write_bytes(train)
+    (tmp / "split" / "test.txt").write_bytes(test)
+    return tmp / "split"
+
+
+FOUR = b"circle/img_00.jpg\nsquare/img_00.jpg\nstripes/img_00.jpg\n"
+DATA_CASES = {
+    "duplicate line": (FOUR + b"circle/img_00.jpg\n", b"", "train.txt:4 names circle/img_00.jpg"),
+    "train and test": (FOUR, b"circle/img_00.jpg\n", "circle/img_00.jpg is in both"),
+    "class of another case": (FOUR + b"Circle/img_02.jpg\n", b"", "did you mean 'circle'?"),
+    "class typo": (FOUR + b"cirlce/img_02.jpg\n", b"", "whose class 'cirlce' is not a folder"),
+    "absolute path": (FOUR + b"/etc/passwd\n", b"", "train.txt:4 names /etc/passwd, which leads"),
+}
+
+
+def _refused(command: list[str], fragment: str, runs: Path) -> None:
+    result = _invoke_within(120, *command)
+    lines = lines_of(result.output)
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
+    assert tree(runs) == []
+
+
+@pytest.mark.parametrize("case", list(DATA_CASES))
+def test_a_split_file_that_would_change_what_is_trained_is_refused_by_run_and_data_check(
+    tmp_path, case
+):
+    from tests.support.processes import small_set_options
+
+    train, test_extra, fragment = DATA_CASES[case]
+    data = _split_data(tmp_path, train, b"circle/img_01.jpg\nsquare/img_01.jpg\n" + test_extra)
+    runs = tmp_path / "runs"
+    run = ["run", "scratch", "--data", data, "--runs-dir", runs, *small_set_options(epochs=1)]
+    _refused(run, fragment, runs)
+    _refused(["data", "check", "--data", data], fragment, runs)
+
+
+def test_a_split_file_with_a_bom_keeps_its_first_image(tmp_path):
+    from tui_trainer.config import RunConfig
+    from tui_trainer.data.layout import find_layout, make_splits
+
+    names = [f"{c}/img_{i:02d}.jpg\n" for c in ("circle", "square") for i in (0, 1)]
+    lines = "".join(names).encode()
+    data = _split_data(tmp_path, b"\xef\xbb\xbf" + lines, b"circle/img_02.jpg\nsquare/img_02.jpg\n")
+    splits = make_splits(find_layout(data), RunConfig(classes=2))
+    trained = {rel for rel, _ in splits.train + splits.val}
+    assert "circle/img_00.jpg" in trained and len(trained) == 4
+
+
+@pytest.mark.parametrize(
+    ("classes", "fragment"),
+    [
+        (1, "1 class to train on in"),
+        (5000, "classes=5000 but"),
+    ],
+)
+def test_a_class_count_that_cannot_train_a_classifier_is_refused(
+    tiny_data, tmp_path, classes, fragment
+):
+    from tests.support.processes import small_set_options
+
+    runs = tmp_path / "runs"
+    options = small_set_options(epochs=1, classes=classes)
+    _refused(["run", "scratch", "--data", tiny_data, "--runs-dir", runs, *options], fragment, runs)
+
+
+def test_a_dataset_of_one_class_is_refused(tmp_path):
+    from tests.support.data import make_tiny_dataset
+    from tests.support.processes import small_set_options
+
+    data = make_tiny_dataset(tmp_path / "one", per_class=4)
+    for name in ("square", "stripes"):
+        for f in (data / name).iterdir():
+            f.unlink()
+        (data / name).rmdir()
+    runs = tmp_path / "runs"
+    command = ["run", "scratch", "--data", data, "--runs-dir", runs, *small_set_options(epochs=1)]
+    _refused(command, "a classifier needs at least 2", runs)
+
+
+def test_a_fifo_named_like_an_image_is_not_an_image(tmp_path):
+    from tests.support.data import make_tiny_dataset
+
+    data = make_tiny_dataset(tmp_path / "fifo", per_class=4)
+    os.mkfifo(data / "circle" / "img_fifo.jpg")
+    result = _invoke_within(120, "data", "check", "--data", data)
+    assert result.exit_code == 1, result.output  # the tiny set's one corrupt JPEG
+    assert "unreadable:   1" in result.output and "img_fifo" not in result.output
+
+
+# --- kills ----------------------------------------------------------------------------------------
+
+
+def test_a_sweep_starting_a_member_again_removes_the_dead_runs_half_written_checkpoint(
+    presets, tmp_path
+):
+    import time
+
+    from tui_trainer.files import write_json_atomic
+    from tui_trainer.studies.members import Claimed, claim_member
+
+    sweep = studies.load_sweep("tiny-two", directory=presets)
+    member, runs = sweep.members[0], tmp_path / "runs"
+    folder = runs / "20240201-100000-tiny"
+    folder.mkdir(parents=True)
+    write_json_atomic(folder / "config.json", {"config": member.config.to_dict(), "preset": "tiny"})
+    write_json_atomic(folder / "summary.json", {"status": "interrupted", "epochs_done": 1})
+    orphan = folder / ".last.pt.0123456789ab.tmp"  # killed while epoch 1's last.pt was written
+    orphan.write_bytes(b"\0" * 4096)
+    taken = claim_member(sweep, member, runs, since=time.time())
+    assert isinstance(taken, Claimed)
+    with taken:
+        assert taken.resume is None  # nothing to continue from: a fresh run
+        assert not orphan.exists()
+        assert (folder / "config.json").exists()  # the dead run itself stays, as history

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ from tui_trainer.events import EventCallback, RunEnded, RunStatus
 from tui_trainer.runs.claims import ClaimHolder, claim_hash, read_holders
 from tui_trainer.runs.groups import comparable
 from tui_trainer.runs.store import Run, list_runs
+from tui_trainer.studies import sweep_bounds as bounds
 
 SWEEP_KEYS = ("description", "study", "base", "include", "runs", "grid", "seeds")
 SEED_KEY = "seed"
@@ -63,10 +63,6 @@ SEED_KEY = "seed"
 # count as the first seed of a group.
 FIRST_SEED = 42
 MEMBER_KEYS = ("name", "preset")
-# Far beyond any study (the report's is 18 members): a larger sweep is a typo in a [grid] or
-# in --seeds, and resolving it would take minutes and gigabytes before printing anything.
-MAX_MEMBERS = 2_000
-MAX_SEEDS = 1_000
 # A member's state when no run in the runs folder has its config; every other state is the
 # RunStatus of the run it comes from.
 PENDING = "pending"
@@ -143,10 +139,7 @@ def _find_sweep(name: str, directory: Path) -> Path:
 
 def first_seeds(n: int) -> tuple[int, ...]:
     """The first `n` seeds of the fixed list 42, 0, 1, 2, ... (`--seeds N`)."""
-    if n < 1:
-        raise ConfigError(f"--seeds {n}: give at least 1, e.g. --seeds 3 (seeds 42, 0, 1)")
-    if n > MAX_SEEDS:
-        raise ConfigError(f"--seeds {n}: give at most {MAX_SEEDS}, e.g. --seeds 3")
+    bounds.check_seed_count(n)
     return (FIRST_SEED, *(s for s in range(n) if s != FIRST_SEED))[:n]
 
 
@@ -170,7 +163,6 @@ def _entries(path: Path, directory: Path, seen: tuple[str, ...]) -> list[_Entry]
         entries += _entries(_find_sweep(name, directory), directory, (*seen, name))
     runs, grid = _checked_members(data, path)
     seeds = _checked_seeds(data.get("seeds", []), path)
-    _check_size(len(entries), runs, grid, path)
     for entry in runs:
         preset = str(entry.get("preset", base))
         fixed = {k: v for k, v in entry.items() if k not in MEMBER_KEYS}
@@ -218,23 +210,11 @@ def _checked_members(
             raise ConfigError(
                 f"{path}: unknown key {key!r} in [[runs]]: use config keys, name or preset"
             )
-    return runs, grid
-
-
-def _check_size(before: int, runs: list[Any], grid: dict[str, list[Any]], path: Path) -> None:
-    """ConfigError before the product is built when it would exceed MAX_MEMBERS."""
-    count = before + len(runs) * math.prod(len(v) for v in grid.values())
-    if count > MAX_MEMBERS:
-        sizes = " x ".join(f"{len(v)} {k}" for k, v in grid.items()) or "none"
-        raise ConfigError(
-            f"{path}: {count} members ({len(runs)} [[runs]], [grid] {sizes}): at most "
-            f"{MAX_MEMBERS}; split the sweep or shorten the [grid] lists"
-        )
+    return bounds.checked_size(runs, grid, path)
 
 
 def _checked_seeds(value: Any, path: Path) -> tuple[int, ...]:
-    if isinstance(value, list) and len(value) > MAX_SEEDS:
-        raise ConfigError(f"{path}: {len(value)} seeds: at most {MAX_SEEDS}, e.g. seeds = [42, 0]")
+    bounds.check_seed_list(value, path)
     ok = isinstance(value, list) and all(type(v) is int and v >= 0 for v in value)
     if not ok or len(set(value)) != len(value):
         raise ConfigError(f"{path}: seeds must be distinct whole numbers, e.g. seeds = [42, 0, 1]")
@@ -263,13 +243,12 @@ def load_sweep(
     directory = directory or presets_dir()
     path = _find_sweep(name, directory)
     data = read_toml(path)
-    members: list[SweepMember] = []
+    members: dict[str, SweepMember] = {}  # by name
     dropped: list[str] = []
     keys: set[str | None] = set()
-    names: set[str] = set()
     used: dict[int, None] = {}
     entries = _entries(path, directory, (name,))
-    _check_seeded_size(entries, seeds, path)
+    bounds.check_seeded_size(sum(max(1, len(_seeds_for(e, seeds))) for e in entries), path)
     for entry in entries:
         merged = {**entry.overrides, **(overrides or {})}
         used.update(dict.fromkeys(_seeds_for(entry, seeds)))
@@ -278,26 +257,14 @@ def load_sweep(
             if key in keys:
                 dropped.append(member.name)
                 continue
-            if member.name in names:
+            if member.name in members:
                 raise ConfigError(
                     f"{entry.path}: two members are named {member.name!r}: give them distinct names"
                 )
             keys.add(key)
-            names.add(member.name)
-            members.append(member)
+            members[member.name] = member
     description = str(data.get("description", ""))
-    return Sweep(name, description, data["base"], members, dropped, path, tuple(used))
-
-
-def _check_seeded_size(
-    entries: list[_Entry], forced: tuple[int, ...] | None, path: Path
-) -> None:
-    count = sum(max(1, len(_seeds_for(e, forced))) for e in entries)
-    if count > MAX_MEMBERS:
-        raise ConfigError(
-            f"{path}: {count} members once repeated over seeds: at most {MAX_MEMBERS}; "
-            "give fewer seeds or split the sweep"
-        )
+    return Sweep(name, description, data["base"], [*members.values()], dropped, path, tuple(used))
 
 
 def _seeds_for(entry: _Entry, forced: tuple[int, ...] | None) -> tuple[int, ...]:
