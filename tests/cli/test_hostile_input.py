@@ -446,3 +446,33 @@ def test_a_sweep_starting_a_member_again_removes_the_dead_runs_half_written_chec
         assert taken.resume is None  # nothing to continue from: a fresh run
         assert not orphan.exists()
         assert (folder / "config.json").exists()  # the dead run itself stays, as history
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("columns", "args", "expected", "code"),
+    [
+        ("0", ["--help"], "Usage: ", 0),
+        ("0", ["run", "--bogus"], "No such option: --bogus", 2),
+        ("1", ["run", "--bogus"], "No such option: --bogus", 2),
+        ("0", ["run", "nope"], "error: unknown preset 'nope'", 2),
+    ],
+)
+def test_an_unusable_columns_still_prints_help_and_errors(tmp_path, columns, args, expected, code):
+    import subprocess
+    import sys
+
+    from tests.support.processes import subprocess_env
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tui_trainer", *args],
+        env=subprocess_env(COLUMNS=columns, TUI_TRAINER_RUNS=str(tmp_path / "runs")),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == code, result.stdout + result.stderr
+    assert expected in result.stdout + result.stderr
+    assert not (tmp_path / "runs").exists()
