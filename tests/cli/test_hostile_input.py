@@ -476,3 +476,53 @@ def test_an_unusable_columns_still_prints_help_and_errors(tmp_path, columns, arg
     assert result.returncode == code, result.stdout + result.stderr
     assert expected in result.stdout + result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+# --- found this round: options and environment past their limits ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ("runs --runs-dir {tmp}/missing", "runs folder {tmp}/missing does not exist"),
+        ("runs --runs-dir {tmp}/file.txt", "runs folder {tmp}/file.txt does not exist"),
+        ("lr-find tiny --steps 1000000000000", "--steps 1000000000000 must be <= 10000"),
+        ("run tiny --set epochs=99999999999999999999", "epochs=99999999999999999999 must be <="),
+        ("run tiny --set batch_size=99999999999999999999", "batch_size=99999999999999999999 m"),
+        ("run tiny --set eval_batch_size=2000000", "eval_batch_size=2000000 must be <= 1048576"),
+        ("run tiny --set step_size=99999999999999999999", "step_size=99999999999999999999 mu"),
+        ("run tiny --set diverge_patience=10000000", "diverge_patience=10000000 must be <="),
+        ("sweep tiny-two --slurm --max-running 99999999999999999999", "give at most 100000"),
+        ("sweep tiny-two --slurm --cpus-per-task 99999999999999999999", "give at most 100000"),
+    ],
+)
+def test_an_option_past_its_limit_is_refused_in_one_line(
+    presets, tmp_path, tiny_data, command, message
+):
+    import shlex
+
+    (tmp_path / "file.txt").write_text("not a folder\n")
+    args = [*shlex.split(command.format(tmp=tmp_path)), "--data", tiny_data]
+    if args[0] == "runs":
+        args = args[:-2]
+    else:
+        args += ["--runs-dir", tmp_path / "runs"]
+    result = _invoke_within(120, *args)
+    assert result.exit_code == 2, result.output
+    (line,) = lines_of(result.output)
+    assert line.startswith("error: ") and message.format(tmp=tmp_path) in line, line
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("command", [["presets"], ["run", "scratch"], ["sweeps"]])
+def test_a_presets_folder_from_the_environment_that_is_not_one_is_named(
+    tmp_path, monkeypatch, command
+):
+    monkeypatch.setenv("TUI_TRAINER_PRESETS", str(tmp_path / "nowhere"))
+    result = invoke(*command)
+    assert result.exit_code == 2, result.output
+    (line,) = lines_of(result.output)
+    assert line == (
+        f"error: TUI_TRAINER_PRESETS={tmp_path / 'nowhere'} is not a folder: point it at a "
+        "folder of presets or unset it"
+    )

@@ -116,9 +116,14 @@ def check_script_text(sweep: str, runs_dir: Path, data_dir: Path, python: Path) 
             )
 
 
+MAX_COUNT = 100_000  # tasks, CPUs or GPUs per task: past any cluster, a typo
+
+
 def check_count(option: str, value: int | None) -> int | None:
     if value is not None and value < 1:
         raise UserError(f"{option} {value}: give at least 1, or leave it out")
+    if value is not None and value > MAX_COUNT:
+        raise UserError(f"{option} {value}: give at most {MAX_COUNT}, or leave it out")
     return value
 
 
