@@ -526,3 +526,11 @@ def test_a_presets_folder_from_the_environment_that_is_not_one_is_named(
         f"error: TUI_TRAINER_PRESETS={tmp_path / 'nowhere'} is not a folder: point it at a "
         "folder of presets or unset it"
     )
+
+
+def test_a_member_name_too_long_for_a_file_system_still_makes_a_run_folder(tmp_path):
+    from tui_trainer.runs.store import create_run
+
+    run = create_run(tmp_path / "runs", {"config": {}}, "tiny", name="lr=0.05-" * 100 + "é" * 80)
+    assert run.path.is_dir() and len(run.id.encode()) <= 140
+    assert run.id.split("-", 2)[2].startswith("lr-0.05-lr-0.05")

@@ -250,10 +250,15 @@ def _written_status(written: Any, has_config: bool) -> RunStatus | str:
         return str(written)
 
 
+MAX_LABEL_BYTES = 120  # leaves room for the stamp, a -N suffix and a temp file's prefix
+
+
 def make_run_id(preset: str, name: str | None = None, when: datetime | None = None) -> str:
     stamp = (when or datetime.now()).strftime("%Y%m%d-%H%M%S")
     label = name or preset
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in label).strip("-.")
+    # a folder name has 255 bytes at most: a long sweep member name must not fail the mkdir
+    safe = safe.encode()[:MAX_LABEL_BYTES].decode(errors="ignore").strip("-.")
     return f"{stamp}-{safe or 'run'}"
 
 
