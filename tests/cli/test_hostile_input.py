@@ -82,7 +82,8 @@ def test_a_symlink_planted_as_a_member_log_is_refused_and_its_target_untouched(
         "sweep", "tiny-two", "--parallel", "2", "--data", tiny_data, "--runs-dir", runs
     )  # fmt: skip
     assert result.exit_code == 2, result.output
-    assert lines_of(result.output)[-1].startswith(f"error: {log} is a link or not a plain file")
+    (line,) = lines_of(result.output)
+    assert line.startswith(f"error: {log} is a link or not a plain file")
     assert target.read_text() == "precious\n"
     assert tree(runs) == before
 
@@ -96,7 +97,8 @@ def test_a_symlinked_logs_folder_is_refused_before_any_child_starts(presets, tmp
         "sweep", "tiny-two", "--parallel", "2", "--data", tiny_data, "--runs-dir", runs
     )  # fmt: skip
     assert result.exit_code == 2, result.output
-    assert "is a link or not a plain folder" in lines_of(result.output)[-1]
+    (line,) = lines_of(result.output)
+    assert "is a link or not a plain folder" in line
     assert tree(elsewhere) == []
 
 

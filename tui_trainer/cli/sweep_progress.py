@@ -32,7 +32,6 @@ from tui_trainer.studies.parallel import (
     PoolSnapshot,
     Slot,
     StopLevel,
-    check_logs,
 )
 
 COLUMNS = ("#", "member", "state", "epoch", "val_acc", "where", "log")
@@ -46,7 +45,6 @@ def run_parallel(
     options: ChildOptions,
 ) -> int:
     """Fill the decode cache, run the pool with its view, and return the sweep's exit code."""
-    check_logs(options.runs_dir, plan.name, todo)
     where = ", ".join(sorted({s.describe() for s in slots}))
     out.print(f"parallel: up to {len(slots)} members at once ({where})", highlight=False)
     stop, abort = threading.Event(), threading.Event()

@@ -182,6 +182,8 @@ def sweep(
         )
         return
     todo = studies.pending_members(states)
+    if slots is not None and not dry_run:  # a planted log: one line, before any other output
+        parallel_.check_logs(runs_dir, plan.name, todo)
     _print_plan(plan, todo)
     if dry_run:
         _print_sweep_states(states, member)
