@@ -193,6 +193,16 @@ MAX_SEED = 2**32 - 1
 MAX_THREADS = 256
 MAX_IMAGE_SIZE = 1024
 MAX_RESIZE = 2048
+# counts far past any run (the report's: 30 epochs, batch 256): a run of 10^20 epochs or a batch
+# of 10^20 images never ends or never allocates
+MAX_COUNTS = {
+    "epochs": 100_000,
+    "step_size": 100_000,
+    "batch_size": 2**20,
+    "eval_batch_size": 2**20,
+    "classes": 100_000,
+    "diverge_patience": 1_000_000,
+}
 
 
 def _validate_limits(c: RunConfig) -> None:
@@ -212,6 +222,10 @@ def _validate_limits(c: RunConfig) -> None:
         f"image_size={c.image_size} must be <= {MAX_IMAGE_SIZE}: e.g. image_size=224",
     )
     _check(c.resize <= MAX_RESIZE, f"resize={c.resize} must be <= {MAX_RESIZE}: e.g. resize=256")
+    defaults = {f.name: f.default for f in fields(c)}
+    for key, most in MAX_COUNTS.items():
+        value = getattr(c, key)
+        _check(value <= most, f"{key}={value} must be <= {most}: e.g. {key}={defaults[key]}")
 
 
 DEFAULTS = RunConfig()
@@ -245,6 +259,11 @@ def presets_dir() -> Path:
     """$TUI_TRAINER_PRESETS, else the repo's `presets/` (editable install), else the wheel's."""
     env = os.environ.get("TUI_TRAINER_PRESETS")
     if env:
+        if not Path(env).is_dir():  # else every preset reads "unknown", with an empty list
+            raise ConfigError(
+                f"TUI_TRAINER_PRESETS={env} is not a folder: point it at a folder of presets "
+                "or unset it"
+            )
         return Path(env)
     here = Path(__file__).resolve().parent
     for candidate in (here.parent / "presets", here / "presets"):

@@ -12,10 +12,12 @@ console's other threads.)
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import secrets
+import stat
 import warnings
 from pathlib import Path
 from typing import Any
@@ -119,25 +121,41 @@ class _FullWrites:
         pass
 
 
-def read_json(path: Path) -> dict[str, Any]:
+def read_plain_text(path: Path) -> str:
+    """A regular file's text, bytes that are not UTF-8 replaced. OSError for anything else: a
+    FIFO planted in a shared runs folder would block a plain read forever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read().decode("utf-8", errors="replace")
+    finally:
+        os.close(fd)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object, or {} for anything else (missing, cut short, nested too deep, not an
+    object, not a file): a reader of a shared runs folder never stops at one bad file."""
+    try:
+        data = json.loads(read_plain_text(path))
+    except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Every complete line; a line cut short by a kill (or still being written) is skipped."""
+    """Every complete line; a line cut short by a kill (or still being written) is skipped, and
+    so is one that is not UTF-8 or JSON."""
     try:
-        text = path.read_text()
+        text = read_plain_text(path)
     except OSError:
         return []
     rows = []
     for line in text.splitlines():
         try:
             row = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(row, dict):
             rows.append(row)

@@ -72,6 +72,7 @@ def _child(source: str, *args) -> dict:
 def test_commands_that_train_nothing_import_no_torch(tmp_path, tiny_data):
     runs_dir, empty = tmp_path / "runs", tmp_path / "empty"
     make_fixture_runs(runs_dir)
+    empty.mkdir()
     commands = [
         ["--help"],
         ["presets"],

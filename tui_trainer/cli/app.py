@@ -7,6 +7,8 @@ Exit codes: 0 completed, 1 failed or diverged, 2 bad input (nothing written), 13
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from tui_trainer.cli import (
@@ -66,5 +68,13 @@ for command in (
     app.command()(command)
 
 
+MIN_COLUMNS = 20  # narrower, Typer's help and error boxes draw nothing or break
+
+
 def main() -> None:
+    # Typer's own help and usage errors size themselves from $COLUMNS: 0 printed nothing at
+    # all, 1 broke the error box (exit 1). An unusable value is dropped: the terminal decides.
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns and not (columns.isdigit() and int(columns) >= MIN_COLUMNS):
+        del os.environ["COLUMNS"]
     app()

@@ -111,7 +111,10 @@ def runs(
     ] = False,
 ) -> None:
     """List the runs in the runs folder."""
-    rows = [run_row(r) for r in list_runs(runs_dir or default_runs_dir())]
+    given, runs_dir = runs_dir is not None, runs_dir or default_runs_dir()
+    if not runs_dir.is_dir() and (given or runs_dir.exists()):  # as `report` refuses it
+        raise UserError(f"runs folder {runs_dir} does not exist: pass --runs-dir DIR")
+    rows = [run_row(r) for r in list_runs(runs_dir)]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

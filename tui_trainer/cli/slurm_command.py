@@ -70,6 +70,7 @@ class SlurmOptions:
             other = "--dry-run" if dry_run else "--member"
             raise UserError(f"--slurm writes a script, {other} runs or shows members: pick one")
         slurm.check_time(self.time)
+        slurm.check_partition(self.partition)
         slurm.check_mem(self.mem)
         for option in ("gpus_per_task", "cpus_per_task", "max_running"):
             slurm.check_count("--" + option.replace("_", "-"), getattr(self, option))
@@ -77,6 +78,11 @@ class SlurmOptions:
             raise UserError(f"--out {self.out}: folder {self.out.parent} does not exist")
         if self.out is not None and self.out.is_dir():
             raise UserError(f"--out {self.out} is a folder: give a file name, e.g. sweep.sbatch")
+
+
+def check_paths(sweep: str, runs_dir: Path, data_dir: Path) -> None:
+    python = Path(sys.executable).absolute()
+    slurm.check_script_text(sweep, runs_dir.absolute(), data_dir.absolute(), python)
 
 
 def repeated_options(set_: list[str] | None, seeds: int | None, device: str | None) -> list[str]:

@@ -182,6 +182,8 @@ def sweep(
     runs_dir = runs_dir or default_runs_dir()
     states = studies.member_states(plan, runs_dir)
     data_dir = resolve_data_dir(data)
+    if slurm:  # before the runs folder is made: a path no script can hold is refused first
+        S.check_paths(plan.name, runs_dir, data_dir)
     if not dry_run:
         find_layout(data_dir)  # a wrong --data fails here, before any output
         ensure_writable(runs_dir)
@@ -192,6 +194,8 @@ def sweep(
         )
         return
     todo = studies.pending_members(states)
+    if slots is not None and not dry_run:  # a planted log: one line, before any other output
+        parallel_.check_logs(runs_dir, plan.name, todo)
     _print_plan(plan, todo)
     if dry_run:
         _print_sweep_states(states, member)

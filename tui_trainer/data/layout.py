@@ -42,7 +42,9 @@ class Layout:
 
 
 def _is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTS
+    """An image by its extension that is a regular file: a FIFO named x.jpg would block the
+    decode forever, a device would never end."""
+    return path.suffix.lower() in IMAGE_EXTS and path.is_file()
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -95,6 +97,24 @@ class Splits:
         return self.train + self.val + self.test
 
 
+def _chosen_classes(images_dir: Path, wanted: int) -> list[str]:
+    """The first `wanted` classes (0: all); fewer than two, or fewer than asked, is refused:
+    a one-class model learns nothing, and classes=N past the data is a typo."""
+    classes = list_classes(images_dir)
+    if wanted > len(classes):
+        raise DataError(
+            f"classes={wanted} but {images_dir} has {len(classes)} classes of images: "
+            f"give classes={len(classes)} or fewer (0 = all)"
+        )
+    chosen = classes[:wanted] if wanted else classes
+    if len(chosen) < 2:
+        raise DataError(
+            f"{len(chosen)} class to train on in {images_dir}: a classifier needs at least 2; "
+            "give classes=2 or more, or add class folders"
+        )
+    return chosen
+
+
 def list_classes(images_dir: Path, limit: int = 0) -> list[str]:
     names = [d.name for d in _class_dirs(images_dir) if d.name != BACKGROUND]
     names = [n for n in names if any(_is_image(f) for f in (images_dir / n).iterdir())]
@@ -104,8 +124,8 @@ def list_classes(images_dir: Path, limit: int = 0) -> list[str]:
 
 
 def _split_lines(path: Path) -> list[str]:
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
+    try:  # utf-8-sig: a BOM (Windows editors) would otherwise hide the first line's class
+        return path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError:
         raise DataError(
             f"{path} is not a text file of image paths: fix the split file or remove it"
@@ -114,27 +134,54 @@ def _split_lines(path: Path) -> list[str]:
         raise DataError(f"cannot read split file {path} ({exc.strerror}): fix it") from None
 
 
-def _read_split_file(path: Path, images_dir: Path, index: dict[str, int]) -> list[tuple[str, int]]:
-    items = []
+def _read_split_file(
+    path: Path, images_dir: Path, index: dict[str, int], known: set[str]
+) -> list[tuple[str, int]]:
+    """The file's (image, label) pairs for the classes in `index`. A line naming no class
+    folder (a typo, another case, an absolute path), leading out of the folder, naming a
+    missing image or an image listed before is refused: each would change what is trained."""
+    items, seen = [], {}
     for line_no, line in enumerate(_split_lines(path), 1):
         rel = line.strip()
         if not rel:
             continue
+        where = f"{path}:{line_no} names {rel}"
+        _check_split_line(where, rel, images_dir, known)
+        if rel in seen:
+            raise DataError(
+                f"{where} again (first on line {seen[rel]}): list each image once, or it "
+                "trains twice and may land in both train and validation"
+            )
+        seen[rel] = line_no
         cls = rel.split("/", 1)[0]
         if cls not in index:
             continue  # the background class, or a class left out by `classes`
-        if ".." in Path(rel).parts:  # never an image outside the image folder
-            raise DataError(
-                f"{path}:{line_no} names {rel}, which leads out of {images_dir}: "
-                "name images as class/file.jpg"
-            )
         if not (images_dir / rel).is_file():
-            raise DataError(
-                f"{path}:{line_no} names {rel}, which is not in {images_dir}: "
-                "fix the split file or the image folder"
-            )
+            raise DataError(f"{where}, which is not in {images_dir}: fix the split file or folder")
         items.append((rel, index[cls]))
     return items
+
+
+def _check_split_line(where: str, rel: str, images_dir: Path, known: set[str]) -> None:
+    if Path(rel).is_absolute() or ".." in Path(rel).parts:  # never an image outside the folder
+        raise DataError(f"{where}, which leads out of {images_dir}: name images as class/file.jpg")
+    cls = rel.split("/", 1)[0]
+    if cls not in known:
+        alike = [k for k in sorted(known) if k.lower() == cls.lower()]
+        hint = f" (did you mean {alike[0]!r}? names are case-sensitive)" if alike else ""
+        raise DataError(
+            f"{where}, whose class {cls!r} is not a folder of {images_dir}{hint}: "
+            "fix the split file or the image folder"
+        )
+
+
+def _check_disjoint(split_dir: Path, train: list[tuple[str, int]], test) -> None:
+    both = sorted({rel for rel, _ in train} & {rel for rel, _ in test})
+    if both:
+        raise DataError(
+            f"{both[0]} is in both {split_dir / 'train.txt'} and test.txt ({len(both)} such "
+            "image(s)): a test image must not be trained on; remove it from one of the two"
+        )
 
 
 def _stratified(items, test_size: float, seed: int, what: str):
@@ -166,11 +213,13 @@ def _require_per_class(
 
 
 def make_splits(layout: Layout, config: RunConfig) -> Splits:
-    classes = list_classes(layout.images_dir, config.classes)
+    classes = _chosen_classes(layout.images_dir, config.classes)
     index = {name: i for i, name in enumerate(classes)}
     if layout.split_dir is not None:
-        train = _read_split_file(layout.split_dir / "train.txt", layout.images_dir, index)
-        test = _read_split_file(layout.split_dir / "test.txt", layout.images_dir, index)
+        known = {d.name for d in _class_dirs(layout.images_dir)}
+        train = _read_split_file(layout.split_dir / "train.txt", layout.images_dir, index, known)
+        test = _read_split_file(layout.split_dir / "test.txt", layout.images_dir, index, known)
+        _check_disjoint(layout.split_dir, train, test)
         source = "files"
     else:
         items = [

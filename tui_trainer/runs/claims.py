@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_trainer.events import RunStatus
+from tui_trainer.inside import folder_inside
 from tui_trainer.runs import lock
 
 CLAIMS_DIR = ".claims"  # a dot-folder in the runs folder: never a run (it has no config.json)
@@ -134,8 +135,9 @@ def take_claim(
 ) -> MemberClaim | ClaimHolder:
     """The member's claim, taken without waiting, or the live holder that has it. A stop while
     watching a remote holder's beat leaves the claim to it."""
-    folder = claim_folder(runs_dir, key)
-    folder.mkdir(parents=True, exist_ok=True)
+    # made from the runs folder down, refusing a planted link (OSError): no lock or side file
+    # is ever written outside the runs folder
+    folder = folder_inside(Path(runs_dir), CLAIMS_DIR, claim_hash(key))
     held = lock.FolderLock(folder, f"sweep member {member}")
     if held.try_acquire() is None:
         return _busy_holder(folder, sweep, member)

@@ -46,6 +46,7 @@ from pathlib import Path
 
 import psutil
 
+from tui_trainer.inside import folder_inside, open_append
 from tui_trainer.runs import lock
 from tui_trainer.runs.store import Run, list_runs
 
@@ -202,10 +203,10 @@ def spawn(command: list[str], runs_dir: Path, label: str) -> DetachedStart:
     """Start `command` in its own session, output to a new log in `<runs>/.detached/`.
     Raises OSError when the log cannot be created or the interpreter not started."""
     log_path = new_log_path(runs_dir)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    folder_inside(log_path.parents[1], DETACHED_DIR)  # a planted link is refused (OSError)
     env = {**os.environ, LOG_ENV: str(log_path), "PYTHONUNBUFFERED": "1"}
     started_at = time.time()
-    with open(log_path, "ab") as log:  # the child has its own descriptor once spawned
+    with os.fdopen(open_append(log_path), "ab") as log:  # the child gets its own copy
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,

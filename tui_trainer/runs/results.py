@@ -67,9 +67,39 @@ def save_test_results(run_dir: Path, splits, test_split, preds) -> dict[str, Any
 
 
 def load_test_results(run_dir: Path) -> dict[str, Any] | None:
-    """The stored results, or None for a run without them (not completed, or older)."""
+    """The stored results, or None for a run without them (not completed, or older) and for a
+    file of another shape: a shared runs folder may hold anything under this name."""
     data = read_json(results_path(run_dir))
-    return data if data.get("per_class") is not None else None
+    return data if data.get("per_class") is not None and well_formed(data) else None
+
+
+def well_formed(data: dict[str, Any]) -> bool:
+    """The shape `compute_results` writes: what the readers below index without checking."""
+    classes, per_class = data.get("classes"), data.get("per_class")
+    confusion, wrong = data.get("confusion"), data.get("misclassified", [])
+    if not _list_of(classes, str) or not _list_of(per_class, dict):
+        return False
+    n = len(classes)
+    if not all(
+        isinstance(c.get("class"), str) and _count(c.get("correct")) and _count(c.get("total"))
+        for c in per_class
+    ):
+        return False
+    if not (_list_of(confusion, list) and len(confusion) == n):
+        return False
+    if not all(len(row) == n and all(_count(v) for v in row) for row in confusion):
+        return False
+    keys = ("path", "true", "pred")
+    texts = all(all(isinstance(m.get(k), str) for k in keys) for m in wrong)
+    return _list_of(wrong, dict) and texts
+
+
+def _list_of(value: Any, kind: type) -> bool:
+    return isinstance(value, list) and all(isinstance(v, kind) for v in value)
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and value >= 0
 
 
 @dataclass(frozen=True)

@@ -105,17 +105,23 @@ class Run:
         return self.path / "last.pt"
 
     def meta(self) -> dict[str, Any]:
-        """config.json: {"config": {...}, "preset": ..., "overrides": ..., versions...}."""
-        return read_json(self.config_path)
+        """config.json: {"config": {...}, "preset": ..., "overrides": ..., versions...}; a
+        `config` that is not an object reads as {} (the run then matches nothing)."""
+        meta = read_json(self.config_path)
+        if not isinstance(meta.get("config", {}), dict):
+            meta["config"] = {}
+        return meta
 
     def config(self) -> dict[str, Any]:
-        return self.meta().get("config", {})
+        config = self.meta().get("config")
+        return config if isinstance(config, dict) else {}
 
     def summary(self) -> dict[str, Any]:
-        return read_json(self.summary_path)
+        return _typed(read_json(self.summary_path))
 
     def metrics(self) -> list[dict[str, Any]]:
-        return read_jsonl(self.metrics_path)
+        """metrics.jsonl's rows; one holding a non-number where a number goes is skipped."""
+        return [row for row in read_jsonl(self.metrics_path) if _numbers_fit(row)]
 
     def epochs(self) -> list[dict[str, Any]]:
         return self.curves()[1]
@@ -192,6 +198,38 @@ class Run:
                 os.fsync(fh.fileno())
 
 
+# What readers do arithmetic with or print as text: a value of another type (a hand edit, a
+# hostile file in a shared runs folder) is dropped, so the field reads as missing.
+SUMMARY_NUMBERS = frozenset(
+    "started_at ended_at heartbeat epochs epochs_done best_epoch max_val_acc final_train_loss "
+    "accuracy_gap loss_gap seconds skipped_images num_train num_val num_test test_acc test_loss"
+    .split()
+)
+SUMMARY_TEXTS = frozenset({"status", "message", "host", "device", "precision"})
+ROW_NUMBERS = frozenset(
+    "epoch step global_step loss lr seconds train_loss train_acc val_loss val_acc".split()
+)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _typed(summary: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in summary.items()
+        if not (k in SUMMARY_NUMBERS and not _is_number(v))
+        and not (k in SUMMARY_TEXTS and not isinstance(v, str))
+    }
+
+
+def _numbers_fit(row: dict[str, Any]) -> bool:
+    if row.get("kind") in ("epoch", "step") and type(row.get("epoch")) is not int:
+        return False
+    return all(v is None or _is_number(v) for k, v in row.items() if k in ROW_NUMBERS)
+
+
 def _positive_int(value: Any) -> bool:
     """A pid as a process id: signal 0 to pid 0 or -1 would ask about a whole group."""
     try:
@@ -212,10 +250,15 @@ def _written_status(written: Any, has_config: bool) -> RunStatus | str:
         return str(written)
 
 
+MAX_LABEL_BYTES = 120  # leaves room for the stamp, a -N suffix and a temp file's prefix
+
+
 def make_run_id(preset: str, name: str | None = None, when: datetime | None = None) -> str:
     stamp = (when or datetime.now()).strftime("%Y%m%d-%H%M%S")
     label = name or preset
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in label).strip("-.")
+    # a folder name has 255 bytes at most: a long sweep member name must not fail the mkdir
+    safe = safe.encode()[:MAX_LABEL_BYTES].decode(errors="ignore").strip("-.")
     return f"{stamp}-{safe or 'run'}"
 
 

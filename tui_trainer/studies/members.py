@@ -31,6 +31,7 @@ from pathlib import Path
 
 from tui_trainer.events import EventCallback, RunEnded, RunStarted, RunStatus
 from tui_trainer.runs.claims import ClaimHolder, MemberClaim, take_claim
+from tui_trainer.runs.resume import remove_temp_files
 from tui_trainer.runs.store import Run
 from tui_trainer.studies import sweeps
 from tui_trainer.studies.sweeps import Sweep, SweepMember, member_key, member_state
@@ -145,7 +146,12 @@ def claim_member(
     if skip is not None:
         taken.release()
         return Skipped(member, skip, state.run)
-    resumable = state.status in TAKE_OVER and state.run is not None and state.run.last_path.exists()
+    taken_over = state.status in TAKE_OVER and state.run is not None
+    resumable = taken_over and state.run.last_path.exists()
+    if taken_over and not resumable:
+        # killed while its first last.pt was written: the member starts fresh in a new folder,
+        # and the dead run's half-written checkpoint (hundreds of MB) is of no use to anyone
+        remove_temp_files(state.run)
     return Claimed(sweep, member, taken, state.run if resumable else None)
 
 

@@ -58,11 +58,13 @@ from enum import StrEnum
 from pathlib import Path
 
 from tui_trainer.errors import UserError
+from tui_trainer.inside import file_name, folder_inside, open_append, refuse_links
 from tui_trainer.runs.detached import LOG_ENV
 from tui_trainer.studies.sweeps import SweepMember
 
 LOGS_DIR = ".sweep-logs"  # a dot-folder in the runs folder: never a run (no config.json)
 PARENT_ENV = "TUI_TRAINER_SWEEP_PARENT"  # the parent's pid, in a child's environment
+MAX_PARALLEL = 256  # children at once: more would exhaust memory long before any GPU count
 POLL_SECONDS = 1.0  # how often the runs folder is read for progress
 TICK_SECONDS = 0.2  # how often children are reaped and signals forwarded
 KILL_AFTER = 10.0  # seconds between the hard stop's SIGINT and SIGKILL
@@ -117,6 +119,11 @@ def plan_slots(
     `device_count`: the GPUs torch sees; `visible`: the parent's CUDA_VISIBLE_DEVICES."""
     if parallel is not None and parallel < 1:
         raise UserError(f"--parallel {parallel}: give at least 1 member at once, e.g. --parallel 2")
+    if parallel is not None and parallel > MAX_PARALLEL:
+        raise UserError(
+            f"--parallel {parallel}: give at most {MAX_PARALLEL} (each member is a process "
+            "holding its own model and images), e.g. --parallel 4"
+        )
     if gpus is not None:
         _check_gpus(gpus, device_count, device)
     elif device_count > 0 and device not in ("cpu", "mps"):
@@ -199,7 +206,21 @@ def child_env(
 
 
 def log_path(runs_dir: Path, sweep: str, member: SweepMember) -> Path:
-    return Path(runs_dir) / LOGS_DIR / sweep / f"{member.name}.log"
+    """`<runs>/.sweep-logs/<sweep>/<member>.log`, each name made one safe path component (a
+    member's `name` is input: `../..` or an absolute path must not lead out of the folder)."""
+    names = _log_parts(sweep, member)
+    return Path(runs_dir).joinpath(*names)
+
+
+def _log_parts(sweep: str, member: SweepMember) -> tuple[str, str, str]:
+    return LOGS_DIR, file_name(sweep, "sweep"), f"{file_name(member.name, 'member')}.log"
+
+
+def check_logs(runs_dir: Path, sweep: str, members: Sequence[SweepMember]) -> None:
+    """UserError, before anything is written, when a member's log or a folder on its way is a
+    link (or a FIFO, ...) someone planted in the shared runs folder."""
+    for member in members:
+        refuse_links(Path(runs_dir), *_log_parts(sweep, member))
 
 
 @contextlib.contextmanager
@@ -279,8 +300,9 @@ Spawn = Callable[[list[str], dict[str, str], Path], subprocess.Popen]
 
 def spawn_child(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     """A child in a session of its own (no terminal Ctrl-C), its output appended to `log`."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a", encoding="utf-8") as handle:
+    # the log's folders are made and checked from the runs folder down (no link followed)
+    folder_inside(log.parents[2], *log.parts[-3:-1])
+    with os.fdopen(open_append(log), "a", encoding="utf-8") as handle:
         stamp = datetime.now().astimezone().isoformat(timespec="seconds")
         handle.write(f"=== {stamp} {' '.join(command)}\n")
         handle.flush()

@@ -26,6 +26,7 @@ Nothing here submits anything; the text comes from `sbatch_script`.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from collections.abc import Iterable
@@ -43,6 +44,7 @@ LOG_DIR = "slurm-logs"  # in the runs folder; Slurm does not create an --output 
 TIME_FORMAT = re.compile(r"^\d{1,4}:[0-5]\d:[0-5]\d$")
 MEM_FORMAT = re.compile(r"^[1-9]\d*[KMGT]?$")
 PRESETS_ENV = "TUI_TRAINER_PRESETS"
+PARTITION_FORMAT = re.compile(r"^[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*$")  # one or a list
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class SlurmJob:
 
 
 def check_time(text: str | None) -> str | None:
-    if text is not None and not TIME_FORMAT.match(text):
+    if text is not None and not TIME_FORMAT.fullmatch(text):
         raise UserError(f"--time {text!r}: give HH:MM:SS, e.g. --time 04:00:00 (four hours)")
     return text
 
@@ -78,14 +80,50 @@ def check_time(text: str | None) -> str | None:
 def check_mem(text: str | None) -> str:
     if text is None:
         return DEFAULT_MEM
-    if not MEM_FORMAT.match(text.upper()):
+    if not MEM_FORMAT.fullmatch(text.upper()):
         raise UserError(f"--mem {text!r}: give a size like 8G or 16000M (Slurm's --mem)")
     return text.upper()
+
+
+def check_partition(text: str | None) -> str | None:
+    """A partition name (or a comma list): nothing else may reach an #SBATCH line."""
+    if text is not None and not PARTITION_FORMAT.fullmatch(text):
+        raise UserError(
+            f"--partition {text!r}: give a partition name (letters, digits, - _ .; a comma "
+            "list for several), e.g. --partition gpu"
+        )
+    return text
+
+
+def check_script_text(sweep: str, runs_dir: Path, data_dir: Path, python: Path) -> None:
+    """The names and paths the script's comments and directives hold unquoted: a newline in one
+    would start a shell line of its own, a space would cut an #SBATCH line short."""
+    texts = {
+        "the sweep's name": sweep,
+        "--runs-dir": str(runs_dir),
+        "--data": str(data_dir),
+        "the Python path": str(python),
+        PRESETS_ENV: os.environ.get(PRESETS_ENV, ""),
+    }
+    for what, text in texts.items():
+        bad = [ch for ch in text if ord(ch) < 32 or ord(ch) == 127]
+        if what == "--runs-dir":
+            bad += [ch for ch in text if ch.isspace() or ch in "%"]
+        if bad:
+            raise UserError(
+                f"{what} {text!r} holds {bad[0]!r}, which an sbatch script cannot hold "
+                "safely: use a path without it"
+            )
+
+
+MAX_COUNT = 100_000  # tasks, CPUs or GPUs per task: past any cluster, a typo
 
 
 def check_count(option: str, value: int | None) -> int | None:
     if value is not None and value < 1:
         raise UserError(f"{option} {value}: give at least 1, or leave it out")
+    if value is not None and value > MAX_COUNT:
+        raise UserError(f"{option} {value}: give at most {MAX_COUNT}, or leave it out")
     return value
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from tui_trainer.config import FIELD_TYPES, presets_dir, read_toml
 from tui_trainer.errors import ConfigError
+from tui_trainer.studies import sweep_bounds as bounds
 
 SWEEP_KEYS = ("description", "study", "base", "include", "runs", "grid", "seeds")
 MEMBER_KEYS = ("name", "preset")
@@ -101,10 +102,11 @@ def _checked_members(
             raise ConfigError(
                 f"{path}: unknown key {key!r} in [[runs]]: use config keys, name or preset"
             )
-    return runs, grid
+    return bounds.checked_size(runs, grid, path)
 
 
 def _checked_seeds(value: Any, path: Path) -> tuple[int, ...]:
+    bounds.check_seed_list(value, path)
     ok = isinstance(value, list) and all(type(v) is int and v >= 0 for v in value)
     if not ok or len(set(value)) != len(value):
         raise ConfigError(f"{path}: seeds must be distinct whole numbers, e.g. seeds = [42, 0, 1]")

@@ -56,6 +56,7 @@ from tui_trainer.events import EventCallback, RunEnded, RunStatus
 from tui_trainer.runs.claims import ClaimHolder, claim_hash, read_holders
 from tui_trainer.runs.groups import UNCOMPARED_KEYS, comparable
 from tui_trainer.runs.store import Run, list_runs
+from tui_trainer.studies import sweep_bounds as bounds
 from tui_trainer.studies.sweep_file import Entry, find_sweep, read_entries, sweep_paths
 
 SEED_KEY = "seed"
@@ -120,8 +121,7 @@ def list_sweeps(directory: Path | None = None) -> list[Sweep]:
 
 def first_seeds(n: int) -> tuple[int, ...]:
     """The first `n` seeds of the fixed list 42, 0, 1, 2, ... (`--seeds N`)."""
-    if n < 1:
-        raise ConfigError(f"--seeds {n}: give at least 1, e.g. --seeds 3 (seeds 42, 0, 1)")
+    bounds.check_seed_count(n)
     return (FIRST_SEED, *(s for s in range(n) if s != FIRST_SEED))[:n]
 
 
@@ -141,11 +141,13 @@ def load_sweep(
     data = read_toml(path)
     overrides = overrides or {}
     _check_overrides(overrides, source)
-    members: list[SweepMember] = []
+    members: dict[str, SweepMember] = {}  # by name
     dropped: list[str] = []
     kept: dict[str | None, str] = {}  # comparable config -> the member that runs it
     used: dict[int, None] = {}
-    for entry in read_entries(path, directory, (name,)):
+    entries = read_entries(path, directory, (name,))
+    bounds.check_seeded_size(sum(max(1, len(_seeds_for(e, seeds))) for e in entries), path)
+    for entry in entries:
         entry, config = _applied(entry, overrides, directory, source)
         used.update(dict.fromkeys(_seeds_for(entry, seeds)))
         for member in _seed_members(entry, config, seeds):
@@ -153,14 +155,14 @@ def load_sweep(
             if key in kept:
                 dropped.append(f"{member.name} = {kept[key]}")
                 continue
-            if any(m.name == member.name for m in members):
+            if member.name in members:
                 raise ConfigError(
                     f"{entry.path}: two members are named {member.name!r}: give them distinct names"
                 )
             kept[key] = member.name
-            members.append(member)
+            members[member.name] = member
     description = str(data.get("description", ""))
-    return Sweep(name, description, data["base"], members, dropped, path, tuple(used))
+    return Sweep(name, description, data["base"], [*members.values()], dropped, path, tuple(used))
 
 
 def _check_overrides(overrides: dict[str, Any], source: str) -> None:

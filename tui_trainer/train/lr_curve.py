@@ -35,6 +35,7 @@ LR_FIND_DIR = ".lr-find"  # under the runs folder; never holds a config.json, so
 SMOOTHING = 0.98  # fastai's beta
 DIVERGE_FACTOR = 4.0  # stop once the smoothed loss exceeds this times its minimum
 MIN_STEPS = 5
+MAX_STEPS = 10_000  # fastai and Lightning take 100; more is a typo that trains for days
 SKIP_END = 5  # points left out at the end (fastai's lr_find)
 PLOT_CLIP = 2.0  # plots stop where the smoothed loss passes this times its starting value
 
@@ -63,6 +64,8 @@ class LrFindOptions:
             )
         if self.steps < MIN_STEPS:
             raise UserError(f"--steps {self.steps} must be >= {MIN_STEPS}: e.g. --steps 100")
+        if self.steps > MAX_STEPS:
+            raise UserError(f"--steps {self.steps} must be <= {MAX_STEPS}: e.g. --steps 100")
 
     def lr_at(self, i: int) -> float:
         return self.start * (self.end / self.start) ** (i / (self.steps - 1))
