@@ -279,7 +279,11 @@ def test_one_bad_run_folder_stops_no_reader(shared_runs, case):
         assert not crashed, f"{command}: {result.exception!r}\n{result.output}"
         assert result.exit_code == 0, f"{command}: {result.output}"
     listing = invoke("runs", "--json", "--runs-dir", shared_runs)
-    assert "20240201-100000-good" in listing.output
+    assert "20240201-100000-good" in listing.stdout
+    if case.startswith("config"):  # a folder that cannot say what it ran: skipped, said once
+        assert "20240201-110000-bad" not in listing.stdout
+        assert listing.stderr.count("warning: skipped 1 run folder(s)") == 1, listing.stderr
+        assert "20240201-110000-bad" in listing.stderr
 
 
 # --- numbers without bounds ---------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from tui_trainer import config as C
-from tui_trainer.cli.common import RunsOpt, out, print_summary, user_errors
+from tui_trainer.cli.common import RunsOpt, err, out, print_summary, user_errors
 from tui_trainer.cli.tables import Col, fitted_table, left_out_line
 from tui_trainer.errors import UserError
 from tui_trainer.runs.detached import LOG_NAME
@@ -115,6 +115,16 @@ def runs(
     if not runs_dir.is_dir() and (given or runs_dir.exists()):  # as `report` refuses it
         raise UserError(f"runs folder {runs_dir} does not exist: pass --runs-dir DIR")
     rows = [run_row(r) for r in list_runs(runs_dir)]
+    unreadable = [row["id"] for row in rows if row["model"] is None]  # every config names one
+    if unreadable:
+        shown = ", ".join(unreadable[:3]) + (", ..." if len(unreadable) > 3 else "")
+        err.print(
+            f"warning: skipped {len(unreadable)} run folder(s) whose config.json cannot be "
+            f"read: {shown}",
+            markup=False,
+            highlight=False,
+        )
+        rows = [row for row in rows if row["model"] is not None]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
