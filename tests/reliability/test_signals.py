@@ -19,6 +19,8 @@ runner = CliRunner()
 
 def read_everything(runs_dir) -> None:
     """What `runs`, `show` and the TUI read; none of it may fail while the run writes."""
+    if not runs_dir.is_dir():  # not made yet: `runs` refuses a folder that does not exist
+        return
     listed = runner.invoke(app, ["runs", "--runs-dir", str(runs_dir), "--json"])
     assert listed.exit_code == 0, listed.output
     for row in json.loads(listed.output):

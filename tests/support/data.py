@@ -16,8 +16,8 @@ TINY_CLASSES = ("circle", "square", "stripes")
 def shared_caltech() -> Path | None:
     """Real Caltech-101: $TUI_TRAINER_DATA (CI sets it: a wrong path fails), else ../shared."""
     env = os.environ.get("TUI_TRAINER_DATA")
-    if env:
-        return Path(env)
+    if env:  # relative to where the tests started: a test may run a command from another folder
+        return Path(env).resolve()
     guess = REPO.parent / "shared" / "caltech101"
     return guess if guess.is_dir() else None
 
