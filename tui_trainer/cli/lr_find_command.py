@@ -4,14 +4,12 @@ line `suggested lr: X`. Progress goes to stderr; the plot and the suggestion to 
 
 from __future__ import annotations
 
-import shutil
-import sys
 from typing import Annotated
 
 import typer
 
 from tui_trainer import config as C
-from tui_trainer.cli.common import DataOpt, DeviceOpt, RunsOpt, err, user_errors
+from tui_trainer.cli.common import DataOpt, DeviceOpt, RunsOpt, err, out, user_errors
 from tui_trainer.cli.listen import stopping
 from tui_trainer.cli.training import PresetArg, RunSetOpt
 from tui_trainer.data.layout import resolve_data_dir
@@ -89,7 +87,7 @@ def plot_text(result: L.LrFindResult, width: int | None = None, height: int = 20
     import plotext as plt
 
     plt.clear_figure()
-    columns = width or (shutil.get_terminal_size((100, 24)).columns if sys.stdout.isatty() else 100)
+    columns = width or (out.width if out.is_terminal else 100)  # the console's width, sized once
     plt.plotsize(min(columns, 120), height)
     plt.theme("clear")  # plain text: no colour codes in a file or a pipe
     L.plot_curve(plt, result.lrs, result.smoothed, result.suggestion)

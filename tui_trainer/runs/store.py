@@ -29,6 +29,7 @@ from typing import Any
 from tui_trainer.errors import UserError
 from tui_trainer.events import RunStatus
 from tui_trainer.files import read_json, read_jsonl, write_json_atomic
+from tui_trainer.inside import open_append
 from tui_trainer.runs import lock
 from tui_trainer.train.system_metrics import SYSTEM_FILE, SystemPeaks, SystemSample, read_samples
 
@@ -189,9 +190,8 @@ class Run:
         write_json_atomic(self.summary_path, summary)
 
     def append_metric(self, row: dict[str, Any], sync: bool = False) -> None:
-        # O_NOFOLLOW: a symlink planted as metrics.jsonl is refused (ELOOP), never written through
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
-        with os.fdopen(os.open(self.metrics_path, flags, 0o666), "a") as fh:
+        # a symlink or FIFO planted as metrics.jsonl is refused, never written through
+        with os.fdopen(open_append(self.metrics_path), "a") as fh:
             fh.write(json.dumps(row) + "\n")
             if sync:
                 fh.flush()

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tui_trainer.inside import open_append
 from tui_trainer.train.system_metrics import (
     SYSTEM_FILE,
     PeakTracker,
@@ -187,13 +188,12 @@ class SystemSampler:
     def _append(self, sample: SystemSample) -> None:
         if not self._writing:
             return
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
         line = json.dumps(sample.to_row()) + "\n"
         try:
             if self._first_append:  # a line a kill cut short must not swallow this one
                 self._first_append = False
                 line = ("" if _ends_a_line(self.path) else "\n") + line
-            with os.fdopen(os.open(self.path, flags, 0o666), "a") as fh:
+            with os.fdopen(open_append(self.path), "a") as fh:
                 fh.write(line)
         except OSError:
             self._writing = False  # the run writer reports a full disk; one owner of that line
