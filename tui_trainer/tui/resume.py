@@ -76,11 +76,12 @@ def ask_resume(app: Any, run: Run) -> None:
         return
     try:
         check_resumable(run)
-        config = RunConfig.from_dict(run.meta().get("config") or {})
+        meta = run.meta()
+        config = RunConfig.from_dict(meta.get("config") or {})
     except UserError as exc:
         app.notify(str(exc), title="Cannot resume", severity="warning")
         return
-    meta, summary = run.meta(), run.summary()
+    summary = run.summary()
     done = int(summary.get("epochs_done") or 0)
     left = max(config.epochs - done, 0)
     changes = (
