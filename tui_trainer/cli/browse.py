@@ -9,7 +9,7 @@ import typer
 
 from tui_trainer import config as C
 from tui_trainer.cli.common import RunsOpt, err, out, print_summary, user_errors
-from tui_trainer.cli.tables import Col, fitted_table, left_out_line
+from tui_trainer.cli.tables import Col, print_fitted
 from tui_trainer.errors import UserError
 from tui_trainer.runs.detached import LOG_NAME
 from tui_trainer.runs.display import format_number
@@ -58,10 +58,7 @@ def presets() -> None:
                 p.description,
             ]
         )
-    table, left_out = fitted_table(out, PRESET_COLUMNS, rows)
-    out.print(table)
-    if left_out:
-        out.print(left_out_line(left_out), markup=False, highlight=False)
+    print_fitted(out, PRESET_COLUMNS, rows)
 
 
 # In display order; a narrow terminal leaves out the higher `drop` first. The id names the
@@ -133,10 +130,7 @@ def runs(
         dur = row["duration"]
         row = {**row, "duration": f"{dur / 60:.1f} min" if dur else "-"}
         cells.append([format_number(row[c.name], 4 if c.name == "lr" else 3) for c in RUN_COLUMNS])
-    table, left_out = fitted_table(out, RUN_COLUMNS, cells, plain=True)
-    out.print(table)
-    if left_out:
-        out.print(left_out_line(left_out, " or --json"), markup=False, highlight=False)
+    print_fitted(out, RUN_COLUMNS, cells, " or --json", plain=True)
 
 
 @user_errors

@@ -21,7 +21,7 @@ from tui_trainer.cli import slurm_command as S
 from tui_trainer.cli import sweep_progress
 from tui_trainer.cli.common import DataOpt, DeviceOpt, RunsOpt, err, out, user_errors
 from tui_trainer.cli.listen import exit_code, follow, stopping
-from tui_trainer.cli.tables import Col, fitted_table, left_out_line
+from tui_trainer.cli.tables import Col, print_fitted
 from tui_trainer.data.layout import find_layout, resolve_data_dir
 from tui_trainer.errors import UserError
 from tui_trainer.events import RunStatus
@@ -89,14 +89,7 @@ MEMBER_COLUMNS = (
 def sweeps() -> None:
     """List the sweeps: studies of several runs, started with `tui-trainer sweep NAME`."""
     rows = [[s.name, s.base, str(len(s.members)), s.description] for s in studies.list_sweeps()]
-    _print_fitted(SWEEP_COLUMNS, rows)
-
-
-def _print_fitted(columns, rows) -> None:
-    table, left_out = fitted_table(out, columns, rows)
-    out.print(table)
-    if left_out:
-        out.print(left_out_line(left_out), markup=False, highlight=False)
+    print_fitted(out, SWEEP_COLUMNS, rows)
 
 
 def _print_sweep_states(states, only: int | None = None) -> None:
@@ -113,7 +106,7 @@ def _print_sweep_states(states, only: int | None = None) -> None:
         rows.append(
             [str(i), s.member.name, s.member.preset, status, run_id, format_number(test_acc)]
         )
-    _print_fitted(MEMBER_COLUMNS, rows)
+    print_fitted(out, MEMBER_COLUMNS, rows)
 
 
 def _check_member(plan: studies.Sweep, member: int | None) -> None:

@@ -81,6 +81,21 @@ def fitted_table(
     return _table(columns, rows, keep, False, stack), left_out
 
 
+def print_fitted(
+    console: Console,
+    columns: Sequence[Col],
+    rows: Sequence[Sequence[str]],
+    more: str = "",
+    plain: bool = False,
+) -> None:
+    """Print the fitted table, then a line naming the columns left out (`more`: where else
+    they are, e.g. " or --json")."""
+    table, left_out = fitted_table(console, columns, rows, plain)
+    console.print(table)
+    if left_out:
+        console.print(left_out_line(left_out, more), markup=False, highlight=False)
+
+
 def left_out_line(names: list[str], more: str = "") -> str:
     """What a narrow terminal did not show, and where to find it."""
     return f"(left out at this width: {', '.join(names)}; a wider terminal{more} shows them)"
