@@ -20,8 +20,9 @@ from tests.support.paths import REPO
 from tests.support.processes import subprocess_env
 from tests.support.runs import fake_run
 from tests.support.tui import drive, notices, wait_for
-from tui_trainer.files import write_json_atomic
-from tui_trainer.runs import detached, lock
+from tui_trainer.files import read_json, write_json_atomic
+from tui_trainer.runs import detached
+from tui_trainer.runs.owner import OWNER_FILE, process_identity, this_process
 from tui_trainer.runs.store import Run, list_runs
 from tui_trainer.tui.app import make_app
 from tui_trainer.tui.jobs import StartMode
@@ -59,7 +60,7 @@ def test_a_detached_run_outlives_its_console_and_a_new_console_follows_it(tiny_d
     )
     try:
         run = wait_until(lambda: training_run(runs_dir), "the detached run's first step", console)
-        trainer = lock.read_owner(run.path)["pid"]
+        trainer = read_json(run.owner_path)["pid"]
         assert trainer != console.pid and os.getsid(trainer) == trainer  # its own session
     finally:
         console.kill()  # SIGKILL
@@ -119,16 +120,16 @@ def test_the_console_starts_a_run_detached_follows_it_and_stops_it(tiny_data, tm
 
 def owner_file(run_path, **owner) -> None:
     run_path.mkdir(parents=True)
-    write_json_atomic(run_path / lock.OWNER_FILE, owner)
+    write_json_atomic(run_path / OWNER_FILE, owner)
 
 
 def test_only_a_live_process_of_this_host_is_stoppable(tmp_path):
     elsewhere = Run(tmp_path / "elsewhere")
     owner_file(elsewhere.path, host="gpu-node-7", pid=os.getpid())
     gone = Run(tmp_path / "gone")
-    owner_file(gone.path, **{**lock.this_process(), "pid": 2**22 + 1})
+    owner_file(gone.path, **{**this_process(), "pid": 2**22 + 1})
     here = Run(tmp_path / "here")
-    owner_file(here.path, **lock.this_process())
+    owner_file(here.path, **this_process())
     nobody = Run(tmp_path / "nobody")
     nobody.path.mkdir()
 
@@ -222,7 +223,7 @@ def test_a_second_stop_of_a_followed_run_sends_no_second_sigint(tiny_data, tmp_p
         holder = {"host": socket.gethostname(), "pid": trainer.pid}
         fake_run(runs_dir, "20260101-000000-scratch", "scratch", "running", holder)
         run = Run(runs_dir / "20260101-000000-scratch")
-        write_json_atomic(run.owner_path, {**holder, **lock.process_identity(trainer.pid)})
+        write_json_atomic(run.owner_path, {**holder, **process_identity(trainer.pid)})
         assert run.status() == "running"
         app = make_app(data_dir=tiny_data, runs_dir=runs_dir)
 
@@ -299,8 +300,8 @@ def test_a_detached_sweep_that_resumes_its_member_is_followed_into_that_folder(
 
     again = detached.spawn(command, runs_dir, "sweep tiny-one")
     try:
-        wait_until(lambda: run.summary().get("pid") == again.pid, "the resume", again.process)
-        assert again.find_run() == run and run.summary()["resumes"] == 1
+        wait_until(lambda: again.find_run() == run, "the resume", again.process)
+        assert run.summary()["pid"] == again.pid and run.summary()["resumes"] == 1
         again.process.send_signal(signal.SIGINT)
         assert again.process.wait(WAIT_S) == 130
     finally:
@@ -309,29 +310,35 @@ def test_a_detached_sweep_that_resumes_its_member_is_followed_into_that_folder(
     assert again.find_run() == run  # its end still names this child
 
 
-def test_a_detached_start_finds_the_folder_it_began_a_session_in_last(tmp_path):
+NOTE_LAUNCH = """\
+import sys, time
+from tui_trainer.runs import detached
+for run_id in sys.argv[1:]:
+    detached.note_launch(detached.own_launch_record(), run_id)
+print("noted", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_detached_start_finds_the_run_its_child_names_last_in_its_launch_record(tmp_path):
     runs_dir = tmp_path / "runs"
-    start = detached.spawn([sys.executable, "-c", "import time; time.sleep(60)"], runs_dir, "x")
+    fake_run(runs_dir, "20260101-000000-scratch", "scratch", "completed", {})
+    fake_run(runs_dir, "20260101-010000-scratch", "scratch", "running", {})
+    idle = detached.spawn([sys.executable, "-c", "import time; time.sleep(60)"], runs_dir, "x")
+    busy = detached.spawn(
+        [sys.executable, "-c", NOTE_LAUNCH, "20260101-000000-scratch", "20260101-010000-scratch"],
+        runs_dir,
+        "y",
+    )
     try:
-        me = {"pid": start.pid, "host": socket.gethostname()}
-        now, hour_ago = time.time(), time.time() - 3600
-        # a folder an earlier process given the same pid left, an hour ago
-        fake_run(
-            runs_dir,
-            "20260101-000000-scratch",
-            "scratch",
-            "crashed",
-            {**me, "started_at": hour_ago},
-        )
-        assert start.find_run() is None
-        fake_run(
-            runs_dir, "20260101-010000-scratch", "scratch", "running", {**me, "started_at": now}
-        )
-        assert start.find_run().id == "20260101-010000-scratch"  # a fresh run
-        # an old folder (the first listed) resumed after it: the member in training now
-        resumed = {**me, "started_at": hour_ago - 60, "resumed_at": now + 1}
-        fake_run(runs_dir, "20250101-000000-scratch", "scratch", "running", resumed)
-        assert start.find_run().id == "20250101-000000-scratch"
+        assert idle.find_run() is None  # no run started yet: no record
+        wait_until(lambda: "noted" in busy.log_path.read_text(), "the child's record", busy.process)
+        assert busy.find_run().id == "20260101-010000-scratch"  # the last it started
+        assert read_json(busy.launch_path)["pid"] == busy.pid
+        for planted in ("../20260101-000000-scratch", "20260101-020000-none", ""):
+            write_json_atomic(busy.launch_path, {"run_id": planted, "pid": busy.pid})
+            assert busy.find_run() is None  # a path out, or no run folder there
     finally:
-        start.process.kill()
-        start.process.wait()
+        for start in (idle, busy):
+            start.process.kill()
+            start.process.wait()

@@ -1,10 +1,10 @@
-"""Who holds a run folder (runs/lock.py): a reused pid is not the run, another host's silent
-heartbeat goes `stale`, the heartbeat beats during long phases and stops with the run, and two
-resumes of one run never both train it."""
+"""Who owns a run folder (runs/owner.py): a reused pid is not the run, another host's owner
+whose owner.json is not rewritten goes `stale` by one rule wherever it is judged, reading changes
+no file, the heartbeat beats during long phases and stops with the run, and two resumes of one
+run never both train it."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 
+import psutil
 import pytest
 
 from tests.support.paths import REPO
@@ -19,14 +20,16 @@ from tests.support.processes import small_config, subprocess_env
 from tests.support.runs import invoke
 from tui_trainer.errors import UserError
 from tui_trainer.events import RESUMABLE
-from tui_trainer.files import write_json_atomic
-from tui_trainer.runs import lock
+from tui_trainer.files import read_json, write_json_atomic
+from tui_trainer.runs import claims, detached, owner
 from tui_trainer.runs.launch import resume_run, start_run
+from tui_trainer.runs.owner import OWNER_FILE, this_process
 from tui_trainer.runs.resume import check_resumable
 from tui_trainer.runs.store import Run
 from tui_trainer.studies.sweeps import RERUN_STATUSES
 
 ELSEWHERE = "another-host.example"
+HOUR = 3600.0
 
 
 def _running_run(runs_dir, pid, host):
@@ -47,6 +50,14 @@ def _interrupted_run(runs_dir, data_dir, **config):
     return Run(folder)
 
 
+def _write_owner(folder, silent_s=0.0, **fields):
+    """owner.json as its holder writes it, last rewritten `silent_s` ago."""
+    path = folder / OWNER_FILE
+    write_json_atomic(path, fields)
+    when = time.time() - silent_s
+    os.utime(path, (when, when))
+
+
 @pytest.fixture
 def sleeper():
     proc = subprocess.Popen(["sleep", "60"])
@@ -63,14 +74,12 @@ def test_a_dead_runs_pid_reused_by_another_process_is_not_the_run(tmp_path, slee
     run = _running_run(tmp_path, sleeper.pid, host)
     assert run.status() == "running"  # no owner.json (an older run): the pid check alone
 
-    identity = lock.process_identity(sleeper.pid)
-    assert identity and identity["start_ticks"] > 0 and identity["boot_id"]
-    owner = {"host": host, "pid": sleeper.pid, **identity}
-    write_json_atomic(run.owner_path, {**owner, "start_ticks": identity["start_ticks"] - 1})
+    created = psutil.Process(sleeper.pid).create_time()
+    write_json_atomic(
+        run.owner_path, {"host": host, "pid": sleeper.pid, "create_time": created - 60}
+    )
     assert run.status() == "crashed"  # the pid is alive, but it is a later process
-    write_json_atomic(run.owner_path, {**owner, "boot_id": "0" * 36})
-    assert run.status() == "crashed"  # same ticks, another boot
-    write_json_atomic(run.owner_path, owner)
+    write_json_atomic(run.owner_path, {"host": host, "pid": sleeper.pid, "create_time": created})
     assert run.status() == "running"
 
     sleeper.kill()
@@ -79,17 +88,44 @@ def test_a_dead_runs_pid_reused_by_another_process_is_not_the_run(tmp_path, slee
     check_resumable(run)  # crashed resumes
 
 
-def test_a_process_we_may_not_signal_is_alive(tmp_path, monkeypatch):
-    def denied(pid, sig):
-        raise PermissionError(1, "Operation not permitted")
+class _Reused:
+    """psutil.Process for a pid that a later process (created at 2000.0) has taken."""
 
-    monkeypatch.setattr(lock.os, "kill", denied)
-    monkeypatch.setattr(lock, "_proc_start", lambda pid: {})  # hidepid: /proc tells nothing
-    assert lock.process_identity(4242) == {}
+    def __init__(self, pid):
+        self.pid = pid
+
+    def create_time(self):
+        return 2000.0
+
+
+def test_a_reused_pid_is_told_apart_by_psutil_create_time(tmp_path, monkeypatch):
+    monkeypatch.setattr(owner.psutil, "Process", _Reused)
     host = socket.gethostname()
     run = _running_run(tmp_path, 4242, host)
-    write_json_atomic(run.owner_path, {"host": host, "pid": 4242, "start_ticks": 7})
+    claim = claims.claim_folder(tmp_path, "key")
+    claim.mkdir(parents=True)
+    for folder in (run.path, claim):
+        _write_owner(folder, host=host, pid=4242, create_time=1000.0, sweep="s", member="m")
+    assert run.status() == "crashed"
+    assert claims.read_holder(tmp_path, "key").status == "crashed"
+    assert not detached.holder(run).stoppable  # a later process's pid is never signalled
+    _write_owner(run.path, host=host, pid=4242, create_time=2000.5)  # within the tolerance
+    assert run.status() == "running" and detached.holder(run).stoppable
+
+
+def test_a_process_hidden_from_us_is_alive(tmp_path, monkeypatch):
+    def hidden(pid):  # hidepid: no /proc entry, but signal 0 finds it
+        raise psutil.NoSuchProcess(pid)
+
+    monkeypatch.setattr(owner.psutil, "Process", hidden)
+    monkeypatch.setattr(owner.psutil, "pid_exists", lambda pid: True)
+    assert owner.process_identity(4242) == {}
+    host = socket.gethostname()
+    run = _running_run(tmp_path, 4242, host)
+    write_json_atomic(run.owner_path, {"host": host, "pid": 4242, "create_time": 7.0})
     assert run.status() == "running"
+    monkeypatch.setattr(owner.psutil, "pid_exists", lambda pid: False)
+    assert run.status() == "crashed"
 
 
 def test_a_live_holder_named_by_owner_json_holds_the_folder_whatever_the_summary_says(tmp_path):
@@ -97,64 +133,92 @@ def test_a_live_holder_named_by_owner_json_holds_the_folder_whatever_the_summary
     # dead process, owner.json the live one. The run is held (running): a sweep must not rerun
     # it and the console must not delete it while the resume prepares.
     run = _running_run(tmp_path, 2**22 + 12345, socket.gethostname())
-    write_json_atomic(run.owner_path, lock.this_process())
+    write_json_atomic(run.owner_path, this_process())
     assert run.status() == "running"
     # the same owner.json left by a process that has died since: the summary's pid decides
-    write_json_atomic(run.owner_path, {**lock.this_process(), "start_ticks": -1})
+    write_json_atomic(run.owner_path, {**this_process(), "create_time": 1.0})
     assert run.status() == "crashed"
 
 
-# --- another host: the heartbeat, as seen from here -----------------------------------------
+# --- another host: owner.json's modification time ------------------------------------------
 
 
-def _remote_owner(beat, interval=0.05):
-    return {"host": ELSEWHERE, "pid": 77, "start_ticks": 5, "interval": interval, "beat": beat}
+def _remote_owner(pid=77):
+    return {"host": ELSEWHERE, "pid": pid, "interval": 0.05, "beat": 3, "sweep": "s"}
 
 
-def test_a_silent_heartbeat_from_another_host_goes_stale(tmp_path):
+def test_another_hosts_silent_owner_goes_stale_and_a_rewrite_makes_it_running(tmp_path):
     run = _running_run(tmp_path, 77, ELSEWHERE)
-    write_json_atomic(run.owner_path, _remote_owner(beat=3))
-    assert run.status() == "running"  # first seen from here: fresh
-    time.sleep(0.05)
-    assert run.status() == "running"  # one interval is not enough
-    time.sleep(0.15)  # three intervals of 0.05 s with the same beat
+    # three intervals of 0.05 s have passed, but the two clocks may differ by CLOCK_SKEW_S
+    _write_owner(run.path, silent_s=1.0, **_remote_owner())
+    assert run.status() == "running"
+    with pytest.raises(UserError, match="is running"):
+        check_resumable(run)
+    _write_owner(run.path, silent_s=owner.CLOCK_SKEW_S + 1.0, **_remote_owner())
     assert run.status() == "stale"
     assert run.status() in RESUMABLE and "stale" in RERUN_STATUSES
     check_resumable(run)
-
-    write_json_atomic(run.owner_path, _remote_owner(beat=4))  # it beats again
-    assert run.status() == "running"
-    seen = json.loads((tmp_path / "cache" / lock.SEEN_FILE).read_text())  # $TUI_TRAINER_CACHE
-    assert seen[lock.seen_key(run.path)]["beat"] == 4
-
-
-def test_a_beating_heartbeat_from_another_host_stays_running(tmp_path):
-    run = _running_run(tmp_path, 77, ELSEWHERE)
-    for beat in range(12):  # 0.36 s in all: 7 intervals, but never 3 without a change
-        write_json_atomic(run.owner_path, _remote_owner(beat))
-        assert run.status() == "running"
-        time.sleep(0.03)
-    with pytest.raises(UserError, match="is running"):
-        check_resumable(run)
-
-
-def test_a_remote_claim_taken_over_is_judged_afresh(tmp_path):
-    run = _running_run(tmp_path, 77, ELSEWHERE)
-    write_json_atomic(run.owner_path, _remote_owner(beat=0))
-    assert run.status() == "running"
-    time.sleep(0.2)
-    assert run.status() == "stale"
-    # another process on that host takes it over with the same beat count: not stale yet
+    # another process on that host takes it over: judged by its own rewrite
     write_json_atomic(run.summary_path, {"status": "running", "pid": 78, "host": ELSEWHERE})
-    write_json_atomic(run.owner_path, {**_remote_owner(beat=0), "pid": 78})
+    _write_owner(run.path, **_remote_owner(pid=78))
     assert run.status() == "running"
+
+
+def _judged_three_ways(tmp_path, silent_s):
+    """One remote owner.json, as a run folder, a member claim and a detached start's stop see
+    it."""
+    run = _running_run(tmp_path / "runs", 77, ELSEWHERE)
+    claim = claims.claim_folder(tmp_path / "runs", "key")
+    claim.mkdir(parents=True)
+    for folder in (run.path, claim):
+        _write_owner(folder, silent_s=silent_s, **_remote_owner())
+    holder = claims.read_holder(tmp_path / "runs", "key")
+    return run.status(), holder.status, detached.holder(run).status
+
+
+@pytest.mark.parametrize(("silent_s", "judged"), [(0.0, "running"), (HOUR, "stale")])
+def test_one_rule_judges_a_remote_owner_of_a_run_a_claim_and_a_detached_start(
+    tmp_path, silent_s, judged
+):
+    assert _judged_three_ways(tmp_path, silent_s) == (judged, judged, judged)
+    taken = claims.take_claim(tmp_path / "runs", "key", sweep="s", member="mine")
+    if judged == "running":  # a live remote owner keeps its claim; a stale one is taken over
+        assert isinstance(taken, claims.ClaimHolder) and taken.host == ELSEWHERE and taken.live
+    else:
+        assert isinstance(taken, claims.MemberClaim)
+        taken.release()
+
+
+def _snapshot(*folders):
+    return {
+        str(path): path.stat().st_mtime_ns
+        for folder in folders
+        if folder.exists()
+        for path in [folder, *folder.rglob("*")]
+    }
+
+
+def test_reading_a_runs_status_writes_nothing(tmp_path, sleeper):
+    runs_dir, cache = tmp_path / "runs", tmp_path / "cache"  # $TUI_TRAINER_CACHE
+    cache.mkdir()
+    host = socket.gethostname()
+    remote = _running_run(runs_dir / "a", 77, ELSEWHERE)
+    _write_owner(remote.path, silent_s=10.0, **_remote_owner())
+    dead = _running_run(runs_dir / "b", 2**22 + 1, host)
+    _write_owner(dead.path, silent_s=10.0, host=host, pid=2**22 + 1, create_time=1.0)
+    live = _running_run(runs_dir / "c", sleeper.pid, host)
+    identity = {"create_time": psutil.Process(sleeper.pid).create_time()}
+    _write_owner(live.path, silent_s=10.0, host=host, pid=sleeper.pid, **identity)
+    before = _snapshot(runs_dir, cache)
+    assert [r.status() for r in (remote, dead, live)] == ["running", "crashed", "running"]
+    assert _snapshot(runs_dir, cache) == before
 
 
 # --- the heartbeat thread --------------------------------------------------------------------
 
 
 def _beats(run):
-    return lock.read_owner(run.path).get("beat")
+    return read_json(run.owner_path).get("beat")
 
 
 def test_the_heartbeat_beats_during_a_long_epoch_and_stops_with_the_run(
@@ -162,7 +226,7 @@ def test_the_heartbeat_beats_during_a_long_epoch_and_stops_with_the_run(
 ):
     from tui_trainer.train import engine
 
-    monkeypatch.setenv(lock.HEARTBEAT_ENV, "0.05")
+    monkeypatch.setenv(owner.HEARTBEAT_ENV, "0.05")
     real, seen = engine.train_one_epoch, []
 
     def slow_epoch(loop, cfg, state, epoch, emit, stop):
@@ -180,17 +244,17 @@ def test_the_heartbeat_beats_during_a_long_epoch_and_stops_with_the_run(
     assert ended.status == "completed"
     (before, status), (after, _) = seen
     assert status == "running" and after >= before + 3
-    assert not [t for t in threading.enumerate() if t.name == lock.THREAD_NAME]
+    assert not [t for t in threading.enumerate() if t.name == owner.THREAD_NAME]
     assert not run.owner_path.exists()  # a clean end: no holder left
-    assert (run.path / lock.LOCK_FILE).exists()
-    with lock.hold(run.path, "run"):  # and the lock is free
-        assert lock.read_owner(run.path)["pid"] == os.getpid()
+    assert (run.path / owner.LOCK_FILE).exists()
+    with owner.hold(run.path, "run"):  # and the lock is free
+        assert read_json(run.owner_path)["pid"] == os.getpid()
 
 
 def test_the_heartbeat_beats_while_a_resume_decodes(tiny_data, tmp_path, monkeypatch):
     from tui_trainer.data import decode
 
-    monkeypatch.setenv(lock.HEARTBEAT_ENV, "0.05")
+    monkeypatch.setenv(owner.HEARTBEAT_ENV, "0.05")
     run = _interrupted_run(tmp_path, tiny_data, epochs=1)
     real, beats = decode.decode_image, []
 
@@ -203,7 +267,7 @@ def test_the_heartbeat_beats_while_a_resume_decodes(tiny_data, tmp_path, monkeyp
     again, ended = resume_run(run.id, runs_dir=tmp_path)
     assert ended.status == "completed"
     assert beats[0] is not None and beats[-1] >= beats[0] + 5
-    assert not [t for t in threading.enumerate() if t.name == lock.THREAD_NAME]
+    assert not [t for t in threading.enumerate() if t.name == owner.THREAD_NAME]
     assert not run.owner_path.exists()
 
 
@@ -217,7 +281,7 @@ def test_a_resume_of_a_run_another_process_holds_is_refused(tiny_data, tmp_path)
     release = threading.Event()
 
     def hold():  # another "process": its own lock object, its own descriptor
-        with lock.hold(run.path, f"run {run.id}"):
+        with owner.hold(run.path, f"run {run.id}"):
             holder.set()
             release.wait(30)
 
@@ -274,12 +338,12 @@ def test_a_hold_left_by_an_exception_keeps_owner_json_once_the_run_is_its_own(tm
     folder = tmp_path / "run"
     folder.mkdir()
     previous = '{"host": "elsewhere", "pid": 1}\n'
-    (folder / lock.OWNER_FILE).write_text(previous)
-    with pytest.raises(KeyboardInterrupt), lock.hold(folder, "run"):
+    (folder / OWNER_FILE).write_text(previous)
+    with pytest.raises(KeyboardInterrupt), owner.hold(folder, "run"):
         raise KeyboardInterrupt  # before training: the folder as it was
-    assert (folder / lock.OWNER_FILE).read_text() == previous
-    with pytest.raises(KeyboardInterrupt), lock.hold(folder, "run") as claim:
+    assert (folder / OWNER_FILE).read_text() == previous
+    with pytest.raises(KeyboardInterrupt), owner.hold(folder, "run") as claim:
         claim.started = True
         raise KeyboardInterrupt  # during training: the holder stays for readers to judge
-    assert lock.read_owner(folder)["pid"] == os.getpid()
-    assert not [t for t in threading.enumerate() if t.name == lock.THREAD_NAME]
+    assert read_json(folder / OWNER_FILE)["pid"] == os.getpid()
+    assert not [t for t in threading.enumerate() if t.name == owner.THREAD_NAME]

@@ -10,8 +10,8 @@ import sys
 from tests.support.paths import REPO
 from tests.support.processes import subprocess_env
 from tests.support.tui import ScriptedEngine, drive, notices, wait_for
-from tui_trainer.runs import lock
 from tui_trainer.runs.claims import claim_folder
+from tui_trainer.runs.owner import OWNER_FILE
 from tui_trainer.studies import sweeps as studies
 from tui_trainer.tui.app import make_app
 
@@ -64,4 +64,4 @@ def test_the_console_skips_a_member_claimed_elsewhere_and_trains_the_rest_claime
     states = {s.member.name: s.status for s in studies.member_states(sweep, runs)}
     assert states[second.name] == "completed"
     # the second trained under its claim, let go at its end (owner.json removed)
-    assert second_claim.is_dir() and not (second_claim / lock.OWNER_FILE).exists()
+    assert second_claim.is_dir() and not (second_claim / OWNER_FILE).exists()

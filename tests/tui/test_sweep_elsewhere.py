@@ -23,10 +23,10 @@ import pytest
 from tests.support.processes import spawn_cli
 from tests.support.tui import drive, notices, study_runs, wait_for, write_fixture_run
 from tui_trainer.events import RunStatus
-from tui_trainer.files import write_json_atomic
+from tui_trainer.files import read_json, write_json_atomic
 from tui_trainer.runs import detached
 from tui_trainer.runs.claims import claim_folder
-from tui_trainer.runs.lock import OWNER_FILE
+from tui_trainer.runs.owner import OWNER_FILE
 from tui_trainer.studies import sweeps as studies
 from tui_trainer.tui.app import make_app
 
@@ -35,14 +35,16 @@ SWEEP = "scratch-lr-sweep"
 OTHER_HOST = "gpu-box-2"
 
 
-def claim(runs_dir: Path, member: studies.SweepMember, **owner) -> Path:
-    """A claim's owner.json as a sweep process writes it (runs/claims.py), fresh by default."""
+def claim(runs_dir: Path, member: studies.SweepMember, silent_s: float = 0, **owner) -> Path:
+    """A claim's owner.json as a sweep process writes it (runs/claims.py), last rewritten
+    `silent_s` ago (fresh by default)."""
     folder = claim_folder(runs_dir, studies.member_key(member))
     folder.mkdir(parents=True, exist_ok=True)
     now = time.time()
     fields = {"host": OTHER_HOST, "pid": 4242, "started_at": now, "interval": 30.0}
     fields |= {"beat": 1, "beat_at": now, "sweep": SWEEP, "member": member.name, "run_id": None}
     write_json_atomic(folder / OWNER_FILE, fields | owner)
+    os.utime(folder / OWNER_FILE, (now - silent_s, now - silent_s))
     return folder
 
 
@@ -122,7 +124,7 @@ def test_a_claim_left_by_a_dead_process_reads_as_what_the_sweep_will_do(tmp_path
     study_runs(runs_dir)
     here = socket.gethostname()
     claim(runs_dir, member_named(FIRST), host=here, pid=dead_pid(), start_ticks=1)
-    claim(runs_dir, member_named(SECOND), host="gpu-box-3", interval=0.2)  # beats no more
+    claim(runs_dir, member_named(SECOND), host="gpu-box-3", silent_s=3600)  # beats no more
     app = app_on(runs_dir)
 
     async def scenario(pilot):
@@ -131,7 +133,7 @@ def test_a_claim_left_by_a_dead_process_reads_as_what_the_sweep_will_do(tmp_path
         assert first.status == RunStatus.CRASHED and not first.elsewhere
         assert str(first.label()).startswith("✗ crashed, reruns · was ")
         assert FIRST in [m.name for m in panel.to_run()]  # the next sweep reruns it
-        # the other host's beat stops moving: stale after a few of its intervals, as seen here
+        # the other host's owner.json was not rewritten for an hour: stale
         await wait_for(pilot, lambda: row_of(panel, SECOND).status == RunStatus.STALE, what="stale")
         assert str(row_of(panel, SECOND).label()).endswith("reruns · was gpu-box-3")
         assert not panel.has_class("-elsewhere")
@@ -250,8 +252,9 @@ def test_the_panel_follows_two_sweep_processes_live(tiny_sweep, tiny_data, tmp_p
 
 def test_a_detached_start_finds_the_runs_its_child_processes_train(tiny_sweep, tiny_data, tmp_path):
     """`sweep --parallel N` trains its members in processes of its own: the console finds their
-    run folders through the child's descendants. A shell stands for that parent here: it runs
-    `tui-trainer run` as its child, not in its place (the `; exit` keeps it from exec'ing)."""
+    run folders through the launch record those processes rewrite (they inherit its path). A
+    shell stands for that parent here: it runs `tui-trainer run` as its child, not in its place
+    (the `; exit` keeps it from exec'ing)."""
     runs_dir = tmp_path / "runs"
     command = detached.run_command("tiny", {}, data_dir=tiny_data, runs_dir=runs_dir)
     start = detached.spawn(["bash", "-c", f"{shlex.join(command)}; exit $?"], runs_dir, "tiny")
@@ -261,7 +264,7 @@ def test_a_detached_start_finds_the_runs_its_child_processes_train(tiny_sweep, t
             assert start.exit_code() is None and time.monotonic() < deadline, start.log_tail()
             time.sleep(0.1)
         trainer = run.summary()["pid"]
-        assert trainer != start.pid and str(trainer) in start.family()
+        assert trainer != start.pid and read_json(start.launch_path)["pid"] == trainer
         assert start.process.wait(timeout=400) == 0, start.log_tail()
     finally:
         with contextlib.suppress(ProcessLookupError):  # its session: the shell and its child

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -17,8 +16,9 @@ import pytest
 from tests.support.paths import REPO
 from tests.support.processes import subprocess_env
 from tui_trainer.events import RunStatus
-from tui_trainer.files import write_json_atomic
-from tui_trainer.runs import claims, lock
+from tui_trainer.files import read_json, write_json_atomic
+from tui_trainer.runs import claims
+from tui_trainer.runs.owner import OWNER_FILE
 from tui_trainer.runs.store import list_runs
 from tui_trainer.studies import members as claiming
 from tui_trainer.studies import sweeps as studies
@@ -97,10 +97,10 @@ def test_a_live_claim_is_skipped_and_named_before_any_run_folder(sweep, tmp_path
     assert isinstance(taken, claiming.Claimed) and taken.resume is None
     with taken:
         taken.claim.note_run("some-run")
-        owner = lock.read_owner(taken.claim.folder)
+        owner = read_json(taken.claim.folder / OWNER_FILE)
         assert owner["pid"] == os.getpid() and owner["run_id"] == "some-run"
         assert owner["member"] == first.name and owner["sweep"] == "s"
-    assert lock.read_owner(taken.claim.folder) == {}  # a clean release leaves no side file
+    assert not (taken.claim.folder / OWNER_FILE).exists()  # a clean release leaves no side file
 
 
 def test_a_member_completed_before_the_claim_is_skipped_and_the_claim_let_go(sweep, tmp_path):
@@ -145,40 +145,28 @@ def test_a_failure_during_this_invocation_is_final_an_older_one_reruns(sweep, tm
     assert isinstance(new, claiming.Skipped) and new.reason is claiming.SkipReason.FAILED_NOW
 
 
-def remote_owner(folder: Path, beat: int, interval: float) -> None:
-    owner = {"host": "another-host", "pid": 4242, "started_at": 1.0, "interval": interval}
-    write_json_atomic(folder / lock.OWNER_FILE, {**owner, "beat": beat, "member": "m"})
+def remote_owner(folder: Path, silent_s: float) -> None:
+    """owner.json of a claim from another host, last rewritten `silent_s` ago."""
+    owner = {"host": "another-host", "pid": 4242, "interval": 0.2, "beat": 1, "member": "m"}
+    write_json_atomic(folder / OWNER_FILE, owner)
+    when = time.time() - silent_s
+    os.utime(folder / OWNER_FILE, (when, when))
 
 
-def test_another_hosts_claim_is_taken_only_once_its_beat_stops(sweep, tmp_path):
+def test_another_hosts_claim_is_taken_only_once_its_owner_json_goes_silent(sweep, tmp_path):
     """flock may be local to each machine on a network mount: the side file of a claim from
-    another host is watched before it is taken over."""
+    another host is judged before it is taken over, by when it was last rewritten."""
     runs = tmp_path / "runs"
     key = studies.member_key(sweep.members[0])
     folder = claims.claim_folder(runs, key)
     folder.mkdir(parents=True)
-    remote_owner(folder, beat=1, interval=0.2)
-    beating, stop = threading.Event(), threading.Event()
-
-    def beat() -> None:
-        n = 1
-        while not stop.wait(0.05):
-            n += 1
-            remote_owner(folder, n, 0.2)
-            beating.set()
-
-    thread = threading.Thread(target=beat)
-    thread.start()
-    try:
-        beating.wait(5)
-        held = claims.take_claim(runs, key, sweep="s", member="mine")
-        assert isinstance(held, claims.ClaimHolder) and held.host == "another-host" and held.live
-    finally:
-        stop.set()
-        thread.join()
+    remote_owner(folder, silent_s=0.0)
+    held = claims.take_claim(runs, key, sweep="s", member="mine")
+    assert isinstance(held, claims.ClaimHolder) and held.host == "another-host" and held.live
+    remote_owner(folder, silent_s=3600.0)
     taken = claims.take_claim(runs, key, sweep="s", member="mine")  # silent now: taken over
     assert isinstance(taken, claims.MemberClaim)
-    assert lock.read_owner(folder)["pid"] == os.getpid()
+    assert read_json(folder / OWNER_FILE)["pid"] == os.getpid()
     taken.release()
 
 

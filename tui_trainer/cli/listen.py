@@ -6,7 +6,7 @@ with exit 130 and a hint, and the previous signal handlers are back when the com
 
 A command the console started detached (runs/detached.py: $TUI_TRAINER_DETACHED_LOG names the
 file its output goes to) gets that log linked into each run folder it trains as `console.log`,
-when the run starts.
+and names the run in its launch record ($TUI_TRAINER_LAUNCH_RECORD), when the run starts.
 """
 
 from __future__ import annotations
@@ -92,16 +92,21 @@ def follow(launch: Launch) -> tuple[Run | None, RunEnded]:
 
 
 def _log_linker() -> EventCallback | None:
-    """In a detached child (or a `--parallel` member): link its log into each run folder as
-    the run starts."""
-    log = detached.own_log()
-    if log is None:
+    """In a detached child (or a `--parallel` member): as each run starts, link its log into the
+    run folder and name the run in the launch record the console reads."""
+    log, record = detached.own_log(), detached.own_launch_record()
+    if log is None and record is None:
         return None
-    # the log is <runs>/.detached/NAME.log, or a --parallel member's <runs>/.sweep-logs/S/M.log
-    runs_dir = next((p.parent for p in log.parents if p.name.startswith(".")), log.parent.parent)
 
     def link(event: Event) -> None:
-        if isinstance(event, RunStarted):
+        if not isinstance(event, RunStarted):
+            return
+        if log is not None:
+            # <runs>/.detached/NAME.log, or a --parallel member's <runs>/.sweep-logs/S/M.log
+            dot = next((p for p in log.parents if p.name.startswith(".")), log.parent)
+            runs_dir = dot.parent
             detached.link_log(log, runs_dir / event.run_id)
+        if record is not None:
+            detached.note_launch(record, event.run_id)
 
     return link

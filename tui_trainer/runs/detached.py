@@ -15,20 +15,17 @@ copy has everything, the decode before the folder existed included, and grows as
 writes. A sweep's members all link the one sweep log. Where a hard link is refused (another
 filesystem, no links) a symlink is made instead.
 
-Finding the run a detached start trains: the console keeps the child's pid; a run folder whose
-summary.json names that pid (or a process the child started: `sweep --parallel N` trains its
-members in processes of its own) and this host, and whose session began after the spawn (its
-`started_at`, or `resumed_at` for a folder resumed: `runs/resume.rewind` writes both the pid and
-that time, config.json stays as old as the run's first start), is its run. For a sweep, the one
-whose session began last is the member in training, fresh or resumed. The console is the child's
-parent until it reaps it, so that pid cannot be another process's meanwhile; the time keeps out
-a folder an earlier process of the same pid left. A console started later finds a detached run
-like any run training elsewhere: `running` in the runs folder.
+Finding the run a detached start trains: the child is told a launch record's path in
+$TUI_TRAINER_LAUNCH_RECORD (`<runs>/.detached/<stamp>-<token>.json`, beside its log) and rewrites
+it, {"run_id", "pid"}, each time it starts or resumes a run: each member of a sweep, also those
+`sweep --parallel N` trains in processes of its own (they inherit the variable). The console reads
+that one file (`find_run`); the last run started is the one in training. A console started later
+finds a detached run like any run training elsewhere: `running` in the runs folder.
 
-Stopping a run followed from its folder (`holder`, `interrupt`): owner.json (runs/lock.py) names
+Stopping a run followed from its folder (`holder`, `interrupt`): owner.json (runs/owner.py) names
 the process that trains it; SIGINT to it is the child's clean stop (`interrupted`, checkpoint of
-the last finished epoch kept, resumable). Only a process on this host that `lock.same_process`
-confirms is signalled: a pid from another host, or one that ended and was reused, never is.
+the last finished epoch kept, resumable). Only a live owner on this host is signalled: a pid
+from another host, or one that ended and was reused, never is.
 """
 
 from __future__ import annotations
@@ -44,30 +41,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-
+from tui_trainer.events import RunStatus
+from tui_trainer.files import read_json, write_json_atomic
 from tui_trainer.inside import folder_inside, open_append
-from tui_trainer.runs import lock
-from tui_trainer.runs.store import Run, list_runs
+from tui_trainer.runs.owner import Owner
+from tui_trainer.runs.store import Run
 
 DETACHED_DIR = ".detached"
 LOG_ENV = "TUI_TRAINER_DETACHED_LOG"  # the child's own log: linked into its run folders
+LAUNCH_ENV = "TUI_TRAINER_LAUNCH_RECORD"  # where the child names the run it trains
+LAUNCH_SUFFIX = ".json"
 LOG_NAME = "console.log"
-CLOCK_SLACK_S = 2.0  # a session begun this long before the spawn still counts (mtime rounding)
-
-
-def session_start(summary: dict) -> float:
-    """When the summary's latest session began: `resumed_at` if resumed since `started_at`."""
-    times = [summary.get(key) for key in ("started_at", "resumed_at")]
-    numbers = [float(t) for t in times if isinstance(t, int | float) and not isinstance(t, bool)]
-    return max(numbers, default=float("-inf"))
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return float("-inf")
 
 
 @dataclass(frozen=True)
@@ -86,29 +70,18 @@ class DetachedStart:
         """None while the child runs; its exit code once it ended (and is reaped)."""
         return self.process.poll()
 
+    @property
+    def launch_path(self) -> Path:
+        return self.log_path.with_suffix(LAUNCH_SUFFIX)
+
     def find_run(self) -> Run | None:
         """The run folder this child (or a process it started) began a session in last
         (started or resumed: a sweep's member in training), None before it has one."""
-        host, since, family = socket.gethostname(), self.started_at - CLOCK_SLACK_S, self.family()
-        latest: tuple[float, Run] | None = None
-        # every folder, not the newest few: a sweep resumes members however old their folders
-        for run in list_runs(self.runs_dir):
-            if _mtime(run.summary_path) < since:
-                continue  # not written since the spawn: a stat spares reading it
-            summary = run.summary()
-            if str(summary.get("pid")) not in family or summary.get("host") != host:
-                continue
-            began = session_start(summary)
-            if began >= since and (latest is None or began >= latest[0]):
-                latest = (began, run)
-        return latest[1] if latest is not None else None
-
-    def family(self) -> set[str]:
-        """The child's pid and its descendants' (the member processes of `--parallel`)."""
-        pids = {str(self.pid)}
-        with contextlib.suppress(psutil.Error):
-            pids |= {str(p.pid) for p in psutil.Process(self.pid).children(recursive=True)}
-        return pids
+        run_id = read_json(self.launch_path).get("run_id")
+        if not isinstance(run_id, str) or not run_id or run_id != Path(run_id).name:
+            return None  # a run id is a folder's name, never a path out of the runs folder
+        run = Run(self.runs_dir / run_id)
+        return run if run.config_path.is_file() else None
 
     def log_tail(self, lines: int = 3) -> str:
         """The last lines of the child's output: why a child that ended without a run did."""
@@ -141,9 +114,7 @@ def run_command(
     ]
 
 
-def resume_command(
-    run_id: str, *, runs_dir: Path, device: str | None = None
-) -> list[str]:
+def resume_command(run_id: str, *, runs_dir: Path, device: str | None = None) -> list[str]:
     """`tui-trainer run --resume RUN_ID`: the run's own config and recorded data folder."""
     command = [sys.executable, "-m", "tui_trainer", "run", "--resume", run_id]
     if device:
@@ -204,7 +175,8 @@ def spawn(command: list[str], runs_dir: Path, label: str) -> DetachedStart:
     Raises OSError when the log cannot be created or the interpreter not started."""
     log_path = new_log_path(runs_dir)
     folder_inside(log_path.parents[1], DETACHED_DIR)  # a planted link is refused (OSError)
-    env = {**os.environ, LOG_ENV: str(log_path), "PYTHONUNBUFFERED": "1"}
+    launch = log_path.with_suffix(LAUNCH_SUFFIX)
+    env = {**os.environ, LOG_ENV: str(log_path), LAUNCH_ENV: str(launch), "PYTHONUNBUFFERED": "1"}
     started_at = time.time()
     with os.fdopen(open_append(log_path), "ab") as log:  # the child gets its own copy
         process = subprocess.Popen(
@@ -246,6 +218,18 @@ def own_log() -> Path | None:
     return Path(value) if value else None
 
 
+def own_launch_record() -> Path | None:
+    """Where this process names the run it trains for the console that spawned it (or its
+    parent), when it was started by `spawn`."""
+    value = os.environ.get(LAUNCH_ENV)
+    return Path(value) if value else None
+
+
+def note_launch(record: Path, run_id: str) -> None:
+    with contextlib.suppress(OSError):  # the console then shows "starting" longer, no more
+        write_json_atomic(record, {"run_id": run_id, "pid": os.getpid()})
+
+
 # --- stopping a run followed from its folder -----------------------------------------------
 
 
@@ -257,19 +241,22 @@ class Holder:
     host: str
     stoppable: bool
     why: str = ""  # when not stoppable: one line saying why and where to stop it
+    status: RunStatus | None = field(default=None, compare=False)  # the owner's, as judged
 
 
 def holder(run: Run) -> Holder:
-    """Who trains `run`, from its owner.json; stoppable only when it is that process here."""
-    owner = lock.read_owner(run.path)
-    pid, host = owner.get("pid"), str(owner.get("host") or "")
-    if not owner or not isinstance(pid, int):
+    """Who trains `run`, from its owner.json; stoppable only when it is a live process here."""
+    owner = Owner.read(run.path)
+    if owner is None or owner.pid is None:
+        host = owner.host if owner else ""
         return Holder(None, host, False, f"{run.id} names no process training it")
+    pid, host, status = owner.pid, owner.host, owner.status
     if host != socket.gethostname():
-        return Holder(pid, host, False, f"{run.id} trains on {host} (pid {pid}): stop it there")
-    if not lock.same_process(owner):
-        return Holder(pid, host, False, f"{run.id}: its process (pid {pid}) is gone")
-    return Holder(pid, host, True)
+        why = "stop it there" if owner.live else f"{status}: its heartbeat stopped"
+        return Holder(pid, host, False, f"{run.id} trains on {host} (pid {pid}): {why}", status)
+    if not owner.live:
+        return Holder(pid, host, False, f"{run.id}: its process (pid {pid}) is gone", status)
+    return Holder(pid, host, True, status=status)
 
 
 def interrupt(who: Holder) -> None:

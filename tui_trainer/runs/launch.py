@@ -26,7 +26,7 @@ from tui_trainer.config import RunConfig
 from tui_trainer.data.layout import find_layout, list_classes, resolve_data_dir
 from tui_trainer.errors import STORAGE_ERRNOS, Stopped, StorageError, UserError
 from tui_trainer.events import EventCallback, RunEnded, RunStatus, fan_out
-from tui_trainer.runs import lock
+from tui_trainer.runs import owner
 from tui_trainer.runs.results import save_test_results
 from tui_trainer.runs.resume import check_resumable, rewind
 from tui_trainer.runs.store import Run, create_run, ensure_writable, find_run
@@ -111,7 +111,7 @@ def start_run(  # noqa: PLR0913 - keyword-only, each names one part of the reque
         )
     meta = run_metadata(prep, preset, overrides, extra_meta)
     run = topology.from_main(lambda: create_run(runs_dir, meta, preset, name))
-    with lock.hold(run.path if topology.is_main else None, f"run {run.id}") as claim:
+    with owner.hold(run.path if topology.is_main else None, f"run {run.id}") as claim:
         claim.started = True
         return run, _train_into(run, prep, on_event, stop, resume=None)
 
@@ -129,13 +129,13 @@ def resume_run(
     completed epoch (from the start if none completed). Raises UserError before touching the
     folder (one naming the holder if another process holds it); a stop before training returns
     `interrupted` and leaves the folder as it was. The folder stays locked to this process from
-    the check to the end (runs/lock.py)."""
+    the check to the end (runs/owner.py)."""
     run = find_run(runs_dir, run_id)
     check = functools.partial(check_resumable, run)
     check()  # every read-only refusal before the lock: a refused resume never touches the folder
     inputs = _ResumeInputs.read(run, data_dir, device)
     # checked again under the lock: of two resumes at once, the second sees the first's claim
-    with lock.hold(run.path if is_main_process() else None, f"run {run.id}", check) as claim:
+    with owner.hold(run.path if is_main_process() else None, f"run {run.id}", check) as claim:
         inputs = inputs.fresh(run)
         return run, _resume(run, inputs, on_event, stop or threading.Event(), claim)
 
@@ -202,7 +202,7 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
-def _resume(run: Run, inputs: _ResumeInputs, on_event, stop, claim: lock.Claim) -> RunEnded:
+def _resume(run: Run, inputs: _ResumeInputs, on_event, stop, claim: owner.Hold) -> RunEnded:
     topology = Topology.join(inputs.config)
     say = topology.main_only(on_event)
     try:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from tui_trainer.errors import UserError, writing
 from tui_trainer.events import RESUMABLE, RunStatus
 from tui_trainer.files import write_json_atomic, write_jsonl_atomic
-from tui_trainer.runs import lock
+from tui_trainer.runs.owner import OWNER_FILE
 from tui_trainer.runs.store import Run, initial_summary
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def remove_temp_files(run: Run) -> list[str]:
     """Delete `.NAME.*.tmp` left by an atomic write that a kill cut short; return their names."""
     removed = []
     for path in run.path.iterdir():
-        if path.name.startswith(f".{lock.OWNER_FILE}."):
+        if path.name.startswith(f".{OWNER_FILE}."):
             continue  # this process's heartbeat may be writing it right now
         if path.name.startswith(".") and path.name.endswith(".tmp") and path.is_file():
             path.unlink(missing_ok=True)

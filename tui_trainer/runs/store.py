@@ -7,7 +7,7 @@
     runs/<run-id>/best.pt         best-val model weights
     runs/<run-id>/last.pt         full training state at the end of the last completed epoch
     runs/<run-id>/owner.json      while a process trains it: that process and its heartbeat
-    runs/<run-id>/owner.lock      the OS lock that process holds (runs/lock.py)
+    runs/<run-id>/owner.lock      the OS lock that process holds (runs/owner.py)
 
 Readers never trust a folder to be complete: a run killed at any moment still lists, with status
 `crashed` once its process is gone (`stale` once another host's heartbeat stops).
@@ -30,7 +30,7 @@ from tui_trainer.errors import UserError
 from tui_trainer.events import RunStatus
 from tui_trainer.files import read_json, read_jsonl, write_json_atomic
 from tui_trainer.inside import open_append
-from tui_trainer.runs import lock
+from tui_trainer.runs.owner import OWNER_FILE, Owner, process_identity
 from tui_trainer.train.system_metrics import SYSTEM_FILE, SystemPeaks, SystemSample, read_samples
 
 RUNS_ENV = "TUI_TRAINER_RUNS"
@@ -70,8 +70,8 @@ def ensure_writable(runs_dir: Path) -> Path:
 
 
 def pid_alive(pid: int) -> bool:
-    """A process `pid` exists on this host (one we may not signal counts): runs/lock.py's test."""
-    return lock.process_identity(pid) is not None
+    """A process `pid` exists on this host (one hidden from us counts)."""
+    return process_identity(pid) is not None
 
 
 # --- one run folder ------------------------------------------------------------------------
@@ -158,12 +158,12 @@ class Run:
 
     @property
     def owner_path(self) -> Path:
-        return self.path / lock.OWNER_FILE
+        return self.path / OWNER_FILE
 
     def status(self, summary: dict[str, Any] | None = None) -> RunStatus | str:
         """The summary's status, except that a `running` run is judged by its holder: `crashed`
         once that process is gone from this host, `stale` when another host's heartbeat stopped
-        (runs/lock.py). `summary`: the summary the caller has just read, not read again."""
+        (runs/owner.py). `summary`: the summary the caller has just read, not read again."""
         summary = self.summary() if summary is None else summary
         status = _written_status(summary.get("status"), self.config_path.exists())
         if status is RunStatus.RUNNING:
@@ -172,13 +172,11 @@ class Run:
 
     def _liveness(self, summary: dict[str, Any]) -> RunStatus:
         pid, host = summary.get("pid"), summary.get("host")
-        owner = read_json(self.owner_path)
-        if owner:
-            verdict = lock.liveness(owner, self.path)
-            # a live holder holds the folder, also while a resume prepares and the summary
-            # still names the process before it
-            if verdict is RunStatus.RUNNING or lock.owns(owner, pid, host):
-                return verdict
+        owner = Owner.read(self.path)
+        # a live owner holds the folder, also while a resume prepares and the summary still
+        # names the process before it
+        if owner is not None and (owner.live or owner.names(pid, host)):
+            return owner.status
         # a run written before owner.json (or by a version without it): the pid alone
         if not _positive_int(pid):
             return RunStatus.CRASHED

@@ -16,8 +16,9 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Button, Log, ProgressBar, Static
 
 from tui_trainer.events import RESUMABLE, RunStatus
-from tui_trainer.runs import detached, lock
+from tui_trainer.runs import detached
 from tui_trainer.runs.detached import DetachedStart
+from tui_trainer.runs.owner import process_identity
 from tui_trainer.runs.store import Run, list_runs
 from tui_trainer.tui.detached_starts import pending_view
 from tui_trainer.tui.live import PREPARING, RunView, format_seconds
@@ -38,7 +39,7 @@ STOP_LABEL, STOPPING_LABEL = "Stop", "Stopping..."
 def signal_key(who: detached.Holder) -> tuple | None:
     """The process `who` names, told apart from a later one given the same pid (its start
     time); None when it is gone."""
-    identity = lock.process_identity(who.pid) if who.pid is not None else None
+    identity = process_identity(who.pid) if who.pid is not None else None
     return None if identity is None else (who.pid, tuple(sorted(identity.items())))
 
 
