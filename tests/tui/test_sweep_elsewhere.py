@@ -49,7 +49,7 @@ def claim(runs_dir: Path, member: studies.SweepMember, silent_s: float = 0, **ow
 
 
 def dead_pid() -> int:
-    """The pid of a process that has ended (with start_ticks=1 no process reusing it matches)."""
+    """The pid of a process that has ended (with create_time=1 no process reusing it matches)."""
     proc = subprocess.Popen(["true"])
     proc.wait()
     return proc.pid
@@ -123,7 +123,7 @@ def test_a_claim_left_by_a_dead_process_reads_as_what_the_sweep_will_do(tmp_path
     runs_dir = tmp_path / "runs"
     study_runs(runs_dir)
     here = socket.gethostname()
-    claim(runs_dir, member_named(FIRST), host=here, pid=dead_pid(), start_ticks=1)
+    claim(runs_dir, member_named(FIRST), host=here, pid=dead_pid(), create_time=1.0)
     claim(runs_dir, member_named(SECOND), host="gpu-box-3", silent_s=3600)  # beats no more
     app = app_on(runs_dir)
 

@@ -5,8 +5,8 @@ has created a run folder (the first decode can take minutes) the Watch view show
 detached"; once it has, the Watch view follows the folder as it follows any run started
 elsewhere, and for a sweep it moves on to each next member's folder while it still follows that
 child. A sweep started "N in parallel" trains its members in processes the child starts: the
-Watch view follows the member that started last (DetachedStart.find_run looks at the child's
-descendants too), and the Launch view's sweep panel shows every member live from its claim.
+Watch view follows the member that started last (they rewrite the child's launch record:
+DetachedStart.find_run), and the Launch view's sweep panel shows every member live from its claim.
 The child outlives this console: nothing here waits for it, and a console started later finds
 its run as `running` in the runs folder (Watch: f).
 """
