@@ -335,7 +335,7 @@ def test_a_detached_start_finds_the_run_its_child_names_last_in_its_launch_recor
         wait_until(lambda: "noted" in busy.log_path.read_text(), "the child's record", busy.process)
         assert busy.find_run().id == "20260101-010000-scratch"  # the last it started
         assert read_json(busy.launch_path)["pid"] == busy.pid
-        for planted in ("../20260101-000000-scratch", "20260101-020000-none", ""):
+        for planted in ("../20260101-000000-scratch", "..", "20260101-020000-none", ""):
             write_json_atomic(busy.launch_path, {"run_id": planted, "pid": busy.pid})
             assert busy.find_run() is None  # a path out, or no run folder there
     finally:

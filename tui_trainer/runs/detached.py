@@ -78,7 +78,7 @@ class DetachedStart:
         """The run folder this child (or a process it started) began a session in last
         (started or resumed: a sweep's member in training), None before it has one."""
         run_id = read_json(self.launch_path).get("run_id")
-        if not isinstance(run_id, str) or not run_id or run_id != Path(run_id).name:
+        if not isinstance(run_id, str) or run_id in ("", "..") or run_id != Path(run_id).name:
             return None  # a run id is a folder's name, never a path out of the runs folder
         run = Run(self.runs_dir / run_id)
         return run if run.config_path.is_file() else None
