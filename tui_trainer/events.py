@@ -2,7 +2,8 @@
 
 The run writer (`runs.RunWriter`), the CLI's progress bar and the TUI's message pump all receive the
 same events; none of them reaches into the engine. Every event knows its `run_id` so a listener that
-follows several runs can tell them apart.
+follows several runs can tell them apart. Events are built by keyword (`kw_only`), with the run id
+known when built: `Epoch(run_id=..., epoch=..., ...)`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class RunStatus(StrEnum):
 RESUMABLE = frozenset({RunStatus.INTERRUPTED, RunStatus.CRASHED, RunStatus.FAILED, RunStatus.STALE})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunStarted:
     run_id: str
     config: dict[str, Any]
@@ -45,14 +46,14 @@ class RunStarted:
     start_epoch: int = 1  # > 1 when a run resumes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Log:
     run_id: str
     message: str
     level: str = "info"  # info | warning | error
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Step:
     run_id: str
     epoch: int
@@ -63,7 +64,7 @@ class Step:
     lr: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Epoch:
     run_id: str
     epoch: int
@@ -77,7 +78,7 @@ class Epoch:
     is_best: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunEnded:
     run_id: str
     status: RunStatus  # completed | interrupted | diverged | failed

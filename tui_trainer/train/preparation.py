@@ -63,21 +63,29 @@ def prepare(
     model = build_model(config.model, len(splits.classes), config.weights)
     items = splits.all_items()
     paths = [splits.images_dir / rel for rel, _ in items]
-    say(Log("", f"decoding {len(paths)} images at {config.image_size}px"))
+    say(Log(run_id="", message=f"decoding {len(paths)} images at {config.image_size}px"))
     decoded = decode_all(
         paths,
         config.resize,
         config.image_size,
         threads=config.threads,
-        on_progress=lambda done, total: say(Log("", f"decoded {done}/{total} images")),
+        on_progress=lambda done, total: say(
+            Log(run_id="", message=f"decoded {done}/{total} images")
+        ),
         stop=stop,
     )
     for message in decoded.warnings:  # e.g. a damaged decode-cache entry, rebuilt
-        say(Log("", message, "warning"))
+        say(Log(run_id="", message=message, level="warning"))
     tensors, skipped = build_tensor_splits(splits, decoded)
     _require_readable(tensors, skipped, splits.classes, data_dir)
     for rel in skipped:
-        say(Log("", f"skipped unreadable image {splits.images_dir / rel}", "warning"))
+        say(
+            Log(
+                run_id="",
+                message=f"skipped unreadable image {splits.images_dir / rel}",
+                level="warning",
+            )
+        )
     # after the decode: a stop during it has written nothing, the probe's cache included
     choice = precision or decide(
         config, device, topology.threads_per_rank(config.threads), stop, say
