@@ -103,18 +103,10 @@ class EpochResult:
 
     def event(self, run_id: str, epochs: int) -> Epoch:
         """The Epoch event: seconds of training and evaluation (before the checkpoints)."""
-        return Epoch(
-            run_id=run_id,
-            epoch=self.epoch,
-            epochs=epochs,
-            train_loss=self.train_loss,
-            train_acc=self.train_acc,
-            val_loss=self.val_loss,
-            val_acc=self.val_acc,
-            lr=self.lr,
-            seconds=time.monotonic() - self.started,
-            is_best=self.is_best,
-        )
+        keys = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "is_best")
+        seconds = time.monotonic() - self.started
+        metrics = {k: getattr(self, k) for k in keys}
+        return Epoch(run_id=run_id, epochs=epochs, seconds=seconds, **metrics)
 
 
 def train(
@@ -131,7 +123,7 @@ def train(
     loop = build_loop(prep, run_id)
     state = restore(loop, resume)
     loop.data = fast_paths.place(prep.tensors, prep.device, prep.fast_paths)
-    on_event(_started_event(prep, loop.data, state.epoch + 1, run_id))
+    on_event(_started_event(prep, loop, state.epoch + 1))
     # A resumed run's time counts the epochs it keeps from before (saved in last.pt).
     started = time.monotonic() - (resume.seconds if resume is not None else 0.0)
     status, message = run_epochs(prep, loop, state, on_event, stop, run_dir, started)
@@ -177,12 +169,10 @@ def restore(loop: Loop, resume: Checkpoint | None) -> TrainState:
     return dataclasses.replace(resume.state, history=list(resume.state.history))
 
 
-def _started_event(
-    prep: Prepared, data: dict[str, TensorSplit], start_epoch: int, run_id: str
-) -> RunStarted:
-    cfg = prep.config
+def _started_event(prep: Prepared, loop: Loop, start_epoch: int) -> RunStarted:
+    cfg, data = prep.config, loop.data
     return RunStarted(
-        run_id=run_id,
+        run_id=loop.run_id,
         config=cfg.to_dict(),
         device=str(prep.device),
         precision=prep.precision,
