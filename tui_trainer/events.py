@@ -16,7 +16,8 @@ from typing import Any
 
 class RunStatus(StrEnum):
     """A run's status, as `summary.json` stores it (a plain string there: a StrEnum compares and
-    serialises as its value). The run store derives `crashed` and `stale`; the rest are written."""
+    serialises as its value). The run store derives `crashed` and `stale`; the rest are written.
+    What each means for a listing, `--resume`, a sweep and its exit code: runs/status.py."""
 
     RUNNING = "running"
     COMPLETED = "completed"
@@ -25,10 +26,6 @@ class RunStatus(StrEnum):
     FAILED = "failed"  # an error ended it (out of memory, a broken process group, ...)
     CRASHED = "crashed"  # derived: `running` on this host, but its process is gone
     STALE = "stale"  # derived: `running` on another host, whose heartbeat stopped changing
-
-
-# Statuses `--resume` continues from; completed and diverged runs would only repeat themselves.
-RESUMABLE = frozenset({RunStatus.INTERRUPTED, RunStatus.CRASHED, RunStatus.FAILED, RunStatus.STALE})
 
 
 @dataclass(frozen=True, kw_only=True)

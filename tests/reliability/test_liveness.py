@@ -18,11 +18,11 @@ from tests.support.paths import REPO
 from tests.support.processes import small_config, subprocess_env
 from tests.support.runs import invoke
 from tui_trainer.errors import UserError
-from tui_trainer.events import RESUMABLE
 from tui_trainer.files import write_json_atomic
 from tui_trainer.runs import lock
 from tui_trainer.runs.launch import resume_run, start_run
 from tui_trainer.runs.resume import check_resumable
+from tui_trainer.runs.status import RESUMABLE
 from tui_trainer.runs.store import Run
 from tui_trainer.studies.sweeps import RERUN_STATUSES
 

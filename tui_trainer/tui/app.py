@@ -32,12 +32,13 @@ from tui_trainer.config import Preset, RunConfig, list_presets
 from tui_trainer.data.layout import find_layout, resolve_data_dir
 from tui_trainer.errors import UserError
 from tui_trainer.events import Epoch, Log, RunEnded, RunStarted, RunStatus
+from tui_trainer.runs.status import SKIPPED
 from tui_trainer.runs.store import Run, default_runs_dir
 from tui_trainer.studies.sweeps import Sweep, SweepMember, sweep_paths
 from tui_trainer.tui import hangup
 from tui_trainer.tui.detached_starts import POLL_S, DetachedStarts
 from tui_trainer.tui.jobs import Job, JobQueue, StartMode, lower_thread_priority, train_job
-from tui_trainer.tui.live import SKIPPED, RunView
+from tui_trainer.tui.live import RunView
 from tui_trainer.tui.messages import EngineEvent, JobFinished, QueueEdit, StepBatch
 from tui_trainer.tui.relay import EventRelay
 from tui_trainer.tui.resume import resume_commands
