@@ -2,8 +2,8 @@
 
 `claim_member` takes the member's claim without waiting, then looks at the member's runs again
 under it (another process may have completed it between the sweep's first look and the claim),
-and decides as the status table says (runs/status.py: skip, take over, start fresh, or retry
-unless it failed during this invocation). A member claimed by a live process is skipped.
+and decides as the status table says (runs/status.py: skip, resume from last.pt, start fresh, or
+retry unless it failed during this invocation). A member claimed by a live process is skipped.
 
 `since` is when the sweep command started: for a `--parallel` sweep's children, their parent's
 start (studies/parallel.py passes it as `--since`), so one invocation is one `since` (this
