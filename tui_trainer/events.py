@@ -2,7 +2,8 @@
 
 The run writer (`runs.RunWriter`), the CLI's progress bar and the TUI's message pump all receive the
 same events; none of them reaches into the engine. Every event knows its `run_id` so a listener that
-follows several runs can tell them apart.
+follows several runs can tell them apart. Events are built by keyword (`kw_only`), with the run id
+known when built: `Epoch(run_id=..., epoch=..., ...)`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 class RunStatus(StrEnum):
     """A run's status, as `summary.json` stores it (a plain string there: a StrEnum compares and
-    serialises as its value). The run store derives `crashed` and `stale`; the rest are written."""
+    serialises as its value). The run store derives `crashed` and `stale`; the rest are written.
+    What each means for a listing, `--resume`, a sweep and its exit code: runs/status.py."""
 
     RUNNING = "running"
     COMPLETED = "completed"
@@ -26,11 +28,7 @@ class RunStatus(StrEnum):
     STALE = "stale"  # derived: `running` on another host, whose heartbeat stopped changing
 
 
-# Statuses `--resume` continues from; completed and diverged runs would only repeat themselves.
-RESUMABLE = frozenset({RunStatus.INTERRUPTED, RunStatus.CRASHED, RunStatus.FAILED, RunStatus.STALE})
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunStarted:
     run_id: str
     config: dict[str, Any]
@@ -45,14 +43,14 @@ class RunStarted:
     start_epoch: int = 1  # > 1 when a run resumes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Log:
     run_id: str
     message: str
     level: str = "info"  # info | warning | error
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Step:
     run_id: str
     epoch: int
@@ -63,7 +61,7 @@ class Step:
     lr: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Epoch:
     run_id: str
     epoch: int
@@ -77,7 +75,7 @@ class Epoch:
     is_best: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunEnded:
     run_id: str
     status: RunStatus  # completed | interrupted | diverged | failed

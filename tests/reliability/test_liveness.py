@@ -19,12 +19,12 @@ from tests.support.paths import REPO
 from tests.support.processes import small_config, subprocess_env
 from tests.support.runs import invoke
 from tui_trainer.errors import UserError
-from tui_trainer.events import RESUMABLE
 from tui_trainer.files import read_json, write_json_atomic
 from tui_trainer.runs import claims, detached, owner
 from tui_trainer.runs.launch import resume_run, start_run
 from tui_trainer.runs.owner import OWNER_FILE, this_process
 from tui_trainer.runs.resume import check_resumable
+from tui_trainer.runs.status import RESUMABLE
 from tui_trainer.runs.store import Run
 from tui_trainer.studies.sweeps import RERUN_STATUSES
 

@@ -57,21 +57,31 @@ def curve_rows(epochs: int, skill: float, lr: float) -> tuple[list[Step], list[E
         for step in range(1, STEPS_PER_EPOCH + 1):
             global_step += 1
             loss = 4.6 / (1 + 0.15 * global_step * skill) + 0.05 * (step % 3)
-            steps.append(Step("", epoch, step, STEPS_PER_EPOCH, global_step, loss, lr))
+            steps.append(
+                Step(
+                    run_id="",
+                    epoch=epoch,
+                    step=step,
+                    steps_per_epoch=STEPS_PER_EPOCH,
+                    global_step=global_step,
+                    loss=loss,
+                    lr=lr,
+                )
+            )
         frac = epoch / (epochs + 1)
         train_acc, val_acc = skill * (0.6 + 0.5 * frac), skill * (0.55 + 0.4 * frac)
         rows.append(
             Epoch(
-                "",
-                epoch,
-                epochs,
-                3.5 - 2.5 * frac * skill,
-                train_acc,
-                3.6 - 2 * frac * skill,
-                val_acc,
-                lr,
-                10.0,
-                epoch == epochs,
+                run_id="",
+                epoch=epoch,
+                epochs=epochs,
+                train_loss=3.5 - 2.5 * frac * skill,
+                train_acc=train_acc,
+                val_loss=3.6 - 2 * frac * skill,
+                val_acc=val_acc,
+                lr=lr,
+                seconds=10.0,
+                is_best=epoch == epochs,
             )
         )
     return steps, rows
@@ -101,16 +111,16 @@ def write_fixture_run(
     steps, rows = curve_rows(epochs_done, skill, config.lr)
     writer(
         RunStarted(
-            run_id,
-            config.to_dict(),
-            "cpu",
-            "fp32",
-            101,
-            100,
-            100,
-            100,
-            STEPS_PER_EPOCH,
-            config.epochs,
+            run_id=run_id,
+            config=config.to_dict(),
+            device="cpu",
+            precision="fp32",
+            num_classes=101,
+            num_train=100,
+            num_val=100,
+            num_test=100,
+            steps_per_epoch=STEPS_PER_EPOCH,
+            epochs=config.epochs,
         )
     )
     for row in rows:
@@ -129,7 +139,14 @@ def write_fixture_run(
         "test_acc": test_acc,
         "test_loss": None if test_acc is None else 2.0 - test_acc,
     }
-    writer(RunEnded(run_id, status, summary, "" if status == "completed" else "stopped"))
+    writer(
+        RunEnded(
+            run_id=run_id,
+            status=status,
+            summary=summary,
+            message="" if status == "completed" else "stopped",
+        )
+    )
     return run
 
 
@@ -257,7 +274,16 @@ class ScriptedEngine:
         emit = fan_out(RunWriter(run), on_event)
         emit(
             RunStarted(
-                run.id, config.to_dict(), "cpu", "fp32", 3, 24, 12, 12, self.steps, self.epochs
+                run_id=run.id,
+                config=config.to_dict(),
+                device="cpu",
+                precision="fp32",
+                num_classes=3,
+                num_train=24,
+                num_val=12,
+                num_test=12,
+                steps_per_epoch=self.steps,
+                epochs=self.epochs,
             )
         )
         self.started.set()
@@ -272,22 +298,30 @@ class ScriptedEngine:
                     break
                 global_step += 1
                 emit(
-                    Step(run.id, epoch, step, self.steps, global_step, 2.0 / global_step, config.lr)
+                    Step(
+                        run_id=run.id,
+                        epoch=epoch,
+                        step=step,
+                        steps_per_epoch=self.steps,
+                        global_step=global_step,
+                        loss=2.0 / global_step,
+                        lr=config.lr,
+                    )
                 )
             if status == "interrupted":
                 break
             rows.append(
                 Epoch(
-                    run.id,
-                    epoch,
-                    self.epochs,
-                    1.0 / epoch,
-                    0.3 * epoch,
-                    1.2 / epoch,
-                    0.25 * epoch,
-                    config.lr,
-                    0.1,
-                    True,
+                    run_id=run.id,
+                    epoch=epoch,
+                    epochs=self.epochs,
+                    train_loss=1.0 / epoch,
+                    train_acc=0.3 * epoch,
+                    val_loss=1.2 / epoch,
+                    val_acc=0.25 * epoch,
+                    lr=config.lr,
+                    seconds=0.1,
+                    is_best=True,
                 )
             )
             emit(rows[-1])
@@ -297,7 +331,12 @@ class ScriptedEngine:
             "max_val_acc": rows[-1].val_acc if rows else None,
             "test_acc": 0.5 if status == "completed" else None,
         }
-        ended = RunEnded(run.id, status, summary, "" if status == "completed" else "stopped")
+        ended = RunEnded(
+            run_id=run.id,
+            status=status,
+            summary=summary,
+            message="" if status == "completed" else "stopped",
+        )
         emit(ended)
         return run, ended
 

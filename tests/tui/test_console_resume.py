@@ -36,7 +36,12 @@ class ScriptedResume:
         check_resumable(run)
         writer = RunWriter(run)
         writer.summary = run.summary()
-        ended = RunEnded(run.id, "completed", {"epochs_done": 4, "test_acc": 0.5}, "")
+        ended = RunEnded(
+            run_id=run.id,
+            status="completed",
+            summary={"epochs_done": 4, "test_acc": 0.5},
+            message="",
+        )
         writer(ended)
         if on_event is not None:
             on_event(ended)

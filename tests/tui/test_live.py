@@ -9,13 +9,37 @@ from tui_trainer.tui.live import RunView, format_seconds
 
 def started(epochs: int = 4, steps: int = 10) -> RunView:
     view = RunView(label="#1 scratch")
-    view.apply(RunStarted("r", {}, "cpu", "fp32", 5, 80, 80, 80, steps, epochs))
+    view.apply(
+        RunStarted(
+            run_id="r",
+            config={},
+            device="cpu",
+            precision="fp32",
+            num_classes=5,
+            num_train=80,
+            num_val=80,
+            num_test=80,
+            steps_per_epoch=steps,
+            epochs=epochs,
+        )
+    )
     return view
 
 
 def steps(epoch: int, upto: int, per_epoch: int = 10) -> list[Step]:
     first = (epoch - 1) * per_epoch
-    return [Step("r", epoch, i, per_epoch, first + i, 1.0, 0.05) for i in range(1, upto + 1)]
+    return [
+        Step(
+            run_id="r",
+            epoch=epoch,
+            step=i,
+            steps_per_epoch=per_epoch,
+            global_step=first + i,
+            loss=1.0,
+            lr=0.05,
+        )
+        for i in range(1, upto + 1)
+    ]
 
 
 def test_progress_eta_and_evaluation_from_events():
@@ -27,11 +51,26 @@ def test_progress_eta_and_evaluation_from_events():
     assert round(view.eta_seconds()) == 70
     view.apply_steps(steps(1, 10)[5:])
     assert view.evaluating  # every step of epoch 1 done, its Epoch event not yet
-    view.apply(Epoch("r", 1, 4, 1.0, 0.4, 1.1, 0.35, 0.05, 30.0, True))
+    view.apply(
+        Epoch(
+            run_id="r",
+            epoch=1,
+            epochs=4,
+            train_loss=1.0,
+            train_acc=0.4,
+            val_loss=1.1,
+            val_acc=0.35,
+            lr=0.05,
+            seconds=30.0,
+            is_best=True,
+        )
+    )
     assert not view.evaluating and view.best_val_acc == 0.35
     view.apply_steps(steps(2, 5))
     assert view.eta_seconds() == 30.0 * 2.5  # whole epochs (with evaluation) once one is timed
-    view.apply(RunEnded("r", "interrupted", {"epochs_done": 1}, "stopped"))
+    view.apply(
+        RunEnded(run_id="r", status="interrupted", summary={"epochs_done": 1}, message="stopped")
+    )
     assert view.finished and view.eta_seconds() is None and "ended interrupted" in view.log[-1]
 
 

@@ -155,12 +155,28 @@ def test_relay_coalesces_steps_and_keeps_order():
     relay = EventRelay(posted.append, job=1, interval=0.1, clock=lambda: now[0])
     for i in range(1, 101):  # 100 steps in 0.05 s: the first goes out, the rest wait
         now[0] = i * 0.0005
-        relay(Step("r", 1, i, 200, i, 1.0, 0.1))
-    relay(Log("r", "hello"))  # any other event flushes what is pending first
+        relay(
+            Step(run_id="r", epoch=1, step=i, steps_per_epoch=200, global_step=i, loss=1.0, lr=0.1)
+        )
+    relay(Log(run_id="r", message="hello"))  # any other event flushes what is pending first
     for i in range(101, 201):  # the epoch's last step is flushed at once
         now[0] = 1 + i * 0.0005
-        relay(Step("r", 1, i, 200, i, 1.0, 0.1))
-    relay(Epoch("r", 1, 1, 1.0, 0.5, 1.0, 0.5, 0.1, 1.0))
+        relay(
+            Step(run_id="r", epoch=1, step=i, steps_per_epoch=200, global_step=i, loss=1.0, lr=0.1)
+        )
+    relay(
+        Epoch(
+            run_id="r",
+            epoch=1,
+            epochs=1,
+            train_loss=1.0,
+            train_acc=0.5,
+            val_loss=1.0,
+            val_acc=0.5,
+            lr=0.1,
+            seconds=1.0,
+        )
+    )
     kinds = [type(m).__name__ for m in posted]
     assert kinds == [
         "StepBatch",

@@ -46,10 +46,36 @@ def test_running_run_whose_process_is_gone_is_crashed(tmp_path):
 def test_writer_turns_events_into_metrics_and_summary(tmp_path):
     run = create_run(tmp_path, {"config": {"lr": 0.1}}, "scratch")
     writer = RunWriter(run)
-    writer(RunStarted(run.id, {}, "cpu", "fp32", 3, 10, 10, 10, 2, 1))
-    writer(Step(run.id, 1, 1, 2, 1, 2.5, 0.1))
-    writer(Epoch(run.id, 1, 1, 2.0, 0.3, 2.1, 0.25, 0.1, 1.5, True))
-    writer(RunEnded(run.id, "completed", {"test_acc": 0.2}))
+    writer(
+        RunStarted(
+            run_id=run.id,
+            config={},
+            device="cpu",
+            precision="fp32",
+            num_classes=3,
+            num_train=10,
+            num_val=10,
+            num_test=10,
+            steps_per_epoch=2,
+            epochs=1,
+        )
+    )
+    writer(Step(run_id=run.id, epoch=1, step=1, steps_per_epoch=2, global_step=1, loss=2.5, lr=0.1))
+    writer(
+        Epoch(
+            run_id=run.id,
+            epoch=1,
+            epochs=1,
+            train_loss=2.0,
+            train_acc=0.3,
+            val_loss=2.1,
+            val_acc=0.25,
+            lr=0.1,
+            seconds=1.5,
+            is_best=True,
+        )
+    )
+    writer(RunEnded(run_id=run.id, status="completed", summary={"test_acc": 0.2}))
     assert [m["kind"] for m in run.metrics()] == ["step", "epoch"]
     assert run.epochs()[0]["val_acc"] == 0.25
     assert run.summary()["status"] == "completed" and run.summary()["test_acc"] == 0.2

@@ -12,7 +12,6 @@ and names the run in its launch record ($TUI_TRAINER_LAUNCH_RECORD), when the ru
 from __future__ import annotations
 
 import contextlib
-import signal
 import threading
 from collections.abc import Callable, Iterator
 
@@ -23,6 +22,7 @@ from tui_trainer.cli.progress import progress_listener
 from tui_trainer.events import Event, EventCallback, RunEnded, RunStarted, RunStatus, fan_out
 from tui_trainer.runs import detached
 from tui_trainer.runs.store import Run
+from tui_trainer.signals import STOP_SIGNALS, install
 from tui_trainer.train.host import is_main_process, process_rank
 
 EXIT_CODES = {
@@ -50,10 +50,7 @@ def stop_on_signals(stop: threading.Event) -> Callable[[], object]:
         if is_main_process():
             err.print("stopping after the current step or images decoding (Ctrl-C again to abort)")
 
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    return lambda: [signal.signal(sig, old) for sig, old in previous.items()]
+    return install(STOP_SIGNALS, handler)
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ import typer
 from tui_trainer.cli.common import out
 from tui_trainer.errors import UserError
 from tui_trainer.files import write_text_atomic
+from tui_trainer.runs.status import RERUN_STATUSES
 from tui_trainer.studies import slurm
 from tui_trainer.studies import sweeps as studies
 
@@ -106,7 +107,7 @@ def write_script(
 ) -> None:
     """The script for the members left, to --out or stdout; none left: say so, exit 0."""
     # the members `pending_members` gives, by their # in the full order
-    indices = tuple(i for i, s in enumerate(states, 1) if s.status in studies.RERUN_STATUSES)
+    indices = tuple(i for i, s in enumerate(states, 1) if s.status in RERUN_STATUSES)
     if not indices:
         out.print(f"sweep {plan.name}: nothing left to run, no script written")
         raise typer.Exit(0)

@@ -10,7 +10,6 @@ does); later ones change nothing more.
 from __future__ import annotations
 
 import contextlib
-import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from tui_trainer.cli.common import err, interactive, out
 from tui_trainer.errors import Stopped
 from tui_trainer.events import RunStatus
 from tui_trainer.runs.display import format_number
+from tui_trainer.signals import STOP_SIGNALS, handling
 from tui_trainer.studies import pool as pooling
 from tui_trainer.studies import sweeps as studies
 from tui_trainer.studies.parallel import (
@@ -97,12 +97,8 @@ def _stop_signals(stop: threading.Event, abort: threading.Event) -> Iterator[Non
             abort.set()
         stop.set()
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with handling(STOP_SIGNALS, handler):
         yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def state_text(row: MemberProgress) -> str:

@@ -26,6 +26,7 @@ from tui_trainer.data.layout import find_layout, resolve_data_dir
 from tui_trainer.errors import UserError
 from tui_trainer.events import RunStatus
 from tui_trainer.runs.display import format_number
+from tui_trainer.runs.status import exit_code_for
 from tui_trainer.runs.store import default_runs_dir, ensure_writable
 from tui_trainer.studies import members as claiming
 from tui_trainer.studies import parallel as parallel_
@@ -70,7 +71,6 @@ SinceOpt = Annotated[
         "another process after it is not retried. Default: now.",
     ),
 ]
-EXIT_HELD_ELSEWHERE = 3  # as a whole sweep's (studies.sweeps.sweep_exit_code)
 
 
 SWEEP_COLUMNS = (Col("sweep"), Col("base", 2), Col("members"), Col("description", 1, wrap=True))
@@ -308,6 +308,6 @@ def _run_one(plan: studies.Sweep, index: int, data_dir, runs_dir, since: float) 
 
 
 def _skipped_exit_code(reason: claiming.SkipReason) -> int:
-    if reason in (claiming.SkipReason.HELD, claiming.SkipReason.RUNNING):
-        return EXIT_HELD_ELSEWHERE
-    return 0 if reason is claiming.SkipReason.COMPLETED else 1
+    """As a whole sweep's, from the table: a member a live process holds counts as running."""
+    status = RunStatus.RUNNING if reason is claiming.SkipReason.HELD else reason
+    return exit_code_for({status}, interrupted=False)

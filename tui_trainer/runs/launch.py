@@ -234,7 +234,7 @@ def _stopped_before_training(
     topology: Topology, run_id: str, say: EventCallback, message: str
 ) -> RunEnded:
     """The outcome of a stop during prepare: told to the listeners like any other end."""
-    ended = RunEnded(run_id, RunStatus.INTERRUPTED, {}, message)
+    ended = RunEnded(run_id=run_id, status=RunStatus.INTERRUPTED, message=message)
     say(ended)
     topology.shutdown()
     return ended
@@ -258,7 +258,11 @@ def _train_into(run: Run, prep: engine.Prepared, on_event, stop, resume) -> RunE
     try:
         ended = engine.train(prep, listen, stop, run_dir, run.id, resume=resume, on_test=on_test)
     except Exception as exc:  # noqa: BLE001 - a run that breaks is recorded as failed, not lost
-        ended = RunEnded(run.id, RunStatus.FAILED, {}, _failure_message(topology, run, exc))
+        ended = RunEnded(
+            run_id=run.id,
+            status=RunStatus.FAILED,
+            message=_failure_message(topology, run, exc),
+        )
         listen(ended)
     finally:
         if sampler is not None:

@@ -19,9 +19,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from tui_trainer.errors import UserError, writing
-from tui_trainer.events import RESUMABLE, RunStatus
+from tui_trainer.events import RunStatus
 from tui_trainer.files import write_json_atomic, write_jsonl_atomic
 from tui_trainer.runs.owner import OWNER_FILE
+from tui_trainer.runs.status import RESUMABLE, resumable_names
 from tui_trainer.runs.store import Run, initial_summary
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def check_resumable(run: Run) -> None:
         RunStatus.DIVERGED: "resuming would replay the same steps: start a new run with a lower lr",
         RunStatus.RUNNING: f"its process (pid {summary.get('pid')} on {summary.get('host')})"
         " is still training: stop it first",
-    }.get(status, "only interrupted, crashed, stale or failed runs resume")
+    }.get(status, f"only {resumable_names()} runs resume")
     raise UserError(f"run {run.id} is {status}: {hint}")
 
 

@@ -2,19 +2,8 @@
 
 `claim_member` takes the member's claim without waiting, then looks at the member's runs again
 under it (another process may have completed it between the sweep's first look and the claim),
-and decides:
-
-    claimed by a live process         skipped: it trains there
-    completed                         skipped, whoever ran it
-    running                           skipped: a live process trains it outside any sweep claim
-                                      (`tui-trainer run`, the console)
-    diverged                          skipped: final, it would diverge the same way again
-    failed, ended after `since`       skipped: it failed in another process during this
-                                      invocation; the next invocation starts it again
-    interrupted, crashed or stale,    resumed in its own folder from its last completed epoch,
-      with a last.pt                  as `tui-trainer run --resume` would
-    anything else                     started fresh: pending, failed before `since`, or stopped
-                                      before an epoch finished (no last.pt to continue from)
+and decides as the status table says (runs/status.py: skip, resume from last.pt, start fresh, or
+retry unless it failed during this invocation). A member claimed by a live process is skipped.
 
 `since` is when the sweep command started: for a `--parallel` sweep's children, their parent's
 start (studies/parallel.py passes it as `--since`), so one invocation is one `since` (this
@@ -29,14 +18,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from tui_trainer.events import EventCallback, RunEnded, RunStarted, RunStatus
+from tui_trainer.events import EventCallback, RunEnded, RunStarted
 from tui_trainer.runs.claims import ClaimHolder, MemberClaim, take_claim
 from tui_trainer.runs.resume import remove_temp_files
+from tui_trainer.runs.status import SweepMove, sweep_move
 from tui_trainer.runs.store import Run
 from tui_trainer.studies import sweeps
 from tui_trainer.studies.sweeps import Sweep, SweepMember, member_key, member_state
 
-TAKE_OVER = (RunStatus.INTERRUPTED, RunStatus.CRASHED, RunStatus.STALE)
 # Starts a member's fresh run given the event callback to use: runs.launch.start_run's call.
 FreshStart = Callable[[EventCallback], tuple[Run | None, RunEnded]]
 
@@ -146,7 +135,7 @@ def claim_member(
     if skip is not None:
         taken.release()
         return Skipped(member, skip, state.run)
-    taken_over = state.status in TAKE_OVER and state.run is not None
+    taken_over = sweep_move(state.status) is SweepMove.RESUME and state.run is not None
     resumable = taken_over and state.run.last_path.exists()
     if taken_over and not resumable:
         # killed while its first last.pt was written: the member starts fresh in a new folder,
@@ -156,13 +145,10 @@ def claim_member(
 
 
 def _skip_reason(status: str, run: Run | None, since: float) -> SkipReason | None:
-    if status == RunStatus.COMPLETED:
-        return SkipReason.COMPLETED
-    if status == RunStatus.RUNNING:
-        return SkipReason.RUNNING
-    if status == RunStatus.DIVERGED:
-        return SkipReason.DIVERGED
-    if status == RunStatus.FAILED and run is not None and _ended_at(run) >= since:
+    move = sweep_move(status)
+    if move is SweepMove.SKIP:
+        return SkipReason(status)  # completed, running or diverged: named as the status
+    if move is SweepMove.RETRY and run is not None and _ended_at(run) >= since:
         return SkipReason.FAILED_NOW
     return None
 

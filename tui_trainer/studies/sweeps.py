@@ -55,6 +55,7 @@ from tui_trainer.errors import ConfigError
 from tui_trainer.events import EventCallback, RunEnded, RunStatus
 from tui_trainer.runs.claims import ClaimHolder, claim_hash, read_holders
 from tui_trainer.runs.groups import UNCOMPARED_KEYS, comparable
+from tui_trainer.runs.status import PENDING, RERUN_STATUSES, exit_code_for
 from tui_trainer.runs.store import Run, list_runs
 from tui_trainer.studies import sweep_bounds as bounds
 from tui_trainer.studies.sweep_file import Entry, find_sweep, read_entries, sweep_paths
@@ -63,18 +64,6 @@ SEED_KEY = "seed"
 # `--seeds N` takes the first N: 42 first, the default seed, so runs made with the defaults
 # count as the first seed of a group.
 FIRST_SEED = 42
-# A member's state when no run in the runs folder has its config; every other state is the
-# RunStatus of the run it comes from.
-PENDING = "pending"
-# States after which `sweep` runs the member again (`stale`: a claim from another host whose
-# heartbeat stopped, taken as dead like `crashed`).
-RERUN_STATUSES = (
-    PENDING,
-    RunStatus.FAILED,
-    RunStatus.INTERRUPTED,
-    RunStatus.CRASHED,
-    RunStatus.STALE,
-)
 
 
 @dataclass(frozen=True)
@@ -320,9 +309,4 @@ def run_member(
 def sweep_exit_code(states: list[MemberState], interrupted: bool) -> int:
     """130 stopped by the user; 1 a member failed, diverged or is left unfinished; else 3 (as
     `--member`'s) while some still train in another process; 0 once every member completed."""
-    if interrupted:
-        return 130
-    statuses = {s.status for s in states}
-    if statuses - {RunStatus.COMPLETED, RunStatus.RUNNING}:
-        return 1
-    return 3 if RunStatus.RUNNING in statuses else 0
+    return exit_code_for({s.status for s in states}, interrupted)

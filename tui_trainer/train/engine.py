@@ -79,6 +79,7 @@ class Loop:
     net: nn.Module | None = None  # what the epochs train: step_model, under torchrun in DDP
     best_weights: dict[str, torch.Tensor] | None = None  # on the CPU
     best_unsaved: bool = False  # best.pt lags: resumed from a last.pt whose epoch was the best
+    run_id: str = ""  # what every event of the run carries
 
 
 @dataclass(frozen=True)
@@ -100,21 +101,12 @@ class EpochResult:
         keys = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
         return {k: getattr(self, k) for k in keys}
 
-    def event(self, epochs: int) -> Epoch:
+    def event(self, run_id: str, epochs: int) -> Epoch:
         """The Epoch event: seconds of training and evaluation (before the checkpoints)."""
+        keys = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "is_best")
         seconds = time.monotonic() - self.started
-        return Epoch(
-            "",
-            self.epoch,
-            epochs,
-            self.train_loss,
-            self.train_acc,
-            self.val_loss,
-            self.val_acc,
-            self.lr,
-            seconds,
-            self.is_best,
-        )
+        metrics = {k: getattr(self, k) for k in keys}
+        return Epoch(run_id=run_id, epochs=epochs, seconds=seconds, **metrics)
 
 
 def train(
@@ -127,24 +119,20 @@ def train(
     on_test: TestCallback | None = None,
 ) -> RunEnded:
     """Train `prep.config`; checkpoints go to `run_dir` when given, the test predictions of a
-    completed run to `on_test`. Returns the RunEnded event."""
-
-    def emit(event) -> None:
-        on_event(dataclasses.replace(event, run_id=run_id))
-
-    loop = build_loop(prep)
+    completed run to `on_test`. Returns the RunEnded event. Every event carries `run_id`."""
+    loop = build_loop(prep, run_id)
     state = restore(loop, resume)
     loop.data = fast_paths.place(prep.tensors, prep.device, prep.fast_paths)
-    emit(_started_event(prep, loop.data, state.epoch + 1))
+    on_event(_started_event(prep, loop, state.epoch + 1))
     # A resumed run's time counts the epochs it keeps from before (saved in last.pt).
     started = time.monotonic() - (resume.seconds if resume is not None else 0.0)
-    status, message = run_epochs(prep, loop, state, emit, stop, run_dir, started)
+    status, message = run_epochs(prep, loop, state, on_event, stop, run_dir, started)
     ended = finish(prep, loop, state, status, message, time.monotonic() - started, on_test)
-    emit(ended)  # emit fills in the run id
-    return dataclasses.replace(ended, run_id=run_id)
+    on_event(ended)
+    return ended
 
 
-def build_loop(prep: Prepared) -> Loop:
+def build_loop(prep: Prepared, run_id: str = "") -> Loop:
     """The model on its device, SGD + StepLR + the fp16 grad scaler, the batch context."""
     cfg, device = prep.config, prep.device
     # set in the training thread
@@ -161,7 +149,9 @@ def build_loop(prep: Prepared) -> Loop:
     scaler = torch.amp.GradScaler(device.type, enabled=prep.precision == "fp16")
     criterion = nn.CrossEntropyLoss()
     ctx = make_context(prep)
-    return Loop(model, optimizer, scheduler, scaler, criterion, ctx, prep.tensors, model)
+    return Loop(
+        model, optimizer, scheduler, scaler, criterion, ctx, prep.tensors, model, run_id=run_id
+    )
 
 
 def restore(loop: Loop, resume: Checkpoint | None) -> TrainState:
@@ -179,20 +169,20 @@ def restore(loop: Loop, resume: Checkpoint | None) -> TrainState:
     return dataclasses.replace(resume.state, history=list(resume.state.history))
 
 
-def _started_event(prep: Prepared, data: dict[str, TensorSplit], start_epoch: int) -> RunStarted:
-    cfg = prep.config
+def _started_event(prep: Prepared, loop: Loop, start_epoch: int) -> RunStarted:
+    cfg, data = prep.config, loop.data
     return RunStarted(
-        "",
-        cfg.to_dict(),
-        str(prep.device),
-        prep.precision,
-        len(prep.splits.classes),
-        len(data["train"]),
-        len(data["val"]),
-        len(data["test"]),
-        train_steps(len(data["train"]), cfg),
-        cfg.epochs,
-        start_epoch,
+        run_id=loop.run_id,
+        config=cfg.to_dict(),
+        device=str(prep.device),
+        precision=prep.precision,
+        num_classes=len(prep.splits.classes),
+        num_train=len(data["train"]),
+        num_val=len(data["val"]),
+        num_test=len(data["test"]),
+        steps_per_epoch=train_steps(len(data["train"]), cfg),
+        epochs=cfg.epochs,
+        start_epoch=start_epoch,
     )
 
 
@@ -206,13 +196,11 @@ def run_epochs(prep, loop, state, emit, stop, run_dir, started) -> tuple[RunStat
             if writer is not None and loop.best_unsaved:  # a resume whose best.pt was lost
                 _save_lost_best(run_dir, loop, state)
             if "frozen_features" in prep.fast_paths:
-                loop.step_model, loop.data = _frozen_features(
-                    loop.model, cfg, loop.data, loop.ctx, emit, stop
-                )
+                loop.step_model, loop.data = _frozen_features(loop, cfg, emit, stop)
             loop.net = loop.ctx.topology.wrap(loop.step_model)  # DDP; `model` stays plain
             for epoch in range(state.epoch + 1, cfg.epochs + 1):
                 result = run_epoch(prep, loop, state, epoch, emit, stop)
-                emit(result.event(cfg.epochs))  # the row first, then its checkpoints
+                emit(result.event(loop.run_id, cfg.epochs))  # the row first, then its checkpoints
                 if writer is not None:
                     save_checkpoints(writer, loop, state, result, time.monotonic() - started)
             if writer is not None:
@@ -301,7 +289,7 @@ def finish(prep, loop, state, status, message, seconds, on_test) -> RunEnded:
         )
         if on_test is not None:  # per-class accuracy and confusions: runs/results.py
             on_test(prep.splits, test, preds)
-    return RunEnded("", status, summary, message)
+    return RunEnded(run_id=loop.run_id, status=status, summary=summary, message=message)
 
 
 def _seed_epoch(seed: int, epoch: int, rank: int = 0) -> None:
@@ -340,7 +328,15 @@ def train_one_epoch(loop: Loop, cfg: RunConfig, state: TrainState, epoch: int, e
         _check_divergence(value, state, cfg)
         total += value
         emit(
-            Step("", epoch, step, steps, state.global_step, value, optimizer.param_groups[0]["lr"])
+            Step(
+                run_id=loop.run_id,
+                epoch=epoch,
+                step=step,
+                steps_per_epoch=steps,
+                global_step=state.global_step,
+                loss=value,
+                lr=optimizer.param_groups[0]["lr"],
+            )
         )
     return total / max(steps, 1)
 
@@ -382,17 +378,19 @@ def _summary(state: TrainState, prep: Prepared, seconds: float) -> dict[str, Any
     }
 
 
-def _frozen_features(model, cfg, data, ctx: BatchContext, emit, stop):
+def _frozen_features(loop: Loop, cfg, emit, stop):
+    ctx = loop.ctx
+
     def check_stop() -> None:
         if ctx.topology.should_stop(stop):  # all ranks agree, so none stops alone mid-cache
             raise Stopped
 
     return frozen_features.cache_frozen_features(
-        model,
+        loop.model,
         cfg,
-        data,
+        loop.data,
         ctx.to_input,
         ctx.autocast,
-        lambda message: emit(Log("", message)),
+        lambda message: emit(Log(run_id=loop.run_id, message=message)),
         check_stop,
     )

@@ -98,7 +98,7 @@ class _StepSetup:
                 train,
                 ctx.to_input,
                 ctx.autocast,
-                lambda m: say(Log("", m)),
+                lambda m: say(Log(run_id="", message=m)),
                 _checker(stop),
             )
         set_train_mode(net, cfg.model, cfg.freeze)

@@ -171,7 +171,12 @@ def probe(  # noqa: PLR0913 - keyword-only, each names one part of the request
     if rates is not None:
         return ProbeResult(key, rates, choose(rates), cached=True, seconds=0.0)
     names = candidates(device)
-    say(Log("", f"precision=auto: timing {' and '.join(names)} on {key.batch} images (once)"))
+    say(
+        Log(
+            run_id="",
+            message=f"precision=auto: timing {' and '.join(names)} on {key.batch} images (once)",
+        )
+    )
     t0 = time.perf_counter()
     rates = measure(
         config, device, names, batch=key.batch, threads=key.threads, cap_s=cap_s, stop=stop
@@ -180,9 +185,15 @@ def probe(  # noqa: PLR0913 - keyword-only, each names one part of the request
     try:
         store_rates(key, rates, path)
     except OSError as exc:  # an unwritable cache costs a measurement next time, not the run
-        say(Log("", f"could not cache the precision probe in {path}: {exc.strerror}", "warning"))
+        say(
+            Log(
+                run_id="",
+                message=f"could not cache the precision probe in {path}: {exc.strerror}",
+                level="warning",
+            )
+        )
     for line in table_lines(result):
-        say(Log("", line))
+        say(Log(run_id="", message=line))
     return result
 
 

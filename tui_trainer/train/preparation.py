@@ -39,6 +39,11 @@ class Prepared:
     precision_probe: ProbeResult | None = None  # what precision=auto measured; in config.json
 
 
+def _note(message: str, level: str = "info") -> Log:
+    """What preparation says: before a fresh run's folder exists, so it names no run."""
+    return Log(run_id="", message=message, level=level)
+
+
 def prepare(
     config: RunConfig,
     data_dir: Path,
@@ -63,21 +68,21 @@ def prepare(
     model = build_model(config.model, len(splits.classes), config.weights)
     items = splits.all_items()
     paths = [splits.images_dir / rel for rel, _ in items]
-    say(Log("", f"decoding {len(paths)} images at {config.image_size}px"))
+    say(_note(f"decoding {len(paths)} images at {config.image_size}px"))
     decoded = decode_all(
         paths,
         config.resize,
         config.image_size,
         threads=config.threads,
-        on_progress=lambda done, total: say(Log("", f"decoded {done}/{total} images")),
+        on_progress=lambda done, total: say(_note(f"decoded {done}/{total} images")),
         stop=stop,
     )
     for message in decoded.warnings:  # e.g. a damaged decode-cache entry, rebuilt
-        say(Log("", message, "warning"))
+        say(_note(message, "warning"))
     tensors, skipped = build_tensor_splits(splits, decoded)
     _require_readable(tensors, skipped, splits.classes, data_dir)
     for rel in skipped:
-        say(Log("", f"skipped unreadable image {splits.images_dir / rel}", "warning"))
+        say(_note(f"skipped unreadable image {splits.images_dir / rel}", "warning"))
     # after the decode: a stop during it has written nothing, the probe's cache included
     choice = precision or decide(
         config, device, topology.threads_per_rank(config.threads), stop, say

@@ -31,13 +31,14 @@ from textual.worker import Worker, get_current_worker
 from tui_trainer.config import Preset, RunConfig, list_presets
 from tui_trainer.data.layout import find_layout, resolve_data_dir
 from tui_trainer.errors import UserError
-from tui_trainer.events import RunStatus
+from tui_trainer.events import Epoch, Log, RunEnded, RunStarted, RunStatus
+from tui_trainer.runs.status import SKIPPED
 from tui_trainer.runs.store import Run, default_runs_dir
 from tui_trainer.studies.sweeps import Sweep, SweepMember, sweep_paths
 from tui_trainer.tui import hangup
 from tui_trainer.tui.detached_starts import POLL_S, DetachedStarts
 from tui_trainer.tui.jobs import Job, JobQueue, StartMode, lower_thread_priority, train_job
-from tui_trainer.tui.live import SKIPPED, RunView
+from tui_trainer.tui.live import RunView
 from tui_trainer.tui.messages import EngineEvent, JobFinished, QueueEdit, StepBatch
 from tui_trainer.tui.relay import EventRelay
 from tui_trainer.tui.resume import resume_commands
@@ -258,10 +259,17 @@ class TrainerApp(App[None]):
         if not self._is_current(message.job) or self.live is None:
             return
         self.live.apply(message.event)
-        kind = type(message.event).__name__
-        self.live_changed.publish({"Epoch": "epoch", "Log": "log"}.get(kind, "status"))
-        if kind in ("RunStarted", "RunEnded", "Epoch"):
-            self.runs_changed.publish(None)
+        match message.event:
+            case Epoch():
+                self.live_changed.publish("epoch")
+                self.runs_changed.publish(None)
+            case Log():
+                self.live_changed.publish("log")
+            case RunStarted() | RunEnded():  # the runs list shows the run, then how it ended
+                self.live_changed.publish("status")
+                self.runs_changed.publish(None)
+            case _:
+                self.live_changed.publish("status")
 
     def on_step_batch(self, message: StepBatch) -> None:
         if self._is_current(message.job) and self.live is not None:

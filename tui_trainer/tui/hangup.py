@@ -24,11 +24,11 @@ import asyncio
 import errno
 import os
 import signal
-import threading
 from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
+from tui_trainer import signals
 from tui_trainer.events import RunStatus
 from tui_trainer.runs.store import Run
 
@@ -70,8 +70,6 @@ def leave_terminal() -> None:
 def install(on_signal: Callable[[int], None]) -> Callable[[], None]:
     """Call `on_signal(signum)` on the running event loop for each signal of REASONS. Returns
     the function that restores the previous handlers. A no-op off the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
     loop = asyncio.get_running_loop()
 
     def handler(signum: int, frame: object) -> None:
@@ -79,14 +77,7 @@ def install(on_signal: Callable[[int], None]) -> Callable[[], None]:
             leave_terminal()  # before the app's next write to the terminal
         loop.call_soon_threadsafe(on_signal, signum)
 
-    previous = {sig: signal.signal(sig, handler) for sig in REASONS}
-
-    def restore() -> None:
-        for sig, old in previous.items():
-            with suppress(ValueError, TypeError):
-                signal.signal(sig, old)
-
-    return restore
+    return signals.install(REASONS, handler)
 
 
 try:

@@ -14,19 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tui_trainer.events import Epoch, Event, Log, RunEnded, RunStarted, RunStatus, Step
+from tui_trainer.runs.status import PREPARING
 from tui_trainer.runs.store import Run
 
 LOG_LINES = 200
-# The view's status before the engine says RunStarted; a RunStatus from then on.
-PREPARING = "preparing"
-SKIPPED = "skipped"  # a sweep member the console left to the process that claims it
 
 
 @dataclass
 class RunView:
     run_id: str = ""
     label: str = ""  # preset and overrides, for the status line
-    status: str = PREPARING  # PREPARING, then the run's RunStatus
+    status: str = PREPARING  # PREPARING, then the run's RunStatus (SKIPPED: left to another)
     source: str = "app"  # app (trained here, fed by events) | disk (followed from its folder)
     epochs_total: int = 0
     steps_per_epoch: int = 0

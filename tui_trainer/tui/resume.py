@@ -18,8 +18,8 @@ from textual.app import SystemCommand
 
 from tui_trainer.config import RunConfig
 from tui_trainer.errors import UserError
-from tui_trainer.events import RESUMABLE
 from tui_trainer.runs.resume import check_resumable
+from tui_trainer.runs.status import RESUMABLE
 from tui_trainer.runs.store import Run
 from tui_trainer.train.estimate import estimate
 from tui_trainer.tui.jobs import Job, StartChoice, StartMode

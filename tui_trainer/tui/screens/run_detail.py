@@ -13,9 +13,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
-from tui_trainer.events import RESUMABLE
 from tui_trainer.runs.display import format_number
 from tui_trainer.runs.results import load_test_results
+from tui_trainer.runs.status import RESUMABLE
 from tui_trainer.runs.store import SUMMARY_FIELDS, Run
 from tui_trainer.tui.live import format_seconds
 from tui_trainer.tui.resume import ask_resume

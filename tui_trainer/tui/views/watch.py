@@ -15,10 +15,11 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Button, Log, ProgressBar, Static
 
-from tui_trainer.events import RESUMABLE, RunStatus
+from tui_trainer.events import RunStatus
 from tui_trainer.runs import detached
 from tui_trainer.runs.detached import DetachedStart
 from tui_trainer.runs.owner import process_identity
+from tui_trainer.runs.status import RESUMABLE
 from tui_trainer.runs.store import Run, list_runs
 from tui_trainer.tui.detached_starts import pending_view
 from tui_trainer.tui.live import PREPARING, RunView, format_seconds

@@ -40,6 +40,7 @@ from tui_trainer.config import parse_set_options
 from tui_trainer.errors import ConfigError, UserError
 from tui_trainer.events import RunStatus
 from tui_trainer.runs.claims import ClaimHolder
+from tui_trainer.runs.status import UNSETTLED
 from tui_trainer.studies import sweeps as studies
 from tui_trainer.tui.jobs import JobState
 
@@ -63,8 +64,6 @@ COUNTED = (
     ("running elsewhere", (RunStatus.RUNNING,)),
     ("failed", (RunStatus.FAILED, RunStatus.CRASHED, RunStatus.STALE, RunStatus.DIVERGED)),
 )
-# States a dead claim overrides: no run folder yet, or one that says no more than "stopped".
-UNSETTLED = (studies.PENDING, RunStatus.INTERRUPTED)
 
 
 class MemberRow(NamedTuple):
