@@ -16,8 +16,7 @@ import typer
 from tui_trainer.cli.common import out
 from tui_trainer.errors import UserError
 from tui_trainer.files import write_text_atomic
-from tui_trainer.studies import slurm
-from tui_trainer.studies import sweeps as studies
+from tui_trainer.studies import slurm, sweep_file, sweeps
 
 SlurmOpt = Annotated[
     bool,
@@ -96,8 +95,8 @@ def repeated_options(set_: list[str] | None, seeds: int | None, device: str | No
 
 
 def write_script(
-    plan: studies.Sweep,
-    states: list[studies.MemberState],
+    plan: sweep_file.Sweep,
+    states: list[sweeps.MemberState],
     opts: SlurmOptions,
     *,
     runs_dir: Path,
@@ -106,7 +105,7 @@ def write_script(
 ) -> None:
     """The script for the members left, to --out or stdout; none left: say so, exit 0."""
     # the members `pending_members` gives, by their # in the full order
-    indices = tuple(i for i, s in enumerate(states, 1) if s.status in studies.RERUN_STATUSES)
+    indices = tuple(i for i, s in enumerate(states, 1) if s.status in sweeps.RERUN_STATUSES)
     if not indices:
         out.print(f"sweep {plan.name}: nothing left to run, no script written")
         raise typer.Exit(0)

@@ -34,7 +34,8 @@ from tui_trainer.runs.claims import ClaimHolder, MemberClaim, take_claim
 from tui_trainer.runs.resume import remove_temp_files
 from tui_trainer.runs.store import Run
 from tui_trainer.studies import sweeps
-from tui_trainer.studies.sweeps import Sweep, SweepMember, member_key, member_state
+from tui_trainer.studies.sweep_file import Sweep, SweepMember
+from tui_trainer.studies.sweeps import member_key, member_state
 
 TAKE_OVER = (RunStatus.INTERRUPTED, RunStatus.CRASHED, RunStatus.STALE)
 # Starts a member's fresh run given the event callback to use: runs.launch.start_run's call.

@@ -33,7 +33,7 @@ from tui_trainer.data.layout import find_layout, resolve_data_dir
 from tui_trainer.errors import UserError
 from tui_trainer.events import RunStatus
 from tui_trainer.runs.store import Run, default_runs_dir
-from tui_trainer.studies.sweeps import Sweep, SweepMember, sweep_paths
+from tui_trainer.studies.sweep_file import Sweep, SweepMember, sweep_paths
 from tui_trainer.tui import hangup
 from tui_trainer.tui.detached_starts import POLL_S, DetachedStarts
 from tui_trainer.tui.jobs import Job, JobQueue, StartMode, lower_thread_priority, train_job
