@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import os
 import signal
 import subprocess
@@ -259,7 +260,7 @@ class SweepPool:
 
     def _tick(self, stop: threading.Event, abort: threading.Event) -> None:
         """Wait a tick, woken early by the next signal the pool has not acted on yet."""
-        pending = stop if not stop.is_set() else abort
+        pending = abort if stop.is_set() else stop
         if pending.is_set():
             time.sleep(TICK_SECONDS)
         else:
@@ -292,19 +293,16 @@ class SweepPool:
         grace."""
         if stop.is_set() and self._level is StopLevel.NONE:
             self._level = StopLevel.STOPPING
-            self._signal_live(signal.SIGINT)
+            for child in self._live():
+                _send(child, signal.SIGINT)
         if abort.is_set() and self._level is not StopLevel.ABORTING:
             self._level = StopLevel.ABORTING
-            self._signal_live(signal.SIGINT)
             for child in self._live():
+                _send(child, signal.SIGINT)
                 child.kill_at = time.monotonic() + KILL_AFTER
         for child in self._live():
             if child.kill_at is not None and time.monotonic() >= child.kill_at:
                 _send(child, signal.SIGKILL, group=True)
-
-    def _signal_live(self, signum: int) -> None:
-        for child in self._live():
-            _send(child, signum)
 
     def snapshot(self, done: bool = False) -> PoolSnapshot:
         states = member_states(self.sweep, self.options.runs_dir)
@@ -313,26 +311,27 @@ class SweepPool:
 
     def _progress(self, index: int, state: MemberState) -> MemberProgress:
         epoch, val_acc = _last_epoch(state)
-        child = self._children.get(index)
-        mine = {}
-        if child is not None:
-            stopped = child.state is ChildState.QUEUED and self._level is not StopLevel.NONE
-            mine = dict(
-                child=ChildState.NOT_STARTED if stopped else child.state,
-                pid=getattr(child.process, "pid", None),
-                slot=child.slot,
-                log=child.log,
-                exit_code=child.exit_code,
-            )
-        return MemberProgress(
+        row = MemberProgress(
             index=index,
             name=state.member.name,
             status=str(state.status),
+            child=None,
             epoch=epoch,
             epochs=state.member.config.epochs,
             val_acc=val_acc,
             run_id=state.run.id if state.run is not None else None,
-            **{"child": None, **mine},
+        )
+        child = self._children.get(index)
+        if child is None:
+            return row
+        stopped = child.state is ChildState.QUEUED and self._level is not StopLevel.NONE
+        return dataclasses.replace(
+            row,
+            child=ChildState.NOT_STARTED if stopped else child.state,
+            pid=getattr(child.process, "pid", None),
+            slot=child.slot,
+            log=child.log,
+            exit_code=child.exit_code,
         )
 
 
