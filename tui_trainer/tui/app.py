@@ -318,10 +318,10 @@ class TrainerApp(App[None]):
             return False
         return True
 
-    def watch_run(self, run: Run) -> None:
+    def show_run(self, run: Run) -> None:
         """Show a run in the watch view: live if this app trains it, else from its folder."""
         self.action_show_view("watch")
-        self.main.view("watch").watch_run(run)
+        self.main.view("watch").show_run(run)
 
     def preview_image(self, path: Path | str) -> None:
         """Show an image (absolute, or relative to the data folder or its class folders) and
