@@ -1,13 +1,9 @@
-"""The pool behind `sweep NAME --parallel N`: up to N members at once, each in a child process.
-
-A child is `tui-trainer sweep NAME --member K` with the parent's options and start time
-(`--since`): it claims its member itself (studies/members.py), so sweeps and Slurm tasks sharing
-a runs folder never train a member twice. Children run in a session of their own, stdin from
-/dev/null (the terminal's Ctrl-C reaches the parent alone), their output appended to
-`<runs>/.sweep-logs/<sweep>/<member>.log`. A first stop sends each child SIGINT (a clean stop,
-resumable); a second sends it again (the children's hard stop), then SIGKILL after KILL_AFTER
-seconds. If the parent dies, the kernel sends each child PARENT_SIGNAL (`stop_with_parent`).
-Progress is read from the runs folder, as the TUI reads it, and handed on as `PoolSnapshot`s.
+"""The pool behind `sweep NAME --parallel N`: up to N members at once, each a child process
+`tui-trainer sweep NAME --member K` that claims its member itself (studies/members.py), so
+sweeps and Slurm tasks sharing a runs folder never train one twice. A child runs in a session of
+its own (the terminal's Ctrl-C reaches the parent alone) with its output in `<runs>/.sweep-logs/`;
+the parent forwards its stops (`SweepPool._forward`) and reads progress from the runs folder, as
+the TUI does.
 """
 
 from __future__ import annotations
@@ -289,8 +285,8 @@ class SweepPool:
                 self._free.sort(key=lambda s: s.index)
 
     def _forward(self, stop: threading.Event, abort: threading.Event) -> None:
-        """Each signal level goes to the live children once; SIGKILL after the hard stop's
-        grace."""
+        """`stop`: SIGINT once to the live children (a clean, resumable stop); `abort`: SIGINT
+        again (their hard stop), then SIGKILL to any still alive KILL_AFTER seconds later."""
         if stop.is_set() and self._level is StopLevel.NONE:
             self._level = StopLevel.STOPPING
             for child in self._live():
