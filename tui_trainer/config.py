@@ -284,7 +284,7 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 def load_preset_file(path: Path) -> Preset:
     data = read_toml(path)
-    if "base" in data:  # sweep files live beside the presets (see studies/sweeps.py)
+    if "base" in data:  # sweep files live beside the presets (see studies/sweep_file.py)
         raise ConfigError(
             f"{path.stem} is a sweep, not a preset: run it with `tui-trainer sweep {path.stem}`"
         )

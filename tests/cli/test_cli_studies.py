@@ -13,10 +13,9 @@ from tests.support.paths import REPO
 from tests.support.processes import spawn_cli, subprocess_env
 from tests.support.runs import fake_run, invoke
 from tui_trainer.runs.store import list_runs
-from tui_trainer.studies import members as claiming
-from tui_trainer.studies import parallel
-from tui_trainer.studies import sweeps as studies
-from tui_trainer.studies.parallel import ChildOptions, Slot
+from tui_trainer.studies import members, parallel, sweep_file, sweeps
+from tui_trainer.studies.parallel import ChildOptions
+from tui_trainer.studies.slots import Slot
 from tui_trainer.train import engine
 
 TINY_PRESET = """\
@@ -65,8 +64,8 @@ def test_a_sweep_resumes_after_a_failed_member(presets, tiny_data, tmp_path, mon
     # the failed member does not stop the sweep; the exit code says one failed
     assert first.exit_code == 1, first.output
     assert "2 members, 2 to run" in first.output and "disk on fire" in first.output
-    sweep = studies.load_sweep("tiny-sweep", {"epochs": "1"})
-    states = studies.member_states(sweep, runs_dir)
+    sweep = sweep_file.load_sweep("tiny-sweep", {"epochs": "1"})
+    states = sweeps.member_states(sweep, runs_dir)
     assert [s.status for s in states] == ["failed", "completed"]
     done = states[1].run.id
     meta = states[1].run.meta()
@@ -79,7 +78,7 @@ def test_a_sweep_resumes_after_a_failed_member(presets, tiny_data, tmp_path, mon
         "2 members, 1 to run" in second.output
         and "tiny-sweep 1/1: tiny-lr=0.01-epochs=1" in second.output
     )
-    states = studies.member_states(sweep, runs_dir)
+    states = sweeps.member_states(sweep, runs_dir)
     assert [s.status for s in states] == ["completed", "completed"] and states[1].run.id == done
     assert len(list_runs(runs_dir)) == 3
 
@@ -131,8 +130,8 @@ def test_a_sweep_killed_mid_member_continues_where_it_stopped(presets, tiny_data
     assert rerun.exit_code == 0, rerun.output
     assert "3 members, 2 to run" in rerun.output
     assert "tiny-three 1/2: tiny-lr=0.02-epochs=1" in rerun.output
-    sweep = studies.load_sweep("tiny-three", {"epochs": "1", "threads": "1"})
-    states = studies.member_states(sweep, runs_dir)
+    sweep = sweep_file.load_sweep("tiny-three", {"epochs": "1", "threads": "1"})
+    states = sweeps.member_states(sweep, runs_dir)
     assert [s.status for s in states] == ["completed"] * 3
     assert states[0].run.id == first.id and states[1].run.id != killed.id
     assert len(list_runs(runs_dir)) == 4 and killed.status() == "crashed"
@@ -157,8 +156,8 @@ def test_a_sweep_over_seeds_killed_mid_member_skips_the_finished_seeds(
     assert "3 members, 2 to run" in rerun.output and "seeds: 42, 0, 1" in rerun.output
     assert "tiny-one 1/2: one-epochs=1-seed0" in rerun.output
     assert "tiny-one 2/2: one-epochs=1-seed1" in rerun.output
-    sweep = studies.load_sweep("tiny-one", {"epochs": "1", "threads": "1"}, seeds=(42, 0, 1))
-    states = studies.member_states(sweep, runs_dir)
+    sweep = sweep_file.load_sweep("tiny-one", {"epochs": "1", "threads": "1"}, seeds=(42, 0, 1))
+    states = sweeps.member_states(sweep, runs_dir)
     assert [s.status for s in states] == ["completed"] * 3 and states[0].run.id == first.id
     again = invoke(*args, "--dry-run")
     assert "3 members, 0 to run" in again.output
@@ -172,7 +171,7 @@ def test_a_member_failed_elsewhere_during_the_sweep_is_not_retried_by_it(
     leaves member 2 alone (exit 1); the next sweep retries it."""
     runs_dir = tmp_path / "runs"
     args = ["sweep", "tiny-sweep", "--data", tiny_data, "--runs-dir", runs_dir, "--set", "epochs=1"]
-    sweep = studies.load_sweep("tiny-sweep", {"epochs": "1"})
+    sweep = sweep_file.load_sweep("tiny-sweep", {"epochs": "1"})
     real = engine.train_one_epoch
 
     def meanwhile(loop, cfg, *rest):
@@ -189,11 +188,11 @@ def test_a_member_failed_elsewhere_during_the_sweep_is_not_retried_by_it(
     assert "tiny-sweep 2/2: tiny-lr=0.02-epochs=1: failed in another process during this sweep" in (
         first.output
     )
-    states = studies.member_states(sweep, runs_dir)
+    states = sweeps.member_states(sweep, runs_dir)
     assert [s.status for s in states] == ["completed", "failed"]
     second = invoke(*args)
     assert second.exit_code == 0 and "tiny-sweep 1/1: tiny-lr=0.02-epochs=1" in second.output
-    assert [s.status for s in studies.member_states(sweep, runs_dir)] == ["completed"] * 2
+    assert [s.status for s in sweeps.member_states(sweep, runs_dir)] == ["completed"] * 2
 
 
 def test_a_parallel_child_treats_a_failure_since_its_parent_started_as_final(
@@ -214,9 +213,9 @@ def test_a_parallel_child_treats_a_failure_since_its_parent_started_as_final(
     assert "tiny-lr=0.02-epochs=1: failed in another process during this sweep" in child.output
     assert [r.id for r in list_runs(runs_dir)] == ["20240101-000000-elsewhere"]  # not retried
     # a later invocation (its own start) retries it: the failure came before it
-    sweep = studies.load_sweep("tiny-sweep", {"epochs": "1"})
-    later = claiming.claim_member(sweep, sweep.members[1], runs_dir, since=time.time())
-    assert isinstance(later, claiming.Claimed), later
+    sweep = sweep_file.load_sweep("tiny-sweep", {"epochs": "1"})
+    later = members.claim_member(sweep, sweep.members[1], runs_dir, since=time.time())
+    assert isinstance(later, members.Claimed), later
     later.claim.release()
 
 
@@ -235,10 +234,10 @@ def test_a_sweep_whose_last_member_trains_elsewhere_exits_3_not_0(presets, tiny_
     sweep has nothing left to do but exits 3 (as --member does); a failure still wins (1)."""
     runs_dir = tmp_path / "runs"
     args = ["sweep", "tiny-sweep", "--data", tiny_data, "--runs-dir", runs_dir, "--set", "epochs=1"]
-    sweep = studies.load_sweep("tiny-sweep", {"epochs": "1"})
+    sweep = sweep_file.load_sweep("tiny-sweep", {"epochs": "1"})
     fake_run(runs_dir, "20240101-000000-a", "tiny", "completed", {}, lr=0.01, epochs=1)
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_CLAIM, str(runs_dir), studies.member_key(sweep.members[1])],
+        [sys.executable, "-c", HOLD_CLAIM, str(runs_dir), sweeps.member_key(sweep.members[1])],
         env=subprocess_env(), cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -284,8 +283,8 @@ def test_member_k_held_by_another_process_exits_3(presets, tiny_data, tmp_path):
     from tui_trainer.runs.claims import take_claim
 
     runs_dir = tmp_path / "runs"
-    sweep = studies.load_sweep("tiny-sweep", {"epochs": "1"})
-    held = take_claim(runs_dir, studies.member_key(sweep.members[0]), sweep="x", member="y")
+    sweep = sweep_file.load_sweep("tiny-sweep", {"epochs": "1"})
+    held = take_claim(runs_dir, sweeps.member_key(sweep.members[0]), sweep="x", member="y")
     try:
         args = ["sweep", "tiny-sweep", "--data", tiny_data, "--runs-dir", runs_dir]
         result = invoke(*args, "--set", "epochs=1", "--member", 1)
@@ -460,7 +459,7 @@ def test_a_second_ctrl_c_aborts_with_130_and_restores_the_handlers(
     from tui_trainer.runs import launch
 
     monkeypatch.setattr(launch, "start_run", ctrl_c_twice)
-    monkeypatch.setattr(studies, "run_member", ctrl_c_twice)
+    monkeypatch.setattr(sweeps, "run_member", ctrl_c_twice)
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     result = invoke(*command, "--data", tiny_data, "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 130, result.output

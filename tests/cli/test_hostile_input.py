@@ -14,8 +14,8 @@ import pytest
 from tests.support.runs import invoke
 from tests.support.sweeps import sweep_presets
 from tui_trainer.inside import PlantedPath, file_name, open_append
-from tui_trainer.studies import parallel
-from tui_trainer.studies import sweeps as studies
+from tui_trainer.studies import parallel, sweep_file
+from tui_trainer.studies.slots import plan_slots
 
 TWO = 'base = "tiny"\n[grid]\nlr = [0.01, 0.02]\n'
 NAMED = """base = "tiny"
@@ -50,7 +50,7 @@ def test_a_member_named_with_dots_or_an_absolute_path_keeps_its_log_inside_the_r
     presets, tmp_path
 ):
     runs = tmp_path / "runs"
-    sweep = studies.load_sweep("named", directory=presets)
+    sweep = sweep_file.load_sweep("named", directory=presets)
     for member in sweep.members:
         log = parallel.log_path(runs, "named", member)
         assert log.resolve().parent == (runs / ".sweep-logs" / "named").resolve(), log
@@ -73,7 +73,7 @@ def test_a_symlink_planted_as_a_member_log_is_refused_and_its_target_untouched(
 ):
     runs, target = tmp_path / "runs", tmp_path / "victim.txt"
     target.write_text("precious\n")
-    sweep = studies.load_sweep("tiny-two", directory=presets)
+    sweep = sweep_file.load_sweep("tiny-two", directory=presets)
     log = parallel.log_path(runs, "tiny-two", sweep.members[0])
     log.parent.mkdir(parents=True)
     log.symlink_to(target)
@@ -272,8 +272,13 @@ def _invoke_within(seconds: float, *args):
 @pytest.mark.parametrize("case", list(BAD_FOLDERS))
 def test_one_bad_run_folder_stops_no_reader(shared_runs, case):
     BAD_FOLDERS[case](shared_runs / "20240201-110000-bad")
-    for command in (["runs"], ["report"], ["show", "good"], ["show", "bad"], ["sweep", "one",
-                                                                            "--dry-run"]):
+    for command in (
+        ["runs"],
+        ["report"],
+        ["show", "good"],
+        ["show", "bad"],
+        ["sweep", "one", "--dry-run"],
+    ):
         result = _invoke_within(60, *command, "--runs-dir", shared_runs)
         crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
         assert not crashed, f"{command}: {result.exception!r}\n{result.output}"
@@ -326,8 +331,8 @@ def test_parallel_slots_are_bounded_before_any_list_is_built():
     from tui_trainer.errors import UserError
 
     with pytest.raises(UserError, match="give at most 256"):
-        parallel.plan_slots(10**20, None, device_count=0, cores=2)
-    assert len(parallel.plan_slots(256, None, device_count=0, cores=2)) == 256
+        plan_slots(10**20, None, device_count=0, cores=2)
+    assert len(plan_slots(256, None, device_count=0, cores=2)) == 256
 
 
 # --- data read as it is ---------------------------------------------------------------------------
@@ -438,7 +443,7 @@ def test_a_sweep_starting_a_member_again_removes_the_dead_runs_half_written_chec
     from tui_trainer.files import write_json_atomic
     from tui_trainer.studies.members import Claimed, claim_member
 
-    sweep = studies.load_sweep("tiny-two", directory=presets)
+    sweep = sweep_file.load_sweep("tiny-two", directory=presets)
     member, runs = sweep.members[0], tmp_path / "runs"
     folder = runs / "20240201-100000-tiny"
     folder.mkdir(parents=True)

@@ -23,8 +23,7 @@ from tests.support.sweeps import sweep_presets
 from tui_trainer.files import write_json_atomic
 from tui_trainer.runs.groups import comparable
 from tui_trainer.runs.store import list_runs
-from tui_trainer.studies import slurm
-from tui_trainer.studies import sweeps as studies
+from tui_trainer.studies import slurm, sweep_file, sweeps
 
 FOUR = 'base = "tiny"\n[grid]\nlr = [0.01, 0.02, 0.03, 0.04]\n'
 
@@ -57,7 +56,7 @@ def listed(spec: str) -> list[int]:
     return tasks
 
 
-def completed_run(runs_dir: Path, member: studies.SweepMember, run_id: str) -> None:
+def completed_run(runs_dir: Path, member: sweep_file.SweepMember, run_id: str) -> None:
     folder = runs_dir / run_id
     folder.mkdir(parents=True)
     write_json_atomic(folder / "config.json", {"config": member.config.to_dict(), "preset": "t"})
@@ -95,7 +94,7 @@ def test_the_script_is_valid_bash_and_its_array_names_the_members_left(
     assert f"-m tui_trainer --runs-dir {runs_dir.resolve()}" in text  # how to watch it
     assert (runs_dir / "slurm-logs").is_dir()
 
-    sweep = studies.load_sweep("tiny-four", {"epochs": "1"})
+    sweep = sweep_file.load_sweep("tiny-four", {"epochs": "1"})
     completed_run(runs_dir, sweep.members[1], "20240101-000000-b")
     write_script(tiny_data, runs_dir, script, "--set", "epochs=1", "--max-running", "2")
     assert array_line(script) == "1,3-4%2"
@@ -119,8 +118,8 @@ def test_the_script_run_with_bash_for_each_listed_task_completes_the_sweep(
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
     assert "tiny-lr=0.02: completed (run " in done.stdout
-    sweep = studies.load_sweep("tiny-four", {"epochs": "1"})
-    states = studies.member_states(sweep, runs_dir)
+    sweep = sweep_file.load_sweep("tiny-four", {"epochs": "1"})
+    states = sweeps.member_states(sweep, runs_dir)
     assert [s.status for s in states] == ["completed"] * 4
     keys = [comparable(r.config()) for r in list_runs(runs_dir)]
     assert len(keys) == len(set(keys)) == 4  # each member once

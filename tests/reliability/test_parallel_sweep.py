@@ -18,8 +18,7 @@ from tests.support.runs import fake_run, invoke
 from tests.support.sweeps import sweep_presets
 from tui_trainer.runs.groups import comparable
 from tui_trainer.runs.store import list_runs
-from tui_trainer.studies import parallel
-from tui_trainer.studies import sweeps as studies
+from tui_trainer.studies import parallel, sweep_file, sweeps
 
 THREE = 'base = "tiny"\n[grid]\nlr = [0.01, 0.02, 0.03]\n'
 CHILD_PID = re.compile(r"\(pid (\d+), ")
@@ -57,7 +56,7 @@ def test_two_at_once_complete_every_member_once(presets, tiny_data, tmp_path):
     table = [line for line in output.splitlines() if re.match(r"^\d  tiny-lr=", line)]
     assert len(table) == 3 and all(" completed " in line for line in table), output
     logs = runs_dir / ".sweep-logs" / "tiny-three"
-    for i, member in enumerate(studies.load_sweep("tiny-three").members, 1):
+    for i, member in enumerate(sweep_file.load_sweep("tiny-three").members, 1):
         text = (logs / f"{member.name}.log").read_text()
         assert f"--member {i} " in text and "status: completed" in text, text
         # the member's run folder holds the same file as console.log
@@ -66,7 +65,7 @@ def test_two_at_once_complete_every_member_once(presets, tiny_data, tmp_path):
         assert linked.samefile(logs / f"{member.name}.log")
         shown = invoke("show", run.id, "--runs-dir", runs_dir)
         assert f"output: {linked}" in shown.output, shown.output
-    states = studies.member_states(studies.load_sweep("tiny-three"), runs_dir)
+    states = sweeps.member_states(sweep_file.load_sweep("tiny-three"), runs_dir)
     assert all(s.holder is None for s in states)  # every claim let go
 
 
@@ -126,8 +125,8 @@ def test_a_member_failed_elsewhere_after_the_parent_started_is_not_retried_by_a_
     finally:
         proc.kill()
     assert proc.returncode == 1, output  # a member failed
-    sweep = studies.load_sweep("tiny-three")
-    states = studies.member_states(sweep, runs_dir)
+    sweep = sweep_file.load_sweep("tiny-three")
+    states = sweeps.member_states(sweep, runs_dir)
     assert [s.status for s in states] == ["completed", "completed", "failed"], output
     assert states[2].run.id == "20240101-000000-elsewhere"  # not trained again
     log = parallel.log_path(runs_dir, "tiny-three", sweep.members[2]).read_text()
@@ -160,7 +159,7 @@ def test_ctrl_c_interrupts_every_started_member_and_a_rerun_completes(presets, t
     rerun = spawn_cli(*args)
     output = rerun.communicate(timeout=600)[0]
     assert rerun.returncode == 0, output
-    states = studies.member_states(studies.load_sweep("tiny-three", {"epochs": "8"}), runs_dir)
+    states = sweeps.member_states(sweep_file.load_sweep("tiny-three", {"epochs": "8"}), runs_dir)
     assert [s.status for s in states] == ["completed"] * 3
     completed = [r for r in list_runs(runs_dir) if r.status() == "completed"]
     assert len({comparable(r.config()) for r in completed}) == len(completed) == 3

@@ -15,7 +15,7 @@ from tests.support.runs import invoke
 from tests.support.sweeps import sweep_presets
 from tui_trainer.runs.groups import comparable
 from tui_trainer.runs.store import list_runs
-from tui_trainer.studies import sweeps as studies
+from tui_trainer.studies import sweep_file, sweeps
 
 # a member the other process took: held by it, or completed by the time this one looked
 SKIPPED = re.compile(r"^tiny-four \d/4: tiny-lr=[\d.]+: (running elsewhere|completed) \(")
@@ -48,8 +48,8 @@ def test_two_sweeps_at_once_train_each_member_once(presets, tiny_data, tmp_path)
     # a member the other had claimed when this one came to it is named, with its holder
     skipped = [line for o in outputs for line in o.splitlines() if SKIPPED.match(line)]
     assert all(" on " in line for line in skipped if "running elsewhere" in line)
-    sweep = studies.load_sweep("tiny-four")
-    states = studies.member_states(sweep, runs_dir)
+    sweep = sweep_file.load_sweep("tiny-four")
+    states = sweeps.member_states(sweep, runs_dir)
     assert [s.status for s in states] == ["completed"] * 4
     assert all(s.holder is None for s in states)  # both let go of their claims
 
@@ -91,8 +91,8 @@ def test_a_member_whose_process_is_killed_is_taken_over_and_resumed(presets, tin
         assert other.returncode == 1 and killed.status() == "crashed", output
         rerun = invoke(*args)
         assert rerun.exit_code == 0 and resumed in rerun.output, rerun.output
-    sweep = studies.load_sweep("tiny-four", {"epochs": "3"})
-    states = studies.member_states(sweep, runs_dir)
+    sweep = sweep_file.load_sweep("tiny-four", {"epochs": "3"})
+    states = sweeps.member_states(sweep, runs_dir)
     assert [s.status for s in states] == ["completed"] * 4
     keys = [comparable(r.config()) for r in list_runs(runs_dir)]
     assert len(keys) == len(set(keys)) == 4  # no member trained twice, none restarted
@@ -110,7 +110,7 @@ def test_a_dead_members_claim_is_taken_by_the_next_process(presets, tiny_data, t
         deadline = time.monotonic() + 300
         while (
             not (runs_dir / ".claims").is_dir()
-            or not studies.member_states(studies.load_sweep("tiny-four"), runs_dir)[0].holder
+            or not sweeps.member_states(sweep_file.load_sweep("tiny-four"), runs_dir)[0].holder
         ):
             assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
             time.sleep(0.02)
@@ -118,12 +118,12 @@ def test_a_dead_members_claim_is_taken_by_the_next_process(presets, tiny_data, t
         proc.wait(timeout=60)
     finally:
         proc.kill()
-    (state, *_) = studies.member_states(studies.load_sweep("tiny-four"), runs_dir)
+    (state, *_) = sweeps.member_states(sweep_file.load_sweep("tiny-four"), runs_dir)
     assert state.holder is not None and state.holder.status == "crashed"
     assert state.status != "running"
 
     rerun = invoke(*args)
     assert rerun.exit_code == 0, rerun.output
     assert "tiny-four 1/4: tiny-lr=0.01" in rerun.output
-    states = studies.member_states(studies.load_sweep("tiny-four"), runs_dir)
+    states = sweeps.member_states(sweep_file.load_sweep("tiny-four"), runs_dir)
     assert [s.status for s in states] == ["completed"] * 4

@@ -12,7 +12,7 @@ from tests.support.processes import subprocess_env
 from tests.support.tui import ScriptedEngine, drive, notices, wait_for
 from tui_trainer.runs.claims import claim_folder
 from tui_trainer.runs.owner import OWNER_FILE
-from tui_trainer.studies import sweeps as studies
+from tui_trainer.studies import sweep_file, sweeps
 from tui_trainer.tui.app import make_app
 
 # Takes a member's claim in another process, says so, and waits to be killed.
@@ -29,10 +29,10 @@ def test_the_console_skips_a_member_claimed_elsewhere_and_trains_the_rest_claime
     tiny_data, tmp_path
 ):
     runs = tmp_path / "runs"
-    sweep = studies.load_sweep("scratch-lr-sweep")
+    sweep = sweep_file.load_sweep("scratch-lr-sweep")
     first, second = sweep.members[:2]
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_CLAIM, str(runs), studies.member_key(first)],
+        [sys.executable, "-c", HOLD_CLAIM, str(runs), sweeps.member_key(first)],
         env=subprocess_env(),
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -40,7 +40,7 @@ def test_the_console_skips_a_member_claimed_elsewhere_and_trains_the_rest_claime
     )
     engine = ScriptedEngine(epochs=1, steps=2)
     app = make_app(data_dir=tiny_data, runs_dir=runs, engine=engine)
-    second_claim = claim_folder(runs, studies.member_key(second))
+    second_claim = claim_folder(runs, sweeps.member_key(second))
 
     async def scenario(pilot):
         await wait_for(pilot, lambda: app.data_checked, what="the data check")
@@ -61,7 +61,7 @@ def test_the_console_skips_a_member_claimed_elsewhere_and_trains_the_rest_claime
         holder.kill()
         holder.wait()
     assert engine.calls == [(second.preset, dict(second.overrides))]  # the first: not trained
-    states = {s.member.name: s.status for s in studies.member_states(sweep, runs)}
+    states = {s.member.name: s.status for s in sweeps.member_states(sweep, runs)}
     assert states[second.name] == "completed"
     # the second trained under its claim, let go at its end (owner.json removed)
     assert second_claim.is_dir() and not (second_claim / OWNER_FILE).exists()

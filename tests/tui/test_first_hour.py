@@ -70,7 +70,7 @@ def test_watch_header_keeps_its_epoch_line_and_a_followed_run_knows_its_epoch(tm
     app = make_app(data_dir=tmp_path, runs_dir=tmp_path / "runs")
 
     async def scenario(pilot):
-        app.watch_run(run)
+        app.show_run(run)
         await pilot.press("2")
         watch = app.main.view("watch")
         await wait_for(pilot, lambda: watch.view is not None, what="the follow")

@@ -14,7 +14,7 @@ from textual.widgets import Input
 from tests.support.runs import tiny_config
 from tests.support.tui import ScriptedEngine, drive, wait_for
 from tui_trainer.config import load_preset
-from tui_trainer.train import lr_curve as L
+from tui_trainer.train import lr_curve
 from tui_trainer.tui.app import make_app
 from tui_trainer.tui.screens.lr_find import LrFindScreen
 from tui_trainer.tui.widgets.config_form import ConfigForm
@@ -33,7 +33,9 @@ def _tiny_scratch():
 
 def test_the_lr_key_runs_the_range_test_and_fills_the_lr_field(tiny_data, tmp_path, monkeypatch):
     # 20 steps, not the default 100: the same path end to end, in a fifth of the time
-    monkeypatch.setattr(L, "LrFindOptions", functools.partial(L.LrFindOptions, steps=20))
+    monkeypatch.setattr(
+        lr_curve, "LrFindOptions", functools.partial(lr_curve.LrFindOptions, steps=20)
+    )
     runs = tmp_path / "runs"
     app = make_app(
         data_dir=tiny_data, runs_dir=runs, engine=ScriptedEngine(), presets=[_tiny_scratch()]
@@ -54,7 +56,7 @@ def test_the_lr_key_runs_the_range_test_and_fills_the_lr_field(tiny_data, tmp_pa
         await pilot.press("u")
         await wait_for(pilot, lambda: not isinstance(app.screen, LrFindScreen), what="closing")
         shown = app.screen.query_one("#lr", Input).value
-        assert shown == L.format_lr(suggestion) and shown != "0.05"
+        assert shown == lr_curve.format_lr(suggestion) and shown != "0.05"
         form = app.screen.query_one(ConfigForm)
         result = form.check()
         assert result.config is not None and math.isclose(result.config.lr, float(shown))
@@ -89,16 +91,16 @@ def test_escape_closes_without_touching_the_lr_field(tiny_data, tmp_path):
     drive(app, scenario, size=SMALL)
 
 
-def _fixed_result() -> L.LrFindResult:
+def _fixed_result() -> lr_curve.LrFindResult:
     """A curve with the shape of a range test: flat, a descent, then the blow-up."""
-    options = L.LrFindOptions(1e-6, 1.0, 60)
+    options = lr_curve.LrFindOptions(1e-6, 1.0, 60)
     lrs = [options.lr_at(i) for i in range(56)]
     smoothed = [
         1.6 - 0.5 * (1 - math.cos(math.pi * min(max(i - 25, 0), 20) / 20)) / 2 for i in range(50)
     ] + [1.1 + 0.8 * k for k in range(6)]
-    suggestion = L.suggest(lrs, smoothed, L.SuggestRule.STEEPEST)
-    return L.LrFindResult(
-        lrs, smoothed, smoothed, suggestion, L.SuggestRule.STEEPEST, True, 56, {}, options
+    suggestion = lr_curve.suggest(lrs, smoothed, lr_curve.SuggestRule.STEEPEST)
+    return lr_curve.LrFindResult(
+        lrs, smoothed, smoothed, suggestion, lr_curve.SuggestRule.STEEPEST, True, 56, {}, options
     )
 
 
@@ -159,7 +161,7 @@ def test_the_lr_key_is_refused_while_a_run_trains_in_this_console(tiny_data, tmp
     drive(app, scenario, size=LARGE)
 
 
-def _diverged_result() -> L.LrFindResult:
+def _diverged_result() -> lr_curve.LrFindResult:
     """`_fixed_result` whose last step blew up, as a real range test's can (one step's loss
     in the millions lifts the smoothed loss to 1e5)."""
     fixed = _fixed_result()
@@ -188,7 +190,7 @@ def test_the_curve_leaves_out_the_diverged_tail_and_marks_the_suggestion(tmp_pat
         await pilot.pause()
         text = screen.query_one(LrCurvePlot).render().plain
         ticks = _y_ticks(text)
-        assert ticks and max(ticks) <= L.PLOT_CLIP * result.smoothed[0]
+        assert ticks and max(ticks) <= lr_curve.PLOT_CLIP * result.smoothed[0]
         assert min(ticks) <= min(result.smoothed) + 0.1  # the useful part fills the height
         assert "122337" not in text and "cut at 2x" in text
         assert "●" in text  # the suggestion, on the curve

@@ -33,7 +33,7 @@ async def settle(pilot) -> None:
 async def show(pilot, view: str) -> None:
     app = pilot.app
     if view == "watch":
-        app.watch_run(Run(app.runs_dir / "20240101-100000-scratch"))
+        app.show_run(Run(app.runs_dir / "20240101-100000-scratch"))
     elif view == "start":
         app.push_screen(StartChoiceScreen("scratch", StartMode.IN_CONSOLE))
     else:

@@ -100,7 +100,7 @@ def test_watch_a_run_followed_from_its_folder(snap_compare, tmp_path):
 
     async def run_before(pilot):
         await settle(pilot)
-        app.watch_run(Run(app.runs_dir / "20240101-100000-scratch"))
+        app.show_run(Run(app.runs_dir / "20240101-100000-scratch"))
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SMALL, run_before=run_before)

@@ -14,7 +14,7 @@ from tests.support.tui import (
     write_fixture_run,
 )
 from tui_trainer.runs.store import list_runs
-from tui_trainer.studies import sweeps as studies
+from tui_trainer.studies import sweep_file, sweeps
 from tui_trainer.studies.report import build_report
 from tui_trainer.tui.app import make_app
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
@@ -111,7 +111,7 @@ SWEEP_SET = "classes=3 image_size=64 resize=72"
 
 
 def sweep_plan(name: str = "scratch-lr-sweep"):
-    return studies.load_sweep(name, parse_sweep_overrides(SWEEP_SET))
+    return sweep_file.load_sweep(name, parse_sweep_overrides(SWEEP_SET))
 
 
 async def pick_sweep(pilot, name: str, overrides: str = SWEEP_SET) -> SweepPanel:
@@ -161,7 +161,7 @@ def test_a_sweep_queues_only_what_is_left_and_tags_its_runs(tiny_data, tmp_path)
     assert [overrides for _, overrides in engine.calls] == [m.overrides for m in plan.members[1:]]
     tags = {run.meta().get("sweep_member"): run.meta().get("sweep") for run in list_runs(runs_dir)}
     assert tags == {None: None} | {m.name: "scratch-lr-sweep" for m in plan.members[1:]}
-    assert studies.pending_members(studies.member_states(plan, runs_dir)) == []
+    assert sweeps.pending_members(sweeps.member_states(plan, runs_dir)) == []
 
 
 def test_queued_members_show_as_queued_while_one_trains(tiny_data, tmp_path):
@@ -209,7 +209,6 @@ def test_bad_sweep_overrides_refuse_start(tiny_data, tmp_path):
     assert list_runs(tmp_path / "runs") == []
 
 
-
 def test_the_panel_names_members_by_the_overrides_and_blames_a_typo_on_the_field(tmp_path):
     app = make_app(data_dir=tmp_path / "none", runs_dir=tmp_path / "runs")
 
@@ -231,6 +230,7 @@ def test_the_panel_names_members_by_the_overrides_and_blames_a_typo_on_the_field
         assert error == "override field: 'epochs' is not key=value: write e.g. epochs=2"
 
     drive(app, scenario)
+
 
 def test_studies_key_s_shows_the_sweep_behind_the_tab(tmp_path):
     app = make_app(data_dir=tmp_path / "none", runs_dir=tmp_path / "runs")

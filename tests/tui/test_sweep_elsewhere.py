@@ -27,7 +27,7 @@ from tui_trainer.files import read_json, write_json_atomic
 from tui_trainer.runs import detached
 from tui_trainer.runs.claims import claim_folder
 from tui_trainer.runs.owner import OWNER_FILE
-from tui_trainer.studies import sweeps as studies
+from tui_trainer.studies import sweep_file, sweeps
 from tui_trainer.tui.app import make_app
 
 MISSING_DATA = Path("/nonexistent/caltech101")
@@ -35,10 +35,10 @@ SWEEP = "scratch-lr-sweep"
 OTHER_HOST = "gpu-box-2"
 
 
-def claim(runs_dir: Path, member: studies.SweepMember, silent_s: float = 0, **owner) -> Path:
+def claim(runs_dir: Path, member: sweep_file.SweepMember, silent_s: float = 0, **owner) -> Path:
     """A claim's owner.json as a sweep process writes it (runs/claims.py), last rewritten
     `silent_s` ago (fresh by default)."""
-    folder = claim_folder(runs_dir, studies.member_key(member))
+    folder = claim_folder(runs_dir, sweeps.member_key(member))
     folder.mkdir(parents=True, exist_ok=True)
     now = time.time()
     fields = {"host": OTHER_HOST, "pid": 4242, "started_at": now, "interval": 30.0}
@@ -55,8 +55,8 @@ def dead_pid() -> int:
     return proc.pid
 
 
-def member_named(name: str) -> studies.SweepMember:
-    return next(m for m in studies.load_sweep(SWEEP).members if m.name == name)
+def member_named(name: str) -> sweep_file.SweepMember:
+    return next(m for m in sweep_file.load_sweep(SWEEP).members if m.name == name)
 
 
 FIRST = "scratch-lr0.001-e30-s20-g0.1"
@@ -320,5 +320,5 @@ def test_start_n_in_parallel_trains_the_sweep_and_the_console_follows_it(
                 start.process.kill()
                 start.process.wait()
     assert any(label.startswith("▶ running · ") for label in seen), seen
-    runs = studies.member_states(studies.load_sweep(tiny_sweep), runs_dir)
+    runs = sweeps.member_states(sweep_file.load_sweep(tiny_sweep), runs_dir)
     assert [s.status for s in runs] == ["completed", "completed"]

@@ -65,7 +65,7 @@ async def follow(pilot) -> None:
     await wait_for(pilot, lambda: pilot.app.data_checked, what="the data check")
     await pilot.pause()
     pilot.app.clear_notifications()
-    pilot.app.watch_run(Run(pilot.app.runs_dir / FOLLOWED))
+    pilot.app.show_run(Run(pilot.app.runs_dir / FOLLOWED))
     await pilot.pause()
 
 

@@ -9,7 +9,7 @@ from textual.widgets import Input
 
 from tests.support.tui import ScriptedEngine, drive, wait_for
 from tui_trainer.config import load_preset
-from tui_trainer.train import lr_curve as L
+from tui_trainer.train import lr_curve
 from tui_trainer.tui.app import make_app
 from tui_trainer.tui.screens.lr_find import LrFindScreen
 from tui_trainer.tui.widgets.key_bar import KeyBar
@@ -22,13 +22,13 @@ def _app(tmp_path):
     return make_app(data_dir=MISSING_DATA, runs_dir=tmp_path / "runs", engine=ScriptedEngine())
 
 
-def a_curve() -> L.LrFindResult:
+def a_curve() -> lr_curve.LrFindResult:
     """A measured range test, for the screen to show without running one."""
     lrs = [1e-4 * 2**i for i in range(12)]
     smoothed = [2.3, 2.3, 2.2, 2.0, 1.7, 1.4, 1.2, 1.1, 1.3, 2.0, 4.0, 9.0]
-    suggestion = L.suggest(lrs, smoothed, L.SuggestRule.STEEPEST)
-    rule = L.SuggestRule.STEEPEST
-    return L.LrFindResult(lrs, smoothed, smoothed, suggestion, rule, True, 12, {})
+    suggestion = lr_curve.suggest(lrs, smoothed, lr_curve.SuggestRule.STEEPEST)
+    rule = lr_curve.SuggestRule.STEEPEST
+    return lr_curve.LrFindResult(lrs, smoothed, smoothed, suggestion, rule, True, 12, {})
 
 
 def bar_text(app) -> str:

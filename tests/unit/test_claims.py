@@ -20,8 +20,7 @@ from tui_trainer.files import read_json, write_json_atomic
 from tui_trainer.runs import claims
 from tui_trainer.runs.owner import OWNER_FILE
 from tui_trainer.runs.store import list_runs
-from tui_trainer.studies import members as claiming
-from tui_trainer.studies import sweeps as studies
+from tui_trainer.studies import members, sweep_file, sweeps
 
 TINY_PRESET = 'model = "resnet18"\nimage_size = 32\nresize = 36\nepochs = 1\nlr = 0.01\n'
 SWEEP = 'base = "tiny"\n[grid]\nlr = [0.1, 0.2, 0.3]\n'
@@ -36,15 +35,15 @@ time.sleep(600)
 
 
 @pytest.fixture
-def sweep(tmp_path) -> studies.Sweep:
+def sweep(tmp_path) -> sweep_file.Sweep:
     folder = tmp_path / "presets"
     folder.mkdir()
     (folder / "tiny.toml").write_text(TINY_PRESET)
     (folder / "s.toml").write_text(SWEEP)
-    return studies.load_sweep("s", directory=folder)
+    return sweep_file.load_sweep("s", directory=folder)
 
 
-def write_run(runs: Path, run_id: str, member: studies.SweepMember, summary: dict) -> Path:
+def write_run(runs: Path, run_id: str, member: sweep_file.SweepMember, summary: dict) -> Path:
     folder = runs / run_id
     folder.mkdir(parents=True)
     write_json_atomic(folder / "config.json", {"config": member.config.to_dict(), "preset": "t"})
@@ -73,28 +72,28 @@ def hold_in_child(runs: Path, key: str) -> subprocess.Popen:
 def test_a_live_claim_is_skipped_and_named_before_any_run_folder(sweep, tmp_path):
     runs = tmp_path / "runs"
     first = sweep.members[0]
-    child = hold_in_child(runs, studies.member_key(first))
+    child = hold_in_child(runs, sweeps.member_key(first))
     try:
-        states = studies.member_states(sweep, runs)
+        states = sweeps.member_states(sweep, runs)
         assert [s.status for s in states] == ["running", "pending", "pending"]
         holder = states[0].holder
         assert holder is not None and holder.live and holder.pid == child.pid
         assert (holder.host, holder.sweep, holder.member) == (socket.gethostname(), "s", "m")
-        assert [m.name for m in studies.pending_members(states)] == [
+        assert [m.name for m in sweeps.pending_members(states)] == [
             m.name for m in sweep.members[1:]
         ]
-        taken = claiming.claim_member(sweep, first, runs, since=time.time())
-        assert isinstance(taken, claiming.Skipped) and taken.reason is claiming.SkipReason.HELD
+        taken = members.claim_member(sweep, first, runs, since=time.time())
+        assert isinstance(taken, members.Skipped) and taken.reason is members.SkipReason.HELD
         assert f"pid {child.pid} on" in taken.describe()
         assert list_runs(runs) == []  # the claim folder is not a run
     finally:
         child.kill()
         child.wait()
     # killed: the kernel dropped its lock, its side file names a dead process
-    (state, *_) = studies.member_states(sweep, runs)
+    (state, *_) = sweeps.member_states(sweep, runs)
     assert state.status == "pending" and state.holder.status is RunStatus.CRASHED
-    taken = claiming.claim_member(sweep, first, runs, since=time.time())
-    assert isinstance(taken, claiming.Claimed) and taken.resume is None
+    taken = members.claim_member(sweep, first, runs, since=time.time())
+    assert isinstance(taken, members.Claimed) and taken.resume is None
     with taken:
         taken.claim.note_run("some-run")
         owner = read_json(taken.claim.folder / OWNER_FILE)
@@ -107,10 +106,10 @@ def test_a_member_completed_before_the_claim_is_skipped_and_the_claim_let_go(swe
     runs = tmp_path / "runs"
     member = sweep.members[1]
     write_run(runs, "20240101-000000-done", member, {"status": "completed"})
-    taken = claiming.claim_member(sweep, member, runs, since=time.time())
-    assert isinstance(taken, claiming.Skipped) and taken.reason is claiming.SkipReason.COMPLETED
+    taken = members.claim_member(sweep, member, runs, since=time.time())
+    assert isinstance(taken, members.Skipped) and taken.reason is members.SkipReason.COMPLETED
     assert taken.run.id == "20240101-000000-done"
-    again = claims.take_claim(runs, studies.member_key(member), sweep="s", member="x")
+    again = claims.take_claim(runs, sweeps.member_key(member), sweep="s", member="x")
     assert isinstance(again, claims.MemberClaim)  # released: free to take
     again.release()
 
@@ -125,8 +124,8 @@ def test_a_crashed_run_with_a_checkpoint_resumes_one_without_starts_fresh(sweep,
     (interrupted / "last.pt").write_bytes(b"checkpoint")
     decided = []
     for member in sweep.members:
-        taken = claiming.claim_member(sweep, member, runs, since=time.time())
-        assert isinstance(taken, claiming.Claimed)
+        taken = members.claim_member(sweep, member, runs, since=time.time())
+        assert isinstance(taken, members.Claimed)
         decided.append(taken.resume.id if taken.resume else None)
         taken.claim.release()
     assert decided == ["20240101-000000-a", None, "20240101-000000-c"]
@@ -138,11 +137,11 @@ def test_a_failure_during_this_invocation_is_final_an_older_one_reruns(sweep, tm
     first, second = sweep.members[:2]
     write_run(runs, "20240101-000000-old", first, {"status": "failed", "ended_at": since - 60})
     write_run(runs, "20240101-000000-new", second, {"status": "failed", "ended_at": since + 1})
-    old = claiming.claim_member(sweep, first, runs, since=since)
-    assert isinstance(old, claiming.Claimed) and old.resume is None  # failed: from scratch
+    old = members.claim_member(sweep, first, runs, since=since)
+    assert isinstance(old, members.Claimed) and old.resume is None  # failed: from scratch
     old.claim.release()
-    new = claiming.claim_member(sweep, second, runs, since=since)
-    assert isinstance(new, claiming.Skipped) and new.reason is claiming.SkipReason.FAILED_NOW
+    new = members.claim_member(sweep, second, runs, since=since)
+    assert isinstance(new, members.Skipped) and new.reason is members.SkipReason.FAILED_NOW
 
 
 def remote_owner(folder: Path, silent_s: float) -> None:
@@ -157,7 +156,7 @@ def test_another_hosts_claim_is_taken_only_once_its_owner_json_goes_silent(sweep
     """flock may be local to each machine on a network mount: the side file of a claim from
     another host is judged before it is taken over, by when it was last rewritten."""
     runs = tmp_path / "runs"
-    key = studies.member_key(sweep.members[0])
+    key = sweeps.member_key(sweep.members[0])
     folder = claims.claim_folder(runs, key)
     folder.mkdir(parents=True)
     remote_owner(folder, silent_s=0.0)
@@ -172,7 +171,7 @@ def test_another_hosts_claim_is_taken_only_once_its_owner_json_goes_silent(sweep
 
 def test_a_killed_holders_claim_is_free_at_once(sweep, tmp_path):
     runs = tmp_path / "runs"
-    key = studies.member_key(sweep.members[2])
+    key = sweeps.member_key(sweep.members[2])
     child = hold_in_child(runs, key)
     os.kill(child.pid, signal.SIGKILL)
     child.wait()

@@ -14,23 +14,22 @@ import pytest
 
 from tui_trainer.data.decode import decode_all
 from tui_trainer.errors import UserError
-from tui_trainer.studies import parallel
-from tui_trainer.studies import pool as pooling
-from tui_trainer.studies import sweeps as studies
-from tui_trainer.studies.parallel import ChildOptions, ChildState, Slot, plan_slots
+from tui_trainer.studies import decode_cache, parallel, sweep_file
+from tui_trainer.studies.parallel import ChildOptions, ChildState
+from tui_trainer.studies.slots import Slot, parse_gpus, plan_slots
 
 TINY_PRESET = 'model = "resnet18"\nimage_size = 32\nresize = 36\nepochs = 1\nlr = 0.01\n'
 SWEEP = 'base = "tiny"\n[grid]\nlr = [0.1, 0.2, 0.3]\nresize = [36, 40]\n'
 
 
 @pytest.fixture
-def sweep(tmp_path, monkeypatch) -> studies.Sweep:
+def sweep(tmp_path, monkeypatch) -> sweep_file.Sweep:
     folder = tmp_path / "presets"
     folder.mkdir()
     (folder / "tiny.toml").write_text(TINY_PRESET)
     (folder / "tiny-six.toml").write_text(SWEEP)
     monkeypatch.setenv("TUI_TRAINER_PRESETS", str(folder))
-    return studies.load_sweep("tiny-six")
+    return sweep_file.load_sweep("tiny-six")
 
 
 def test_on_the_cpu_the_cores_are_split_between_the_children():
@@ -98,9 +97,9 @@ def test_bad_slot_options_are_refused(parallel_, gpus, count, device, message):
     ],
 )
 def test_bad_gpu_lists_are_refused(text, message):
-    assert parallel.parse_gpus("0, 2") == [0, 2]
+    assert parse_gpus("0, 2") == [0, 2]
     with pytest.raises(UserError, match=message):
-        parallel.parse_gpus(text)
+        parse_gpus(text)
 
 
 def test_each_child_runs_its_member_with_the_parents_options(tmp_path, monkeypatch):
@@ -143,10 +142,10 @@ def test_a_childs_environment_names_its_gpu_and_its_parent():
 def test_one_decode_per_image_list_and_size_then_the_children_find_it_cached(
     sweep, tiny_data, monkeypatch
 ):
-    jobs = pooling.decode_jobs(sweep.members, tiny_data)
+    jobs = decode_cache.decode_jobs(sweep.members, tiny_data)
     assert sorted((j.resize, j.size, len(j.members)) for j in jobs) == [(36, 32, 3), (40, 32, 3)]
     seen = []
-    pooling.fill_decode_cache(jobs, lambda job, done: seen.append((job.resize, done)))
+    decode_cache.fill_decode_cache(jobs, lambda job, done: seen.append((job.resize, done)))
     assert sorted(seen) == [(36, False), (36, True), (40, False), (40, True)]
     for job in jobs:
         assert decode_all(list(job.paths), job.resize, job.size).from_cache
@@ -158,8 +157,9 @@ def test_a_stop_during_the_decode_caches_nothing(sweep, tiny_data):
 
     stop = threading.Event()
     stop.set()
+    jobs = decode_cache.decode_jobs(sweep.members, tiny_data)
     with pytest.raises(Stopped):
-        pooling.fill_decode_cache(pooling.decode_jobs(sweep.members, tiny_data), stop=stop)
+        decode_cache.fill_decode_cache(jobs, stop=stop)
     assert cache_entries() == []
 
 
@@ -182,7 +182,7 @@ def test_the_pool_keeps_n_children_busy_in_order_and_starts_each_once(sweep, tmp
     slots = plan_slots(2, None, device_count=0, cores=2)
     todo = sweep.members[1:]  # member 1 done elsewhere, say
     snapshots = []
-    pool = pooling.SweepPool(sweep, todo, slots, options, spawn=spawn)
+    pool = parallel.SweepPool(sweep, todo, slots, options, spawn=spawn)
     stopped = pool.run(snapshots.append, threading.Event(), threading.Event())
     assert not stopped
     assert started == [2, 3, 4, 5, 6]
@@ -220,7 +220,7 @@ def test_a_stop_starts_no_new_child_and_signals_the_live_ones_once(sweep, tmp_pa
             stop.set()
 
     options = ChildOptions(tmp_path, tmp_path / "runs")
-    pool = pooling.SweepPool(sweep, sweep.members, plan_slots(2, None, device_count=0, cores=2),
+    pool = parallel.SweepPool(sweep, sweep.members, plan_slots(2, None, device_count=0, cores=2),
                              options, spawn=spawn)  # fmt: skip
     assert pool.run(watch, stop, threading.Event())
     assert len(procs) == 2  # nothing started after the stop
@@ -233,7 +233,7 @@ def test_a_stop_starts_no_new_child_and_signals_the_live_ones_once(sweep, tmp_pa
 def test_a_second_stop_is_the_childrens_hard_stop_then_sigkill(sweep, tmp_path, monkeypatch):
     """Stand-in children that count SIGINTs and never exit on them: the stop sends one, the
     abort a second, and SIGKILL follows once the grace (shortened here) has passed."""
-    monkeypatch.setattr(pooling, "KILL_AFTER", 0.5)
+    monkeypatch.setattr(parallel, "KILL_AFTER", 0.5)
     script = (
         "import signal, time\n"
         "signal.signal(signal.SIGINT, lambda *a: print('sigint', flush=True))\n"
@@ -260,7 +260,7 @@ def test_a_second_stop_is_the_childrens_hard_stop_then_sigkill(sweep, tmp_path, 
 
     options = ChildOptions(tmp_path, tmp_path / "runs")
     slots = plan_slots(2, None, device_count=0, cores=2)
-    pool = pooling.SweepPool(sweep, sweep.members, slots, options, spawn=spawn)
+    pool = parallel.SweepPool(sweep, sweep.members, slots, options, spawn=spawn)
     assert pool.run(watch, stop, abort)
     assert [p.returncode for p, _ in procs] == [-9, -9]  # SIGKILL
     assert [log.read_text().count("sigint") for _, log in procs] == [2, 2]

@@ -15,8 +15,7 @@ from tui_trainer.files import write_json_atomic
 from tui_trainer.runs import status
 from tui_trainer.runs.resume import check_resumable
 from tui_trainer.runs.store import Run
-from tui_trainer.studies import members as claiming
-from tui_trainer.studies import sweeps as studies
+from tui_trainer.studies import members, sweep_file, sweeps
 from tui_trainer.studies.members import SkipReason
 
 TINY_PRESET = 'model = "resnet18"\nimage_size = 32\nresize = 36\nepochs = 1\nlr = 0.01\n'
@@ -31,7 +30,7 @@ def test_every_status_has_one_row_and_a_label():
 def test_the_derived_sets_are_those_the_sweeps_and_the_console_used():
     assert status.RESUMABLE == {"interrupted", "crashed", "failed", "stale"}
     assert set(status.RERUN_STATUSES) == {"pending", "failed", "interrupted", "crashed", "stale"}
-    assert studies.RERUN_STATUSES == status.RERUN_STATUSES and studies.PENDING == status.PENDING
+    assert sweeps.RERUN_STATUSES == status.RERUN_STATUSES and sweeps.PENDING == status.PENDING
     assert set(status.UNSETTLED) == {"pending", "interrupted"}
     assert status.resumable_names() == "interrupted, crashed, stale or failed"
 
@@ -48,12 +47,12 @@ def test_resumable_is_what_run_resume_accepts(state, tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def member(tmp_path) -> tuple[studies.Sweep, studies.SweepMember]:
+def member(tmp_path) -> tuple[sweep_file.Sweep, sweep_file.SweepMember]:
     folder = tmp_path / "presets"
     folder.mkdir()
     (folder / "tiny.toml").write_text(TINY_PRESET)
     (folder / "s.toml").write_text('base = "tiny"\n[grid]\nlr = [0.1]\n')
-    sweep = studies.load_sweep("s", directory=folder)
+    sweep = sweep_file.load_sweep("s", directory=folder)
     return sweep, sweep.members[0]
 
 
@@ -94,10 +93,10 @@ def test_a_sweep_decides_each_member_by_its_state(
     runs = tmp_path / "runs"
     ended_at = SINCE + 1 if ended_now else SINCE - 60
     run = None if state == status.PENDING else _run(runs, {"ended_at": ended_at}, last_pt)
-    found = studies.MemberState(m, state, run)
-    monkeypatch.setattr(claiming, "member_state", lambda member, runs_dir: found)
-    taken = claiming.claim_member(sweep, m, runs, since=SINCE)
-    if isinstance(taken, claiming.Skipped):
+    found = sweeps.MemberState(m, state, run)
+    monkeypatch.setattr(members, "member_state", lambda member, runs_dir: found)
+    taken = members.claim_member(sweep, m, runs, since=SINCE)
+    if isinstance(taken, members.Skipped):
         assert taken.reason is expected
         return
     taken.claim.release()

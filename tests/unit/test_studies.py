@@ -7,8 +7,7 @@ import pytest
 from tui_trainer.config import RunConfig, list_presets, load_preset
 from tui_trainer.errors import ConfigError
 from tui_trainer.runs.store import create_run
-from tui_trainer.studies import report
-from tui_trainer.studies import sweeps as studies
+from tui_trainer.studies import report, sweep_file, sweeps
 
 TINY_PRESET = 'model = "resnet18"\nimage_size = 32\nresize = 36\nepochs = 1\nlr = 0.01\n'
 
@@ -27,7 +26,7 @@ def test_a_list_of_runs_gives_one_member_each(tmp_path):
         tmp_path,
         s='base = "tiny"\n[[runs]]\nname = "a"\nlr = 0.1\n[[runs]]\npreset = "other"\nepochs = 2\n',
     )
-    sweep = studies.load_sweep("s", directory=d)
+    sweep = sweep_file.load_sweep("s", directory=d)
     assert [m.name for m in sweep.members] == ["a", "other-epochs=2"]
     a, b = sweep.members
     assert (a.preset, a.overrides, a.config.lr, a.config.model) == (
@@ -42,7 +41,7 @@ def test_a_list_of_runs_gives_one_member_each(tmp_path):
 def test_a_grid_crosses_every_value_with_each_run(tmp_path):
     text = 'base = "tiny"\n[[runs]]\nname = "x"\n[[runs]]\nname = "y"\nseed = 7\n'
     text += "[grid]\nlr = [0.01, 0.1]\nepochs = [1, 2]\n"
-    sweep = studies.load_sweep("g", directory=write_presets(tmp_path, g=text))
+    sweep = sweep_file.load_sweep("g", directory=write_presets(tmp_path, g=text))
     assert len(sweep.members) == 8
     assert sweep.members[0].name == "x-lr=0.01-epochs=1"
     assert sweep.members[-1].name == "y-lr=0.1-epochs=2"
@@ -57,7 +56,7 @@ def test_a_grid_crosses_every_value_with_each_run(tmp_path):
 
 def test_a_grid_alone_varies_the_base(tmp_path):
     d = write_presets(tmp_path, g='base = "tiny"\n[grid]\nlr = [0.5, 0.25]\n')
-    assert [m.name for m in studies.load_sweep("g", directory=d).members] == [
+    assert [m.name for m in sweep_file.load_sweep("g", directory=d).members] == [
         "tiny-lr=0.5",
         "tiny-lr=0.25",
     ]
@@ -67,10 +66,10 @@ def test_identical_configs_run_once_and_overrides_reach_every_member(tmp_path):
     text = 'base = "tiny"\n[[runs]]\nname = "a"\nlr = 0.05\n[[runs]]\nname = "b"\nlr = 0.05\n'
     text += '[[runs]]\nname = "c"\nlr = 0.2\n'
     d = write_presets(tmp_path, s=text)
-    sweep = studies.load_sweep("s", directory=d)
+    sweep = sweep_file.load_sweep("s", directory=d)
     assert [m.name for m in sweep.members] == ["a", "c"] and sweep.dropped == ["b = a"]
     # an override shared by all can make members identical too: the names say so
-    forced = studies.load_sweep("s", {"lr": "0.3", "classes": "2"}, directory=d)
+    forced = sweep_file.load_sweep("s", {"lr": "0.3", "classes": "2"}, directory=d)
     assert [m.name for m in forced.members] == ["a-lr=0.3-classes=2"]
     first = "a-lr=0.3-classes=2"
     assert forced.dropped == [f"b-lr=0.3-classes=2 = {first}", f"c-lr=0.3-classes=2 = {first}"]
@@ -81,13 +80,13 @@ def test_member_names_end_with_the_overrides_that_change_them(tmp_path):
     text = 'base = "tiny"\n[[runs]]\nname = "e1"\nepochs = 1\n[[runs]]\nname = "e3"\nepochs = 3\n'
     text += '[[runs]]\nname = "lr"\nlr = 0.2\nepochs = 3\n'
     d = write_presets(tmp_path, s=text)
-    sweep = studies.load_sweep("s", {"device": "cpu", "epochs": "3"}, directory=d)
+    sweep = sweep_file.load_sweep("s", {"device": "cpu", "epochs": "3"}, directory=d)
     # e1 changes, e3 and lr do not; device (where it runs) names none; e3 is now e1
     assert [m.name for m in sweep.members] == ["e1-epochs=3", "lr"]
     assert sweep.dropped == ["e3 = e1-epochs=3"]
     assert sweep.members[0].config.epochs == 3 and sweep.members[0].overrides["epochs"] == "3"
     assert [m.cell for m in sweep.members] == [m.name for m in sweep.members]
-    seeded = studies.load_sweep("s", {"epochs": "2"}, directory=d, seeds=(42, 0))
+    seeded = sweep_file.load_sweep("s", {"epochs": "2"}, directory=d, seeds=(42, 0))
     assert [m.name for m in seeded.members][:2] == ["e1-epochs=2", "e1-epochs=2-seed0"]
 
 
@@ -95,17 +94,17 @@ def test_a_bad_override_is_blamed_on_where_it_was_typed(tmp_path):
     d = write_presets(tmp_path, s='base = "tiny"\n[[runs]]\nname = "a"\nlr = 0.1\n')
     for bad, says in (({"epoch": "2"}, "unknown config key 'epoch'"), ({"epochs": "two"}, "two")):
         with pytest.raises(ConfigError) as cli:
-            studies.load_sweep("s", bad, directory=d)
+            sweep_file.load_sweep("s", bad, directory=d)
         assert str(cli.value).startswith("--set: ") and says in str(cli.value)
         assert ".toml" not in str(cli.value) and "member" not in str(cli.value)
         with pytest.raises(ConfigError, match="^override field: "):
-            studies.load_sweep("s", bad, directory=d, source="override field")
+            sweep_file.load_sweep("s", bad, directory=d, source="override field")
     # wrong only with a member's own values: the override and the member are both named
     d2 = write_presets(tmp_path / "2", s='base = "tiny"\n[[runs]]\nname = "big"\nresize = 80\n')
     with pytest.raises(
         ConfigError, match="^--set, on member big: resize=80 must be >= image_size=96"
     ):
-        studies.load_sweep("s", {"image_size": "96"}, directory=d2)
+        sweep_file.load_sweep("s", {"image_size": "96"}, directory=d2)
 
 
 def test_include_puts_the_other_sweeps_members_first(tmp_path):
@@ -114,7 +113,7 @@ def test_include_puts_the_other_sweeps_members_first(tmp_path):
         inner='base = "tiny"\n[grid]\nlr = [0.1, 0.2]\n',
         outer='base = "other"\ninclude = ["inner"]\n[[runs]]\nname = "last"\n',
     )
-    sweep = studies.load_sweep("outer", directory=d)
+    sweep = sweep_file.load_sweep("outer", directory=d)
     assert [(m.name, m.preset) for m in sweep.members] == [
         ("tiny-lr=0.1", "tiny"),
         ("tiny-lr=0.2", "tiny"),
@@ -139,16 +138,16 @@ def test_include_puts_the_other_sweeps_members_first(tmp_path):
 def test_bad_sweep_files_fail_with_one_line_naming_the_problem(tmp_path, text, message):
     d = write_presets(tmp_path, s=text)
     with pytest.raises(ConfigError) as info:
-        studies.load_sweep("s", directory=d)
+        sweep_file.load_sweep("s", directory=d)
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
 def test_unknown_sweep_and_preset_names_say_what_to_do(tmp_path):
     d = write_presets(tmp_path, s='base = "tiny"\n')
     with pytest.raises(ConfigError, match=r"unknown sweep 'x': choose one of s \(see"):
-        studies.load_sweep("x", directory=d)
+        sweep_file.load_sweep("x", directory=d)
     with pytest.raises(ConfigError, match="tiny is a preset, not a sweep: run it with"):
-        studies.load_sweep("tiny", directory=d)
+        sweep_file.load_sweep("tiny", directory=d)
     with pytest.raises(ConfigError, match="s is a sweep, not a preset: run it with"):
         load_preset("s", d)
 
@@ -160,7 +159,7 @@ def _fake_run(runs_dir: Path, config: RunConfig, summary: dict) -> None:
 
 def test_member_states_follow_the_runs_folder(tmp_path):
     d = write_presets(tmp_path / "presets", s='base = "tiny"\n[grid]\nlr = [0.1, 0.2, 0.3, 0.4]\n')
-    sweep = studies.load_sweep("s", directory=d)
+    sweep = sweep_file.load_sweep("s", directory=d)
     runs = tmp_path / "runs"
     a, b, c, _ = (m.config for m in sweep.members)
     _fake_run(runs, a, {"status": "failed"})
@@ -168,20 +167,20 @@ def test_member_states_follow_the_runs_folder(tmp_path):
     _fake_run(runs, b, {"status": "running"})  # no pid: its process is gone
     _fake_run(runs, c, {"status": "diverged"})
     _fake_run(runs, c.with_overrides({"seed": 1}), {"status": "completed"})  # another config
-    states = studies.member_states(sweep, runs)
+    states = sweeps.member_states(sweep, runs)
     assert [s.status for s in states] == ["completed", "crashed", "diverged", "pending"]
     assert states[0].run is not None and states[3].run is None
     # crashed and never-run members run again; completed and diverged ones do not
-    assert [m.name for m in studies.pending_members(states)] == ["tiny-lr=0.2", "tiny-lr=0.4"]
-    assert studies.sweep_exit_code(states, interrupted=False) == 1
-    assert studies.sweep_exit_code(states, interrupted=True) == 130
+    assert [m.name for m in sweeps.pending_members(states)] == ["tiny-lr=0.2", "tiny-lr=0.4"]
+    assert sweeps.sweep_exit_code(states, interrupted=False) == 1
+    assert sweeps.sweep_exit_code(states, interrupted=True) == 130
 
 
 def test_shipped_sweeps_are_not_presets_and_cover_the_report():
     assert not {"scratch-lr-sweep", "finetune-lr-sweep", "report-study"} & {
         p.name for p in list_presets()
     }
-    scratch = studies.load_sweep("scratch-lr-sweep")
+    scratch = sweep_file.load_sweep("scratch-lr-sweep")
     assert [
         (m.config.lr, m.config.epochs, m.config.step_size, m.config.gamma) for m in scratch.members
     ] == [
@@ -192,8 +191,8 @@ def test_shipped_sweeps_are_not_presets_and_cover_the_report():
         (0.1, 30, 5, 0.5),
         (0.05, 40, 20, 0.1),
     ]
-    assert len(studies.load_sweep("finetune-lr-sweep").members) == 3
-    study = studies.load_sweep("report-study")
+    assert len(sweep_file.load_sweep("finetune-lr-sweep").members) == 3
+    study = sweep_file.load_sweep("report-study")
     assert len(study.members) == 18
     assert study.dropped == ["finetune = finetune-lr0.005-e20-s10-g0.1"]
     # every cell of the report's tables is filled by exactly one member of the study
@@ -210,7 +209,7 @@ def test_shipped_sweeps_are_not_presets_and_cover_the_report():
 def test_seeds_repeat_each_member_and_the_own_seed_keeps_its_name(tmp_path):
     text = 'base = "tiny"\nseeds = [42, 0, 1]\n[[runs]]\nname = "a"\nlr = 0.1\n'
     text += '[[runs]]\nname = "b"\nlr = 0.2\n'
-    sweep = studies.load_sweep("s", directory=write_presets(tmp_path, s=text))
+    sweep = sweep_file.load_sweep("s", directory=write_presets(tmp_path, s=text))
     assert [m.name for m in sweep.members] == [
         "a",
         "a-seed0",
@@ -234,27 +233,27 @@ def test_the_seeds_flag_wins_over_the_file_and_reaches_included_sweeps(tmp_path)
         "lr = 1\n",
     )
     # the file's seeds apply to its own members; the included sweep keeps its own (none)
-    assert [m.name for m in studies.load_sweep("outer", directory=d).members] == [
+    assert [m.name for m in sweep_file.load_sweep("outer", directory=d).members] == [
         "in",
         "out-seed5",
         "out-seed6",
     ]
-    forced = studies.load_sweep("outer", directory=d, seeds=studies.first_seeds(2))
+    forced = sweep_file.load_sweep("outer", directory=d, seeds=sweep_file.first_seeds(2))
     assert [m.name for m in forced.members] == ["in", "in-seed0", "out", "out-seed0"]
     assert forced.seeds == (42, 0)
 
 
 def test_first_seeds_start_with_the_default_seed():
-    assert studies.first_seeds(1) == (42,)
-    assert studies.first_seeds(4) == (42, 0, 1, 2)
-    assert len(set(studies.first_seeds(60))) == 60
+    assert sweep_file.first_seeds(1) == (42,)
+    assert sweep_file.first_seeds(4) == (42, 0, 1, 2)
+    assert len(set(sweep_file.first_seeds(60))) == 60
     with pytest.raises(ConfigError, match="--seeds 0: give at least 1"):
-        studies.first_seeds(0)
+        sweep_file.first_seeds(0)
 
 
 def test_a_grid_over_seed_stays_separate_members(tmp_path):
     d = write_presets(tmp_path, g='base = "tiny"\n[grid]\nseed = [1, 2]\n')
-    sweep = studies.load_sweep("g", directory=d)
+    sweep = sweep_file.load_sweep("g", directory=d)
     assert [m.name for m in sweep.members] == ["tiny-seed=1", "tiny-seed=2"]
     assert [m.cell for m in sweep.members] == ["tiny-seed=1", "tiny-seed=2"]
     assert sweep.seeds == ()
@@ -275,24 +274,24 @@ def test_a_grid_over_seed_stays_separate_members(tmp_path):
 def test_bad_seeds_fail_with_one_line(tmp_path, text, overrides, message):
     d = write_presets(tmp_path, s=text)
     with pytest.raises(ConfigError) as info:
-        studies.load_sweep("s", overrides, directory=d)
+        sweep_file.load_sweep("s", overrides, directory=d)
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
 def test_seed_members_resume_one_by_one(tmp_path):
     d = write_presets(tmp_path / "presets", s='base = "tiny"\nseeds = [42, 0, 1]\n')
-    sweep = studies.load_sweep("s", directory=d)
+    sweep = sweep_file.load_sweep("s", directory=d)
     runs = tmp_path / "runs"
     # a run made before the sweep had seeds, with the default seed: the first seed is done
     _fake_run(runs, load_preset("tiny", d).config, {"status": "completed"})
     _fake_run(runs, sweep.members[1].config, {"status": "failed"})
-    states = studies.member_states(sweep, runs)
+    states = sweeps.member_states(sweep, runs)
     assert [s.status for s in states] == ["completed", "failed", "pending"]
-    assert [m.name for m in studies.pending_members(states)] == ["tiny-seed0", "tiny-seed1"]
+    assert [m.name for m in sweeps.pending_members(states)] == ["tiny-seed0", "tiny-seed1"]
 
 
 def test_the_shipped_seed_sweep_repeats_the_scratch_row():
-    sweep = studies.load_sweep("scratch-seeds")
+    sweep = sweep_file.load_sweep("scratch-seeds")
     scratch = load_preset("scratch").config
     assert [m.config.seed for m in sweep.members] == [42, 0, 1]
     assert sweep.members[0].config == scratch

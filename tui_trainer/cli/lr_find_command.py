@@ -16,13 +16,13 @@ from tui_trainer.data.layout import resolve_data_dir
 from tui_trainer.errors import Stopped, UserError
 from tui_trainer.events import Log
 from tui_trainer.runs.store import default_runs_dir, ensure_writable
-from tui_trainer.train import lr_curve as L
+from tui_trainer.train import lr_curve
 
 StartOpt = Annotated[float, typer.Option("--start", help="First LR of the range.")]
 EndOpt = Annotated[float, typer.Option("--end", help="Last LR of the range.")]
 StepsOpt = Annotated[int, typer.Option("--steps", help="Batches (one LR each), at most.")]
 RuleOpt = Annotated[
-    L.SuggestRule,
+    lr_curve.SuggestRule,
     typer.Option("--rule", help="How the suggestion is read off the smoothed curve."),
 ]
 PROGRESS_EVERY = 10  # steps between progress lines
@@ -38,11 +38,11 @@ def lr_find(
     start: StartOpt = 1e-6,
     end: EndOpt = 1.0,
     steps: StepsOpt = 100,
-    rule: RuleOpt = L.LrFindOptions.rule,
+    rule: RuleOpt = lr_curve.LrFindOptions.rule,
 ) -> None:
     """LR range test of a preset: raise the LR exponentially over a few batches, plot the
     smoothed loss, suggest an LR. Changes no run's weights."""
-    options = L.LrFindOptions(start, end, steps, rule)
+    options = lr_curve.LrFindOptions(start, end, steps, rule)
     if preset is None:
         raise UserError("missing PRESET: name one (see `tui-trainer presets`)")
     overrides: dict[str, str] = C.parse_set_options(set_ or [])
@@ -61,28 +61,28 @@ def lr_find(
         except Stopped:
             err.print("stopped: nothing was saved")
             raise typer.Exit(130) from None
-    path = L.save_result(result, runs, loaded.name)
+    path = lr_curve.save_result(result, runs, loaded.name)
     typer.echo(plot_text(result))
     stopped = "stopped early: the loss diverged" if result.stopped_early else "full range"
     typer.echo(f"{result.steps_run} steps ({stopped}); curve saved to {path}")
     typer.echo(f"rule: {result.rule}")
-    typer.echo(f"suggested lr: {L.format_lr(result.suggestion)}")
+    typer.echo(f"suggested lr: {lr_curve.format_lr(result.suggestion)}")
 
 
 def _progress(event: object) -> None:
     if isinstance(event, Log):
         if not event.message.startswith("decoded ") or event.message.endswith("images"):
             err.print(event.message, markup=False, highlight=False)
-    elif isinstance(event, L.LrFindStep) and event.step % PROGRESS_EVERY == 0:
+    elif isinstance(event, lr_curve.LrFindStep) and event.step % PROGRESS_EVERY == 0:
         err.print(
-            f"step {event.step}/{event.steps}  lr {L.format_lr(event.lr)}  "
+            f"step {event.step}/{event.steps}  lr {lr_curve.format_lr(event.lr)}  "
             f"loss {event.smoothed:.4f}",
             markup=False,
             highlight=False,
         )
 
 
-def plot_text(result: L.LrFindResult, width: int | None = None, height: int = 20) -> str:
+def plot_text(result: lr_curve.LrFindResult, width: int | None = None, height: int = 20) -> str:
     """The smoothed loss against LR on a log x axis, the suggestion marked, as plain text."""
     import plotext as plt
 
@@ -90,6 +90,6 @@ def plot_text(result: L.LrFindResult, width: int | None = None, height: int = 20
     columns = width or (out.width if out.is_terminal else 100)  # the console's width, sized once
     plt.plotsize(min(columns, 120), height)
     plt.theme("clear")  # plain text: no colour codes in a file or a pipe
-    L.plot_curve(plt, result.lrs, result.smoothed, result.suggestion)
+    lr_curve.plot_curve(plt, result.lrs, result.smoothed, result.suggestion)
     plt.ylabel("smoothed loss")
     return plt.uncolorize(plt.build())  # the clear theme still ends each line with a reset

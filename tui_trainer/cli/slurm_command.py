@@ -17,8 +17,7 @@ from tui_trainer.cli.common import out
 from tui_trainer.errors import UserError
 from tui_trainer.files import write_text_atomic
 from tui_trainer.runs.status import RERUN_STATUSES
-from tui_trainer.studies import slurm
-from tui_trainer.studies import sweeps as studies
+from tui_trainer.studies import slurm, sweep_file, sweeps
 
 SlurmOpt = Annotated[
     bool,
@@ -97,8 +96,8 @@ def repeated_options(set_: list[str] | None, seeds: int | None, device: str | No
 
 
 def write_script(
-    plan: studies.Sweep,
-    states: list[studies.MemberState],
+    plan: sweep_file.Sweep,
+    states: list[sweeps.MemberState],
     opts: SlurmOptions,
     *,
     runs_dir: Path,

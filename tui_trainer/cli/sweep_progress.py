@@ -1,4 +1,4 @@
-"""`sweep NAME --parallel N`: the signals and the view of the pool (studies/pool.py).
+"""`sweep NAME --parallel N`: the signals and the view of the pool (studies/parallel.py).
 
 On a terminal a Rich Live table (member, state, epoch, val acc, pid and slot, log), redrawn from
 each snapshot, its last frame left on screen; piped, one line per member whenever its state or
@@ -23,24 +23,24 @@ from tui_trainer.errors import Stopped
 from tui_trainer.events import RunStatus
 from tui_trainer.runs.display import format_number
 from tui_trainer.signals import STOP_SIGNALS, handling
-from tui_trainer.studies import pool as pooling
-from tui_trainer.studies import sweeps as studies
+from tui_trainer.studies import decode_cache, sweep_file, sweeps
 from tui_trainer.studies.parallel import (
     ChildOptions,
     ChildState,
     MemberProgress,
     PoolSnapshot,
-    Slot,
     StopLevel,
+    SweepPool,
 )
+from tui_trainer.studies.slots import Slot
 
 COLUMNS = ("#", "member", "state", "epoch", "val_acc", "where", "log")
 CLEAN_EXITS = (0, 3, 130)  # completed, trained elsewhere, interrupted: the state says it
 
 
 def run_parallel(
-    plan: studies.Sweep,
-    todo: list[studies.SweepMember],
+    plan: sweep_file.Sweep,
+    todo: list[sweep_file.SweepMember],
     slots: list[Slot],
     options: ChildOptions,
 ) -> int:
@@ -50,21 +50,21 @@ def run_parallel(
     stop, abort = threading.Event(), threading.Event()
     with _stop_signals(stop, abort):
         try:
-            jobs = pooling.decode_jobs(todo, options.data_dir)
-            pooling.fill_decode_cache(jobs, _say_decode, stop)
+            jobs = decode_cache.decode_jobs(todo, options.data_dir)
+            decode_cache.fill_decode_cache(jobs, _say_decode, stop)
         except Stopped:
             err.print(f"stopped before any member started: rerun `tui-trainer sweep {plan.name}`")
             return 130
-        pool = pooling.SweepPool(plan, todo, slots, options)
+        pool = SweepPool(plan, todo, slots, options)
         interrupted = _run_with_view(pool, len(plan.members), stop, abort)
-    states = studies.member_states(plan, options.runs_dir)
-    code = studies.sweep_exit_code(states, interrupted)
+    states = sweeps.member_states(plan, options.runs_dir)
+    code = sweeps.sweep_exit_code(states, interrupted)
     if interrupted:
         err.print(f"interrupted: continue the sweep with `tui-trainer sweep {plan.name}`")
     return code
 
 
-def _say_decode(job: pooling.DecodeJob, done: bool) -> None:
+def _say_decode(job: decode_cache.DecodeJob, done: bool) -> None:
     if not done:
         out.print(
             f"decoding {len(job.paths)} images at {job.size}px once for "
@@ -111,8 +111,8 @@ def state_text(row: MemberProgress) -> str:
     if row.child is ChildState.NOT_STARTED:
         return "not started"
     if row.child is ChildState.RUNNING:
-        return "starting" if row.status == studies.PENDING else row.status
-    if row.exit_code not in CLEAN_EXITS or row.status == studies.PENDING:
+        return "starting" if row.status == sweeps.PENDING else row.status
+    if row.exit_code not in CLEAN_EXITS or row.status == sweeps.PENDING:
         return f"{row.status} (exit {row.exit_code}: see its log)"
     if row.status == RunStatus.RUNNING:  # its child found it claimed by another process
         return "running elsewhere"

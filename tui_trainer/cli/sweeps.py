@@ -17,8 +17,7 @@ from typing import Annotated
 import typer
 
 from tui_trainer import config as C
-from tui_trainer.cli import slurm_command as S
-from tui_trainer.cli import sweep_progress
+from tui_trainer.cli import slurm_command, sweep_progress
 from tui_trainer.cli.common import DataOpt, DeviceOpt, RunsOpt, err, out, user_errors
 from tui_trainer.cli.listen import exit_code, follow, stopping
 from tui_trainer.cli.tables import Col, print_fitted
@@ -28,9 +27,11 @@ from tui_trainer.events import RunStatus
 from tui_trainer.runs.display import format_number
 from tui_trainer.runs.status import exit_code_for
 from tui_trainer.runs.store import default_runs_dir, ensure_writable
-from tui_trainer.studies import members as claiming
-from tui_trainer.studies import parallel as parallel_
-from tui_trainer.studies import sweeps as studies
+from tui_trainer.studies import members
+from tui_trainer.studies.parallel import ChildOptions, check_logs, stop_with_parent
+from tui_trainer.studies.slots import parse_gpus, plan_slots
+from tui_trainer.studies.sweep_file import Sweep, SweepMember, first_seeds, list_sweeps, load_sweep
+from tui_trainer.studies.sweeps import member_states, pending_members, sweep_exit_code
 from tui_trainer.train.footprint import estimate_footprint
 from tui_trainer.train.host import cpu_threads
 
@@ -88,7 +89,7 @@ MEMBER_COLUMNS = (
 @user_errors
 def sweeps() -> None:
     """List the sweeps: studies of several runs, started with `tui-trainer sweep NAME`."""
-    rows = [[s.name, s.base, str(len(s.members)), s.description] for s in studies.list_sweeps()]
+    rows = [[s.name, s.base, str(len(s.members)), s.description] for s in list_sweeps()]
     print_fitted(out, SWEEP_COLUMNS, rows)
 
 
@@ -109,7 +110,7 @@ def _print_sweep_states(states, only: int | None = None) -> None:
     print_fitted(out, MEMBER_COLUMNS, rows)
 
 
-def _check_member(plan: studies.Sweep, member: int | None) -> None:
+def _check_member(plan: Sweep, member: int | None) -> None:
     if member is not None and not 1 <= member <= len(plan.members):
         raise UserError(
             f"--member {member}: sweep {plan.name} has members 1 to {len(plan.members)} "
@@ -136,14 +137,14 @@ def sweep(
         ),
     ] = None,
     member: MemberOpt = None,
-    slurm: S.SlurmOpt = False,
-    partition: S.PartitionOpt = None,
-    time_limit: S.TimeOpt = None,
-    gpus_per_task: S.GpusOpt = None,
-    cpus_per_task: S.CpusOpt = None,
-    mem: S.MemOpt = None,
-    max_running: S.MaxRunningOpt = None,
-    out_file: S.OutOpt = None,
+    slurm: slurm_command.SlurmOpt = False,
+    partition: slurm_command.PartitionOpt = None,
+    time_limit: slurm_command.TimeOpt = None,
+    gpus_per_task: slurm_command.GpusOpt = None,
+    cpus_per_task: slurm_command.CpusOpt = None,
+    mem: slurm_command.MemOpt = None,
+    max_running: slurm_command.MaxRunningOpt = None,
+    out_file: slurm_command.OutOpt = None,
     parallel: ParallelOpt = None,
     gpus: ParallelGpusOpt = None,
     since_option: SinceOpt = None,
@@ -161,7 +162,7 @@ def sweep(
     # a member failed in another process after this is not retried here (nor by the children
     # of a --parallel sweep: they get the parent's start as --since)
     since = time.time() if since_option is None else since_option
-    slurm_opts = S.SlurmOptions(
+    slurm_opts = slurm_command.SlurmOptions(
         slurm, partition, time_limit, gpus_per_task, cpus_per_task, mem, max_running, out_file
     )
     slurm_opts.check(dry_run=dry_run, member=member)
@@ -169,26 +170,26 @@ def sweep(
     overrides: dict[str, str] = C.parse_set_options(set_ or [])
     if device:
         overrides["device"] = device
-    forced = None if seeds is None else studies.first_seeds(seeds)
-    plan = studies.load_sweep(name, overrides, seeds=forced)
+    forced = None if seeds is None else first_seeds(seeds)
+    plan = load_sweep(name, overrides, seeds=forced)
     _check_member(plan, member)
     runs_dir = runs_dir or default_runs_dir()
-    states = studies.member_states(plan, runs_dir)
+    states = member_states(plan, runs_dir)
     data_dir = resolve_data_dir(data)
     if slurm:  # before the runs folder is made: a path no script can hold is refused first
-        S.check_paths(plan.name, runs_dir, data_dir)
+        slurm_command.check_paths(plan.name, runs_dir, data_dir)
     if not dry_run:
         find_layout(data_dir)  # a wrong --data fails here, before any output
         ensure_writable(runs_dir)
     if slurm:
-        options = S.repeated_options(set_, seeds, device)
-        S.write_script(
+        options = slurm_command.repeated_options(set_, seeds, device)
+        slurm_command.write_script(
             plan, states, slurm_opts, runs_dir=runs_dir, data_dir=data_dir, options=options
         )
         return
-    todo = studies.pending_members(states)
+    todo = pending_members(states)
     if slots is not None and not dry_run:  # a planted log: one line, before any other output
-        parallel_.check_logs(runs_dir, plan.name, todo)
+        check_logs(runs_dir, plan.name, todo)
     _print_plan(plan, todo)
     if dry_run:
         _print_sweep_states(states, member)
@@ -198,18 +199,16 @@ def sweep(
     if member is not None:
         _run_one(plan, member, data_dir, runs_dir, since)  # exits with the member's code
     if slots is not None:
-        options = parallel_.ChildOptions(
-            data_dir, runs_dir, tuple(set_ or ()), seeds, device, since=since
-        )
+        options = ChildOptions(data_dir, runs_dir, tuple(set_ or ()), seeds, device, since=since)
         raise typer.Exit(sweep_progress.run_parallel(plan, todo, slots, options))
     hint = f"continue the sweep with `tui-trainer sweep {plan.name}`"
     with stopping(hint) as stop:
         interrupted = _run_members(plan, todo, data_dir, runs_dir, stop, since)
-    states = studies.member_states(plan, runs_dir)
+    states = member_states(plan, runs_dir)
     _print_sweep_states(states)
     if interrupted:
         err.print(hint, markup=False, highlight=False)
-    raise typer.Exit(studies.sweep_exit_code(states, interrupted))
+    raise typer.Exit(sweep_exit_code(states, interrupted))
 
 
 def _parallel_slots(parallel, gpus, *, member, slurm, set_, device):
@@ -223,9 +222,9 @@ def _parallel_slots(parallel, gpus, *, member, slurm, set_, device):
         raise UserError(f"{given} with --slurm: the array runs tasks side by side; drop {given}")
     import torch
 
-    return parallel_.plan_slots(
+    return plan_slots(
         parallel,
-        None if gpus is None else parallel_.parse_gpus(gpus),
+        None if gpus is None else parse_gpus(gpus),
         device_count=torch.cuda.device_count(),
         cores=cpu_threads(0),
         device=device,
@@ -234,7 +233,7 @@ def _parallel_slots(parallel, gpus, *, member, slurm, set_, device):
     )
 
 
-def _print_plan(plan: studies.Sweep, todo: list[studies.SweepMember]) -> None:
+def _print_plan(plan: Sweep, todo: list[SweepMember]) -> None:
     out.print(f"sweep {plan.name}: {len(plan.members)} members, {len(todo)} to run")
     if plan.seeds:
         out.print(f"seeds: {', '.join(map(str, plan.seeds))} (each member once per seed)")
@@ -242,7 +241,7 @@ def _print_plan(plan: studies.Sweep, todo: list[studies.SweepMember]) -> None:
         out.print(f"(same config, run once: {', '.join(plan.dropped)})")
 
 
-def _disk_line(todo: list[studies.SweepMember]) -> str:
+def _disk_line(todo: list[SweepMember]) -> str:
     """What the members still to run leave on disk, and the most one of them holds while it
     trains (from the model's size: train/footprint.py)."""
     if not todo:
@@ -267,8 +266,8 @@ def _run_members(plan, todo, data_dir, runs_dir, stop, since) -> bool:
         if stop.is_set():
             return True
         label = f"{plan.name} {i}/{len(todo)}: {member.name}"
-        taken = claiming.claim_member(plan, member, runs_dir, since=since, stop=stop)
-        if isinstance(taken, claiming.Skipped):
+        taken = members.claim_member(plan, member, runs_dir, since=since, stop=stop)
+        if isinstance(taken, members.Skipped):
             out.print(f"{label}: {taken.describe()}", markup=False, highlight=False)
             continue
         with taken:
@@ -278,7 +277,7 @@ def _run_members(plan, todo, data_dir, runs_dir, stop, since) -> bool:
     return False
 
 
-def _train_claimed(taken: claiming.Claimed, label: str, data_dir, runs_dir, stop):
+def _train_claimed(taken: members.Claimed, label: str, data_dir, runs_dir, stop):
     resuming = f" (resuming run {taken.resume.id})" if taken.resume is not None else ""
     out.print(f"[bold]{label}[/]{resuming}", highlight=False)
     _, ended = follow(
@@ -289,17 +288,17 @@ def _train_claimed(taken: claiming.Claimed, label: str, data_dir, runs_dir, stop
     return ended
 
 
-def _run_one(plan: studies.Sweep, index: int, data_dir, runs_dir, since: float) -> None:
+def _run_one(plan: Sweep, index: int, data_dir, runs_dir, since: float) -> None:
     """`--member K`: train that member unless it is done or another process has it; exits."""
     member = plan.members[index - 1]
     label = f"{plan.name} member {index}/{len(plan.members)}: {member.name}"
     hint = f"continue it with `tui-trainer sweep {plan.name} --member {index}`"
-    with stopping(hint) as stop, parallel_.stop_with_parent(stop) as parent_alive:
+    with stopping(hint) as stop, stop_with_parent(stop) as parent_alive:
         if not parent_alive:  # a --parallel sweep's child whose parent has gone
             out.print(f"{label}: the parallel sweep that started it has ended", markup=False)
             raise typer.Exit(130)
-        taken = claiming.claim_member(plan, member, runs_dir, since=since, stop=stop)
-        if isinstance(taken, claiming.Skipped):
+        taken = members.claim_member(plan, member, runs_dir, since=since, stop=stop)
+        if isinstance(taken, members.Skipped):
             out.print(f"{label}: {taken.describe()}", markup=False, highlight=False)
             raise typer.Exit(_skipped_exit_code(taken.reason))
         with taken:
@@ -307,7 +306,7 @@ def _run_one(plan: studies.Sweep, index: int, data_dir, runs_dir, since: float) 
     raise typer.Exit(exit_code(ended.status))
 
 
-def _skipped_exit_code(reason: claiming.SkipReason) -> int:
+def _skipped_exit_code(reason: members.SkipReason) -> int:
     """As a whole sweep's, from the table: a member a live process holds counts as running."""
-    status = RunStatus.RUNNING if reason is claiming.SkipReason.HELD else reason
+    status = RunStatus.RUNNING if reason is members.SkipReason.HELD else reason
     return exit_code_for({status}, interrupted=False)

@@ -24,7 +24,8 @@ from tui_trainer.runs.resume import remove_temp_files
 from tui_trainer.runs.status import SweepMove, sweep_move
 from tui_trainer.runs.store import Run
 from tui_trainer.studies import sweeps
-from tui_trainer.studies.sweeps import Sweep, SweepMember, member_key, member_state
+from tui_trainer.studies.sweep_file import Sweep, SweepMember
+from tui_trainer.studies.sweeps import member_key, member_state
 
 # Starts a member's fresh run given the event callback to use: runs.launch.start_run's call.
 FreshStart = Callable[[EventCallback], tuple[Run | None, RunEnded]]

@@ -1,162 +1,42 @@
-"""`sweep NAME --parallel N [--gpus 0,1]`: up to N members at once, each in a child process.
-
-Each child is `python -m tui_trainer sweep NAME --member K` with the parent's `--set`, `--seeds`
-and `--device`, the absolute `--data` and `--runs-dir`, and the parent's start time as the
-hidden `--since`. The child claims its member itself (studies/members.py), so a second sweep
-process or a Slurm task on the same runs folder never trains it twice: a member the child finds
-completed or claimed elsewhere just ends it (exit 0 or 3), and one that failed in another
-process after the parent started is final for this invocation (exit 1), as it is for a plain
-sweep, however late the child starts. The parent keeps the slots busy in member order and
-starts each member once.
-
-Slots (`plan_slots`):
-- `--gpus 0,1`: slot i runs on GPU gpus[i % len(gpus)] through CUDA_VISIBLE_DEVICES (the
-  parent's own CUDA_VISIBLE_DEVICES is honoured: index 0 is the first GPU it lists). N defaults
-  to the number of GPUs given; N above it puts several children on a GPU, in turn (small models
-  share an H100 well; memory is the user's call).
-- Without `--gpus`, on a machine with CUDA (and `--device` not cpu/mps): every GPU, as above.
-- Otherwise the CPU: the cores are split between the children, `--set threads=<cores // N>`
-  (at least 1), unless the user gave `--set threads` (theirs wins). `threads` is not part of a
-  member's identity (runs/groups.UNCOMPARED_KEYS), so it does not change which run counts.
-  GPU children get `threads=<cores // N>` too: their decode and augmentation run on the CPU.
-
-Each child's stdout and stderr go to `<runs>/.sweep-logs/<sweep>/<member>.log` (appended, one
-header line per start; a dot-folder: `list_runs` never lists it). Children start with stdin from
-/dev/null, in a session of their own, so the terminal's Ctrl-C reaches the parent alone.
-
-Before any child starts, the parent fills the decode cache (`fill_decode_cache`): one decode
-per distinct image list and size among the members still to run, so N children do not decode
-the same images N times at once; each child then reads the cache entry.
-
-Stopping (`SweepPool.run`): `stop` set (the first Ctrl-C or SIGTERM) sends SIGINT once to every
-live child, which ends its member cleanly (`interrupted`, its last.pt kept, resumable), and starts
-no new child; `abort` set (a second Ctrl-C) sends SIGINT again, the children's own hard stop
-(their run folders then read crashed, resumable from the last epoch), and SIGKILL to any child
-still alive KILL_AFTER seconds later. If the parent dies (killed, or its terminal hung up), each
-child gets SIGHUP from the kernel (`stop_with_parent`: prctl PR_SET_PDEATHSIG on Linux, asked
-for by the child itself as it starts) and stops cleanly as on a first Ctrl-C; elsewhere the
-children go on as detached work, which the TUI and `sweep --dry-run` still show.
-
-Progress: every POLL_SECONDS the pool reads the runs folder (`studies.sweeps.member_states` and
-each member's epoch rows), the same source the TUI reads, and hands the front end a typed
-`PoolSnapshot`; nothing here prints.
+"""The pool behind `sweep NAME --parallel N`: up to N members at once, each a child process
+`tui-trainer sweep NAME --member K` that claims its member itself (studies/members.py), so
+sweeps and Slurm tasks sharing a runs folder never train one twice. A child runs in a session of
+its own (the terminal's Ctrl-C reaches the parent alone) with its output in `<runs>/.sweep-logs/`;
+the parent forwards its stops (`SweepPool._forward`) and reads progress from the runs folder, as
+the TUI does.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
-from tui_trainer.errors import UserError
 from tui_trainer.inside import file_name, folder_inside, open_append, refuse_links
 from tui_trainer.runs.detached import LOG_ENV
-from tui_trainer.studies.sweeps import SweepMember
+from tui_trainer.studies.slots import Slot
+from tui_trainer.studies.sweep_file import Sweep, SweepMember
+from tui_trainer.studies.sweeps import MemberState, member_states
 
 LOGS_DIR = ".sweep-logs"  # a dot-folder in the runs folder: never a run (no config.json)
 PARENT_ENV = "TUI_TRAINER_SWEEP_PARENT"  # the parent's pid, in a child's environment
-MAX_PARALLEL = 256  # children at once: more would exhaust memory long before any GPU count
 POLL_SECONDS = 1.0  # how often the runs folder is read for progress
 TICK_SECONDS = 0.2  # how often children are reaped and signals forwarded
 KILL_AFTER = 10.0  # seconds between the hard stop's SIGINT and SIGKILL
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # what a child gets when its parent dies: a child runs with no terminal, so no real hangup
 PARENT_SIGNAL = signal.SIGHUP
-
-
-@dataclass(frozen=True)
-class Slot:
-    """Where one child runs: a GPU (the CUDA_VISIBLE_DEVICES value) or the CPU, and the
-    `threads` it is given (None: the members' own)."""
-
-    index: int  # 0-based
-    gpu: str | None
-    threads: int | None
-
-    def describe(self) -> str:
-        where = f"GPU {self.gpu}" if self.gpu is not None else "cpu"
-        if self.threads is None:
-            return where
-        return f"{where}, {self.threads} thread{'s' if self.threads != 1 else ''}"
-
-
-def parse_gpus(text: str) -> list[int]:
-    """`--gpus 0,1` as indices, or UserError."""
-    try:
-        gpus = [int(part) for part in text.split(",")]
-    except ValueError:
-        gpus = []
-    if not gpus or any(g < 0 for g in gpus):
-        raise UserError(f"--gpus {text!r}: give GPU indices separated by commas, e.g. --gpus 0,1")
-    if len(set(gpus)) != len(gpus):
-        raise UserError(
-            f"--gpus {text}: a GPU is named twice: name each once (--parallel N above the "
-            "number of GPUs puts several members on each)"
-        )
-    return gpus
-
-
-def plan_slots(
-    parallel: int | None,
-    gpus: Sequence[int] | None,
-    *,
-    device_count: int,
-    cores: int,
-    device: str | None = None,
-    user_threads: bool = False,
-    visible: str | None = None,
-) -> list[Slot]:
-    """The children's slots (see the module's docstring), or UserError for bad options.
-    `device_count`: the GPUs torch sees; `visible`: the parent's CUDA_VISIBLE_DEVICES."""
-    if parallel is not None and parallel < 1:
-        raise UserError(f"--parallel {parallel}: give at least 1 member at once, e.g. --parallel 2")
-    if parallel is not None and parallel > MAX_PARALLEL:
-        raise UserError(
-            f"--parallel {parallel}: give at most {MAX_PARALLEL} (each member is a process "
-            "holding its own model and images), e.g. --parallel 4"
-        )
-    if gpus is not None:
-        _check_gpus(gpus, device_count, device)
-    elif device_count > 0 and device not in ("cpu", "mps"):
-        gpus = list(range(device_count))
-    count = parallel or (len(gpus) if gpus else 1)
-    threads = None if user_threads else max(1, cores // count)
-    names = _visible_names(visible, device_count)
-    return [Slot(i, names[gpus[i % len(gpus)]] if gpus else None, threads) for i in range(count)]
-
-
-def _check_gpus(gpus: Sequence[int], device_count: int, device: str | None) -> None:
-    if device in ("cpu", "mps"):
-        raise UserError(f"--gpus with --device {device}: drop one of the two")
-    missing = [g for g in gpus if g >= device_count]
-    if not missing:
-        return
-    if device_count == 0:
-        raise UserError(
-            f"--gpus {missing[0]}: this machine has no CUDA GPU (torch.cuda.device_count() "
-            "is 0): drop --gpus to split the CPU cores between the members"
-        )
-    raise UserError(
-        f"--gpus {missing[0]}: there is no such GPU, this machine has {device_count} "
-        f"(0 to {device_count - 1})"
-    )
-
-
-def _visible_names(visible: str | None, device_count: int) -> list[str]:
-    """The CUDA_VISIBLE_DEVICES value for each GPU index torch sees in the parent."""
-    listed = [v.strip() for v in (visible or "").split(",") if v.strip()]
-    if len(listed) >= device_count:
-        return listed[:device_count]
-    return [str(i) for i in range(device_count)]
 
 
 @dataclass(frozen=True)
@@ -208,8 +88,7 @@ def child_env(
 def log_path(runs_dir: Path, sweep: str, member: SweepMember) -> Path:
     """`<runs>/.sweep-logs/<sweep>/<member>.log`, each name made one safe path component (a
     member's `name` is input: `../..` or an absolute path must not lead out of the folder)."""
-    names = _log_parts(sweep, member)
-    return Path(runs_dir).joinpath(*names)
+    return Path(runs_dir).joinpath(*_log_parts(sweep, member))
 
 
 def _log_parts(sweep: str, member: SweepMember) -> tuple[str, str, str]:
@@ -225,12 +104,10 @@ def check_logs(runs_dir: Path, sweep: str, members: Sequence[SweepMember]) -> No
 
 @contextlib.contextmanager
 def stop_with_parent(stop: threading.Event) -> Iterator[bool]:
-    """In a child, while the block runs: `stop` is set when the parent sweep dies (Linux: the
-    kernel sends PARENT_SIGNAL, prctl PR_SET_PDEATHSIG). Yields False when the parent is
-    already gone (the child should not start), True otherwise, also where the call is not
-    available (the child then goes on as detached work). Its own signal, not SIGTERM: the
-    kernel may send it more than once as the parent's threads exit, and only a first SIGTERM
-    is a clean stop."""
+    """In a child, while the block runs: `stop` is set when the parent sweep dies (Linux prctl
+    PR_SET_PDEATHSIG; elsewhere the child goes on as detached work). Yields False when the
+    parent is already gone (the child should not start). Not SIGTERM: the kernel may send the
+    signal more than once as the parent's threads exit, and only a first SIGTERM is clean."""
     expected = os.environ.get(PARENT_ENV)
     main = threading.current_thread() is threading.main_thread()
     if not expected or not main or not sys.platform.startswith("linux"):
@@ -266,7 +143,7 @@ class MemberProgress:
 
     index: int  # the member's # in the full order (`--member K`)
     name: str
-    status: str  # studies.sweeps: pending, or its run's status (`running` while claimed)
+    status: str  # sweeps.PENDING, or its run's status (`running` while claimed)
     child: ChildState | None  # None: not this sweep's to run (done, or trained elsewhere)
     epoch: int = 0  # epochs finished by its run
     epochs: int = 0
@@ -314,3 +191,164 @@ def spawn_child(command: list[str], env: dict[str, str], log: Path) -> subproces
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+@dataclass
+class _Child:
+    index: int  # the member's # in the full order
+    member: SweepMember
+    log: Path
+    slot: Slot | None = None
+    process: object | None = None  # subprocess.Popen once started
+    exit_code: int | None = None
+    kill_at: float | None = None  # the hard stop's SIGKILL deadline
+
+    @property
+    def state(self) -> ChildState:
+        if self.exit_code is not None:
+            return ChildState.ENDED
+        return ChildState.RUNNING if self.process is not None else ChildState.QUEUED
+
+
+class SweepPool:
+    """Keeps up to len(slots) children running over `todo` (in order, each started once)."""
+
+    def __init__(
+        self,
+        sweep: Sweep,
+        todo: Sequence[SweepMember],
+        slots: Sequence[Slot],
+        options: ChildOptions,
+        spawn: Spawn = spawn_child,
+    ) -> None:
+        self.sweep, self.options, self._spawn = sweep, options, spawn
+        number = {m.name: i for i, m in enumerate(sweep.members, 1)}
+        self._children = {
+            number[m.name]: _Child(number[m.name], m, log_path(options.runs_dir, sweep.name, m))
+            for m in todo
+        }
+        self._free = list(slots)
+        self._level = StopLevel.NONE
+
+    def run(
+        self,
+        on_snapshot: Callable[[PoolSnapshot], None],
+        stop: threading.Event,
+        abort: threading.Event,
+    ) -> bool:
+        """Run until every member's child ended, or a stop has ended the live ones; snapshots
+        every POLL_SECONDS and a last one. True when a stop came (`stop` or `abort`)."""
+        polled = 0.0
+        while True:
+            self._reap()
+            level = self._level
+            self._forward(stop, abort)
+            if self._level is StopLevel.NONE:
+                self._fill()
+            done = not self._live() and (self._level is not StopLevel.NONE or not self._queued())
+            due = time.monotonic() - polled >= POLL_SECONDS or level is not self._level
+            if done or due:  # a stop shows at once
+                on_snapshot(self.snapshot(done))
+                polled = time.monotonic()
+            if done:
+                return self._level is not StopLevel.NONE
+            self._tick(stop, abort)
+
+    def _tick(self, stop: threading.Event, abort: threading.Event) -> None:
+        """Wait a tick, woken early by the next signal the pool has not acted on yet."""
+        pending = abort if stop.is_set() else stop
+        if pending.is_set():
+            time.sleep(TICK_SECONDS)
+        else:
+            pending.wait(TICK_SECONDS)
+
+    def _live(self) -> list[_Child]:
+        return [c for c in self._children.values() if c.state is ChildState.RUNNING]
+
+    def _queued(self) -> list[_Child]:
+        return [c for c in self._children.values() if c.state is ChildState.QUEUED]
+
+    def _fill(self) -> None:
+        for child in self._queued():
+            if not self._free:
+                return
+            child.slot = self._free.pop(0)
+            command = child_command(self.sweep.name, child.index, self.options, child.slot)
+            child.process = self._spawn(command, child_env(child.slot, log=child.log), child.log)
+
+    def _reap(self) -> None:
+        for child in self._live():
+            code = child.process.poll()
+            if code is not None:
+                child.exit_code = code
+                self._free.append(child.slot)
+                self._free.sort(key=lambda s: s.index)
+
+    def _forward(self, stop: threading.Event, abort: threading.Event) -> None:
+        """`stop`: SIGINT once to the live children (a clean, resumable stop); `abort`: SIGINT
+        again (their hard stop), then SIGKILL to any still alive KILL_AFTER seconds later."""
+        if stop.is_set() and self._level is StopLevel.NONE:
+            self._level = StopLevel.STOPPING
+            for child in self._live():
+                _send(child, signal.SIGINT)
+        if abort.is_set() and self._level is not StopLevel.ABORTING:
+            self._level = StopLevel.ABORTING
+            for child in self._live():
+                _send(child, signal.SIGINT)
+                child.kill_at = time.monotonic() + KILL_AFTER
+        for child in self._live():
+            if child.kill_at is not None and time.monotonic() >= child.kill_at:
+                _send(child, signal.SIGKILL, group=True)
+
+    def snapshot(self, done: bool = False) -> PoolSnapshot:
+        states = member_states(self.sweep, self.options.runs_dir)
+        rows = tuple(self._progress(i, s) for i, s in enumerate(states, 1))
+        return PoolSnapshot(rows, self._level, done)
+
+    def _progress(self, index: int, state: MemberState) -> MemberProgress:
+        epoch, val_acc = _last_epoch(state)
+        row = MemberProgress(
+            index=index,
+            name=state.member.name,
+            status=str(state.status),
+            child=None,
+            epoch=epoch,
+            epochs=state.member.config.epochs,
+            val_acc=val_acc,
+            run_id=state.run.id if state.run is not None else None,
+        )
+        child = self._children.get(index)
+        if child is None:
+            return row
+        stopped = child.state is ChildState.QUEUED and self._level is not StopLevel.NONE
+        return dataclasses.replace(
+            row,
+            child=ChildState.NOT_STARTED if stopped else child.state,
+            pid=getattr(child.process, "pid", None),
+            slot=child.slot,
+            log=child.log,
+            exit_code=child.exit_code,
+        )
+
+
+def _last_epoch(state: MemberState) -> tuple[int, float | None]:
+    """(epochs finished, the last one's val acc) from the member's run, (0, None) without."""
+    if state.run is None:
+        return 0, None
+    rows = state.run.epochs()
+    if not rows:
+        return 0, None
+    last = rows[-1]
+    value = last.get("val_acc")
+    return int(last.get("epoch") or len(rows)), float(value) if value is not None else None
+
+
+def _send(child: _Child, signum: int, group: bool = False) -> None:
+    """Signal a child (its whole session's group for SIGKILL); gone already is fine."""
+    try:
+        if group:
+            os.killpg(child.process.pid, signum)
+        else:
+            child.process.send_signal(signum)
+    except (ProcessLookupError, PermissionError):
+        pass

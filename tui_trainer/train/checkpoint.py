@@ -2,9 +2,9 @@
 
 - last.pt: everything a resume continues from, at the end of the last completed epoch: the model,
   optimizer, scheduler and scaler state dicts, the `TrainState` and the seconds trained so far.
-  Tensors and plain types only, so `torch.load(..., weights_only=True)` reads it. (Files written
-  before the restructure also hold the RNG state and the config, which nothing read: a resume
-  reseeds every epoch. They still load, through an allow-list of numpy's RNG-state types.)
+  Tensors and plain types only, so `torch.load(..., weights_only=True)` reads it. A last.pt that
+  also holds numpy's RNG state and the config loads through an allow-list (`_legacy_globals`);
+  those keys are not read: a resume reseeds every epoch.
 - best.pt: {"model", "epoch", "val_acc"}, the best-val weights.
 
 Both are written by a background thread (`checkpoint_writer.py`, which also states the order of

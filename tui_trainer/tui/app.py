@@ -34,7 +34,7 @@ from tui_trainer.errors import UserError
 from tui_trainer.events import Epoch, Log, RunEnded, RunStarted, RunStatus
 from tui_trainer.runs.status import SKIPPED
 from tui_trainer.runs.store import Run, default_runs_dir
-from tui_trainer.studies.sweeps import Sweep, SweepMember, sweep_paths
+from tui_trainer.studies.sweep_file import Sweep, SweepMember, sweep_paths
 from tui_trainer.tui import hangup
 from tui_trainer.tui.detached_starts import POLL_S, DetachedStarts
 from tui_trainer.tui.jobs import Job, JobQueue, StartMode, lower_thread_priority, train_job
@@ -326,10 +326,10 @@ class TrainerApp(App[None]):
             return False
         return True
 
-    def watch_run(self, run: Run) -> None:
+    def show_run(self, run: Run) -> None:
         """Show a run in the watch view: live if this app trains it, else from its folder."""
         self.action_show_view("watch")
-        self.main.view("watch").watch_run(run)
+        self.main.view("watch").show_run(run)
 
     def preview_image(self, path: Path | str) -> None:
         """Show an image (absolute, or relative to the data folder or its class folders) and

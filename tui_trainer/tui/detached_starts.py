@@ -19,7 +19,7 @@ from tui_trainer.events import RunStatus
 from tui_trainer.runs import detached
 from tui_trainer.runs.detached import DetachedStart, resume_command, run_command, sweep_command
 from tui_trainer.runs.store import Run
-from tui_trainer.studies.sweeps import Sweep
+from tui_trainer.studies.sweep_file import Sweep
 from tui_trainer.tui.live import RunView
 
 POLL_S = 1.0

@@ -16,7 +16,8 @@ from tui_trainer.config import RunConfig
 from tui_trainer.events import EventCallback, RunEnded
 from tui_trainer.runs.store import Run
 from tui_trainer.studies.members import Skipped, train_member
-from tui_trainer.studies.sweeps import Sweep, SweepMember, member_meta
+from tui_trainer.studies.sweep_file import Sweep, SweepMember
+from tui_trainer.studies.sweeps import member_meta
 
 
 class StartMode(StrEnum):

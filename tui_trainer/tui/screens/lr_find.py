@@ -20,7 +20,7 @@ from textual.widgets import Button, Static
 from tui_trainer.config import RunConfig
 from tui_trainer.errors import Stopped, UserError
 from tui_trainer.events import Log
-from tui_trainer.train import lr_curve as L
+from tui_trainer.train import lr_curve
 from tui_trainer.tui.widgets.key_bar import KeyBar
 from tui_trainer.tui.widgets.lr_plot import LrCurvePlot
 
@@ -41,16 +41,16 @@ class LrFindScreen(ModalScreen[float | None]):
         preset: str,
         data_dir: Path,
         runs_dir: Path,
-        options: L.LrFindOptions | None = None,
-        result: L.LrFindResult | None = None,
+        options: lr_curve.LrFindOptions | None = None,
+        result: lr_curve.LrFindResult | None = None,
     ) -> None:
         """With `result` (a curve already measured) the screen shows it and runs nothing."""
         super().__init__()
         self.config, self.preset = config, preset
         self.data_dir, self.runs_dir = data_dir, runs_dir
-        self.options = options or L.LrFindOptions()
+        self.options = options or lr_curve.LrFindOptions()
         self.stop = threading.Event()
-        self.result: L.LrFindResult | None = None
+        self.result: lr_curve.LrFindResult | None = None
         self._given = result
         self._lrs: list[float] = []
         self._smoothed: list[float] = []
@@ -83,7 +83,7 @@ class LrFindScreen(ModalScreen[float | None]):
         try:
             prep = prepare(self.config, self.data_dir, self._event, self.stop)
             result = find_lr(prep, self.options, self._event, self.stop)
-            path = L.save_result(result, self.runs_dir, self.preset)
+            path = lr_curve.save_result(result, self.runs_dir, self.preset)
         except Stopped:
             return
         except (UserError, OSError) as exc:
@@ -100,7 +100,7 @@ class LrFindScreen(ModalScreen[float | None]):
             return
         if isinstance(event, Log):
             self.app.call_from_thread(self._status, event.message)
-        elif isinstance(event, L.LrFindStep):
+        elif isinstance(event, lr_curve.LrFindStep):
             self.app.call_from_thread(self._step, event)
 
     def _status(self, text: str, markup: str = "") -> None:
@@ -109,26 +109,26 @@ class LrFindScreen(ModalScreen[float | None]):
             return
         self.query_one("#lr-find-status", Static).update(markup or escape(text))
 
-    def _step(self, event: L.LrFindStep) -> None:
+    def _step(self, event: lr_curve.LrFindStep) -> None:
         if self.stop.is_set():
             return
         self._lrs.append(event.lr)
         self._smoothed.append(event.smoothed)
         self._status(
-            f"step {event.step}/{event.steps}  lr {L.format_lr(event.lr)}  "
+            f"step {event.step}/{event.steps}  lr {lr_curve.format_lr(event.lr)}  "
             f"smoothed loss {event.smoothed:.4f}"
         )
         if event.step % REPLOT_EVERY == 0:
             self.query_one(LrCurvePlot).replot(self._lrs, self._smoothed)
 
-    def _finished(self, result: L.LrFindResult, path: Path | None) -> None:
+    def _finished(self, result: lr_curve.LrFindResult, path: Path | None) -> None:
         if self.stop.is_set():  # closed while the last step ran
             return
         self.result = result
         ending = "stopped early: the loss diverged" if result.stopped_early else "full range"
         self._status(
             "",
-            f"suggested lr [b]{L.format_lr(result.suggestion)}[/b] ({result.rule}, "
+            f"suggested lr [b]{lr_curve.format_lr(result.suggestion)}[/b] ({result.rule}, "
             f"{result.steps_run} steps, {ending})" + (f"  saved to {path.name}" if path else ""),
         )
         self.query_one(LrCurvePlot).replot(result.lrs, result.smoothed, result.suggestion)

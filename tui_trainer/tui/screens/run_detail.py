@@ -101,7 +101,7 @@ class RunDetailScreen(Screen):
         ask_resume(self.app, self.run)
 
     def action_watch(self) -> None:
-        self.app.watch_run(self.run)
+        self.app.show_run(self.run)
 
     def action_misclassified(self) -> None:
         if self.results is None:

@@ -65,7 +65,7 @@ class ResultsView(RunsFolderView, Vertical):
         return self.shown_table
 
     def on_mount(self) -> None:
-        self.watch_runs_folder()
+        self.follow_runs_folder()
 
     @property
     def table(self) -> ResultsTable:
@@ -199,7 +199,7 @@ class ResultsView(RunsFolderView, Vertical):
     def action_watch(self) -> None:
         run = self._current_run()
         if run is not None:
-            self.app.watch_run(run)
+            self.app.show_run(run)
 
     def run_at_hand(self) -> Run | None:
         """The run at the cursor of the runs table (none in the grouped one)."""

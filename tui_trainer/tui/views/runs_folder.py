@@ -28,7 +28,7 @@ def folder_signature(runs: list[Run]) -> tuple:
 
 
 class RunsFolderView:
-    """Mixin for a view widget: implement `load_runs(runs)`; call `watch_runs_folder()` from
+    """Mixin for a view widget: implement `load_runs(runs)`; call `follow_runs_folder()` from
     `on_mount`. `reload()` redraws now (after a deletion, or a changed option)."""
 
     _signature: tuple | None = None
@@ -36,7 +36,7 @@ class RunsFolderView:
     def load_runs(self, runs: list[Run]) -> None:
         raise NotImplementedError
 
-    def watch_runs_folder(self) -> None:
+    def follow_runs_folder(self) -> None:
         self.app.runs_changed.subscribe(self, lambda _: self.reload_if_changed())
         self.set_interval(REFRESH_S, self.reload_if_changed)
 

@@ -66,7 +66,7 @@ class StudiesView(RunsFolderView, Vertical):
         return self.current_table
 
     def on_mount(self) -> None:
-        self.watch_runs_folder()
+        self.follow_runs_folder()
 
     @property
     def current_key(self) -> str:

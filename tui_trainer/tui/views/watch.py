@@ -120,7 +120,7 @@ class WatchView(Vertical):
         else:
             self._tick()  # what a hidden view skipped: a followed folder, the ETA
 
-    def watch_run(self, run: Run) -> None:
+    def show_run(self, run: Run) -> None:
         """Live when it is this app's run in training, else followed from its folder."""
         live = self.app.live
         if live is not None and live.run_id == run.id and self.app.current_job is not None:

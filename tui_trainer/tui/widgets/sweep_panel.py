@@ -1,9 +1,9 @@
 """A sweep on the Launch view: its members, each done, failed, training, queued, remaining or
 running elsewhere, kept live from the runs folder.
 
-The members come from `studies.load_sweep` with the overrides typed here (the CLI's `--set`,
+The members come from `sweep_file.load_sweep` with the overrides typed here (the CLI's `--set`,
 applied to every member; `seeds=N` is the CLI's `--seeds N`); their standing from
-`studies.member_states` (the runs folder and the members' claims), then the app's own queue on
+`sweeps.member_states` (the runs folder and the members' claims), then the app's own queue on
 top: a member waiting in the queue reads "queued", the one training "training". Start queues the
 members `tui-trainer sweep` would run, so the CLI and the console resume a sweep the same way.
 
@@ -40,8 +40,9 @@ from tui_trainer.config import parse_set_options
 from tui_trainer.errors import ConfigError, UserError
 from tui_trainer.events import RunStatus
 from tui_trainer.runs.claims import ClaimHolder
+from tui_trainer.runs.groups import comparable
 from tui_trainer.runs.status import UNSETTLED
-from tui_trainer.studies import sweeps as studies
+from tui_trainer.studies import sweep_file, sweeps
 from tui_trainer.tui.jobs import JobState
 
 REFRESH_S = 1.5  # seconds between rereads of the runs folder while the panel is shown
@@ -52,7 +53,7 @@ STATE_LOOK = {
     JobState.TRAINING: ("▶ training", "bold cyan"),
     RunStatus.RUNNING: ("▶ running elsewhere", "cyan"),
     JobState.QUEUED: ("⋯ queued", "yellow"),
-    studies.PENDING: ("· remaining", ""),
+    sweeps.PENDING: ("· remaining", ""),
     RunStatus.INTERRUPTED: ("· interrupted, reruns", "yellow"),
     RunStatus.CRASHED: ("✗ crashed, reruns", "red"),
     RunStatus.STALE: ("? stale (silent elsewhere), reruns", "yellow"),
@@ -70,7 +71,7 @@ class MemberRow(NamedTuple):
     """One member as the panel shows it: its state (a JobState while the app has it, else the
     runs folder's), the run that state comes from, the member's claim and its test accuracy."""
 
-    member: studies.SweepMember
+    member: sweep_file.SweepMember
     status: str
     run_id: str | None
     holder: ClaimHolder | None = None  # live, or left by a process that died
@@ -119,20 +120,20 @@ def parse_sweep_input(
         if key != "seeds":
             words.append(word)
         elif value.isdecimal() and value.isascii():
-            seeds = studies.first_seeds(int(value))
+            seeds = sweep_file.first_seeds(int(value))
         else:
             raise ConfigError(f"{word}: seeds=N takes a whole number, e.g. seeds=3 (42, 0, 1)")
     return parse_sweep_overrides(" ".join(words), device), seeds
 
 
 def member_rows(
-    sweep: studies.Sweep, runs_dir: Path, queued: set[str | None], training: str | None
+    sweep: sweep_file.Sweep, runs_dir: Path, queued: set[str | None], training: str | None
 ) -> list[MemberRow]:
     """Each member's row from the runs folder and its claim, with the app's own jobs (their
     comparable configs: `queued`, `training`) on top. Reads files only: safe in a thread."""
     rows = []
-    for state in studies.member_states(sweep, runs_dir):
-        key = studies.comparable(state.member.config.to_dict())
+    for state in sweeps.member_states(sweep, runs_dir):
+        key = comparable(state.member.config.to_dict())
         status = state.status
         holder = state.holder
         if holder is not None and not holder.live and status in UNSETTLED:
@@ -153,7 +154,7 @@ class SweepPanel(Vertical):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.sweep_name: str | None = None
-        self.sweep: studies.Sweep | None = None
+        self.sweep: sweep_file.Sweep | None = None
         self.error = ""
         self.states: list[MemberRow] = []
 
@@ -188,7 +189,7 @@ class SweepPanel(Vertical):
                 overrides, seeds = parse_sweep_input(text, self.app.device)
             except UserError as exc:
                 raise ConfigError(f"{OVERRIDE_FIELD}: {exc}") from None
-            self.sweep = studies.load_sweep(
+            self.sweep = sweep_file.load_sweep(
                 self.sweep_name, overrides, seeds=seeds, source=OVERRIDE_FIELD
             )
             self.error = ""
@@ -205,9 +206,9 @@ class SweepPanel(Vertical):
 
     def _app_jobs(self) -> tuple[set[str | None], str | None]:
         """The comparable configs of the app's queued jobs and of the one training."""
-        queued = {studies.comparable(job.config.to_dict()) for job in self.app.queue.jobs}
+        queued = {comparable(job.config.to_dict()) for job in self.app.queue.jobs}
         current = self.app.current_job
-        return queued, studies.comparable(current.config.to_dict()) if current else None
+        return queued, comparable(current.config.to_dict()) if current else None
 
     def refresh_states(self) -> None:
         """Each member's state from the runs folder and the app's queue; redraw (now)."""
@@ -235,7 +236,7 @@ class SweepPanel(Vertical):
             read, thread=True, exclusive=True, group="sweep-refresh", exit_on_error=False
         )
 
-    def _reread(self, sweep: studies.Sweep, rows: list[MemberRow]) -> None:
+    def _reread(self, sweep: sweep_file.Sweep, rows: list[MemberRow]) -> None:
         """A reread landed: redraw when it is still this sweep and a row changed."""
         if sweep is self.sweep and rows != self.states:
             self.states = rows
@@ -287,9 +288,9 @@ class SweepPanel(Vertical):
             parts.append(f"{len(self.sweep.dropped)} duplicate config(s) run once")
         return " · ".join(parts)
 
-    def to_run(self) -> list[studies.SweepMember]:
+    def to_run(self) -> list[sweep_file.SweepMember]:
         """What Start queues: members `tui-trainer sweep` would run, not already in the app."""
-        return studies.pending_members(self.states)
+        return sweeps.pending_members(self.states)
 
     def row_at_cursor(self) -> MemberRow | None:
         row = self.query_one("#sweep-members", DataTable).cursor_row
