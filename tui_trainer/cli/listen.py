@@ -30,6 +30,7 @@ EXIT_CODES = {
     RunStatus.FAILED: 1,
     RunStatus.DIVERGED: 1,
     RunStatus.INTERRUPTED: 130,
+    RunStatus.PRUNED: 0,  # a search's verdict on the trial, not a failure of the run
 }
 RUN_RESUME_HINT = "continue the run with `tui-trainer run --resume RUN_ID`"
 
