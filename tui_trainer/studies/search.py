@@ -65,6 +65,8 @@ def make_pruner(spec: SearchSpec):
     if spec.pruner == "hyperband":
         settings.setdefault("max_resource", "auto")
         return optuna.pruners.HyperbandPruner(**settings)
+    if spec.pruner == "threshold":
+        return optuna.pruners.ThresholdPruner(**settings)
     return optuna.pruners.NopPruner()
 
 

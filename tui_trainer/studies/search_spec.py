@@ -7,10 +7,11 @@
     objective = "max_val_acc"        # or "min_val_loss": the run's best epoch by that figure
     sampler = "tpe"                  # or "random"; seeded by `seed` (default 42)
     seed = 42
-    pruner = "median"                # or "hyperband", "none"
+    pruner = "median"                # or "hyperband", "threshold", "none"
     [search.pruner_settings]         # optional: passed to the pruner as keywords
     n_startup_trials = 5             #   median: n_startup_trials, n_warmup_steps, interval_steps
     n_warmup_steps = 2               #   hyperband: min_resource, reduction_factor
+                                     #   threshold: lower, upper, n_warmup_steps
     [search.space]                   # one distribution per config key
     lr = { low = 1e-3, high = 0.1, log = true }      # a float key: float (log, step)
     step_size = { low = 5, high = 25, step = 5 }     # an int key: int (step, log)
@@ -38,6 +39,8 @@ SAMPLERS = ("tpe", "random")
 PRUNER_SETTINGS = {
     "median": ("n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"),
     "hyperband": ("min_resource", "max_resource", "reduction_factor"),
+    # prunes a trial whose figure so far is outside [lower, upper]: "below 0.2 after 5 epochs"
+    "threshold": ("lower", "upper", "n_warmup_steps", "interval_steps"),
     "none": (),
 }
 DEFAULT_SEED = 42
@@ -174,15 +177,21 @@ def _choice(table: dict[str, Any], key: str, allowed: tuple[str, ...], default: 
 
 def _check_pruner_settings(spec: SearchSpec) -> None:
     allowed = PRUNER_SETTINGS[spec.pruner]
+    if spec.pruner == "threshold" and not {"lower", "upper"} & set(spec.pruner_settings):
+        raise ConfigError(f"{spec.path}: the threshold pruner needs lower or upper")
     for key, value in spec.pruner_settings.items():
         if key not in allowed:
             takes = ", ".join(allowed) or "no settings"
             raise ConfigError(
                 f"{spec.path}: pruner_settings {key!r}: the {spec.pruner} pruner takes {takes}"
             )
-        if type(value) is not int or value < 0:
-            if not (key == "max_resource" and value == "auto"):
-                raise ConfigError(f"{spec.path}: pruner_settings {key} must be a whole number")
+        if key in ("lower", "upper"):
+            ok = type(value) in (int, float)
+        else:
+            ok = (type(value) is int and value >= 0) or (key == "max_resource" and value == "auto")
+        if not ok:
+            kind = "a number" if key in ("lower", "upper") else "a whole number"
+            raise ConfigError(f"{spec.path}: pruner_settings {key} must be {kind}")
 
 
 def _space(value: Any, config: RunConfig, path: Path) -> tuple[Param, ...]:
