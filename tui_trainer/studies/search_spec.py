@@ -224,7 +224,8 @@ def _categorical(key: str, values: list, config: RunConfig, where: str) -> Param
         numeric_ok = kind is float and type(value) is int
         if type(value) is not kind and not numeric_ok:
             raise ConfigError(
-                f"{where}: {value!r} is a {type(value).__name__}, {key} takes a {kind.__name__}"
+                f"{where}: {value!r} has the wrong type ({type(value).__name__}): "
+                f"{key} takes a {kind.__name__}"
             )
         _applies(config, key, value, where)
     if len(set(values)) != len(values):
