@@ -144,3 +144,31 @@ def _an_epoch_done(runs) -> bool:
         if '"kind": "epoch"' in metrics.read_text():
             return True
     return False
+
+
+def test_parallel_workers_then_the_best_confirmed_over_seeds(tmp_path, monkeypatch, real_data):
+    _, data, runs = search_setup(tmp_path, monkeypatch, real_data, {"c": search_file(2)}, epochs=1)
+    args = ("c", "--runs-dir", runs, "--data", data)
+    done = tune(*args, "--parallel", "2")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    assert sorted(trial_runs(runs)) == [0, 1]
+    logs = sorted(p.name for p in (runs / ".sweep-logs" / "c").iterdir())
+    assert logs == ["worker-1.log", "worker-2.log"]
+    best = results("c", runs, data)["best"]
+    confirmed = tune(*args, "--confirm", "--seeds", "2")
+    assert confirmed.returncode == 0, confirmed.stdout[-3000:] + confirmed.stderr
+    assert f"the best trial ({best['number']}) over seeds (42, 0)" in confirmed.stdout
+    assert "test_acc: " in confirmed.stdout and "(n=2 of 2)" in confirmed.stdout
+    seeded = [p for p in runs.iterdir() if p.name.endswith("c-best-seed0")]
+    assert len(seeded) == 1  # seed 42 is the best trial's own run, matched by its config
+
+
+def test_slurm_writes_an_array_of_workers(tmp_path, monkeypatch, real_data):
+    _, data, runs = search_setup(tmp_path, monkeypatch, real_data, {"s": search_file(4)})
+    script = tmp_path / "tune.sbatch"
+    args = ("s", "--slurm", "--max-running", "3", "--out", script)
+    done = tune(*args, "--runs-dir", runs, "--data", data)
+    assert done.returncode == 0, done.stderr
+    text = script.read_text()
+    assert "#SBATCH --array=1-3%3" in text
+    assert " -m tui_trainer tune s --runs-dir " in text and "--member" not in text
