@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,9 @@ def study_view(runs_dir: Path, spec: SearchSpec, storage: str | None = None) -> 
     trials = [_record(spec, t, runs_dir, epochs, best_number) for t in frozen]
     history = _history(spec, trials)
     done = sum(t.state in ("complete", "pruned") for t in trials)
-    budget = Budget(sum(t.epochs_done for t in trials), spec.trials * epochs, done, spec.trials)
+    # a trial's run knows its epochs (--set epochs=N included); the preset's before any run
+    full = max((t.epochs for t in trials if t.run_id), default=epochs)
+    budget = Budget(sum(t.epochs_done for t in trials), spec.trials * full, done, spec.trials)
     return StudyView(
         spec.name, spec.objective, spec.direction, trials, history, _importances(study), budget
     )
@@ -151,7 +154,9 @@ def _importances(study) -> dict[str, float] | None:
     import optuna
 
     try:
-        found = optuna.importance.get_param_importances(study)
+        with warnings.catch_warnings():  # "importances will be equal" on a few trials: shown
+            warnings.simplefilter("ignore")
+            found = optuna.importance.get_param_importances(study)
     except (RuntimeError, ValueError):  # every completed trial at one point, a one-value space
         return None
     return {k: float(v) for k, v in found.items()}
