@@ -146,6 +146,30 @@ def sweep_command(
     ]
 
 
+def tune_command(
+    name: str,
+    overrides: dict[str, str],
+    *,
+    data_dir: Path,
+    runs_dir: Path,
+    trials: int | None = None,
+    parallel: int | None = None,
+) -> list[str]:
+    """`tui-trainer tune NAME --set ... [--trials N] [--parallel N]`: one worker of the search's
+    study, or N (a rerun continues the study: the trials it still needs)."""
+    command = [sys.executable, "-m", "tui_trainer", "tune", name, *_set_options(overrides)]
+    if trials is not None:
+        command += ["--trials", str(trials)]
+    if parallel is not None:
+        command += ["--parallel", str(parallel)]
+    return command + [
+        "--data",
+        str(Path(data_dir).resolve()),
+        "--runs-dir",
+        str(Path(runs_dir).resolve()),
+    ]
+
+
 def cuda_gpus() -> int:
     """The CUDA GPUs a child started now would see (NVML, no torch: the console stays light);
     0 without NVML or a driver. CUDA_VISIBLE_DEVICES, when set, is the child's list."""

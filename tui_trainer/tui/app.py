@@ -34,6 +34,7 @@ from tui_trainer.errors import UserError
 from tui_trainer.events import Epoch, Log, RunEnded, RunStarted, RunStatus
 from tui_trainer.runs.status import SKIPPED
 from tui_trainer.runs.store import Run, default_runs_dir
+from tui_trainer.studies.search_spec import search_paths
 from tui_trainer.studies.sweep_file import Sweep, SweepMember, sweep_paths
 from tui_trainer.tui import hangup
 from tui_trainer.tui.detached_starts import POLL_S, DetachedStarts
@@ -107,6 +108,7 @@ class TrainerApp(App[None]):
         engine: Engine | None = None,
         presets: list[Preset] | None = None,
         sweeps: list[str] | None = None,
+        searches: list[str] | None = None,
     ) -> None:
         super().__init__(driver_class=hangup.HangupSafeDriver)
         self.data_dir, self.runs_dir, self.device = Path(data_dir), Path(runs_dir), device
@@ -114,6 +116,7 @@ class TrainerApp(App[None]):
         self.resumer: Engine = _from_launch("resume_run")  # tests may set a stand-in
         self.presets = presets if presets is not None else list_presets()
         self.sweeps = sweeps if sweeps is not None else list(sweep_paths())
+        self.searches = searches if searches is not None else list(search_paths())
         self.data_problem: str | None = None
         self.data_checked = False  # set once the check (in a thread) has run
         self.queue = JobQueue()
@@ -383,6 +386,7 @@ def make_app(
     engine: Engine | None = None,
     presets: list[Preset] | None = None,
     sweeps: list[str] | None = None,
+    searches: list[str] | None = None,
 ) -> TrainerApp:
     """The app with the CLI's defaults for whatever is not given ($TUI_TRAINER_DATA/RUNS)."""
     return TrainerApp(
@@ -392,4 +396,5 @@ def make_app(
         engine=engine,
         presets=presets,
         sweeps=sweeps,
+        searches=searches,
     )

@@ -1,15 +1,14 @@
 """The detached children this console started, followed until they end.
 
-Start "detached" spawns a `tui-trainer run` (or `sweep`) child (runs/detached.py). Until the child
-has created a run folder (the first decode can take minutes) the Watch view shows "starting
-detached"; once it has, the Watch view follows the folder as it follows any run started
-elsewhere, and for a sweep it moves on to each next member's folder while it still follows that
-child. A sweep started "N in parallel" trains its members in processes the child starts: the
-Watch view follows the member that started last (they rewrite the child's launch record:
-DetachedStart.find_run), and the Launch view's sweep panel shows every member live from its claim.
-The child outlives this console: nothing here waits for it, and a console started later finds
-its run as `running` in the runs folder (Watch: f).
-"""
+Start "detached" spawns a `tui-trainer run` (or `sweep`, or `tune` for a search) child
+(runs/detached.py). Until the child has created a run folder (the first decode can take minutes)
+the Watch view shows "starting detached"; once it has, the Watch view follows the folder as it
+follows any run started elsewhere, and for a sweep it moves on to each next member's folder
+while it still follows that child. A sweep started "N in parallel" trains its members in
+processes the child starts: the Watch view follows the member that started last (they rewrite
+the child's launch record: DetachedStart.find_run), and the Launch view's sweep panel shows
+every member live from its claim. The child outlives this console: nothing here waits for it,
+and a console started later finds its run as `running` in the runs folder (Watch: f)."""
 
 from __future__ import annotations
 
@@ -17,7 +16,13 @@ from typing import Any
 
 from tui_trainer.events import RunStatus
 from tui_trainer.runs import detached
-from tui_trainer.runs.detached import DetachedStart, resume_command, run_command, sweep_command
+from tui_trainer.runs.detached import (
+    DetachedStart,
+    resume_command,
+    run_command,
+    sweep_command,
+    tune_command,
+)
 from tui_trainer.runs.store import Run
 from tui_trainer.studies.sweep_file import Sweep
 from tui_trainer.tui.live import RunView
@@ -97,6 +102,27 @@ class DetachedStarts:
             parallel=parallel,
         )
         label = f"sweep {sweep.name}" + (f" ({parallel} in parallel)" if parallel else "")
+        return self.start(label, cmd)
+
+    def start_search(
+        self,
+        name: str,
+        overrides: dict[str, str],
+        trials: int | None = None,
+        parallel: int | None = None,
+    ) -> DetachedStart | None:
+        """A `tui-trainer tune NAME --set ... [--trials N]` child: one worker of the search's
+        study until it has its trials, or `parallel` workers (`--parallel N`)."""
+        app = self.app
+        cmd = tune_command(
+            name,
+            overrides,
+            data_dir=app.data_dir,
+            runs_dir=app.runs_dir,
+            trials=trials,
+            parallel=parallel,
+        )
+        label = f"search {name}" + (f" ({parallel} in parallel)" if parallel else "")
         return self.start(label, cmd)
 
     def start(self, label: str, command: list[str]) -> DetachedStart | None:

@@ -6,11 +6,13 @@ escape cancels; the dialog answers a `StartChoice` (the mode, and for "N in para
 None.
 
 A sweep gets a third row, "N in parallel" (`ParallelOffer`): a detached `tui-trainer sweep
---parallel N` that trains N members at once. N starts at the number of CUDA GPUs this console
-sees when there are more than one, else at 2 (`default_parallel`), never above the members left
-to run; + and - change it (and highlight the row, so enter starts it). Its line says where the N
-members train: one GPU each, sharing the one GPU, or on the CPU, whose cores they split. A
-single run's dialog has no such row: a remembered "in parallel" highlights "Detached" there.
+--parallel N` that trains N members at once (a search: `tui-trainer tune --parallel N`, N trials
+at once; a search starts detached only, so its dialog has no "in this console" row). N starts at
+the number of CUDA GPUs this console sees when there are more than one, else at 2
+(`default_parallel`), never above the members left to run; + and - change it (and highlight the
+row, so enter starts it). Its line says where the N members train: one GPU each, sharing the one
+GPU, or on the CPU, whose cores they split. A single run's dialog has no such row: a remembered
+"in parallel" highlights "Detached" there.
 
 Above the rows the dialog says what is about to train: the config's differences from its preset
 (`changes`), and how long it should take (`estimate`: a function run in a worker thread, as it
@@ -62,7 +64,7 @@ START_OPTIONS = (
     StartOption(
         StartMode.PARALLEL,
         "{n} in parallel",
-        "A detached `tui-trainer sweep --parallel {n}`: {n} members at once, {where} "
+        "A detached `tui-trainer {command} --parallel {n}`: {n} {unit} at once, {where} "
         "(+/- for more or fewer).",
     ),
 )
@@ -75,6 +77,8 @@ class ParallelOffer:
     count: int  # N, shown first
     most: int  # members left to run: more at once would leave processes idle
     gpus: int  # CUDA GPUs this console sees (0: it trains on the CPU)
+    command: str = "sweep"  # the detached command: sweep, or tune for a search
+    unit: str = "members"  # what trains N at once: a sweep's members, a search's trials
 
     @property
     def where(self) -> str:
@@ -92,9 +96,15 @@ def default_parallel(gpus: int, most: int) -> int:
     return max(MIN_PARALLEL, min(wanted, most))
 
 
-def offered(parallel: ParallelOffer | None) -> tuple[StartOption, ...]:
-    """The rows of the dialog: the parallel one only for a sweep with members to share out."""
-    return tuple(o for o in START_OPTIONS if o.mode != StartMode.PARALLEL or parallel)
+def offered(parallel: ParallelOffer | None, in_console: bool = True) -> tuple[StartOption, ...]:
+    """The rows of the dialog: the parallel one only for a sweep with members to share out;
+    "in this console" unless the start is detached only (a search)."""
+    return tuple(
+        o
+        for o in START_OPTIONS
+        if (o.mode != StartMode.PARALLEL or parallel)
+        and (o.mode != StartMode.IN_CONSOLE or in_console)
+    )
 
 
 class StartChoiceScreen(ModalScreen[StartChoice | None]):
@@ -120,11 +130,12 @@ class StartChoiceScreen(ModalScreen[StartChoice | None]):
         changes: str = "",
         estimate: Callable[[], str] | None = None,
         verb: str = "Start",
+        in_console: bool = True,
     ) -> None:
         super().__init__()
         self.what, self.queued_behind, self.parallel = what, queued_behind, parallel
         self.changes, self.estimate, self.verb = changes, estimate, verb
-        self.options = offered(parallel)
+        self.options = offered(parallel, in_console)
         modes = [o.mode for o in self.options]
         self.default = default if default in modes else StartMode.DETACHED
         self.count = parallel.count if parallel else None
@@ -140,7 +151,8 @@ class StartChoiceScreen(ModalScreen[StartChoice | None]):
             )
             keys = "enter starts · escape cancels"
             if self.parallel:
-                keys = "enter starts · +/- members at once · escape cancels"
+                unit = self.parallel.unit
+                keys = f"enter starts · +/- {unit} at once · escape cancels"
             yield Static(keys, id="start-choice-keys")
 
     def _prompt(self, option: StartOption) -> str:
@@ -149,7 +161,10 @@ class StartChoiceScreen(ModalScreen[StartChoice | None]):
             title += f" (queued behind {self.queued_behind})"
         if option.mode == StartMode.PARALLEL and self.parallel:
             title = title.format(n=self.count)
-            about = about.format(n=self.count, where=self.parallel.where)
+            offer = self.parallel
+            about = about.format(
+                n=self.count, where=offer.where, command=offer.command, unit=offer.unit
+            )
         return f"[b]{title}[/b]\n[dim]{about}[/dim]"
 
     def on_mount(self) -> None:

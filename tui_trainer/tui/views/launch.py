@@ -1,11 +1,13 @@
-"""Launch: pick a preset, adjust its hyperparameters, start it (or queue it behind the run
-that is training), and edit the queue. Picking a sweep shows its members instead of the form;
-Start then queues the members still to run. Each preset keeps its form's edits until ctrl+r
-resets them (marked * in the list), so moving through the list never discards them. Start asks
-where to train (screens/start_choice.py), showing the edits and an estimate of the time: in this
-console, or detached (a `tui-trainer run`/`sweep` child that outlives the console), and for a
-sweep also "N in parallel" (a detached `tui-trainer sweep --parallel N`). Enter on a sweep
-member opens its run, or follows it in the Watch view while it trains elsewhere. ctrl+l runs the
+"""Launch: pick a preset, adjust its hyperparameters, start it (or queue it behind the run that
+is training), and edit the queue. Picking a sweep shows its members instead of the form; Start
+then queues the members still to run. Each preset keeps its form's edits until ctrl+r resets
+them (marked * in the list), so moving through the list never discards them. Start asks where to
+train (screens/start_choice.py), showing the edits and an estimate of the time: in this console,
+or detached (a `tui-trainer run`/`sweep` child that outlives the console), and for a sweep also
+"N in parallel" (a detached `tui-trainer sweep --parallel N`). Enter on a sweep member opens its
+run, or follows it in the Watch view while it trains elsewhere. Picking a search shows its
+space, budget and trials (widgets/search_panel.py); Start runs it detached, one `tui-trainer
+tune` worker or N in parallel, and enter on a trial opens (or follows) its run. ctrl+l runs the
 LR range test of the form's config (screens/lr_find.py) and can put its suggestion into the LR
 field."""
 
@@ -35,6 +37,7 @@ from tui_trainer.tui.screens.start_choice import (
 from tui_trainer.tui.widgets.config_form import FORM_ERROR, ConfigForm
 from tui_trainer.tui.widgets.preset_picker import PresetPicker
 from tui_trainer.tui.widgets.queue_list import QueueList
+from tui_trainer.tui.widgets.search_panel import SearchPanel
 from tui_trainer.tui.widgets.sweep_panel import SweepPanel, parse_sweep_input
 
 DEFAULT_PRESET = "scratch"
@@ -63,13 +66,14 @@ class LaunchView(Horizontal):
     def compose(self) -> ComposeResult:
         with Vertical(id="presets-pane"):
             yield Label("Presets", classes="pane-title")
-            yield PresetPicker(self.app.presets, self.app.sweeps, id="presets")
+            yield PresetPicker(self.app.presets, self.app.sweeps, self.app.searches, id="presets")
         with Vertical(id="form-pane"):
             yield Static("", id="preset-info")
             yield Static("", id="data-status")
             with ContentSwitcher(initial="form", id="launch-what"):
                 yield ConfigForm(id="form")
                 yield SweepPanel(id="sweep-panel")
+                yield SearchPanel(id="search-panel")
             with Horizontal(id="start-row"):
                 yield Button("Start ▶", id="start", variant="success", compact=True)
                 yield Static("", id="start-hint")
@@ -101,9 +105,16 @@ class LaunchView(Horizontal):
         picker.select_preset(option_id)
         picker.focus()
 
+    @property
+    def search_panel(self) -> SearchPanel:
+        return self.query_one(SearchPanel)
+
     def _refresh_sweep(self, _: object) -> None:
-        if self.query_one("#launch-what", ContentSwitcher).current == "sweep-panel":
+        shown = self.query_one("#launch-what", ContentSwitcher).current
+        if shown == "sweep-panel":
             self.sweep_panel.refresh_states()
+        elif shown == "search-panel":
+            self.search_panel.reread()  # in a thread
 
     def _show_data_status(self, _: object) -> None:
         status = self.query_one("#data-status", Static)
@@ -126,7 +137,7 @@ class LaunchView(Horizontal):
         current = self.app.current_job
         hint = f"training {current.label}: Start adds to the queue" if current else "ctrl+s starts"
         form = self.query_one(ConfigForm)
-        if form.changes and self.query_one(PresetPicker).current_sweep is None:
+        if form.changes and self.query_one(PresetPicker).current is not None:
             hint = f"edited, ctrl+r resets: {form.changes}"  # the keys first: a long list is cut
         self.query_one("#start-hint", Static).update(escape(hint))
 
@@ -139,7 +150,7 @@ class LaunchView(Horizontal):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "reset_form":  # only where there are edits to discard
             form = self.query_one(ConfigForm)
-            return bool(form.changes) and self.query_one(PresetPicker).current_sweep is None
+            return bool(form.changes) and self.query_one(PresetPicker).current is not None
         return True
 
     def action_reset_form(self) -> None:
@@ -153,9 +164,15 @@ class LaunchView(Horizontal):
     def _preset_chosen(self, event: OptionList.OptionHighlighted) -> None:
         picker = self.query_one(PresetPicker)
         switcher = self.query_one("#launch-what", ContentSwitcher)
-        sweep = picker.current_sweep
+        sweep, search = picker.current_sweep, picker.current_search
         self._show_start_hint()
         self.refresh_bindings()
+        self.set_class(search is not None, "-search")
+        if search is not None:
+            switcher.current = "search-panel"
+            self.search_panel.load(search)
+            self._search_info(search, "")
+            return
         if sweep is not None:
             switcher.current = "sweep-panel"
             self.sweep_panel.load(sweep)
@@ -178,9 +195,24 @@ class LaunchView(Horizontal):
         )
         self.query_one(ConfigForm).load(preset, self.app.device)
 
+    def _search_info(self, name: str, about: str) -> None:
+        self.query_one("#preset-info", Static).update(
+            f"[b]search {name}[/b]: {escape(about)}\n[dim]Start runs `tui-trainer tune` "
+            "detached, one worker or N in parallel; a rerun continues the study.[/dim]"
+        )
+
+    @on(SearchPanel.Read)
+    def _search_read(self, event: SearchPanel.Read) -> None:
+        spec = event.read.spec
+        if spec is not None and self.query_one(PresetPicker).current_search == spec.name:
+            self._search_info(spec.name, spec.description)
+
     @on(OptionList.OptionSelected, "#presets")
     def _preset_picked(self) -> None:
-        if self.query_one(PresetPicker).current_sweep is not None:
+        picker = self.query_one(PresetPicker)
+        if picker.current_search is not None:
+            self.query_one("#search-trials").focus()
+        elif picker.current_sweep is not None:
             self.query_one("#sweep-members").focus()
         else:
             self.query_one("#lr").focus()
@@ -193,11 +225,26 @@ class LaunchView(Horizontal):
         if row.run_id is None:
             where = f" (claimed by {row.holder.describe()})" if row.elsewhere else ""
             self.notify(f"{row.member.name} has no run folder yet{where}.")
-        elif row.status == RunStatus.RUNNING:  # trains in another process: follow it live
-            self.app.action_show_view("watch")
-            self.app.main.view("watch").follow(Run(self.app.runs_dir / row.run_id))
+        else:  # one training in another process is followed live
+            self._open_run(row.run_id, row.status == RunStatus.RUNNING)
+
+    @on(DataTable.RowSelected, "#search-trials")
+    def _trial_selected(self) -> None:
+        trial = self.search_panel.trial_at_cursor()
+        if trial is None:
+            return
+        if trial.run_id is None:
+            self.notify(f"trial {trial.number} has no run folder yet (decoding the images).")
         else:
-            self.app.push_screen(RunDetailScreen(Run(self.app.runs_dir / row.run_id)))
+            self._open_run(trial.run_id, trial.state == "running")
+
+    def _open_run(self, run_id: str, running: bool) -> None:
+        run = Run(self.app.runs_dir / run_id)
+        if running:
+            self.app.action_show_view("watch")
+            self.app.main.view("watch").follow(run)
+        else:
+            self.app.push_screen(RunDetailScreen(run))
 
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:
@@ -213,6 +260,9 @@ class LaunchView(Horizontal):
             return
         if self.query_one(PresetPicker).current_sweep is not None:
             self._start_sweep()
+            return
+        if self.query_one(PresetPicker).current_search is not None:
+            self._start_search()
             return
         result = form.check()
         if result.config is None or form.preset is None:
@@ -238,6 +288,7 @@ class LaunchView(Horizontal):
         parallel: ParallelOffer | None = None,
         changes: str = "",
         runs: list[tuple[RunConfig, int]] = (),
+        in_console: bool = True,
     ) -> None:
         """The Start dialog; `start(choice)` on a choice (remembered for the session). It shows
         `changes` and estimates how long `runs` (config, epochs) take, in a worker."""
@@ -259,6 +310,7 @@ class LaunchView(Horizontal):
             parallel,
             changes,
             (lambda: estimate(runs, data_dir).describe()) if runs else None,
+            in_console=in_console,
         )
         self.app.push_screen(dialog, chosen)
 
@@ -268,8 +320,8 @@ class LaunchView(Horizontal):
         if self.app.data_problem:
             self.notify(self.app.data_problem, title="No dataset", severity="error")
             return
-        if self.query_one(PresetPicker).current_sweep is not None:
-            self.notify("The range test runs one config: pick a preset, not a sweep.")
+        if self.query_one(PresetPicker).current is None:
+            self.notify("The range test runs one config: pick a preset, not a sweep or search.")
             return
         if self.app.current_job is not None:
             # it would share this process with the run: its reseeding and thread count too
@@ -295,14 +347,16 @@ class LaunchView(Horizontal):
         # Start is the next step; back in a text field, "3" for Runs would be typed into it.
         self.query_one("#start", Button).focus()
 
-    def _parallel_offer(self, members: int, device: str | None) -> ParallelOffer | None:
+    def _parallel_offer(
+        self, members: int, device: str | None, command: str = "sweep", unit: str = "members"
+    ) -> ParallelOffer | None:
         """The dialog's "N in parallel" row: for two members or more; N as last chosen, else
         one per CUDA GPU (none counted when the sweep is set to train on the CPU)."""
         if members < 2:
             return None
         gpus = 0 if (device or "").startswith("cpu") else cuda_gpus()
         count = self.app.start_parallel or default_parallel(gpus, members)
-        return ParallelOffer(min(count, members), members, gpus)
+        return ParallelOffer(min(count, members), members, gpus, command, unit)
 
     def _start_sweep(self) -> None:
         panel = self.sweep_panel
@@ -335,4 +389,28 @@ class LaunchView(Horizontal):
             self._parallel_offer(len(members), device),
             f"every member with {changes}" if changes else "",
             [(m.config, m.config.epochs) for m in members],
+        )
+
+    def _start_search(self) -> None:
+        """Detached only: `tune` workers share the study through its journal, and the panel
+        follows them from the runs folder."""
+        found = self.search_panel.last
+        if found is None or found.spec is None or found.config is None:
+            why = found.error if found else "the search is still being read"
+            self.notify(why, title="Search refused", severity="error")
+            return
+        left = self.search_panel.trials_left()
+        if not left:
+            self.notify(f"{found.name}: the study has its {found.spec.trials} trials.")
+            return
+        overrides = dict(found.overrides or {})
+        trials = found.spec.trials  # the file's, or trials=N as typed
+        changes = " ".join(f"{k}={v}" for k, v in overrides.items())
+        self._ask_where(
+            f"search {found.name} ({left} trials to run)",
+            lambda c: self.app.detached.start_search(found.name, overrides, trials, c.parallel),
+            self._parallel_offer(left, found.config.device, "tune", "trials"),
+            f"every trial with {changes}" if changes else "",
+            [(found.config, found.epochs)] * left,
+            in_console=False,
         )

@@ -1,7 +1,9 @@
-"""The preset picker: an option list grouped by study, in the report's order, then the sweeps.
+"""The preset picker: an option list grouped by study, in the report's order, then the sweeps,
+then the searches.
 
 A preset's option id is its name; a sweep's is "sweep:" and its name (a sweep and a preset may
-share a name: `finetune` is both a preset and a member of sweeps). A preset whose form holds
+share a name: `finetune` is both a preset and a member of sweeps), a search's "search:" and its
+name. A preset whose form holds
 edits is marked `EDITED_MARK` until they are reset."""
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from tui_trainer.config import Preset
 
 STUDIES = ("Scratch", "Transfer learning", "Augmentation", "Backbones")
 SWEEP_PREFIX = "sweep:"
+SEARCH_PREFIX = "search:"
 EDITED_MARK = "*"
 
 
@@ -30,7 +33,9 @@ def by_study(presets: list[Preset]) -> list[tuple[str, list[Preset]]]:
 class PresetPicker(OptionList):
     """Study headings are disabled options; each preset's option id is its name."""
 
-    def __init__(self, presets: list[Preset], sweeps: list[str] = (), **kwargs: Any) -> None:
+    def __init__(
+        self, presets: list[Preset], sweeps: list[str] = (), searches: list[str] = (), **kwargs: Any
+    ) -> None:
         options: list[Option] = []
         for study, group in by_study(presets):
             options.append(Option(Text(study, style="bold"), disabled=True))
@@ -38,6 +43,9 @@ class PresetPicker(OptionList):
         if sweeps:
             options.append(Option(Text("Sweeps", style="bold"), disabled=True))
             options.extend(Option(f"  {name}", id=f"{SWEEP_PREFIX}{name}") for name in sweeps)
+        if searches:
+            options.append(Option(Text("Searches", style="bold"), disabled=True))
+            options.extend(Option(f"  {name}", id=f"{SEARCH_PREFIX}{name}") for name in searches)
         super().__init__(*options, **kwargs)
         self.presets = {p.name: p for p in presets}
 
@@ -47,16 +55,24 @@ class PresetPicker(OptionList):
             self.replace_option_prompt(name, f"  {name} {EDITED_MARK}" if edited else f"  {name}")
 
     def select_preset(self, option_id: str) -> None:
-        """Highlight a preset by name, or a sweep by "sweep:NAME"."""
+        """Highlight a preset by name, a sweep by "sweep:NAME", a search by "search:NAME"."""
         self.highlighted = self.get_option_index(option_id)
 
-    @property
-    def current_sweep(self) -> str | None:
-        """The highlighted sweep's name (None when a preset is highlighted)."""
+    def _current(self, prefix: str) -> str | None:
         if self.highlighted is None:
             return None
         option_id = self.get_option_at_index(self.highlighted).id or ""
-        return option_id.removeprefix(SWEEP_PREFIX) if option_id.startswith(SWEEP_PREFIX) else None
+        return option_id.removeprefix(prefix) if option_id.startswith(prefix) else None
+
+    @property
+    def current_sweep(self) -> str | None:
+        """The highlighted sweep's name (None when a preset or a search is highlighted)."""
+        return self._current(SWEEP_PREFIX)
+
+    @property
+    def current_search(self) -> str | None:
+        """The highlighted search's name (None when a preset or a sweep is highlighted)."""
+        return self._current(SEARCH_PREFIX)
 
     @property
     def current(self) -> Preset | None:
