@@ -225,26 +225,11 @@ class LaunchView(Horizontal):
         if row.run_id is None:
             where = f" (claimed by {row.holder.describe()})" if row.elsewhere else ""
             self.notify(f"{row.member.name} has no run folder yet{where}.")
-        else:  # one training in another process is followed live
-            self._open_run(row.run_id, row.status == RunStatus.RUNNING)
-
-    @on(DataTable.RowSelected, "#search-trials")
-    def _trial_selected(self) -> None:
-        trial = self.search_panel.trial_at_cursor()
-        if trial is None:
-            return
-        if trial.run_id is None:
-            self.notify(f"trial {trial.number} has no run folder yet (decoding the images).")
-        else:
-            self._open_run(trial.run_id, trial.state == "running")
-
-    def _open_run(self, run_id: str, running: bool) -> None:
-        run = Run(self.app.runs_dir / run_id)
-        if running:
+        elif row.status == RunStatus.RUNNING:  # trains in another process: follow it live
             self.app.action_show_view("watch")
-            self.app.main.view("watch").follow(run)
+            self.app.main.view("watch").follow(Run(self.app.runs_dir / row.run_id))
         else:
-            self.app.push_screen(RunDetailScreen(run))
+            self.app.push_screen(RunDetailScreen(Run(self.app.runs_dir / row.run_id)))
 
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:
@@ -394,17 +379,12 @@ class LaunchView(Horizontal):
     def _start_search(self) -> None:
         """Detached only: `tune` workers share the study through its journal, and the panel
         follows them from the runs folder."""
-        found = self.search_panel.last
-        if found is None or found.spec is None or found.config is None:
-            why = found.error if found else "the search is still being read"
-            self.notify(why, title="Search refused", severity="error")
+        panel, found = self.search_panel, self.search_panel.last
+        refused = panel.refusal()
+        if refused:
+            self.notify(refused, title="Search not started", severity="warning")
             return
-        left = self.search_panel.trials_left()
-        if not left:
-            self.notify(f"{found.name}: the study has its {found.spec.trials} trials.")
-            return
-        overrides = dict(found.overrides or {})
-        trials = found.spec.trials  # the file's, or trials=N as typed
+        left, overrides, trials = panel.trials_left(), dict(found.overrides), found.spec.trials
         changes = " ".join(f"{k}={v}" for k, v in overrides.items())
         self._ask_where(
             f"search {found.name} ({left} trials to run)",

@@ -28,9 +28,11 @@ from textual_plotext import PlotextPlot
 
 from tui_trainer.config import RunConfig, parse_set_options
 from tui_trainer.errors import UserError
+from tui_trainer.runs.store import Run
 from tui_trainer.studies import search
 from tui_trainer.studies.search_spec import SearchSpec, load_search
 from tui_trainer.studies.search_view import StudyView, TrialRecord, study_view
+from tui_trainer.tui.screens.run_detail import RunDetailScreen
 
 REFRESH_S = 2.0
 # Optuna's trial state -> what the row reads, and its style
@@ -222,6 +224,31 @@ class SearchPanel(VerticalScroll):
         trials = self.view.trials if self.view else []
         row = self.query_one("#search-trials", DataTable).cursor_row
         return trials[row] if 0 <= row < len(trials) else None
+
+    def refusal(self) -> str | None:
+        """Why Start cannot run the search now (a bad override, the study has its trials)."""
+        found = self.last
+        if found is None or found.spec is None or found.config is None:
+            return found.error if found else "the search is still being read"
+        if not self.trials_left():
+            return f"{found.name}: the study has its {found.spec.trials} trials"
+        return None
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a trial: its run, followed live while it trains (in any process)."""
+        event.stop()
+        trial = self.trial_at_cursor()
+        if trial is None:
+            return
+        if trial.run_id is None:
+            self.notify(f"trial {trial.number} has no run folder yet (decoding the images).")
+            return
+        run = Run(self.app.runs_dir / trial.run_id)
+        if trial.state == "running":
+            self.app.action_show_view("watch")
+            self.app.main.view("watch").follow(run)
+        else:
+            self.app.push_screen(RunDetailScreen(run))
 
     def trials_left(self) -> int:
         """Trials the study still needs (finished ones count; running ones are resumed)."""
