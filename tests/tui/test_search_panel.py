@@ -90,9 +90,9 @@ def test_picking_a_search_shows_its_space_and_budget(tmp_path):
     async def scenario(pilot):
         panel = await pick_search(pilot)
         space = text_of(pilot, "#search-space")
-        for key in ("lr: float log 0.001 .. 0.1", "step_size: int", "gamma: one of 0.1, 0.3"):
+        for key in ("lr 0.001..0.1 log", "step_size 5..25 step 5", "gamma 0.1|0.3|0.5"):
             assert key in space
-        assert "pruner median" in space
+        assert "median pruner n_startup_trials=5" in space
         budget = text_of(pilot, "#search-budget")
         assert "24 trials x 30 epochs = 720 epochs" in budget and "no trial yet" in budget
         assert not panel.query_one("#search-trials", DataTable).display
@@ -202,3 +202,19 @@ def test_start_offers_detached_and_parallel_and_spawns_tune(tmp_path, tiny_data,
     assert command[3:5] == ["tune", SEARCH]
     assert "--parallel" in command and "classes=3" in command and "epochs=2" in command
     assert command[command.index("--trials") + 1] == "5"
+
+
+def test_snapshot_a_finished_search_at_80x24(snap_compare, tmp_path):
+    make_study(tmp_path / "runs")
+    app = app_for(tmp_path)
+
+    async def run_before(pilot):
+        await wait_for(pilot, lambda: app.data_checked, what="the data check")
+        panel = await pick_search(pilot)
+        await wait_for(pilot, lambda: panel.view is not None, what="the study")
+        await pilot.press("enter")  # onto the trials
+        await pilot.pause()
+        app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

@@ -197,8 +197,8 @@ class LaunchView(Horizontal):
 
     def _search_info(self, name: str, about: str) -> None:
         self.query_one("#preset-info", Static).update(
-            f"[b]search {name}[/b]: {escape(about)}\n[dim]Start runs `tui-trainer tune` "
-            "detached, one worker or N in parallel; a rerun continues the study.[/dim]"
+            f"[b]search {name}[/b]: {escape(about)}\n"
+            "[dim]Start: `tune` detached, 1 or N workers[/dim]"
         )
 
     @on(SearchPanel.Read)

@@ -21,6 +21,7 @@ from typing import Any
 from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
@@ -30,7 +31,7 @@ from tui_trainer.config import RunConfig, parse_set_options
 from tui_trainer.errors import UserError
 from tui_trainer.runs.store import Run
 from tui_trainer.studies import search
-from tui_trainer.studies.search_spec import SearchSpec, load_search
+from tui_trainer.studies.search_spec import Param, SearchSpec, load_search
 from tui_trainer.studies.search_view import StudyView, TrialRecord, study_view
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
 
@@ -99,6 +100,18 @@ def trial_cells(trial: TrialRecord) -> tuple[Any, ...]:
     return (number, Text(text, style=style), epochs, value, params)
 
 
+def steps(xs: list[int], ys: list[float]) -> tuple[list[float], list[float]]:
+    """The best so far as a staircase: it holds until the next trial that beats it."""
+    sx, sy = [], []
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        if i:
+            sx.append(x)
+            sy.append(ys[i - 1])
+        sx.append(x)
+        sy.append(y)
+    return sx, sy
+
+
 class HistoryPlot(PlotextPlot):
     """Each finished trial's value by trial number, and the best so far."""
 
@@ -119,10 +132,18 @@ class HistoryPlot(PlotextPlot):
         plt.title("Optimization history")
         numbers, values, best = self._points
         if numbers:
+            plt.plot(*steps(numbers, best), label="best so far")
             plt.scatter(numbers, values, label="trial", marker="dot")
-            plt.plot(numbers, best, label="best so far")
+            if len(numbers) <= 12:  # whole trial numbers, not 0.75
+                plt.xticks(numbers)
         plt.xlabel("trial")
         return super().render()
+
+
+class TrialTable(DataTable):
+    """The trials; enter (shown in the key bar) opens the trial's run."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Open run", show=True)]
 
 
 class SearchPanel(VerticalScroll):
@@ -143,9 +164,9 @@ class SearchPanel(VerticalScroll):
             compact=True,
         )
         yield Static("", id="search-error")
-        yield Static("reading the search...", id="search-space")
-        yield Static("", id="search-budget")
-        table = DataTable(id="search-trials", cursor_type="row", zebra_stripes=True)
+        yield Static("reading the search...", id="search-budget")
+        yield Static("", id="search-space")
+        table = TrialTable(id="search-trials", cursor_type="row", zebra_stripes=True)
         table.add_columns("#", "STATE", "EPOCHS", "VALUE", "PARAMS")  # PARAMS last: cut first
         yield table
         yield HistoryPlot(id="search-history")
@@ -165,7 +186,7 @@ class SearchPanel(VerticalScroll):
     def load(self, name: str) -> None:
         if name != self.search_name:
             self.search_name, self.last = name, None
-            self.query_one("#search-space", Static).update("reading the search...")
+            self.query_one("#search-budget", Static).update("reading the search...")
             self.reread()
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -258,13 +279,21 @@ class SearchPanel(VerticalScroll):
         return max(0, self.spec.trials - done)
 
 
+def describe(param: Param) -> str:
+    """`lr 0.001..0.1 log`, `step_size 5..25 step 5`, `gamma 0.1|0.3|0.5`: short enough to
+    put the whole space in two or three lines."""
+    if param.kind == "categorical":
+        return f"{param.key} {'|'.join(map(str, param.choices))}"
+    scale = " log" if param.log else ""
+    step = f" step {param.step}" if param.step is not None else ""
+    return f"{param.key} {param.low}..{param.high}{scale}{step}"
+
+
 def space_text(spec: SearchSpec) -> str:
+    """The space, then how trials are sampled, judged and pruned."""
     settings = " ".join(f"{k}={v}" for k, v in spec.pruner_settings.items())
-    head = (
-        f"{spec.objective} · sampler {spec.sampler} (seed {spec.seed}) · "
-        f"pruner {spec.pruner} {settings}".rstrip()
-    )
-    return "\n".join([head, *(f"  {p.describe()}" for p in spec.space)])
+    how = f"{spec.objective} · {spec.sampler} sampler, seed {spec.seed} · {spec.pruner} pruner"
+    return "space: " + " · ".join(map(describe, spec.space)) + f"\n{how} {settings}".rstrip()
 
 
 def budget_text(found: SearchRead) -> str:
