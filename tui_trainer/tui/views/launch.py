@@ -387,7 +387,7 @@ class LaunchView(Horizontal):
         left, overrides, trials = panel.trials_left(), dict(found.overrides), found.spec.trials
         changes = " ".join(f"{k}={v}" for k, v in overrides.items())
         self._ask_where(
-            f"search {found.name} ({left} trials to run)",
+            f"search {found.name} ({left} trial{'s' if left > 1 else ''} to run)",
             lambda c: self.app.detached.start_search(found.name, overrides, trials, c.parallel),
             self._parallel_offer(left, found.config.device, "tune", "trials"),
             f"every trial with {changes}" if changes else "",
