@@ -1,6 +1,6 @@
 """A search on the Launch view: its space and budget, the trials of a finished study (pruned
 ones as such, the best marked), the optimization history and the importances, all read off the
-UI thread; Start offers detached and N in parallel only, and spawns `tui-trainer tune`."""
+UI thread; Start trains trials here (one job each) or spawns `tui-trainer tune` detached."""
 
 from __future__ import annotations
 
@@ -173,7 +173,7 @@ def test_enter_on_a_trial_opens_its_run(tmp_path):
     drive(app, scenario)
 
 
-def test_start_offers_detached_and_parallel_and_spawns_tune(tmp_path, tiny_data, monkeypatch):
+def test_start_detached_in_parallel_spawns_tune(tmp_path, tiny_data, monkeypatch):
     make_study(tmp_path / "runs", {0: TRIALS[0], 2: TRIALS[2]})
     spawned = []
     monkeypatch.setattr(
@@ -190,10 +190,10 @@ def test_start_offers_detached_and_parallel_and_spawns_tune(tmp_path, tiny_data,
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, StartChoiceScreen))
         dialog = app.screen
-        assert [o.mode for o in dialog.options] == [StartMode.DETACHED, StartMode.PARALLEL]
+        assert [o.mode for o in dialog.options] == list(StartMode)
         assert "3 trials to run" in dialog.what
-        assert "tune --parallel 2" in str(dialog._prompt(dialog.options[1]))
-        await pilot.press("down", "enter")  # N in parallel
+        assert "tune --parallel 2" in str(dialog._prompt(dialog.options[2]))
+        await pilot.press("down", "down", "enter")  # N in parallel
         await pilot.pause()
 
     drive(app, scenario)
@@ -218,3 +218,42 @@ def test_snapshot_a_finished_search_at_80x24(snap_compare, tmp_path):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_start_in_this_console_trains_one_trial_per_job(tmp_path, tiny_data, monkeypatch):
+    from tui_trainer.runs import launch
+
+    make_study(tmp_path / "runs", {0: TRIALS[0], 2: TRIALS[2]})
+    engine = ScriptedEngine(epochs=2, steps=2)
+    # the search's worker trains through runs.launch.start_run, with its pruning judge
+    monkeypatch.setattr(launch, "start_run", lambda *a, judge=None, **k: engine(*a, **k))
+    app = app_for(tmp_path, tiny_data)
+
+    async def scenario(pilot):
+        await wait_for(pilot, lambda: app.data_checked, what="the data check")
+        panel = await pick_search(pilot)
+        await wait_for(pilot, lambda: panel.view is not None, what="the study")
+        panel.query_one("#search-set").value = "classes=3 trials=4"
+        await wait_for(pilot, lambda: panel.last.spec.trials == 4, what="trials=4")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, StartChoiceScreen))
+        modes = [o.mode for o in app.screen.options]
+        assert modes == [StartMode.IN_CONSOLE, StartMode.DETACHED, StartMode.PARALLEL]
+        await pilot.press("enter")  # in this console: the session's default
+        await wait_for(pilot, lambda: len(engine.calls) == 2 and app.current_job is None)
+        app.action_show_view("launch")
+        await wait_for(pilot, lambda: panel.view and len(panel.view.trials) == 4)
+        states = [t.state for t in panel.view.trials]
+        assert states == ["complete", "pruned", "complete", "complete"]
+
+    drive(app, scenario)
+    assert all(
+        preset == "scratch" and "lr" in o and o["classes"] == "3" for preset, o in engine.calls
+    )
+    # the study's trials 2 and 3 (the fixture's two trials are its 0 and 1)
+    new = sorted(
+        p.name
+        for p in (tmp_path / "runs").iterdir()
+        if "search-t" in p.name and "-00000" not in p.name
+    )
+    assert [name.rsplit("-", 1)[-1] for name in new] == ["t2", "t3"], new

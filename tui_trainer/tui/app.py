@@ -193,6 +193,10 @@ class TrainerApp(App[None]):
         ]
         for job, member in zip(jobs, members, strict=True):
             job.plan, job.plan_member, job.since = sweep, member, since
+        return self.submit_jobs(jobs, f"{sweep.name}: {len(jobs)} member(s) queued.")
+
+    def submit_jobs(self, jobs: list[Job], note: str) -> list[Job]:
+        """Queue `jobs` in order (the first trains now when idle), then say `note`."""
         if not jobs:
             return jobs
         for job in jobs:
@@ -200,7 +204,7 @@ class TrainerApp(App[None]):
         if self.current_job is None:
             self._start(self.queue.pop_next())  # type: ignore[arg-type]
             self.action_show_view("watch")
-        self.notify(f"{sweep.name}: {len(jobs)} member(s) queued.")
+        self.notify(note)
         self.queue_changed.publish(None)
         return jobs
 

@@ -16,6 +16,7 @@ from tui_trainer.config import RunConfig
 from tui_trainer.events import EventCallback, RunEnded
 from tui_trainer.runs.store import Run
 from tui_trainer.studies.members import Skipped, train_member
+from tui_trainer.studies.search_spec import SearchSpec
 from tui_trainer.studies.sweep_file import Sweep, SweepMember
 from tui_trainer.studies.sweeps import member_meta
 
@@ -60,11 +61,15 @@ class Job:
     plan_member: SweepMember | None = None
     since: float = 0.0  # when its sweep was started here: a failure elsewhere since then is final
     resume: str = ""  # set: continue this run id in its own folder (as `run --resume ID`)
+    # set: one trial of this search, asked of its study when the job starts (as `tune` does)
+    search: SearchSpec | None = None
 
     @property
     def label(self) -> str:
         if self.resume:
             return f"#{self.number} resume {self.resume}"
+        if self.search is not None:
+            return f"#{self.number} search {self.search.name} (a trial)"
         if self.sweep:
             return f"#{self.number} {self.sweep}/{self.member}"
         changes = " ".join(f"{k}={v}" for k, v in self.overrides.items())
@@ -143,6 +148,8 @@ def train_job(
     called as `tui-trainer run --resume ID` calls it."""
     if job.resume:
         return (*engine(job.resume, runs_dir=runs_dir, on_event=on_event, stop=stop), "")
+    if job.search is not None:
+        return train_trial(job, data_dir, runs_dir, on_event=on_event, stop=stop)
 
     def start(listener: EventCallback) -> tuple[Run | None, RunEnded]:
         return engine(
@@ -165,3 +172,19 @@ def train_job(
     if isinstance(done, Skipped):
         return None, None, done.describe()
     return (*done, "")
+
+
+def train_trial(
+    job: Job, data_dir: Path, runs_dir: Path, *, on_event: EventCallback, stop: threading.Event
+) -> tuple[Run | None, RunEnded | None, str]:
+    """One trial of the job's search, as a `tune` worker trains it (a trial a dead worker left
+    is resumed, else one is sampled now); skipped when the study has its trials, so queued
+    trial jobs never train more than `trials` with the workers of other processes."""
+    from tui_trainer.studies import search
+
+    spec = job.search
+    worker = search.Worker(spec, job.config, job.overrides, runs_dir, data_dir)
+    trial = search.next_job(worker)
+    if trial is None:
+        return None, None, f"{spec.name} has its {spec.trials} trials (or they all train)"
+    return (*search.train_job(worker, trial, on_event, stop), "")

@@ -7,7 +7,7 @@ None.
 
 A sweep gets a third row, "N in parallel" (`ParallelOffer`): a detached `tui-trainer sweep
 --parallel N` that trains N members at once (a search: `tui-trainer tune --parallel N`, N trials
-at once; a search starts detached only, so its dialog has no "in this console" row). N starts at
+at once). N starts at
 the number of CUDA GPUs this console sees when there are more than one, else at 2
 (`default_parallel`), never above the members left to run; + and - change it (and highlight the
 row, so enter starts it). Its line says where the N members train: one GPU each, sharing the one
@@ -96,15 +96,9 @@ def default_parallel(gpus: int, most: int) -> int:
     return max(MIN_PARALLEL, min(wanted, most))
 
 
-def offered(parallel: ParallelOffer | None, in_console: bool = True) -> tuple[StartOption, ...]:
-    """The rows of the dialog: the parallel one only for a sweep with members to share out;
-    "in this console" unless the start is detached only (a search)."""
-    return tuple(
-        o
-        for o in START_OPTIONS
-        if (o.mode != StartMode.PARALLEL or parallel)
-        and (o.mode != StartMode.IN_CONSOLE or in_console)
-    )
+def offered(parallel: ParallelOffer | None) -> tuple[StartOption, ...]:
+    """The rows of the dialog: the parallel one only for a sweep with members to share out."""
+    return tuple(o for o in START_OPTIONS if o.mode != StartMode.PARALLEL or parallel)
 
 
 class StartChoiceScreen(ModalScreen[StartChoice | None]):
@@ -130,12 +124,11 @@ class StartChoiceScreen(ModalScreen[StartChoice | None]):
         changes: str = "",
         estimate: Callable[[], str] | None = None,
         verb: str = "Start",
-        in_console: bool = True,
     ) -> None:
         super().__init__()
         self.what, self.queued_behind, self.parallel = what, queued_behind, parallel
         self.changes, self.estimate, self.verb = changes, estimate, verb
-        self.options = offered(parallel, in_console)
+        self.options = offered(parallel)
         modes = [o.mode for o in self.options]
         self.default = default if default in modes else StartMode.DETACHED
         self.count = parallel.count if parallel else None

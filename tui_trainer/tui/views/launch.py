@@ -1,15 +1,15 @@
-"""Launch: pick a preset, adjust its hyperparameters, start it (or queue it behind the run that
-is training), and edit the queue. Picking a sweep shows its members instead of the form; Start
-then queues the members still to run. Each preset keeps its form's edits until ctrl+r resets
-them (marked * in the list), so moving through the list never discards them. Start asks where to
+"""Launch: pick a preset, adjust its hyperparameters, start it (or queue it behind the run that is
+training), and edit the queue. Picking a sweep shows its members instead of the form; Start then
+queues the members still to run. Each preset keeps its form's edits until ctrl+r resets them
+(marked * in the list), so moving through the list never discards them. Start asks where to
 train (screens/start_choice.py), showing the edits and an estimate of the time: in this console,
 or detached (a `tui-trainer run`/`sweep` child that outlives the console), and for a sweep also
 "N in parallel" (a detached `tui-trainer sweep --parallel N`). Enter on a sweep member opens its
 run, or follows it in the Watch view while it trains elsewhere. Picking a search shows its
-space, budget and trials (widgets/search_panel.py); Start runs it detached, one `tui-trainer
-tune` worker or N in parallel, and enter on a trial opens (or follows) its run. ctrl+l runs the
-LR range test of the form's config (screens/lr_find.py) and can put its suggestion into the LR
-field."""
+space, budget and trials (widgets/search_panel.py); Start trains its trials here (one job per
+trial), or runs `tui-trainer tune` detached, one worker or N in parallel, and enter on a trial
+opens (or follows) its run. ctrl+l runs the LR range test of the form's config
+(screens/lr_find.py) and can put its suggestion into the LR field."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from tui_trainer.runs.detached import cuda_gpus
 from tui_trainer.runs.store import Run
 from tui_trainer.train.estimate import estimate
 from tui_trainer.train.lr_curve import format_lr
-from tui_trainer.tui.jobs import StartChoice, StartMode
+from tui_trainer.tui.jobs import Job, StartChoice, StartMode
 from tui_trainer.tui.screens.lr_find import LrFindScreen
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
 from tui_trainer.tui.screens.start_choice import (
@@ -273,7 +273,6 @@ class LaunchView(Horizontal):
         parallel: ParallelOffer | None = None,
         changes: str = "",
         runs: list[tuple[RunConfig, int]] = (),
-        in_console: bool = True,
     ) -> None:
         """The Start dialog; `start(choice)` on a choice (remembered for the session). It shows
         `changes` and estimates how long `runs` (config, epochs) take, in a worker."""
@@ -295,7 +294,6 @@ class LaunchView(Horizontal):
             parallel,
             changes,
             (lambda: estimate(runs, data_dir).describe()) if runs else None,
-            in_console=in_console,
         )
         self.app.push_screen(dialog, chosen)
 
@@ -377,20 +375,31 @@ class LaunchView(Horizontal):
         )
 
     def _start_search(self) -> None:
-        """Detached only: `tune` workers share the study through its journal, and the panel
-        follows them from the runs folder."""
+        """Trials here (queued jobs of one trial each) or detached `tune` workers: all share
+        the study through its journal, and the panel follows them from the runs folder."""
         panel, found = self.search_panel, self.search_panel.last
         refused = panel.refusal()
         if refused:
             self.notify(refused, title="Search not started", severity="warning")
             return
         left, overrides, trials = panel.trials_left(), dict(found.overrides), found.spec.trials
+
+        def start(choice: StartChoice) -> None:
+            if choice.mode == StartMode.IN_CONSOLE:  # one job per trial, sampled as it starts
+                jobs = [
+                    Job(next(self.app.job_numbers), found.spec.base, overrides, found.config,
+                        search=found.spec)
+                    for _ in range(left)
+                ]  # fmt: skip
+                self.app.submit_jobs(jobs, f"search {found.name}: {left} trial(s) queued.")
+            else:
+                self.app.detached.start_search(found.name, overrides, trials, choice.parallel)
+
         changes = " ".join(f"{k}={v}" for k, v in overrides.items())
         self._ask_where(
             f"search {found.name} ({left} trial{'s' if left > 1 else ''} to run)",
-            lambda c: self.app.detached.start_search(found.name, overrides, trials, c.parallel),
+            start,
             self._parallel_offer(left, found.config.device, "tune", "trials"),
             f"every trial with {changes}" if changes else "",
             [(found.config, found.epochs)] * left,
-            in_console=False,
         )
