@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -172,6 +172,13 @@ def train_job(
     if isinstance(done, Skipped):
         return None, None, done.describe()
     return (*done, "")
+
+
+def trial_jobs(
+    numbers: Iterator[int], spec: SearchSpec, overrides: dict[str, str], config: RunConfig, n: int
+) -> list[Job]:
+    """`n` jobs of one trial each of search `spec` (`config`: its base with `overrides`)."""
+    return [Job(next(numbers), spec.base, overrides, config, search=spec) for _ in range(n)]
 
 
 def train_trial(

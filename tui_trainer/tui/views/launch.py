@@ -26,7 +26,7 @@ from tui_trainer.runs.detached import cuda_gpus
 from tui_trainer.runs.store import Run
 from tui_trainer.train.estimate import estimate
 from tui_trainer.train.lr_curve import format_lr
-from tui_trainer.tui.jobs import Job, StartChoice, StartMode
+from tui_trainer.tui.jobs import StartChoice, StartMode, trial_jobs
 from tui_trainer.tui.screens.lr_find import LrFindScreen
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
 from tui_trainer.tui.screens.start_choice import (
@@ -198,7 +198,7 @@ class LaunchView(Horizontal):
     def _search_info(self, name: str, about: str) -> None:
         self.query_one("#preset-info", Static).update(
             f"[b]search {name}[/b]: {escape(about)}\n"
-            "[dim]Start: `tune` detached, 1 or N workers[/dim]"
+            "[dim]Start: trials here, or `tune` detached (1 or N)[/dim]"
         )
 
     @on(SearchPanel.Read)
@@ -386,11 +386,7 @@ class LaunchView(Horizontal):
 
         def start(choice: StartChoice) -> None:
             if choice.mode == StartMode.IN_CONSOLE:  # one job per trial, sampled as it starts
-                jobs = [
-                    Job(next(self.app.job_numbers), found.spec.base, overrides, found.config,
-                        search=found.spec)
-                    for _ in range(left)
-                ]  # fmt: skip
+                jobs = trial_jobs(self.app.job_numbers, found.spec, overrides, found.config, left)
                 self.app.submit_jobs(jobs, f"search {found.name}: {left} trial(s) queued.")
             else:
                 self.app.detached.start_search(found.name, overrides, trials, choice.parallel)
