@@ -1,0 +1,257 @@
+"""The console's one reader of the runs folder: a thread that rescans it every SCAN_S seconds and
+posts what changed to the app (tui/messages.py), so the UI thread never waits on a disk.
+
+A scan lists the run folders and stats each one's config.json, summary.json and owner.json: a
+folder whose files did not change keeps its record, so an idle scan of hundreds of runs reads no
+file. A `running` run is judged again on every scan (its process may have died without a
+write). The run the Watch view follows has its metrics.jsonl read from the byte offset the last
+scan stopped at (only whole lines), and its system.jsonl tail reread when it changed. The
+detached children this console started are polled here too (tui/detached_starts.py).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tui_trainer.events import RunStatus
+from tui_trainer.runs import store
+from tui_trainer.runs.store import Run
+from tui_trainer.tui.messages import FollowedRun, RunsScanned, SystemRead
+
+SCAN_S = 1.0
+SYSTEM_TAIL_BYTES = 256 * 1024  # the system pane's sparklines need the last samples only
+
+
+def file_signature(path: Path) -> tuple[int, int] | None:
+    """(mtime, size) of a file, None while it does not exist: changes when it is rewritten."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+@dataclass(frozen=True, eq=False)
+class RunRecord:
+    """One run folder as last read: plain data the UI thread may use freely."""
+
+    path: Path
+    meta: dict[str, Any]
+    summary: dict[str, Any]
+    status: str
+    signature: tuple = ()  # (config.json, summary.json, owner.json) file signatures
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def run(self) -> Run:
+        return Run(self.path)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        config = self.meta.get("config")
+        return config if isinstance(config, dict) else {}
+
+    def same(self, other: RunRecord | None) -> bool:
+        return other is not None and (self.meta, self.summary, self.status) == (
+            other.meta,
+            other.summary,
+            other.status,
+        )
+
+
+@dataclass(frozen=True)
+class RunsSnapshot:
+    """The runs folder's runs, oldest first, as one scan saw them."""
+
+    runs_dir: Path
+    records: tuple[RunRecord, ...] = ()
+    version: int = 0  # grows with each change
+    by_id: dict[str, RunRecord] = field(default_factory=dict, compare=False, repr=False)
+
+    def get(self, run_id: str | None) -> RunRecord | None:
+        return self.by_id.get(run_id) if run_id else None
+
+
+def read_record(run: Run, old: RunRecord | None = None) -> RunRecord:
+    """A folder's record; the files whose signature did not change since `old` are not reread."""
+    signature = tuple(
+        file_signature(p) for p in (run.config_path, run.summary_path, run.owner_path)
+    )
+    fresh = old is None or old.path != run.path
+    if not fresh and signature == old.signature and old.status != RunStatus.RUNNING:
+        return old
+    meta = run.meta() if fresh or signature[0] != old.signature[0] else old.meta
+    summary = run.summary() if fresh or signature[1] != old.signature[1] else old.summary
+    record = RunRecord(run.path, meta, summary, run.status(summary), signature)
+    return old if record.same(old) and signature == old.signature else record
+
+
+class MetricsTail:
+    """metrics.jsonl read from where the last read stopped: whole lines only; a file replaced
+    or cut shorter starts over (`reset`)."""
+
+    def __init__(self) -> None:
+        self.offset = 0
+        self.ident: tuple[int, int] | None = None
+
+    def read(self, path: Path) -> tuple[list[dict[str, Any]], bool]:
+        """(new rows, whether they start the file over)."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            reset = self.ident is not None
+            self.offset, self.ident = 0, None
+            return [], reset
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):  # a FIFO planted in a shared folder never ends
+                raise OSError(errno.EINVAL, "not a regular file", str(path))
+            reset = (st.st_dev, st.st_ino) != self.ident or st.st_size < self.offset
+            if reset:
+                self.offset, self.ident = 0, (st.st_dev, st.st_ino)
+            data = os.pread(fd, max(st.st_size - self.offset, 0), self.offset)
+        finally:
+            os.close(fd)
+        data = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next read
+        self.offset += len(data)
+        return parse_rows(data), reset
+
+
+def parse_rows(data: bytes) -> list[dict[str, Any]]:
+    """metrics.jsonl's lines as Run.metrics keeps them: a line that is not a fitting row is
+    skipped."""
+    rows = []
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(row, dict) and store._numbers_fit(row):
+            rows.append(row)
+    return rows
+
+
+class RunsWatcher:
+    """The scanning thread. `post` delivers a message to the app from this thread (Textual's
+    post_message is thread-safe); `poll_detached` runs after each scan, in this thread."""
+
+    def __init__(
+        self,
+        runs_dir: Path,
+        post: Callable[[Any], Any],
+        poll_detached: Callable[[], None] = lambda: None,
+        interval: float = SCAN_S,
+    ) -> None:
+        self.runs_dir = Path(runs_dir)
+        self.post, self.poll_detached, self.interval = post, poll_detached, interval
+        self._records: dict[str, RunRecord] = {}
+        self._version = 0
+        self._lock = threading.Lock()
+        self._wake, self._stop = threading.Event(), threading.Event()
+        self._started = 0  # scans begun
+        self._follow: tuple[int, str | None, bool] = (0, None, False)  # (generation, run, rows)
+        self._followed_gen = -1
+        self._tail = MetricsTail()
+        self._sent: RunRecord | None = None
+        self._system: tuple | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- asked from the UI thread ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="runs-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def rescan(self) -> int:
+        """Scan now (not waiting for the interval); the number of the scan that will see the
+        folder as it is at this call."""
+        with self._lock:
+            target = self._started + 1
+        self._wake.set()
+        return target
+
+    def follow(self, run_id: str | None, rows: bool = True) -> int:
+        """Follow `run_id`: its metrics rows (when `rows`) and its system samples, posted as
+        FollowedRun / SystemRead with the generation returned here."""
+        with self._lock:
+            generation = self._follow[0] + 1
+            self._follow = (generation, run_id, rows)
+        self._wake.set()
+        return generation
+
+    # --- in the thread ----------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                self.scan()
+            except Exception:  # noqa: BLE001 - a vanished folder or mount: the next scan retries
+                pass
+            self._wake.wait(self.interval)
+
+    def scan(self) -> None:
+        with self._lock:
+            self._started += 1
+            number = self._started
+        changed = self._scan_folder()
+        self._scan_followed()
+        self.poll_detached()
+        records = tuple(self._records.values())
+        snapshot = RunsSnapshot(self.runs_dir, records, self._version, dict(self._records))
+        self.post(RunsScanned(number, snapshot, changed))
+
+    def _scan_folder(self) -> bool:
+        records: dict[str, RunRecord] = {}
+        for run in store.list_runs(self.runs_dir):
+            try:
+                records[run.id] = read_record(run, self._records.get(run.id))
+            except OSError:  # deleted while listed: gone from this scan
+                continue
+        old = self._records
+        changed = records.keys() != old.keys() or any(
+            record is not old.get(run_id) for run_id, record in records.items()
+        )
+        self._records = records
+        if changed:
+            self._version += 1
+        return changed
+
+    def _scan_followed(self) -> None:
+        with self._lock:
+            generation, run_id, rows_wanted = self._follow
+        first = generation != self._followed_gen
+        if first:
+            self._followed_gen, self._tail, self._sent, self._system = (
+                generation,
+                MetricsTail(),
+                None,
+                None,
+            )
+        if run_id is None:
+            return
+        run = Run(self.runs_dir / run_id)
+        record = self._records.get(run_id) or read_record(run, self._sent)
+        rows, reset = self._tail.read(run.metrics_path) if rows_wanted else ([], False)
+        if first or rows or reset or record is not self._sent:
+            self._sent = record
+            self.post(FollowedRun(generation, run_id, record, tuple(rows), first or reset))
+        signature = file_signature(run.system_path)
+        if first or signature != self._system:
+            self._system = signature
+            self.post(SystemRead(generation, run_id, run.system(SYSTEM_TAIL_BYTES)))
