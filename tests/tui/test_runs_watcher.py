@@ -61,7 +61,10 @@ def test_no_ui_thread_call_reads_a_run_folder(tmp_path, monkeypatch):
         studies = app.main.view("studies")
         await wait_for(pilot, lambda: studies.report is not None, what="the report")
         await pilot.press("3")
-        assert app.main.view("runs").table.row_count == RUNS
+        runs = app.main.view("runs")
+        assert runs.table.row_count == RUNS
+        await pilot.press("g")  # the seed groups: three seeds of each lr
+        assert runs.grouped and runs.group_table.row_count == RUNS // 3 + 1
 
     drive(app, scenario)
     readers = {thread.name for _, thread in calls}

@@ -54,8 +54,8 @@ class RunRecord:
         return self.path.name
 
     @property
-    def run(self) -> Run:
-        return Run(self.path)
+    def run(self) -> KnownRun:
+        return KnownRun(self.path, self)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -68,6 +68,30 @@ class RunRecord:
             other.summary,
             other.status,
         )
+
+
+@dataclass(frozen=True, eq=False)
+class KnownRun(Run):
+    """A Run whose config.json, summary.json and status are served from the watcher's record:
+    asking for them reads no file (the grouped table and the report ask for every run's). Its
+    other files are read as any Run's. Equal to a Run of the same folder."""
+
+    record: RunRecord | None = field(default=None, repr=False)
+
+    def meta(self) -> dict[str, Any]:
+        return dict(self.record.meta) if self.record is not None else super().meta()
+
+    def summary(self) -> dict[str, Any]:
+        return dict(self.record.summary) if self.record is not None else super().summary()
+
+    def status(self, summary: dict[str, Any] | None = None) -> RunStatus | str:
+        return self.record.status if self.record is not None else super().status(summary)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash((self.path,))
 
 
 @dataclass(frozen=True)
@@ -248,7 +272,7 @@ class RunsWatcher:
         run = Run(self.runs_dir / run_id)
         record = self._records.get(run_id) or read_record(run, self._sent)
         rows, reset = self._tail.read(run.metrics_path) if rows_wanted else ([], False)
-        if first or rows or reset or record is not self._sent:
+        if rows_wanted and (first or rows or reset or record is not self._sent):
             self._sent = record
             self.post(FollowedRun(generation, run_id, record, tuple(rows), first or reset))
         signature = file_signature(run.system_path)

@@ -255,9 +255,11 @@ class WatchView(Vertical):
         if (record.summary, record.status) != (view.summary, view.status):
             view.note_summary(record.summary, record.status, record.meta)
         view.add_rows(message.rows)
-        self._show(view, "all" if any(r.get("kind") == "epoch" for r in message.rows) else "steps")
-        self._show_log(view)
-        self._show_status()
+        self._show(view, "steps")  # the step plot and the status line
+        if any(row.get("kind") == "epoch" for row in message.rows):
+            self._show(view, "epoch")  # the epoch plots and the log
+        else:
+            self._show_log(view)  # an ended run's last line
 
     def system_read(self, message: SystemRead) -> None:
         """The shown run's system samples, read because its system.jsonl changed."""
