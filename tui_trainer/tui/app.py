@@ -38,20 +38,10 @@ from tui_trainer.tui import hangup
 from tui_trainer.tui.detached_starts import DetachedStarts
 from tui_trainer.tui.jobs import Job, JobQueue, StartMode, lower_thread_priority, train_job
 from tui_trainer.tui.live import SKIPPED, RunView
-from tui_trainer.tui.messages import (
-    DetachedEnded,
-    DetachedFound,
-    EngineEvent,
-    FollowedRun,
-    JobFinished,
-    QueueEdit,
-    RunsScanned,
-    StepBatch,
-    SystemRead,
-)
+from tui_trainer.tui.messages import EngineEvent, JobFinished, QueueEdit, StepBatch
 from tui_trainer.tui.relay import EventRelay
 from tui_trainer.tui.resume import resume_commands
-from tui_trainer.tui.runs_watcher import RunsSnapshot, RunsWatcher
+from tui_trainer.tui.runs_watcher import RunsSnapshot, RunsWatcher, WatcherReports
 from tui_trainer.tui.screens.confirm import ConfirmScreen
 from tui_trainer.tui.screens.main import MainScreen
 from tui_trainer.tui.screens.start_choice import StartChoiceScreen
@@ -91,7 +81,7 @@ def _from_launch(name: str) -> Engine:
     return call
 
 
-class TrainerApp(App[None]):
+class TrainerApp(WatcherReports, App[None]):
     TITLE = "tui-trainer"
     CSS_PATH = [
         STYLES / f"{name}.tcss"
@@ -160,26 +150,6 @@ class TrainerApp(App[None]):
     def on_unmount(self) -> None:
         self.watcher.stop()
         self._restore_signals()
-
-    # --- what the runs watcher reports ----------------------------------------------------------
-
-    def on_runs_scanned(self, message: RunsScanned) -> None:
-        if message.changed or message.snapshot.version != self.runs_snapshot.version:
-            self.runs_snapshot = message.snapshot
-            self.runs_scanned.publish(None)
-        self.runs_scan = message.scan
-
-    def on_followed_run(self, message: FollowedRun) -> None:
-        self.main.view("watch").followed_run(message)
-
-    def on_system_read(self, message: SystemRead) -> None:
-        self.main.view("watch").system_read(message)
-
-    def on_detached_found(self, message: DetachedFound) -> None:
-        self.detached.found(message)
-
-    def on_detached_ended(self, message: DetachedEnded) -> None:
-        self.detached.ended(message)
 
     @work(thread=True, group="data-check")
     def _check_data(self) -> None:

@@ -24,7 +24,13 @@ from typing import Any
 from tui_trainer.events import RunStatus
 from tui_trainer.runs import store
 from tui_trainer.runs.store import Run
-from tui_trainer.tui.messages import FollowedRun, RunsScanned, SystemRead
+from tui_trainer.tui.messages import (
+    DetachedEnded,
+    DetachedFound,
+    FollowedRun,
+    RunsScanned,
+    SystemRead,
+)
 
 SCAN_S = 1.0
 SYSTEM_TAIL_BYTES = 256 * 1024  # the system pane's sparklines need the last samples only
@@ -197,9 +203,12 @@ class RunsWatcher:
         self._thread = threading.Thread(target=self._loop, name="runs-watcher", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait_s: float = 5.0) -> None:
+        """End the thread, waiting for a scan under way (the app's exit leaves no thread)."""
         self._stop.set()
         self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(wait_s)
 
     def rescan(self) -> int:
         """Scan now (not waiting for the interval); the number of the scan that will see the
@@ -279,3 +288,32 @@ class RunsWatcher:
         if first or signature != self._system:
             self._system = signature
             self.post(SystemRead(generation, run_id, run.system(SYSTEM_TAIL_BYTES)))
+
+
+class WatcherReports:
+    """The app's handlers of the watcher's messages (a mixin of TrainerApp): keep the latest
+    snapshot, say when it changed, hand the rest to the Watch view and the detached starts."""
+
+    def on_runs_scanned(self: Any, message: RunsScanned) -> None:
+        if message.changed or message.snapshot.version != self.runs_snapshot.version:
+            self.runs_snapshot = message.snapshot
+            self.runs_scanned.publish(None)
+        self.runs_scan = message.scan
+
+    # These may land while the app closes, its screens gone: nothing to tell then.
+
+    def on_followed_run(self: Any, message: FollowedRun) -> None:
+        if self.screen_stack:
+            self.main.view("watch").followed_run(message)
+
+    def on_system_read(self: Any, message: SystemRead) -> None:
+        if self.screen_stack:
+            self.main.view("watch").system_read(message)
+
+    def on_detached_found(self: Any, message: DetachedFound) -> None:
+        if self.screen_stack:
+            self.detached.found(message)
+
+    def on_detached_ended(self: Any, message: DetachedEnded) -> None:
+        if self.screen_stack:
+            self.detached.ended(message)

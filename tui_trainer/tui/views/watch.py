@@ -3,11 +3,8 @@ its folder (a headless run elsewhere, a detached start, or this app's last run r
 shell; `f` finds those, `l` the run trained here). Stop on a followed run sends one SIGINT per
 process to the owner.json holder on this host (a second would be `tui-trainer run`'s hard abort);
 `r` resumes a run that stopped short of its end (tui/resume.py). The system pane reads the shown
-run's system.jsonl, whichever process or host wrote it; each sample names its process.
-
-Nothing here reads the run folder: the runs watcher (tui/runs_watcher.py) reads the followed
-run's new metrics rows and system samples in its thread, and this view appends what it posts
-(FollowedRun, SystemRead); other runs' states come from the app's snapshot of the folder."""
+run's system.jsonl, whichever process or host wrote it; each sample names its process. The runs
+watcher (tui/runs_watcher.py) reads all of these in its thread: nothing here reads a file."""
 
 from __future__ import annotations
 
@@ -88,7 +85,7 @@ class WatchView(Vertical):
         self._asked: tuple | None = None  # (run id, rows) last asked of the watcher
         self._log_shown = 0
         self._signalled: set[tuple] = set()  # `signal_key`s of the processes sent SIGINT here
-        self._own_signature: tuple | None = None  # of our last run's summary, when last seen
+        self._own_signature: tuple | None = None  # of our last run's files, when last seen
         self._resumable = False  # the shown run stopped short of its end: r resumes it
 
     def compose(self) -> ComposeResult:
@@ -133,12 +130,10 @@ class WatchView(Vertical):
     # --- sources -------------------------------------------------------------------------------
 
     def follow(self, run: Run) -> None:
-        """Show a run from its folder (what the snapshot knows now, its rows once the watcher
-        has read them) and keep following it."""
+        """Show a run from its folder and keep following it."""
         self.following, self.detached = run, None
-        record = self.app.runs_snapshot.get(run.id)
-        if record is not None:
-            self._show(RunView.from_folder(run.id, record.meta, record.summary, record.status, ()))
+        if r := self.app.runs_snapshot.get(run.id):  # what is known now; the rows once read
+            self._show(RunView.from_folder(r.id, r.meta, r.summary, r.status, ()))
         self._watch_shown()
 
     def follow_detached(self, start: DetachedStart) -> None:
@@ -202,8 +197,7 @@ class WatchView(Vertical):
             self._show_status()  # the ETA moves on
 
     def _runs_scanned(self) -> None:
-        """A new snapshot of the runs folder: a run to show when none is, or our last run
-        trained by another process now."""
+        """A new snapshot: a run to show when none is, or our last run trained elsewhere now."""
         if not self.display:  # hidden: `shown` catches up
             return
         if self.following is None and self.view is None:
@@ -213,17 +207,14 @@ class WatchView(Vertical):
 
     def _resumed_elsewhere(self) -> Run | None:
         """The run this app trained last, when another process trains its folder now; judged
-        again only when its summary.json changed."""
+        again only when its files changed."""
         live = self.app.live
         if live is None or not live.run_id or not live.finished or self.app.current_job:
             return None
         record = self.app.runs_snapshot.get(live.run_id)
-        if record is None:
+        if record is None or (record.id, record.signature) == self._own_signature:
             return None
-        signature = (record.id, record.signature[1:2])
-        if signature == self._own_signature:
-            return None
-        self._own_signature = signature
+        self._own_signature = (record.id, record.signature)
         # a snapshot from before our run ended still says running, in our own name
         other = record.summary.get("pid") != os.getpid()
         return record.run if other and record.status == RunStatus.RUNNING else None
@@ -244,16 +235,12 @@ class WatchView(Vertical):
         """The watcher read the followed run: a new view from the start, or rows appended."""
         if message.generation != self._generation or self.following is None:
             return
-        record, view = message.record, self.view
+        r, view = message.record, self.view
         if message.fresh or view is None or view.source != "disk" or view.run_id != message.run_id:
-            self._show(
-                RunView.from_folder(
-                    message.run_id, record.meta, record.summary, record.status, message.rows
-                )
-            )
+            self._show(RunView.from_folder(r.id, r.meta, r.summary, r.status, message.rows))
             return
-        if (record.summary, record.status) != (view.summary, view.status):
-            view.note_summary(record.summary, record.status, record.meta)
+        if (r.summary, r.status) != (view.summary, view.status):
+            view.note_summary(r.summary, r.status, r.meta)
         view.add_rows(message.rows)
         self._show(view, "steps")  # the step plot and the status line
         if any(row.get("kind") == "epoch" for row in message.rows):
@@ -263,11 +250,9 @@ class WatchView(Vertical):
 
     def system_read(self, message: SystemRead) -> None:
         """The shown run's system samples, read because its system.jsonl changed."""
-        if message.generation != self._generation:
-            return
-        view = self.view
-        in_console = view is not None and view.source == "app"
-        self.query_one(SystemPane).show(message.samples, in_console)
+        if message.generation == self._generation:
+            in_console = self.view is not None and self.view.source == "app"
+            self.query_one(SystemPane).show(message.samples, in_console)
 
     # --- drawing -------------------------------------------------------------------------------
 
