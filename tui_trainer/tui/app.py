@@ -41,7 +41,8 @@ from tui_trainer.tui.live import SKIPPED, RunView
 from tui_trainer.tui.messages import EngineEvent, JobFinished, QueueEdit, StepBatch
 from tui_trainer.tui.relay import EventRelay
 from tui_trainer.tui.resume import resume_commands
-from tui_trainer.tui.runs_watcher import RunsSnapshot, RunsWatcher, WatcherReports
+from tui_trainer.tui.run_records import RunsSnapshot
+from tui_trainer.tui.runs_watcher import RunsWatcher, WatcherReports
 from tui_trainer.tui.screens.confirm import ConfirmScreen
 from tui_trainer.tui.screens.main import MainScreen
 from tui_trainer.tui.screens.start_choice import StartChoiceScreen

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from tui_trainer.runs.detached import DetachedStart
     from tui_trainer.runs.store import Run
     from tui_trainer.tui.jobs import Job
-    from tui_trainer.tui.runs_watcher import RunRecord, RunsSnapshot
+    from tui_trainer.tui.run_records import RunRecord, RunsSnapshot
 
 
 class EngineEvent(Message):

@@ -19,7 +19,7 @@ from tui_trainer.events import RunStatus
 from tui_trainer.runs.groups import SeedGroup, group_by_seed
 from tui_trainer.runs.store import Run, delete_run
 from tui_trainer.tui.resume import ask_resume
-from tui_trainer.tui.runs_watcher import RunRecord
+from tui_trainer.tui.run_records import RunRecord
 from tui_trainer.tui.screens.compare import CompareScreen
 from tui_trainer.tui.screens.confirm import ConfirmScreen
 from tui_trainer.tui.screens.run_detail import RunDetailScreen

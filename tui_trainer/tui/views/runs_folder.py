@@ -8,7 +8,7 @@ what a hidden view skipped. Nothing here reads a file.
 
 from __future__ import annotations
 
-from tui_trainer.tui.runs_watcher import RunRecord, RunsSnapshot
+from tui_trainer.tui.run_records import RunRecord, RunsSnapshot
 
 
 class RunsFolderView:

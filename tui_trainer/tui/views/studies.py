@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from tui_trainer.runs.store import Run
 from tui_trainer.studies.report import TABLES, Report, build_report
-from tui_trainer.tui.runs_watcher import RunRecord
+from tui_trainer.tui.run_records import RunRecord
 from tui_trainer.tui.screens.cell_runs import CellRunsScreen
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
 from tui_trainer.tui.views.runs_folder import RunsFolderView

@@ -192,9 +192,9 @@ class WatchView(Vertical):
         if self.following is None and self.detached is None and self.app.live is not None:
             self._show(self.app.live, what)
 
-    def _tick(self) -> None:
+    def _tick(self) -> None:  # the ETA moves on
         if self.display and self.view is not None and not self.view.finished:
-            self._show_status()  # the ETA moves on
+            self._show_status()
 
     def _runs_scanned(self) -> None:
         """A new snapshot: a run to show when none is, or our last run trained elsewhere now."""
@@ -220,8 +220,7 @@ class WatchView(Vertical):
         return record.run if other and record.status == RunStatus.RUNNING else None
 
     def _watch_shown(self) -> None:
-        """Ask the watcher for the shown run: its rows when followed from its folder, its
-        system samples in any case."""
+        """Ask the watcher for the shown run's system samples, and its rows if followed."""
         view = self.view
         run_id = self.following.id if self.following is not None else (view and view.run_id)
         wanted = (run_id or None, self.following is not None)
@@ -242,11 +241,7 @@ class WatchView(Vertical):
         if (r.summary, r.status) != (view.summary, view.status):
             view.note_summary(r.summary, r.status, r.meta)
         view.add_rows(message.rows)
-        self._show(view, "steps")  # the step plot and the status line
-        if any(row.get("kind") == "epoch" for row in message.rows):
-            self._show(view, "epoch")  # the epoch plots and the log
-        else:
-            self._show_log(view)  # an ended run's last line
+        self._show(view)  # the same view: its new rows and log lines are drawn
 
     def system_read(self, message: SystemRead) -> None:
         """The shown run's system samples, read because its system.jsonl changed."""
