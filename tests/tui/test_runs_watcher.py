@@ -3,6 +3,7 @@ UI thread only draws what it posts, so keys answer however big or slow the folde
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -105,5 +106,46 @@ def test_a_key_answers_while_the_folder_is_rescanned(tmp_path, monkeypatch):
             held.clear()
             release.set()
         await wait_for_scan(pilot)
+
+    drive(app, scenario)
+
+
+def test_the_metrics_tail_reads_whole_new_lines_and_starts_over_on_a_new_file(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    tail = runs_watcher.MetricsTail()
+    assert tail.read(path) == ([], False)  # not there yet
+    step = {"kind": "step", "epoch": 1, "step": 1, "loss": 2.0}
+    path.write_text(json.dumps(step) + "\n" + '{"kind": "step", "ep')  # a line being written
+    assert tail.read(path) == ([step], True)
+    with path.open("a") as fh:
+        fh.write('och": 1, "step": 2, "loss": 1.5}\n')
+    assert tail.read(path) == ([{**step, "step": 2, "loss": 1.5}], False)
+    assert tail.read(path) == ([], False)  # nothing new
+    replaced = tmp_path / "new.jsonl"
+    replaced.write_text(json.dumps({**step, "loss": 9.0}) + "\n")
+    replaced.replace(path)  # rewritten whole (atomically): read from its start
+    assert tail.read(path) == ([{**step, "loss": 9.0}], True)
+
+
+def test_watch_appends_the_rows_a_followed_run_writes(tmp_path):
+    runs_dir = tmp_path / "runs"
+    (run_id,) = write_many_runs(runs_dir, 1, running=1)
+    app = make_app(data_dir=MISSING_DATA, runs_dir=runs_dir)
+    metrics = runs_dir / run_id / "metrics.jsonl"
+
+    async def scenario(pilot):
+        await wait_for_scan(pilot)
+        await pilot.press("2")  # Watch follows the running run on its own
+        watch = app.main.view("watch")
+        await wait_for(pilot, lambda: watch.view is not None and watch.view.epochs)
+        shown = watch.view
+        assert [row["epoch"] for row in shown.epochs] == [1, 2]
+        row = {**shown.epochs[-1], "epoch": 3, "val_acc": 0.9}
+        with metrics.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        await wait_for_scan(pilot)
+        assert watch.view is shown  # appended to, not rebuilt from the whole file
+        assert [row["epoch"] for row in shown.epochs] == [1, 2, 3]
+        assert shown.best_val_acc == 0.9 and shown.best_epoch == 3
 
     drive(app, scenario)
