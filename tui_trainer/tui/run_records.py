@@ -12,13 +12,14 @@ from tui_trainer.events import RunStatus
 from tui_trainer.runs.store import Run
 
 
-def file_signature(path: Path) -> tuple[int, int] | None:
-    """(mtime, size) of a file, None while it does not exist: changes when it is rewritten."""
+def file_signature(path: Path) -> tuple[int, int, int] | None:
+    """(mtime, size, inode) of a file, None while it does not exist: changes when it is
+    rewritten (in place, or replaced whole as the run writer does)."""
     try:
         st = path.stat()
     except OSError:
         return None
-    return st.st_mtime_ns, st.st_size
+    return st.st_mtime_ns, st.st_size, st.st_ino
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,17 +40,10 @@ class RunRecord:
     def run(self) -> KnownRun:
         return KnownRun(self.path, self)
 
-    @property
-    def config(self) -> dict[str, Any]:
-        config = self.meta.get("config")
-        return config if isinstance(config, dict) else {}
-
     def same(self, other: RunRecord | None) -> bool:
-        return other is not None and (self.meta, self.summary, self.status) == (
-            other.meta,
-            other.summary,
-            other.status,
-        )
+        """Reads the same as `other` (the signatures aside)."""
+        mine = (self.meta, self.summary, self.status)
+        return other is not None and mine == (other.meta, other.summary, other.status)
 
 
 @dataclass(frozen=True, eq=False)

@@ -11,7 +11,6 @@ detached children this console started are polled here too (tui/detached_starts.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import stat
@@ -54,7 +53,7 @@ class MetricsTail:
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):  # a FIFO planted in a shared folder never ends
-                raise OSError(errno.EINVAL, "not a regular file", str(path))
+                return [], False
             reset = (st.st_dev, st.st_ino) != self.ident or st.st_size < self.offset
             if reset:
                 self.offset, self.ident = 0, (st.st_dev, st.st_ino)
@@ -104,6 +103,7 @@ class RunsWatcher:
         self._sent: RunRecord | None = None
         self._system: tuple | None = None
         self._thread: threading.Thread | None = None
+        self.error: Exception | None = None  # what stopped the last scan short, if anything
 
     # --- asked from the UI thread ---------------------------------------------------------------
 
@@ -142,20 +142,24 @@ class RunsWatcher:
             self._wake.clear()
             try:
                 self.scan()
-            except Exception:  # noqa: BLE001 - a vanished folder or mount: the next scan retries
-                pass
+                self.error = None
+            except Exception as exc:  # noqa: BLE001 - a vanished mount: the next scan retries
+                self.error = exc
             self._wake.wait(self.interval)
 
     def scan(self) -> None:
         with self._lock:
             self._started += 1
             number = self._started
-        changed = self._scan_folder()
-        self._scan_followed()
-        self.poll_detached()
-        records = tuple(self._records.values())
-        snapshot = RunsSnapshot(self.runs_dir, records, self._version, dict(self._records))
-        self.post(RunsScanned(number, snapshot, changed))
+        changed = False
+        try:
+            changed = self._scan_folder()
+            self._scan_followed()
+            self.poll_detached()
+        finally:  # a scan cut short still says it is done, with what it knows
+            records = tuple(self._records.values())
+            snapshot = RunsSnapshot(self.runs_dir, records, self._version, dict(self._records))
+            self.post(RunsScanned(number, snapshot, changed))
 
     def _scan_folder(self) -> bool:
         records: dict[str, RunRecord] = {}
@@ -178,12 +182,8 @@ class RunsWatcher:
             generation, run_id, rows_wanted = self._follow
         first = generation != self._followed_gen
         if first:
-            self._followed_gen, self._tail, self._sent, self._system = (
-                generation,
-                MetricsTail(),
-                None,
-                None,
-            )
+            self._followed_gen, self._tail = generation, MetricsTail()
+            self._sent, self._system = None, None
         if run_id is None:
             return
         run = Run(self.runs_dir / run_id)
