@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,27 +111,67 @@ class RunView:
     def from_run(cls, run: Run) -> RunView:
         """The whole view of a run from its folder (a headless run, or one that has ended)."""
         meta, summary = run.meta(), run.summary()
-        config = meta.get("config", {})
-        view = cls(run_id=run.id, source="disk", status=run.status(summary), summary=summary)
-        view.epochs_total = int(summary.get("epochs") or config.get("epochs") or 0)
-        view.device = " ".join(str(summary[k]) for k in ("device", "precision") if k in summary)
-        view.steps, view.epochs = run.curves()
-        view.steps_per_epoch = int(summary.get("steps_per_epoch") or 0)  # from the start on
-        for row in view.epochs:
-            view._note_epoch(row)
-        if view.steps:
-            last = view.steps[-1]
-            view.epoch, view.step, view.lr = last["epoch"], last["step"], last.get("lr")
-            # an older run's folder (no steps_per_epoch) tells it once an epoch is done
-            done = {e["epoch"] for e in view.epochs}
-            view.steps_per_epoch = view.steps_per_epoch or max(
-                (s["step"] for s in view.steps if s["epoch"] in done), default=0
-            )
-            view.steps_at_start = view.steps[0].get("global_step", 1) - 1
-        if not view.finished and summary.get("started_at"):
-            view.started_at = float(summary["started_at"])
-        view.log.extend(_disk_log(view, summary))
+        return cls.from_folder(run.id, meta, summary, run.status(summary), run.metrics())
+
+    @classmethod
+    def from_folder(
+        cls,
+        run_id: str,
+        meta: dict[str, Any],
+        summary: dict[str, Any],
+        status: str,
+        rows: Iterable[dict[str, Any]],
+    ) -> RunView:
+        """The view of a run from what was read of its folder: config.json, summary.json, its
+        status and metrics.jsonl's rows so far; `add_rows` and `note_summary` keep it current."""
+        view = cls(run_id=run_id, source="disk", status=status, summary=summary)
+        view.note_summary(summary, status, meta)
+        view.log.append(f"following {view.run_id} from its folder ({view.status})")
+        view.add_rows(rows)
+        if summary.get("message"):
+            view.log.append(str(summary["message"]))
         return view
+
+    def note_summary(self, summary: dict[str, Any], status: str, meta: dict[str, Any]) -> None:
+        """A (re)read summary.json: status, totals, device; its message once the run ended."""
+        config = meta.get("config", {})
+        ended = not self.finished and status not in (PREPARING, RunStatus.RUNNING)
+        self.status, self.summary = status, summary
+        self.epochs_total = int(summary.get("epochs") or config.get("epochs") or 0)
+        self.device = " ".join(str(summary[k]) for k in ("device", "precision") if k in summary)
+        self.steps_per_epoch = int(summary.get("steps_per_epoch") or 0) or self.steps_per_epoch
+        if not self.finished and summary.get("started_at"):
+            self.started_at = float(summary["started_at"])
+        if ended:
+            self.log.append(
+                f"ended {status}" + (f": {summary['message']}" if summary.get("message") else "")
+            )
+
+    def add_rows(self, rows: Iterable[dict[str, Any]]) -> None:
+        """metrics.jsonl rows appended since the last read."""
+        rows = list(rows)
+        steps = [row for row in rows if row.get("kind") == "step"]
+        epochs = [row for row in rows if row.get("kind") == "epoch"]
+        first_steps = not self.steps
+        self.steps.extend(steps)
+        self.epochs.extend(epochs)
+        for row in epochs:
+            self._note_epoch(row)
+            self.log.append(
+                f"epoch {row['epoch']}/{self.epochs_total} train_acc={row['train_acc']:.3f} "
+                f"val_acc={row['val_acc']:.3f} val_loss={row['val_loss']:.3f}"
+            )
+        if steps:
+            last = steps[-1]
+            self.epoch, self.step, self.lr = last["epoch"], last["step"], last.get("lr")
+            if first_steps:
+                self.steps_at_start = steps[0].get("global_step", 1) - 1
+        if self.steps and epochs:
+            # an older run's folder (no steps_per_epoch) tells it once an epoch is done
+            done = {e["epoch"] for e in self.epochs}
+            self.steps_per_epoch = self.steps_per_epoch or max(
+                (s["step"] for s in self.steps if s["epoch"] in done), default=0
+            )
 
     # --- derived numbers for the status line ---------------------------------------------------
 
@@ -176,18 +217,6 @@ class RunView:
         elapsed = (now or time.time()) - self.started_at
         steps_left = self.epochs_total * self.steps_per_epoch - self.steps_at_start - steps_done
         return elapsed / steps_done * max(steps_left, 0)
-
-
-def _disk_log(view: RunView, summary: dict[str, Any]) -> list[str]:
-    lines = [f"following {view.run_id} from its folder ({view.status})"]
-    for row in view.epochs:
-        lines.append(
-            f"epoch {row['epoch']}/{view.epochs_total} train_acc={row['train_acc']:.3f} "
-            f"val_acc={row['val_acc']:.3f} val_loss={row['val_loss']:.3f}"
-        )
-    if summary.get("message"):
-        lines.append(str(summary["message"]))
-    return lines
 
 
 def format_seconds(seconds: float | None) -> str:

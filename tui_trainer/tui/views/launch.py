@@ -88,7 +88,7 @@ class LaunchView(Horizontal):
             picker.select_preset(DEFAULT_PRESET)
         picker.focus()
         self.app.queue_changed.subscribe(self, self._show_queue)
-        self.app.runs_changed.subscribe(self, self._refresh_sweep)
+        self.app.runs_scanned.subscribe(self, self._refresh_sweep)
         self._show_queue(None)
 
     @property
@@ -103,7 +103,7 @@ class LaunchView(Horizontal):
 
     def _refresh_sweep(self, _: object) -> None:
         if self.query_one("#launch-what", ContentSwitcher).current == "sweep-panel":
-            self.sweep_panel.refresh_states()
+            self.sweep_panel.reread()
 
     def _show_data_status(self, _: object) -> None:
         status = self.query_one("#data-status", Static)
@@ -120,7 +120,8 @@ class LaunchView(Horizontal):
         current = self.app.current_job
         self._show_start_hint()
         self.query_one("#start", Button).label = "Queue +" if current else "Start ▶"
-        self._refresh_sweep(None)
+        if self.query_one("#launch-what", ContentSwitcher).current == "sweep-panel":
+            self.sweep_panel.refresh_states()  # queued and training: shown as they change
 
     def _show_start_hint(self) -> None:
         current = self.app.current_job

@@ -172,7 +172,7 @@ class SweepPanel(Vertical):
         yield Static("", id="sweep-counts")
 
     def on_mount(self) -> None:
-        self.set_interval(REFRESH_S, self._tick)
+        self.set_interval(REFRESH_S, self.reread)
 
     def load(self, name: str) -> None:
         if name != self.sweep_name:
@@ -218,8 +218,9 @@ class SweepPanel(Vertical):
         self.states = rows
         self._draw()
 
-    def _tick(self) -> None:
-        """The timer: reread in a thread while the panel is on screen, skip while hidden."""
+    def reread(self) -> None:
+        """Reread in a thread while the panel is on screen (the timer, a changed runs folder);
+        skip while hidden."""
         if self.sweep is None or not self.is_on_screen:
             return
         sweep, runs_dir, jobs = self.sweep, self.app.runs_dir, self._app_jobs()
