@@ -1,12 +1,7 @@
-"""The one way a command follows a training run: stop cleanly on the first Ctrl-C or SIGTERM,
-show progress, print the summary, turn the end status into an exit code.
-
-`run`, `run --resume` and `sweep` all go through `stopping` and `follow`: a second Ctrl-C aborts
-with exit 130 and a hint, and the previous signal handlers are back when the command ends.
-
-A command the console started detached (runs/detached.py: $TUI_TRAINER_DETACHED_LOG names the
-file its output goes to) gets that log linked into each run folder it trains as `console.log`,
-and names the run in its launch record ($TUI_TRAINER_LAUNCH_RECORD), when the run starts.
+"""The one way a command follows a training run (`run`, `run --resume`, `sweep`): stop cleanly
+on the first Ctrl-C or SIGTERM, abort on a second (exit 130 and a hint), show progress, print the
+summary, turn the end status into an exit code. In a child the console started detached
+(runs/detached.py), each run it starts gets the child's log and is named in its launch record.
 """
 
 from __future__ import annotations

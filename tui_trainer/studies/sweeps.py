@@ -1,15 +1,9 @@
 """A sweep in the runs folder: each member's state, which members `sweep` runs again, running
-one, and the sweep's exit code. studies/sweep_file.py reads the sweep file into members.
+one, and the sweep's exit code (studies/sweep_file.py reads the sweep file into members).
 
-Resuming: a member is done when the runs folder holds a completed run with the same resolved
-config (`device` and `threads` aside: where a run ran does not change what it measured), whatever
-started it. Before a member trains it is claimed in the runs folder (runs/claims.py), so sweep
-processes on one runs folder, on this host or others, share the members out: one claimed by a
-live process reads `running` here (`MemberState.holder` names it) and is left to it. Interrupted,
-crashed and stale members whose run has a last.pt resume in their own folder, as `--resume`
-would; those without one, and failed members, start again from scratch (studies/members.py
-decides, under the claim). A diverged member is final: with the same seed it diverges the same
-way again; delete its run folder to retry it.
+A member is matched by its resolved config (`device` and `threads` aside: where a run ran does
+not change what it measured), whatever started its runs; one claimed by a live process
+(runs/claims.py) reads `running` and is left to it.
 """
 
 from __future__ import annotations
