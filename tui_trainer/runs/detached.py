@@ -22,6 +22,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from tui_trainer.events import RunStatus
 from tui_trainer.files import read_json, write_json_atomic
@@ -135,6 +136,19 @@ def cuda_gpus() -> int:
             pynvml.nvmlShutdown()
 
 
+def start_session(command: list[str], env: dict[str, str], output: IO) -> subprocess.Popen:
+    """`command` in a session of its own, out of reach of a terminal's Ctrl-C and hangup, with
+    no input and its output into the open file `output`."""
+    return subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+
+
 def spawn(command: list[str], runs_dir: Path, label: str) -> DetachedStart:
     """Start `command` in its own session, output to a new log in `<runs>/.detached/`.
     Raises OSError when the log cannot be created or the interpreter not started."""
@@ -145,15 +159,7 @@ def spawn(command: list[str], runs_dir: Path, label: str) -> DetachedStart:
     env = {**os.environ, LOG_ENV: str(log_path), LAUNCH_ENV: str(launch), "PYTHONUNBUFFERED": "1"}
     started_at = time.time()
     with os.fdopen(open_append(log_path), "ab") as log:  # the child gets its own copy
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-            close_fds=True,
-        )
+        process = start_session(command, env, log)
     return DetachedStart(
         label, process.pid, log_path, Path(runs_dir), started_at, tuple(command), process
     )

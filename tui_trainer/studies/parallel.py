@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from tui_trainer.inside import file_name, folder_inside, open_append, refuse_links
-from tui_trainer.runs.detached import LOG_ENV
+from tui_trainer.runs.detached import LOG_ENV, start_session
 from tui_trainer.studies.slots import Slot
 from tui_trainer.studies.sweep_file import Sweep, SweepMember
 from tui_trainer.studies.sweeps import MemberState, member_states
@@ -183,14 +183,7 @@ def spawn_child(command: list[str], env: dict[str, str], log: Path) -> subproces
         stamp = datetime.now().astimezone().isoformat(timespec="seconds")
         handle.write(f"=== {stamp} {' '.join(command)}\n")
         handle.flush()
-        return subprocess.Popen(
-            command,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        return start_session(command, env, handle)
 
 
 @dataclass

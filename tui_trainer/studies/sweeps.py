@@ -50,12 +50,7 @@ def member_states(sweep: Sweep, runs_dir: Path) -> list[MemberState]:
     """Each member's standing in the runs folder: its latest completed run if there is one,
     else a run still going, else its latest run's outcome, else pending; a member claimed by a
     live process and not completed reads `running` (its run folder may not exist yet)."""
-    by_key: dict[str, list[Run]] = {}
-    for run in list_runs(runs_dir):
-        key = comparable(run.config())
-        if key is not None:
-            by_key.setdefault(key, []).append(run)
-    holders = read_holders(runs_dir)
+    by_key, holders = _runs_by_key(runs_dir), read_holders(runs_dir)
     states = []
     for member in sweep.members:
         key = member_key(member)
@@ -66,10 +61,16 @@ def member_states(sweep: Sweep, runs_dir: Path) -> list[MemberState]:
 
 def member_state(member: SweepMember, runs_dir: Path) -> MemberState:
     """One member's standing from its runs alone (no claims): what its claimer looks at."""
-    key = member_key(member)
-    return state_from_runs(
-        member, [r for r in list_runs(runs_dir) if comparable(r.config()) == key]
-    )
+    return state_from_runs(member, _runs_by_key(runs_dir).get(member_key(member), []))
+
+
+def _runs_by_key(runs_dir: Path) -> dict[str, list[Run]]:
+    by_key: dict[str, list[Run]] = {}
+    for run in list_runs(runs_dir):
+        key = comparable(run.config())
+        if key is not None:
+            by_key.setdefault(key, []).append(run)
+    return by_key
 
 
 def state_from_runs(member: SweepMember, runs: list[Run]) -> MemberState:
@@ -128,6 +129,5 @@ def run_member(
 
 
 def sweep_exit_code(states: list[MemberState], interrupted: bool) -> int:
-    """130 stopped by the user; 1 a member failed, diverged or is left unfinished; else 3 (as
-    `--member`'s) while some still train in another process; 0 once every member completed."""
+    """The sweep's exit code from its members' states (runs/status.exit_code_for)."""
     return exit_code_for({s.status for s in states}, interrupted)
