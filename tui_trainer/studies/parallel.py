@@ -72,9 +72,8 @@ def child_command(sweep: str, index: int, options: ChildOptions, slot: Slot) -> 
 def child_env(
     slot: Slot, base: dict[str, str] | None = None, *, log: Path | None = None
 ) -> dict[str, str]:
-    """The child's environment: its parent, its GPU, and its log, which the child links into
-    its run folder as console.log (runs/detached.py: the same as a detached run's log, and
-    not the log of a detached parent this environment may have come from)."""
+    """The child's environment: its parent, its GPU, and its own log to link into its run
+    folder (not the log of a detached parent this environment may come from)."""
     env = dict(os.environ if base is None else base)
     env[PARENT_ENV] = str(os.getpid())
     if log is not None:
