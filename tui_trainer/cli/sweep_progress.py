@@ -55,11 +55,9 @@ def run_parallel(
             return EXIT_INTERRUPTED
         pool = SweepPool(plan, todo, slots, options)
         interrupted = _run_with_view(pool, len(plan.members), stop, abort)
-    states = sweeps.member_states(plan, options.runs_dir)
-    code = sweeps.sweep_exit_code(states, interrupted)
     if interrupted:
         err.print(f"interrupted: continue the sweep with `tui-trainer sweep {plan.name}`")
-    return code
+    return sweeps.sweep_exit_code(sweeps.member_states(plan, options.runs_dir), interrupted)
 
 
 def _say_decode(job: decode_cache.DecodeJob, done: bool) -> None:

@@ -184,20 +184,16 @@ def link_log(log_path: Path, run_folder: Path) -> Path | None:
     return target
 
 
-def _env_path(name: str) -> Path | None:
-    value = os.environ.get(name)
+def own_log() -> Path | None:
+    """This process's detached log, when it was started by `spawn`."""
+    value = os.environ.get(LOG_ENV)
     return Path(value) if value else None
 
 
-def own_log() -> Path | None:
-    """This process's detached log, when it was started by `spawn`."""
-    return _env_path(LOG_ENV)
-
-
 def own_launch_record() -> Path | None:
-    """Where this process names the run it trains, when it (or its parent) was started by
-    `spawn`."""
-    return _env_path(LAUNCH_ENV)
+    """Where this process names the run it trains, when it (or its parent) was spawned."""
+    value = os.environ.get(LAUNCH_ENV)
+    return Path(value) if value else None
 
 
 def note_launch(record: Path, run_id: str) -> None:
