@@ -1,12 +1,7 @@
-"""The one way a command follows a training run: stop cleanly on the first Ctrl-C or SIGTERM,
-show progress, print the summary, turn the end status into an exit code.
-
-`run`, `run --resume` and `sweep` all go through `stopping` and `follow`: a second Ctrl-C aborts
-with exit 130 and a hint, and the previous signal handlers are back when the command ends.
-
-A command the console started detached (runs/detached.py: $TUI_TRAINER_DETACHED_LOG names the
-file its output goes to) gets that log linked into each run folder it trains as `console.log`,
-and names the run in its launch record ($TUI_TRAINER_LAUNCH_RECORD), when the run starts.
+"""The one way a command follows a training run (`run`, `run --resume`, `sweep`): stop cleanly
+on the first Ctrl-C or SIGTERM, abort on a second (exit 130 and a hint), show progress, print the
+summary, turn the end status into an exit code. In a child the console started detached
+(runs/detached.py), each run it starts gets the child's log and is named in its launch record.
 """
 
 from __future__ import annotations
@@ -21,22 +16,18 @@ from tui_trainer.cli.common import err, interactive, out, print_summary
 from tui_trainer.cli.progress import progress_listener
 from tui_trainer.events import Event, EventCallback, RunEnded, RunStarted, RunStatus, fan_out
 from tui_trainer.runs import detached
+from tui_trainer.runs.status import exit_code_for
 from tui_trainer.runs.store import Run
 from tui_trainer.signals import STOP_SIGNALS, install
 from tui_trainer.train.host import is_main_process, process_rank
 
-EXIT_CODES = {
-    RunStatus.COMPLETED: 0,
-    RunStatus.FAILED: 1,
-    RunStatus.DIVERGED: 1,
-    RunStatus.INTERRUPTED: 130,
-}
 RUN_RESUME_HINT = "continue the run with `tui-trainer run --resume RUN_ID`"
 
 
 def exit_code(status: str) -> int:
-    """The process's exit code for a run that ended with `status`."""
-    return EXIT_CODES.get(status, 1)
+    """The process's exit code for a run that ended with `status` (runs/status.py's table):
+    0 completed, 130 interrupted, 1 failed or diverged."""
+    return exit_code_for({status}, interrupted=status == RunStatus.INTERRUPTED)
 
 
 def stop_on_signals(stop: threading.Event) -> Callable[[], object]:

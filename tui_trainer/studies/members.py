@@ -1,13 +1,9 @@
 """One sweep member, trained by whichever sweep process claims it first (runs/claims.py).
 
-`claim_member` takes the member's claim without waiting, then looks at the member's runs again
-under it (another process may have completed it between the sweep's first look and the claim),
-and decides as the status table says (runs/status.py: skip, resume from last.pt, start fresh, or
-retry unless it failed during this invocation). A member claimed by a live process is skipped.
-
-`since` is when the sweep command started: for a `--parallel` sweep's children, their parent's
-start (studies/parallel.py passes it as `--since`), so one invocation is one `since` (this
-host's clock against the failed run's `ended_at`, written by whichever host ran it).
+Under the claim the member's runs are looked at again (another process may have completed it
+since the sweep's first look) and the status table decides (runs/status.py). `since` is when the
+sweep command started (a `--parallel` child gets its parent's), so a member that failed in
+another process during this invocation is not retried by it.
 """
 
 from __future__ import annotations
@@ -123,12 +119,9 @@ def claim_member(
     runs_dir: Path,
     *,
     since: float,
-    stop: threading.Event | None = None,
 ) -> Claimed | Skipped:
-    """Claim `member` and decide what to do with it (see the module's table)."""
-    taken = take_claim(
-        runs_dir, member_key(member), sweep=sweep.name, member=member.name, stop=stop
-    )
+    """Claim `member` and decide what to do with it (runs/status.py)."""
+    taken = take_claim(runs_dir, member_key(member), sweep=sweep.name, member=member.name)
     if isinstance(taken, ClaimHolder):
         return Skipped(member, SkipReason.HELD, holder=taken)
     state = member_state(member, runs_dir)
@@ -172,7 +165,7 @@ def train_member(
 ) -> tuple[Run | None, RunEnded] | Skipped:
     """Claim `member`, then resume or start it under the claim, or say why it is skipped: what
     the console does for each member of a sweep it trains one at a time."""
-    taken = claim_member(sweep, member, runs_dir, since=since, stop=stop)
+    taken = claim_member(sweep, member, runs_dir, since=since)
     if isinstance(taken, Skipped):
         return taken
     with taken:
