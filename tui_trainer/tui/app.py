@@ -40,6 +40,7 @@ from tui_trainer.tui.detached_starts import DetachedStarts
 from tui_trainer.tui.jobs import Job, JobQueue, StartMode, lower_thread_priority, train_job
 from tui_trainer.tui.live import RunView
 from tui_trainer.tui.messages import EngineEvent, JobFinished, QueueEdit, StepBatch
+from tui_trainer.tui.quitting import Quitting
 from tui_trainer.tui.relay import EventRelay
 from tui_trainer.tui.resume import resume_commands
 from tui_trainer.tui.run_records import RunsSnapshot
@@ -83,7 +84,7 @@ def _from_launch(name: str) -> Engine:
     return call
 
 
-class TrainerApp(WatcherReports, App[None]):
+class TrainerApp(Quitting, WatcherReports, App[None]):
     TITLE = "tui-trainer"
     CSS_PATH = [
         STYLES / f"{name}.tcss"
@@ -347,44 +348,6 @@ class TrainerApp(WatcherReports, App[None]):
         fresh augmentations of it in the Preview view."""
         self.main.view("preview").open(path)
         self.action_show_view("preview")
-
-    def _on_stop_signal(self, signum: int) -> None:
-        """SIGHUP or SIGTERM: as a confirmed quit, with the reason in the run's summary."""
-        if hangup.is_hangup(signum) and hasattr(self._driver, "hang_up"):
-            self._driver.hang_up()  # the terminal is gone: stop reading it
-        self.exit_code_on_quit = hangup.exit_code(signum)
-        if self.current_job is None:
-            self.exit(return_code=self.exit_code_on_quit)
-            return
-        if not self.quitting:
-            self.stop_reason = hangup.REASONS[signum]
-            self._stop_and_quit()
-
-    def _stop_and_quit(self) -> None:
-        self.quitting = True
-        self.queue.clear()
-        self.stop_current()
-
-    async def action_quit(self) -> None:
-        if self.current_job is None:
-            self.exit()
-            return
-        if self.quitting:
-            return
-
-        def answer(yes: bool | None) -> None:
-            if yes:
-                self._stop_and_quit()
-                self.notify("Stopping the run, then quitting...")
-
-        self.push_screen(
-            ConfirmScreen(
-                f"{self.current_job.label} is training. Stop it (it ends as interrupted, "
-                "keeping its checkpoint) and quit?",
-                "Stop and quit",
-            ),
-            answer,
-        )
 
 
 def make_app(

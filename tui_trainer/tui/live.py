@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.markup import escape
+
 from tui_trainer.events import Epoch, Event, Log, RunEnded, RunStarted, RunStatus, Step
 from tui_trainer.runs.status import PREPARING
 from tui_trainer.runs.store import Run
@@ -230,3 +232,29 @@ def format_seconds(seconds: float | None) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def status_text(view: RunView, queued: int = 0) -> str:
+    """Two lines: status and run; then progress, ETA, LR and the best val accuracy so far."""
+    where = "" if view.source == "app" else "  [dim](followed from its folder)[/dim]"
+    head = f"[b]{view.status}[/b]  {escape(view.run_id or view.label)}{where}"
+    if view.status == PREPARING:
+        parts = [escape(view.note or "decoding images, building the model")]
+    else:
+        parts = [
+            f"epoch {view.epoch or '-'}/{view.epochs_total or '?'}",
+            "evaluating" if view.evaluating else f"step {view.step}/{view.steps_per_epoch or '?'}",
+        ]
+        if not view.finished:
+            parts.append(f"ETA {format_seconds(view.eta_seconds())}")
+        parts.append(f"lr {view.lr:g}" if view.lr is not None else "lr -")
+        best = view.best_val_acc
+        parts.append(
+            f"best val {best:.3f} (epoch {view.best_epoch})" if best is not None else "best -"
+        )
+        test = view.summary.get("test_acc")
+        if view.finished and isinstance(test, float):
+            parts.append(f"test acc {test:.3f}")
+    if queued:
+        parts.append(f"{queued} queued")
+    return head + "\n" + "  ".join(parts)

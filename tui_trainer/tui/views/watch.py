@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
@@ -24,7 +23,7 @@ from tui_trainer.runs.owner import process_identity
 from tui_trainer.runs.status import RESUMABLE
 from tui_trainer.runs.store import Run
 from tui_trainer.tui.detached_starts import pending_view
-from tui_trainer.tui.live import PREPARING, RunView, format_seconds
+from tui_trainer.tui.live import PREPARING, RunView, status_text
 from tui_trainer.tui.messages import FollowedRun, SystemRead
 from tui_trainer.tui.resume import ask_resume
 from tui_trainer.tui.screens.confirm import ConfirmScreen
@@ -41,32 +40,6 @@ def signal_key(who: detached.Holder) -> tuple | None:
     time); None when it is gone."""
     identity = process_identity(who.pid) if who.pid is not None else None
     return None if identity is None else (who.pid, tuple(sorted(identity.items())))
-
-
-def status_text(view: RunView, queued: int = 0) -> str:
-    """Two lines: status and run; then progress, ETA, LR and the best val accuracy so far."""
-    where = "" if view.source == "app" else "  [dim](followed from its folder)[/dim]"
-    head = f"[b]{view.status}[/b]  {escape(view.run_id or view.label)}{where}"
-    if view.status == PREPARING:
-        parts = [escape(view.note or "decoding images, building the model")]
-    else:
-        parts = [
-            f"epoch {view.epoch or '-'}/{view.epochs_total or '?'}",
-            "evaluating" if view.evaluating else f"step {view.step}/{view.steps_per_epoch or '?'}",
-        ]
-        if not view.finished:
-            parts.append(f"ETA {format_seconds(view.eta_seconds())}")
-        parts.append(f"lr {view.lr:g}" if view.lr is not None else "lr -")
-        best = view.best_val_acc
-        parts.append(
-            f"best val {best:.3f} (epoch {view.best_epoch})" if best is not None else "best -"
-        )
-        test = view.summary.get("test_acc")
-        if view.finished and isinstance(test, float):
-            parts.append(f"test acc {test:.3f}")
-    if queued:
-        parts.append(f"{queued} queued")
-    return head + "\n" + "  ".join(parts)
 
 
 class WatchView(Vertical):
