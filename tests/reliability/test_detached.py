@@ -133,11 +133,13 @@ def test_only_a_live_process_of_this_host_is_stoppable(tmp_path):
     nobody = Run(tmp_path / "nobody")
     nobody.path.mkdir()
 
-    far = detached.holder(elsewhere)
+    far = detached.stop_target(elsewhere)
     assert not far.stoppable and "gpu-node-7" in far.why and "stop it there" in far.why
-    assert not detached.holder(gone).stoppable and "gone" in detached.holder(gone).why
-    assert not detached.holder(nobody).stoppable
-    assert detached.holder(here) == detached.Holder(os.getpid(), socket.gethostname(), True)
+    assert not detached.stop_target(gone).stoppable and "gone" in detached.stop_target(gone).why
+    assert not detached.stop_target(nobody).stoppable
+    assert detached.stop_target(here) == detached.StopTarget(
+        os.getpid(), socket.gethostname(), True
+    )
     try:
         detached.interrupt(far)
     except ValueError as exc:

@@ -19,7 +19,6 @@ from tui_trainer.runs.owner import OWNER_FILE, FolderLock, Heartbeat, Owner
 
 CLAIMS_DIR = ".claims"  # a dot-folder: never listed as a run (it has no config.json)
 HASH_CHARS = 24
-ClaimHolder = Owner  # who holds a member's claim: the owner record of its claim folder
 
 
 def claim_hash(key: str) -> str:

@@ -205,7 +205,7 @@ def note_launch(record: Path, run_id: str) -> None:
 
 
 @dataclass(frozen=True)
-class Holder:
+class StopTarget:
     """The process training a run folder, and whether this console may signal it."""
 
     pid: int | None
@@ -215,22 +215,22 @@ class Holder:
     status: RunStatus | None = field(default=None, compare=False)  # the owner's, as judged
 
 
-def holder(run: Run) -> Holder:
+def stop_target(run: Run) -> StopTarget:
     """Who trains `run`, from its owner.json; stoppable only when it is a live process here."""
     owner = Owner.read(run.path)
     if owner is None or owner.pid is None:
         host = owner.host if owner else ""
-        return Holder(None, host, False, f"{run.id} names no process training it")
+        return StopTarget(None, host, False, f"{run.id} names no process training it")
     pid, host, status = owner.pid, owner.host, owner.status
     if host != socket.gethostname():
         why = "stop it there" if owner.live else f"{status}: its heartbeat stopped"
-        return Holder(pid, host, False, f"{run.id} trains on {host} (pid {pid}): {why}", status)
+        return StopTarget(pid, host, False, f"{run.id} trains on {host} (pid {pid}): {why}", status)
     if not owner.live:
-        return Holder(pid, host, False, f"{run.id}: its process (pid {pid}) is gone", status)
-    return Holder(pid, host, True, status=status)
+        return StopTarget(pid, host, False, f"{run.id}: its process (pid {pid}) is gone", status)
+    return StopTarget(pid, host, True, status=status)
 
 
-def interrupt(who: Holder) -> None:
+def interrupt(who: StopTarget) -> None:
     """SIGINT, the child's clean stop. Raises ValueError for a holder not stoppable from here,
     ProcessLookupError when it ended meanwhile."""
     if not who.stoppable or who.pid is None:

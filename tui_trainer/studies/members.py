@@ -15,7 +15,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from tui_trainer.events import EventCallback, RunEnded, RunStarted
-from tui_trainer.runs.claims import ClaimHolder, MemberClaim, take_claim
+from tui_trainer.runs.claims import MemberClaim, take_claim
+from tui_trainer.runs.owner import Owner
 from tui_trainer.runs.resume import remove_temp_files
 from tui_trainer.runs.status import SweepMove, sweep_move
 from tui_trainer.runs.store import Run
@@ -42,7 +43,7 @@ class Skipped:
     member: SweepMember
     reason: SkipReason
     run: Run | None = None
-    holder: ClaimHolder | None = None
+    holder: Owner | None = None
 
     def describe(self) -> str:
         run = f" (run {self.run.id})" if self.run else ""
@@ -122,7 +123,7 @@ def claim_member(
 ) -> Claimed | Skipped:
     """Claim `member` and decide what to do with it (runs/status.py)."""
     taken = take_claim(runs_dir, member_key(member), sweep=sweep.name, member=member.name)
-    if isinstance(taken, ClaimHolder):
+    if isinstance(taken, Owner):
         return Skipped(member, SkipReason.HELD, holder=taken)
     state = member_state(member, runs_dir)
     skip = _skip_reason(state.status, state.run, since)

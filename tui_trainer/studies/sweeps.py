@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Protocol
 
 from tui_trainer.events import EventCallback, RunEnded, RunStatus
-from tui_trainer.runs.claims import ClaimHolder, claim_hash, read_holders
+from tui_trainer.runs.claims import claim_hash, read_holders
 from tui_trainer.runs.groups import comparable
+from tui_trainer.runs.owner import Owner
 from tui_trainer.runs.status import PENDING, RERUN_STATUSES, exit_code_for
 from tui_trainer.runs.store import Run, list_runs
 from tui_trainer.studies.sweep_file import Sweep, SweepMember
@@ -28,7 +29,7 @@ class MemberState:
     member: SweepMember
     status: str  # PENDING or the run's RunStatus; `running` while a live process claims it
     run: Run | None  # the run the status comes from (None when pending)
-    holder: ClaimHolder | None = None  # the member's claim, live or left by a dead process
+    holder: Owner | None = None  # the member's claim, live or left by a dead process
 
 
 class Standing(Protocol):
@@ -84,7 +85,7 @@ def state_from_runs(member: SweepMember, runs: list[Run]) -> MemberState:
     return MemberState(member, PENDING, None)
 
 
-def _with_holder(state: MemberState, holder: ClaimHolder | None) -> MemberState:
+def _with_holder(state: MemberState, holder: Owner | None) -> MemberState:
     if holder is None:
         return state
     live = holder.live and state.status != RunStatus.COMPLETED

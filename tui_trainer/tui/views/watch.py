@@ -35,7 +35,7 @@ STATUS_CLASSES = ("-preparing", "-running", "-completed", "-interrupted", "-fail
 STOP_LABEL, STOPPING_LABEL = "Stop", "Stopping..."
 
 
-def signal_key(who: detached.Holder) -> tuple | None:
+def signal_key(who: detached.StopTarget) -> tuple | None:
     """The process `who` names, told apart from a later one given the same pid (its start
     time); None when it is gone."""
     identity = process_identity(who.pid) if who.pid is not None else None
@@ -324,14 +324,14 @@ class WatchView(Vertical):
             answer,
         )
 
-    def _stop_target(self) -> tuple[detached.Holder, str] | None:
+    def _stop_target(self) -> tuple[detached.StopTarget, str] | None:
         """The process training the followed run (or the detached child that has not made its
         folder yet), and what to call it; None when there is none."""
         if self.following is not None:
-            return detached.holder(self.following), self.following.id
+            return detached.stop_target(self.following), self.following.id
         if self.detached is not None and self.detached.exit_code() is None:
             pid = self.detached.pid  # this console's child, not reaped: the pid is still its
-            return detached.Holder(pid, "", True), self.detached.label
+            return detached.StopTarget(pid, "", True), self.detached.label
         return None
 
     def _show_stopping(self, stop: Button, followed: bool) -> None:
@@ -364,7 +364,7 @@ class WatchView(Vertical):
         question = f"Stop {what} (pid {who.pid})? It ends as interrupted, keeping its checkpoint."
         self.app.push_screen(ConfirmScreen(question), answer)
 
-    def _interrupt(self, who: detached.Holder, what: str) -> None:
+    def _interrupt(self, who: detached.StopTarget, what: str) -> None:
         key = signal_key(who)  # before the signal: the process it names, not a later one
         if key is not None and key in self._signalled:
             self.notify(f"{what}: already stopping (SIGINT sent).")
