@@ -188,6 +188,9 @@ def test_a_detached_start_refused_by_the_child_says_why_in_the_watch_view(tiny_d
         start = app.detached.start_run("scratch", {"lr": "-1"})  # the child's bad input
         watch = app.main.view("watch")
         await wait_for(pilot, lambda: not app.detached.children, WAIT_S, "the child's end")
+        # the watcher thread lets go of the child, then posts its end to the UI: wait for that
+        ended = lambda: watch.view.status != "preparing"  # noqa: E731
+        await wait_for(pilot, ended, WAIT_S, "the end shown in Watch")
         assert start.exit_code() == 2 and watch.view.status == "failed"
         assert "exit 2" in watch.view.log[-1] and "lr" in watch.view.log[-1]
 
