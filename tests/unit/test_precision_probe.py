@@ -2,6 +2,7 @@
 its key, one real (tiny) measurement, and a run that records its probe and a resume that
 uses the recorded precision without measuring."""
 
+import functools
 import json
 import os
 import threading
@@ -17,6 +18,7 @@ from tui_trainer.files import write_json_atomic
 from tui_trainer.runs.launch import resume_run, start_run
 from tui_trainer.runs.store import Run
 from tui_trainer.train import precision_probe as pp
+from tui_trainer.train import precision_timing as pt
 from tui_trainer.train.precision_timing import (
     CAP_S,
     SCOUT_FLOOR_S,
@@ -171,8 +173,9 @@ def test_a_measurement_is_cached_and_reused(fake_measure):
     assert len(fake_measure) == 1
     stored = json.loads(pp.cache_path().read_text())
     assert stored["version"] == pp.CACHE_VERSION and len(stored["entries"]) == 1
-    # a larger run batch probes the same small batch: the same entry
-    assert pp.probe(cfg.with_overrides({"batch_size": 256}), CPU, threads=1).cached
+    # the decision is for the run's batch: another batch is measured for itself
+    larger = pp.probe(cfg.with_overrides({"batch_size": 256}), CPU, threads=1)
+    assert not larger.cached and larger.key.batch == 256 and fake_measure[-1][1] == 256
 
 
 def test_a_new_torch_device_model_or_thread_count_measures_again(fake_measure, monkeypatch):
@@ -301,5 +304,102 @@ def test_under_torchrun_rank_0_measures_and_every_rank_uses_its_choice(
 def test_the_probe_of_a_pretrained_preset_never_loads_its_weights():
     # weights=imagenet, and TORCH_HOME (a temporary folder) holds none: a load would download
     cfg = small_config(precision="auto", batch_size=2, weights="imagenet", freeze="conv")
-    (fp32, bf16) = pp.measure(cfg, CPU, ("fp32", "bf16"), batch=2, threads=1, cap_s=0.3)
+    (fp32, bf16) = pp.measure(
+        cfg, CPU, ("fp32", "bf16"), batch=2, eval_batch=2, threads=1, cap_s=0.3
+    )
     assert fp32.usable and fp32.train_ips > 0 and bf16.precision == "bf16"
+
+
+# --- the run's batch, on made-up step costs ----------------------------------------------------
+
+# seconds of a step of n images: (fixed, per image). bf16's fixed part (weight casts, kernels)
+# makes it 5x slower at batch 8; its per-image part makes it over 2x faster at 256
+COSTS = {
+    ("fp32", "train"): (0.01, 0.004),
+    ("bf16", "train"): (0.2, 0.0012),
+    ("fp32", "eval"): (0.005, 0.0015),
+    ("bf16", "eval"): (0.08, 0.0005),
+}
+
+
+@pytest.fixture
+def costed(monkeypatch):
+    """The probe's steps replaced by COSTS on a clock they advance (the model is real); the
+    batches each (precision, phase) stepped at."""
+    clock, seen = FakeClock(), []
+
+    def steps(model, opt, data, config, precision):
+        def phase(name):
+            def step(n):
+                fixed, per_image = COSTS[precision, name]
+                clock.now += fixed + per_image * n
+                seen.append((precision, name, n))
+
+            return step
+
+        return {"train": phase("train"), "eval": phase("eval")}
+
+    monkeypatch.setattr(pt, "_steps", steps)
+    monkeypatch.setattr(pp, "measure", functools.partial(pt.measure, clock=clock))
+    return seen
+
+
+def test_auto_picks_bf16_for_a_batch_256_run_and_fp32_for_a_batch_8_run(costed):
+    large = pp.probe(small_config(precision="auto", batch_size=256), CPU, threads=1)
+    assert large.choice == "bf16" and large.key.batch == 256 and large.key.eval_batch == 256
+    fp32, bf16 = large.rates
+    assert (fp32.train_batch, fp32.eval_batch) == (256, 256) == (bf16.train_batch, bf16.eval_batch)
+    assert bf16.train_ips == pytest.approx(256 / (0.2 + 0.0012 * 256))
+    assert ("bf16", "train", 256) in costed and ("fp32", "train", 16) in costed  # the ramp
+    assert "the run's" in pp.table_lines(large)[1]
+    small = pp.probe(small_config(precision="auto", batch_size=8), CPU, threads=1)
+    assert small.choice == "fp32" and small.key.batch == 8 and not small.cached
+    assert small.rates[1].train_ips == pytest.approx(8 / (0.2 + 0.0012 * 8))
+
+
+def test_the_eval_batch_is_timed_for_itself(costed):
+    cfg = small_config(precision="auto", batch_size=8, eval_batch_size=256)
+    result = pp.probe(cfg, CPU, threads=1)
+    assert result.key.eval_batch == 256 and result.rates[0].eval_batch == 256
+    assert ("bf16", "eval", 256) in costed and ("bf16", "eval", 8) not in costed
+
+
+def test_a_batch_past_the_budget_is_timed_smaller_and_says_so(costed, monkeypatch):
+    monkeypatch.setitem(pt.RAMP_S, "cpu", 0.6)  # fp32 train: 8, 16, 32, 64 (0.56 s), not 128
+    result = pp.probe(small_config(precision="auto", batch_size=256), CPU, threads=1)
+    assert [r.train_batch for r in result.rates] == [64, 64]
+    assert [r.eval_batch for r in result.rates] == [128, 128]
+    assert result.key.batch == 256 and result.rates[0].train_ips == pytest.approx(64 / 0.266)
+    assert "(extrapolated)" in pp.table_lines(result)[1]
+    assert not any(n > 64 for precision, phase, n in costed if phase == "train")
+
+
+def test_a_ramp_step_projected_past_the_budget_is_not_taken():
+    clock, sizes = FakeClock(), []
+
+    def step_at(n):
+        def step(deadline):
+            sizes.append(n)
+            clock.now += 1.0 + 0.01 * n  # projected through two points: 1.32 s at 32
+
+        return step
+
+    batch, t = pt.ramp(step_at, batch=256, start=8, budget_s=4.5, warmup=2, steps=2, clock=clock)
+    assert batch == 16 and sizes == [8, 8, 16, 16, 16, 16]
+    assert t.seconds_per_step == pytest.approx(1.16) and t.first_step_s == pytest.approx(1.16)
+
+
+def test_a_cache_entry_of_the_old_probe_is_measured_again(fake_measure):
+    cfg = small_config(precision="auto")
+    key = pp.probe_key(cfg, CPU, 1)
+    entry = {"key": pp.asdict(key), "rates": [pp.asdict(rate("fp32", 10.0, 30.0))]}
+    pp.cache_path().parent.mkdir(parents=True)
+    write_json_atomic(pp.cache_path(), {"version": 1, "entries": {key.digest(): entry}})
+    assert pp.CACHE_VERSION > 1
+    assert not pp.probe(cfg, CPU, threads=1).cached and len(fake_measure) == 1
+
+
+def test_under_torchrun_the_key_holds_a_rank_s_share_of_the_batches():
+    cfg = small_config(precision="auto", batch_size=256, eval_batch_size=512)
+    key = pp.probe_key(cfg, CPU, 1, world=4)
+    assert (key.batch, key.eval_batch) == (64, 128)

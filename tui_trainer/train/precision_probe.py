@@ -3,9 +3,12 @@
 Whether bf16 autocast pays cannot be read off a flag list: it trains AlexNet 1.8x faster than fp32
 on an AVX512-BF16 CPU without AMX, 3.3x faster with AMX, and 5x slower on an AVX2-only CPU, where
 it is emulated. So the first time a `ProbeKey` is seen (the hardware, the model and freeze policy,
-the image size, the probe's batch, the threads, the torch version) a fresh model of the run's
-architecture is timed in fp32 and each challenger (bf16; fp16 too on a CUDA GPU without native
-bf16): warm-up steps, then a few timed train steps and evaluation batches on random images.
+the image size, the run's train and evaluation batches per process, the threads, the torch
+version) a fresh model of the run's architecture is timed in fp32 and each challenger (bf16; fp16
+too on a CUDA GPU without native bf16): train steps and evaluation batches on random images, at
+the run's batches or the largest that fit the time budget (precision_timing), per image. The
+batch matters: bf16's kernels and autocast's weight casts cost about the same at any batch, so
+bf16 can lose at batch 8 and win 3x at 256 on the same CPU.
 The rates are cached in `cache_dir()/precision-probe.json`; `choose` decides from them.
 
 - The rule (`choose`): a challenger wins only when its protocol-epoch rate is at least
@@ -15,15 +18,15 @@ The rates are cached in `cache_dir()/precision-probe.json`; `choose` decides fro
   a challenger that only trains faster but evaluates much slower does not win.
 - The cap (precision_timing): fp32 is measured in full; each challenger's phase is cut after
   `CAP_S` seconds (or the time fp32 took to get as far, if longer), within a layer of the cut,
-  and on a CPU once a first step on two images takes longer than fp32's on the whole batch.
+  and on a CPU once a first step on two images takes longer than fp32's on the measured batch.
   One cut before a timed step is done is `capped`: too slow to measure, it never wins.
 - Nothing of the run changes: a fresh model of its architecture without pretrained weights
   (nothing is downloaded), and the RNG state, thread count and cuDNN flag put back.
 - The frozen-features fast path (freeze=conv) trains the head on cached features; the probe
   times the whole model with its freeze policy, which is what the feature pass and the
   evaluation cost.
-- The cache key holds the probe's batch (the run's batch per process, at most PLAN's), not the
-  run's: runs that differ only in batch size above it share one measurement.
+- The cache key holds the run's batches per process (the decision is made for them); each
+  rate records the batch it was timed at.
 """
 
 from __future__ import annotations
@@ -39,15 +42,15 @@ from typing import Any
 
 import torch
 
-from tui_trainer.config import RunConfig
+from tui_trainer.config import RunConfig, eval_batch
 from tui_trainer.events import EventCallback, Log
 from tui_trainer.files import cache_dir, write_json_atomic
 from tui_trainer.train.hardware import cuda_has_native_bf16, hardware_name
-from tui_trainer.train.precision_timing import CAP_S, PLAN, CandidateRate, measure
+from tui_trainer.train.precision_timing import CAP_S, RAMP_S, CandidateRate, measure
 
 SPEEDUP = 1.2  # a challenger must be this much faster than fp32 to be picked
 CACHE_NAME = "precision-probe.json"
-CACHE_VERSION = 1  # bump when what is measured changes: older entries are then measured again
+CACHE_VERSION = 2  # bump when what is measured changes: older entries are then measured again
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,8 @@ class ProbeKey:
     model: str
     freeze: str
     image_size: int
-    batch: int  # the probe's batch (the run's per-process batch, at most PLAN's)
+    batch: int  # the run's train batch per process: what the decision is for
+    eval_batch: int  # the run's evaluation batch per process
     threads: int
     torch: str
 
@@ -117,15 +121,16 @@ def candidates(device: torch.device) -> tuple[str, ...]:
     return ("fp32",)
 
 
-def probe_key(config: RunConfig, device: torch.device, threads: int) -> ProbeKey:
-    batch = min(config.batch_size, PLAN.get(device.type, PLAN["cpu"])[2])
+def probe_key(config: RunConfig, device: torch.device, threads: int, world: int = 1) -> ProbeKey:
+    """`world`: the run's processes (torchrun), each of which takes its share of the batches."""
     return ProbeKey(
         device=device.type,
         hardware=hardware_name(device),
         model=config.model,
         freeze=config.freeze,
         image_size=config.image_size,
-        batch=batch,
+        batch=max(1, config.batch_size // world),
+        eval_batch=max(1, eval_batch(config) // world),
         threads=threads,
         torch=torch.__version__,
     )
@@ -137,6 +142,7 @@ def decide(
     threads: int,
     stop: threading.Event | None = None,
     say: EventCallback | None = None,
+    world: int = 1,
 ) -> PrecisionChoice:
     """The run's precision: an explicit one as it is (checked where the run prepares), `auto`
     from the probe (cached or measured now); fp32 where there is nothing to compare."""
@@ -144,8 +150,13 @@ def decide(
         return PrecisionChoice(config.precision)
     if len(candidates(device)) == 1:
         return PrecisionChoice("fp32")
-    result = probe(config, device, threads=threads, stop=stop, say=say)
+    result = probe(config, device, threads=threads, stop=stop, say=say, world=world)
     return PrecisionChoice(result.choice, result)
+
+
+def budget_s(device: torch.device) -> float:
+    """About how long the baseline's ramp may climb for, per phase (the log line says it)."""
+    return RAMP_S.get(device.type, RAMP_S["cpu"])
 
 
 def cache_path() -> Path:
@@ -161,20 +172,34 @@ def probe(  # noqa: PLR0913 - keyword-only, each names one part of the request
     say: EventCallback | None = None,
     cap_s: float = CAP_S,
     use_cache: bool = True,
+    world: int = 1,
 ) -> ProbeResult:
     """The rates of every candidate on this setup, from the cache or measured now (and cached),
     and the choice. Raises `Stopped` if `stop` is set while measuring."""
     say = say or (lambda event: None)
-    key = probe_key(config, device, threads)
+    key = probe_key(config, device, threads, world)
     path = cache_path()
     rates = cached_rates(key, path) if use_cache else None
     if rates is not None:
         return ProbeResult(key, rates, choose(rates), cached=True, seconds=0.0)
     names = candidates(device)
-    say(Log("", f"precision=auto: timing {' and '.join(names)} on {key.batch} images (once)"))
+    say(
+        Log(
+            "",
+            f"precision=auto: timing {' and '.join(names)} at train batch {key.batch}, eval "
+            f"batch {key.eval_batch}, or the largest that fit ~{budget_s(device):.0f} s (once)",
+        )
+    )
     t0 = time.perf_counter()
     rates = measure(
-        config, device, names, batch=key.batch, threads=key.threads, cap_s=cap_s, stop=stop
+        config,
+        device,
+        names,
+        batch=key.batch,
+        eval_batch=key.eval_batch,
+        threads=key.threads,
+        cap_s=cap_s,
+        stop=stop,
     )
     result = ProbeResult(key, rates, choose(rates), False, time.perf_counter() - t0)
     try:
@@ -221,6 +246,8 @@ def _well_typed(rate: CandidateRate) -> bool:
         and ips(rate.eval_ips)
         and isinstance(rate.capped, bool)
         and isinstance(rate.error, str)
+        and type(rate.train_batch) is int
+        and type(rate.eval_batch) is int
     )
 
 
@@ -243,13 +270,27 @@ def _ips(value: float | None, capped: bool) -> str:
     return f"~{value:.1f}" if capped else f"{value:.1f}"  # capped: from the steps it began
 
 
+def measured_line(result: ProbeResult) -> str:
+    """The batches the rates were timed at, and whether they stand for the run's, per image."""
+    base = next((r for r in result.rates if r.train_batch or r.eval_batch), None)
+    if base is None:
+        return "nothing timed"
+    k = result.key
+    at = f"timed at train batch {base.train_batch}, eval batch {base.eval_batch}"
+    if (base.train_batch, base.eval_batch) == (k.batch, k.eval_batch):
+        return f"{at}: the run's"
+    return f"{at}: img/s taken per image for the run's {k.batch} / {k.eval_batch} (extrapolated)"
+
+
 def table_lines(result: ProbeResult) -> list[str]:
     """The probe as a small table: one row per precision, then the choice."""
     k = result.key
     where = "cached" if result.cached else f"measured in {result.seconds:.1f} s"
     lines = [
         f"precision probe ({where}): {k.model} freeze={k.freeze}, {k.image_size} px, "
-        f"batch {k.batch}, {k.threads} threads, torch {k.torch}, {k.hardware}",
+        f"batch {k.batch}, eval batch {k.eval_batch}, {k.threads} threads, torch {k.torch}, "
+        f"{k.hardware}",
+        f"  {measured_line(result)}",
         f"  {'precision':<9} {'train img/s':>11} {'eval img/s':>10} {'epoch img/s':>11}  note",
     ]
     base = next((r.epoch_ips for r in result.rates if r.precision == "fp32"), None)
