@@ -17,8 +17,9 @@ def test_bench_prints_compute_engine_reference_and_ratios(tiny_data):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     for text in (
-        "(a) pure compute",
-        "fp32: train",
+        "(a) pure compute at batch 8 (eval 8)",
+        "choice: fp32 (forced), ",
+        "precision check: no probe to compare with",
         "(b) engine",
         "engine epoch 1:",
         "(c) reference loop",
@@ -26,6 +27,7 @@ def test_bench_prints_compute_engine_reference_and_ratios(tiny_data):
         "ratios: engine epoch",
     ):
         assert text in result.output, text
+    assert re.search(r"^  fp32 +\d+\.\d +\d+\.\d +\d+\.\d  1\.00x fp32$", result.output, re.M)
     assert "fast paths: decoded_image_cache, channels_last" in result.output
     assert "precision probe" not in result.output  # forced, and --no-probe
 
@@ -43,6 +45,10 @@ def test_bench_prints_the_probe_table_and_uses_its_choice_for_auto(tiny_data):
     assert [line.split()[0] for line in lines[table + 2 : table + 4]] == ["fp32", "bf16"]
     choice = lines[table + 4].split()[1]
     assert choice in ("fp32", "bf16") and f"precision {choice}," in result.output
+    assert lines[table + 5].startswith("  timed at train batch 2, eval batch 2: the run's")
+    assert f"choice: {choice} (precision=auto)" in result.output
+    # the first epoch against the probe's prediction (tiny epochs: either verdict)
+    assert re.search(r"  precision check: epoch 1 ran at .* img/s in " + choice, result.output)
 
 
 def test_bench_refuses_a_cap_that_is_not_positive():

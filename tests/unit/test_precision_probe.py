@@ -13,7 +13,7 @@ import torch
 from tests.support.processes import small_config
 from tests.support.runs import fake_run
 from tui_trainer.errors import Stopped, UserError
-from tui_trainer.events import Epoch, RunStarted, Step
+from tui_trainer.events import Epoch, Log, RunStarted, Step
 from tui_trainer.files import write_json_atomic
 from tui_trainer.runs.launch import resume_run, start_run
 from tui_trainer.runs.store import Run
@@ -231,7 +231,7 @@ def test_a_real_probe_leaves_the_rng_and_threads_as_they_were():
     assert [r.precision for r in result.rates] == ["fp32", "bf16"]
     assert result.choice in ("fp32", "bf16") and result.key.batch == 4
     lines = pp.table_lines(result)
-    assert lines[0].startswith("precision probe (measured in ") and "choice:" in lines[-1]
+    assert lines[0].startswith("precision probe (measured in ") and "choice:" in lines[-2]
 
 
 def test_a_run_records_its_probe_and_a_resume_does_not_measure(tiny_data, tmp_path, monkeypatch):
@@ -351,7 +351,7 @@ def test_auto_picks_bf16_for_a_batch_256_run_and_fp32_for_a_batch_8_run(costed):
     assert (fp32.train_batch, fp32.eval_batch) == (256, 256) == (bf16.train_batch, bf16.eval_batch)
     assert bf16.train_ips == pytest.approx(256 / (0.2 + 0.0012 * 256))
     assert ("bf16", "train", 256) in costed and ("fp32", "train", 16) in costed  # the ramp
-    assert "the run's" in pp.table_lines(large)[1]
+    assert "the run's" in pp.table_lines(large)[-1]
     small = pp.probe(small_config(precision="auto", batch_size=8), CPU, threads=1)
     assert small.choice == "fp32" and small.key.batch == 8 and not small.cached
     assert small.rates[1].train_ips == pytest.approx(8 / (0.2 + 0.0012 * 8))
@@ -370,7 +370,7 @@ def test_a_batch_past_the_budget_is_timed_smaller_and_says_so(costed, monkeypatc
     assert [r.train_batch for r in result.rates] == [64, 64]
     assert [r.eval_batch for r in result.rates] == [128, 128]
     assert result.key.batch == 256 and result.rates[0].train_ips == pytest.approx(64 / 0.266)
-    assert "(extrapolated)" in pp.table_lines(result)[1]
+    assert "(extrapolated)" in pp.table_lines(result)[-1]
     assert not any(n > 64 for precision, phase, n in costed if phase == "train")
 
 
@@ -403,3 +403,37 @@ def test_under_torchrun_the_key_holds_a_rank_s_share_of_the_batches():
     cfg = small_config(precision="auto", batch_size=256, eval_batch_size=512)
     key = pp.probe_key(cfg, CPU, 1, world=4)
     assert (key.batch, key.eval_batch) == (64, 128)
+
+
+# --- the first epoch against the prediction ----------------------------------------------------
+
+
+def test_a_first_epoch_far_from_the_prediction_is_reported():
+    from tui_trainer.train.probe_check import check_epoch
+
+    result = pp.ProbeResult(
+        pp.probe_key(small_config(), CPU, 1), (rate("fp32", 10.0, 40.0),), "fp32", False, 0.0
+    )
+    # 100 train + 50 val images: 100 / 10 + 150 / 40 = 13.75 s predicted
+    assert check_epoch(result, "fp32", 100, 50, 13.75).level == "info"
+    assert "within 1.5x" in check_epoch(result, "fp32", 100, 50, 20.0).message
+    slow = check_epoch(result, "fp32", 100, 50, 30.0)
+    assert slow.level == "warning" and "mispredicted by 2.2x" in slow.message
+    assert check_epoch(result, "fp32", 100, 50, 5.0).level == "warning"  # 2.75x faster
+    assert check_epoch(result, "fp32", 400, 200, 13.75, world=4).level == "info"
+    assert check_epoch(result, "bf16", 100, 50, 13.75) is None  # no bf16 figure
+
+
+def test_a_run_logs_its_first_epoch_against_the_probe(tiny_data, tmp_path, monkeypatch):
+    def absurd(config, device, precisions, **kw):  # far faster than any real epoch
+        return (rate("fp32", 1e7, 3e7), rate("bf16", 1e6, 3e6))
+
+    monkeypatch.setattr(pp, "measure", absurd)
+    events = []
+    cfg = small_config(precision="auto", epochs=2)
+    kw = dict(preset="t", overrides={}, data_dir=tiny_data, runs_dir=tmp_path)
+    _, ended = start_run(cfg, **kw, on_event=events.append)
+    assert ended.status == "completed"
+    checks = [e for e in events if isinstance(e, Log) and "precision check" in e.message]
+    assert len(checks) == 1 and checks[0].level == "warning"
+    assert "the probe predicted" in checks[0].message and "mispredicted" in checks[0].message

@@ -290,7 +290,6 @@ def table_lines(result: ProbeResult) -> list[str]:
         f"precision probe ({where}): {k.model} freeze={k.freeze}, {k.image_size} px, "
         f"batch {k.batch}, eval batch {k.eval_batch}, {k.threads} threads, torch {k.torch}, "
         f"{k.hardware}",
-        f"  {measured_line(result)}",
         f"  {'precision':<9} {'train img/s':>11} {'eval img/s':>10} {'epoch img/s':>11}  note",
     ]
     base = next((r.epoch_ips for r in result.rates if r.precision == "fp32"), None)
@@ -301,4 +300,5 @@ def table_lines(result: ProbeResult) -> list[str]:
         epoch = _ips(r.epoch_ips, r.capped)
         lines.append(f"  {r.precision:<9} {train:>11} {evaluate:>10} {epoch:>11}  {note}")
     lines.append(f"  choice: {result.choice} (a challenger needs {SPEEDUP}x fp32's epoch rate)")
+    lines.append(f"  {measured_line(result)}")
     return lines

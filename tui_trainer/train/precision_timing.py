@@ -234,8 +234,7 @@ def measure(  # noqa: PLR0913 - keyword-only, each names one part of the request
             trained, lr=0.0, momentum=config.momentum, weight_decay=config.weight_decay
         )
         data = _Inputs(device, config.image_size, config.classes or PROBE_CLASSES)
-        batches = {"train": batch, "eval": eval_batch}
-        timer = _Timer(_Checkpoints(model), data, batches, stop, clock)
+        timer = _Timer(_Checkpoints(model), data, {"train": batch, "eval": eval_batch}, stop, clock)
         rates: list[CandidateRate] = []
         # None: the baseline's phase (fp32, first); then what it leaves the challengers
         limits: dict[str, ChallengerLimits | None] = {"train": None, "eval": None}
@@ -250,7 +249,7 @@ def measure(  # noqa: PLR0913 - keyword-only, each names one part of the request
 
 
 class _Inputs:
-    """Random images and labels of the batch size last asked for (made outside the timed steps)."""
+    """Random inputs of the batch size last asked for (made outside the timed steps)."""
 
     def __init__(self, device: torch.device, size: int, classes: int) -> None:
         self.device, self.size, self.classes = device, size, classes
