@@ -370,7 +370,9 @@ def test_a_batch_past_the_budget_is_timed_smaller_and_says_so(costed, monkeypatc
     assert [r.train_batch for r in result.rates] == [64, 64]
     assert [r.eval_batch for r in result.rates] == [128, 128]
     assert result.key.batch == 256 and result.rates[0].train_ips == pytest.approx(64 / 0.266)
-    assert "(extrapolated)" in pp.table_lines(result)[-1]
+    assert pp.table_lines(result)[-1] == (
+        "  timed at batch 64 (eval 128), taken per image for the run's 256 (eval 256)"
+    )
     assert not any(n > 64 for precision, phase, n in costed if phase == "train")
 
 

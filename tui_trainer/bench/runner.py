@@ -32,7 +32,7 @@ from tui_trainer.data.batches import TensorSplit, normalization
 from tui_trainer.data.layout import find_layout, resolve_data_dir
 from tui_trainer.events import Epoch, Log, RunEnded, RunStarted, RunStatus
 from tui_trainer.train import engine
-from tui_trainer.train.hardware import autocast_dtype, resolve_device, sync
+from tui_trainer.train.hardware import autocast_dtype, cpu_flags, resolve_device, sync
 from tui_trainer.train.host import cpu_threads
 from tui_trainer.train.models import apply_freeze, build_model, set_train_mode
 from tui_trainer.train.precision_probe import (
@@ -262,19 +262,18 @@ def _check_row(prep, probed: ProbeResult | None, seconds: float, result, say) ->
 
 
 def _compute_figures(prep: engine.Prepared, probed, steps: int, result, say) -> float:
-    """(a): pure compute in fp32, each precision the probe found usable and the run's, side by
-    side, and the run's precision against the fastest, into `result`; the run's protocol
-    epoch's pure-compute seconds. One the probe capped (emulated: minutes a batch) is left out."""
+    """(a): pure compute in each precision `_compared` names, side by side, and the run's
+    precision against the fastest, into `result`; the run's protocol epoch's pure-compute
+    seconds."""
     cfg, device = prep.config, prep.device
     n_train, n_val = len(prep.tensors["train"]), len(prep.tensors["val"])
     say(
-        f"(a) pure compute at batch {cfg.batch_size} (eval {eval_batch(cfg)}), synthetic "
-        f"tensors on the device, median of {steps} batches:"
+        f"(a) pure compute, batch {cfg.batch_size} (eval {eval_batch(cfg)}), random tensors on "
+        f"the device, median of {steps}:"
     )
     say(f"  {'precision':<9} {'train img/s':>11} {'eval img/s':>10} {'epoch s':>8}")
     compute, epoch_s = {}, {}
-    usable = [r.precision for r in probed.rates if r.usable] if probed else []
-    for precision in dict.fromkeys(["fp32", *usable, prep.precision]):
+    for precision in _compared(prep, probed):
         c = pure_compute(cfg, len(prep.splits.classes), device, precision, steps)
         compute[precision] = c
         epoch_s[precision] = n_train / c["train_ips"] + (n_train + n_val) / c["eval_ips"]
@@ -290,6 +289,16 @@ def _compute_figures(prep: engine.Prepared, probed, steps: int, result, say) -> 
     pure_epoch = epoch_s[prep.precision]
     result.update(compute=compute, pure_epoch_seconds=pure_epoch, fastest=fastest)
     return pure_epoch
+
+
+def _compared(prep: engine.Prepared, probed: ProbeResult | None) -> list[str]:
+    """fp32, the challengers where they are native (a GPU, a CPU with AVX512-BF16 or AMX) or the
+    probe found them usable, and the run's precision: an emulated bf16 (minutes a batch on an
+    AVX2 CPU) is left out."""
+    native = prep.device.type == "cuda" or bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+    usable = {r.precision for r in probed.rates if r.usable} if probed else set()
+    picks = [p for p in candidates(prep.device) if p == "fp32" or native or p in usable]
+    return list(dict.fromkeys([*picks, prep.precision]))
 
 
 def _reference_figures(prep, opts, run_seconds, engine_epoch, result, say) -> None:

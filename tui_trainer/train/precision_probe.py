@@ -276,10 +276,10 @@ def measured_line(result: ProbeResult) -> str:
     if base is None:
         return "nothing timed"
     k = result.key
-    at = f"timed at train batch {base.train_batch}, eval batch {base.eval_batch}"
+    at = f"timed at batch {base.train_batch} (eval {base.eval_batch})"
     if (base.train_batch, base.eval_batch) == (k.batch, k.eval_batch):
         return f"{at}: the run's"
-    return f"{at}: img/s taken per image for the run's {k.batch} / {k.eval_batch} (extrapolated)"
+    return f"{at}, taken per image for the run's {k.batch} (eval {k.eval_batch})"
 
 
 def table_lines(result: ProbeResult) -> list[str]:
