@@ -19,16 +19,8 @@ from tui_trainer.runs.launch import resume_run, start_run
 from tui_trainer.runs.store import Run
 from tui_trainer.train import precision_probe as pp
 from tui_trainer.train import precision_timing as pt
-from tui_trainer.train.precision_timing import (
-    CAP_S,
-    SCOUT_FLOOR_S,
-    CandidateRate,
-    ChallengerLimits,
-    Deadline,
-    OverCap,
-    PhaseTiming,
-    time_steps,
-)
+from tui_trainer.train.precision_timing import CAP_S, SCOUT_FLOOR_S, CandidateRate, ChallengerLimits
+from tui_trainer.train.step_timing import Deadline, OverCap, PhaseTiming, time_steps
 
 CPU = torch.device("cpu")
 
@@ -369,9 +361,12 @@ def test_a_batch_past_the_budget_is_timed_smaller_and_says_so(costed, monkeypatc
     result = pp.probe(small_config(precision="auto", batch_size=256), CPU, threads=1)
     assert [r.train_batch for r in result.rates] == [64, 64]
     assert [r.eval_batch for r in result.rates] == [128, 128]
-    assert result.key.batch == 256 and result.rates[0].train_ips == pytest.approx(64 / 0.266)
+    assert result.key.batch == 256  # on the line through 64 and 32: the costs' own rate
+    assert result.rates[0].train_ips == pytest.approx(256 / (0.01 + 0.004 * 256))
+    assert result.rates[1].eval_ips == pytest.approx(256 / (0.08 + 0.0005 * 256))
+    assert ("fp32", "train", 32) in costed and result.choice == "bf16"
     assert pp.table_lines(result)[-1] == (
-        "  timed at batch 64 (eval 128), taken per image for the run's 256 (eval 256)"
+        "  timed at batch 64 (eval 128) and half that: extrapolated to the run's 256 (eval 256)"
     )
     assert not any(n > 64 for precision, phase, n in costed if phase == "train")
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -26,9 +25,9 @@ import torch
 from torch import nn
 
 from tui_trainer.config import RunConfig
-from tui_trainer.errors import Stopped
 from tui_trainer.train.hardware import autocast_dtype, sync
 from tui_trainer.train.models import apply_freeze, build_model, set_train_mode
+from tui_trainer.train.step_timing import Deadline, PhaseTiming, ramp, time_steps
 
 CAP_S = 3.0  # seconds per phase (train, eval) of one challenger, warm-up included
 EVAL_PER_TRAIN = 2.0  # images an epoch evaluates per training image (the train and val splits)
@@ -66,128 +65,6 @@ class CandidateRate:
         if not self.train_ips or not self.eval_ips:
             return None
         return 1.0 / (1.0 / self.train_ips + EVAL_PER_TRAIN / self.eval_ips)
-
-
-class OverCap(Exception):
-    """A step ran past its phase's time cap."""
-
-
-@dataclass(frozen=True)
-class Deadline:
-    at: float
-    clock: Callable[[], float] = time.perf_counter
-    stop: threading.Event | None = None
-
-    def check(self) -> None:
-        if self.stop is not None and self.stop.is_set():
-            raise Stopped("stopped while timing precision=auto")
-        if self.clock() > self.at:
-            raise OverCap
-
-
-@dataclass(frozen=True)
-class PhaseTiming:
-    """Seconds of one step: the median of the timed steps; when capped, the longest step seen
-    (the cut one counted up to the cut), a rough figure."""
-
-    seconds_per_step: float
-    steps: int  # timed steps done
-    capped: bool
-    first_done_s: float = math.inf  # from the start to the end of the first timed step
-    first_step_s: float = math.inf  # the first step (a warm-up one): it creates the kernels
-
-
-def time_steps(  # noqa: PLR0913 - keyword-only, each names one part of the request
-    step: Callable[[Deadline], None],
-    *,
-    warmup: int,
-    steps: int,
-    cap_s: float,
-    cut: bool = True,
-    clock: Callable[[], float] = time.perf_counter,
-    stop: threading.Event | None = None,
-) -> PhaseTiming:
-    """Run `step` `warmup` + `steps` times within `cap_s` seconds and time the last `steps`.
-    `step` may call `Deadline.check` as it goes, which raises OverCap past the cap (`cut`; else
-    the phase always gets one timed step, however long). Cut before a timed step is done:
-    capped. Once one is done the phase ends with what it has, and no step starts that the last
-    one says would end past the cap."""
-    start = clock()
-    cap_at = start + cap_s
-    deadline = Deadline(cap_at if cut else math.inf, clock, stop)
-    times: list[float] = []
-    longest, first_done, first_step = 0.0, math.inf, math.inf
-    for i in range(warmup + steps):
-        if times and clock() + times[-1] > cap_at:
-            break
-        t0 = clock()
-        try:
-            deadline.check()
-            step(deadline)
-        except OverCap:
-            if times:
-                break
-            return PhaseTiming(max(longest, clock() - t0), 0, capped=True)
-        elapsed = clock() - t0
-        longest = max(longest, elapsed)
-        first_step = min(first_step, elapsed) if i == 0 else first_step
-        if i >= warmup:
-            times.append(elapsed)
-            first_done = min(first_done, clock() - start)
-    return PhaseTiming(statistics.median(times), len(times), False, first_done, first_step)
-
-
-def ramp(  # noqa: PLR0913 - keyword-only, each names one part of the request
-    step_at: Callable[[int], Callable[[Deadline], None]],
-    *,
-    batch: int,
-    start: int,
-    budget_s: float,
-    warmup: int,
-    steps: int,
-    clock: Callable[[], float] = time.perf_counter,
-    stop: threading.Event | None = None,
-) -> tuple[int, PhaseTiming]:
-    """The baseline's phase, never cut: a warm-up step (one-time set-up), then a step at each of
-    `start`, 2x, 4x... up to `batch` while the next (projected from the last two) ends within
-    `budget_s`; then `warmup` - 1 more warm-up and `steps` timed steps at the last batch, whose
-    own first-step and first-done times the timing holds (a challenger's limits there)."""
-    t0, b = clock(), min(batch, start)
-    once = {"warmup": 0, "steps": 1, "cap_s": math.inf, "cut": False, "clock": clock, "stop": stop}
-    time_steps(step_at(b), **once)
-    seen: list[tuple[int, float]] = []
-    while True:
-        first = time_steps(step_at(b), **once)
-        seen.append((b, first.seconds_per_step))
-        after = min(batch, 2 * b)
-        if b == batch or clock() - t0 + _projected(seen, after) > budget_s:
-            break
-        b = after
-    rest = time_steps(
-        step_at(b),
-        warmup=max(warmup - 1, 0),
-        steps=steps,
-        cap_s=math.inf,
-        cut=False,
-        clock=clock,
-        stop=stop,
-    )
-    return b, dataclasses.replace(
-        rest,
-        first_step_s=first.seconds_per_step,
-        first_done_s=first.seconds_per_step + rest.first_done_s,
-    )
-
-
-def _projected(seen: list[tuple[int, float]], batch: int) -> float:
-    """A step's seconds at `batch`, on the line through the last two (batch, seconds) seen (a
-    step costs a fixed part, the optimizer and weight casts, and a part per image), at least
-    the last one's; from one point, its seconds per image."""
-    b, s = seen[-1]
-    if len(seen) < 2:
-        return s * batch / b
-    b0, s0 = seen[-2]
-    return max(s, s + (s - s0) * (batch - b) / (b - b0))
 
 
 class _Checkpoints:
@@ -310,6 +187,23 @@ class _Timer:
         run = self._run(step, batch)
         return time_steps(run, warmup=warmup, steps=steps, cap_s=limits.cap_s, **once)
 
+    def seconds_at_run_batch(self, phase, step, timing: PhaseTiming, limits) -> float:
+        """A step's seconds at the run's batch. Timed at a smaller batch B: one more step at B/2
+        (after a warm-up) draws the line of a fixed cost (the optimizer, autocast's weight casts,
+        kernel launches) and one per image through the two, followed to the run's batch; where
+        the two do not give such a line (noise), B's seconds per image."""
+        batch, run_batch = self.measured[phase], self.batches[phase]
+        flat = timing.seconds_per_step * run_batch / batch
+        if batch >= run_batch or batch < 2:
+            return flat
+        cap = {"cap_s": math.inf, "cut": False} if limits is None else {"cap_s": limits.cap_s}
+        half = time_steps(self._run(step, batch // 2), warmup=1, steps=1, **cap, **self.opts)
+        if half.capped:
+            return flat
+        per_image = (timing.seconds_per_step - half.seconds_per_step) / (batch - batch // 2)
+        fixed = timing.seconds_per_step - per_image * batch
+        return fixed + per_image * run_batch if per_image > 0 and fixed >= 0 else flat
+
 
 @dataclass(frozen=True)
 class ChallengerLimits:
@@ -371,9 +265,12 @@ def _rate(precision: str, timer: _Timer, phases, limits):
                 timings[phase] = timer.challenger(phases[phase], limits[phase], batch)
             if timings[phase].capped:  # too slow: the rest cannot save it
                 break
+        ips = {p: timer.measured[p] / t.seconds_per_step for p, t in timings.items()}
+        for p, t in timings.items():  # at the run's batch, where it was timed smaller
+            if not t.capped:
+                ips[p] = timer.batches[p] / timer.seconds_at_run_batch(p, phases[p], t, limits[p])
     except RuntimeError as exc:  # e.g. this autocast dtype is not supported on this device
         return CandidateRate(precision, None, None, error=str(exc).splitlines()[0][:200]), {}
-    ips = {p: timer.measured[p] / t.seconds_per_step for p, t in timings.items()}
     capped = any(t.capped for t in timings.values())
     sizes = {f"{p}_batch": timer.measured[p] for p in timings}
     return CandidateRate(precision, ips.get("train"), ips.get("eval"), capped, **sizes), timings
