@@ -48,7 +48,9 @@ def test_bench_prints_the_probe_table_and_uses_its_choice_for_auto(tiny_data):
     assert lines[table + 5] == "  timed at batch 2 (eval 2): the run's"
     assert f"choice: {choice} (precision=auto)" in result.output
     # the first epoch against the probe's prediction (tiny epochs: either verdict)
-    assert re.search(r"  precision check: epoch 1 ran at .* img/s in " + choice, result.output)
+    assert re.search(
+        r"  precision check: epoch 1 [\d.]+ img/s, probe [\d.]+ \(" + choice, result.output
+    )
 
 
 def test_bench_refuses_a_cap_that_is_not_positive():

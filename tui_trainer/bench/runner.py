@@ -217,7 +217,7 @@ def run_bench(opts: BenchOptions, say: Callable[[str], None] = print) -> dict[st
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     say(
         f"  engine epoch {engine_epoch:.1f} s; whole run {eng['run_seconds']:.1f} s "
-        f"({cfg.epochs} epochs and test); peak RSS so far {rss_gb:.2f} GB"
+        f"({cfg.epochs} epochs and test); peak RSS {rss_gb:.2f} GB"
     )
     say(
         f"  engine epoch / pure compute: {engine_epoch / pure_epoch:.2f}x "
@@ -268,8 +268,8 @@ def _compute_figures(prep: engine.Prepared, probed, steps: int, result, say) -> 
     cfg, device = prep.config, prep.device
     n_train, n_val = len(prep.tensors["train"]), len(prep.tensors["val"])
     say(
-        f"(a) pure compute, batch {cfg.batch_size} (eval {eval_batch(cfg)}), random tensors on "
-        f"the device, median of {steps}:"
+        f"(a) pure compute, batch {cfg.batch_size} (eval {eval_batch(cfg)}), random tensors, "
+        f"median of {steps} batches:"
     )
     say(f"  {'precision':<9} {'train img/s':>11} {'eval img/s':>10} {'epoch s':>8}")
     compute, epoch_s = {}, {}

@@ -37,11 +37,11 @@ def check_epoch(  # noqa: PLR0913 - each names one part of the comparison
         return None
     off = max(predicted / seconds, seconds / predicted)
     text = (
-        f"precision check: epoch 1 ran at {n_train / seconds:.1f} img/s, the probe predicted "
-        f"{n_train / predicted:.1f} img/s in {precision}"
+        f"precision check: epoch 1 {n_train / seconds:.1f} img/s, "
+        f"probe {n_train / predicted:.1f} ({precision})"
     )
     if off > MISPREDICT:
-        return Log("", f"{text}: the probe mispredicted by {off:.1f}x", "warning")
+        return Log("", f"{text}: mispredicted {off:.1f}x", "warning")
     return Log("", f"{text}: within {MISPREDICT}x")
 
 
