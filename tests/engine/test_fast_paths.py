@@ -97,3 +97,17 @@ def test_a_cpu_input_reuses_its_memory_and_is_bf16_under_bf16_autocast(tiny_data
     bf16 = engine.make_context(prep)
     x = bf16.to_input(images)
     assert x.dtype == torch.bfloat16 and torch.equal(x, expected.to(torch.bfloat16))
+
+
+def test_rows_are_gathered_as_index_select_would():
+    from tui_trainer.data.batches import gather_rows
+
+    images = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8)  # 192-byte rows: words
+    idx = torch.tensor([7, 0, 7, 3])
+    for source in (images, images[2:], images[:0]):  # a view at an offset; an empty split
+        chosen = idx[idx < len(source)]
+        assert torch.equal(gather_rows(source, chosen), source.index_select(0, chosen))
+    odd = torch.randint(0, 256, (5, 3, 5, 5), dtype=torch.uint8)  # 75 bytes: byte by byte
+    assert torch.equal(gather_rows(odd, idx[idx < 5]), odd.index_select(0, idx[idx < 5]))
+    floats = torch.rand(5, 4)
+    assert torch.equal(gather_rows(floats, torch.tensor([4, 1])), floats[[4, 1]])
