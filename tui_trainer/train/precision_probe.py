@@ -1,14 +1,14 @@
 """`precision=auto`: decided by timing the run's own model, once per machine and setup.
 
-Whether bf16 autocast pays cannot be read off a flag list: it trains AlexNet 1.8x faster than fp32
-on an AVX512-BF16 CPU without AMX, 3.3x faster with AMX, and 5x slower on an AVX2-only CPU, where
-it is emulated. So the first time a `ProbeKey` is seen (the hardware, the model and freeze policy,
-the image size, the run's train and evaluation batches per process, the threads, the torch
-version) a fresh model of the run's architecture is timed in fp32 and each challenger (bf16; fp16
-too on a CUDA GPU without native bf16): train steps and evaluation batches on random images, at
-the run's batches or the largest that fit the time budget (precision_timing), per image. The
-batch matters: bf16's kernels and autocast's weight casts cost about the same at any batch, so
-bf16 can lose at batch 8 and win 3x at 256 on the same CPU.
+Whether bf16 autocast pays cannot be read off a flag list: it trains several times faster than
+fp32 on a CPU with AMX, faster with AVX512-BF16 alone, and several times slower on an AVX2-only
+CPU, where it is emulated. So the first time a `ProbeKey` is seen (the hardware, the model and
+freeze policy, the image size, the run's train and evaluation batches per process, the threads,
+the torch version) a fresh model of the run's architecture is timed in fp32 and each challenger
+(bf16; fp16 too on a CUDA GPU without native bf16): train steps and evaluation batches on random
+images, at the run's batches or the largest that fit the time budget (precision_timing). The
+batch matters: autocast's weight casts and the optimizer cost the same at any batch, so bf16 can
+lose at a small batch and win at the run's on the same CPU.
 The rates are cached in `cache_dir()/precision-probe.json`; `choose` decides from them.
 
 - The rule (`choose`): a challenger wins only when its protocol-epoch rate is at least
