@@ -439,3 +439,5 @@ def test_a_run_logs_its_first_epoch_against_the_probe(tiny_data, tmp_path, monke
     assert re.search(
         r"epoch 1 [\d.]+ img/s, probe [\d.]+ \(fp32\): mispredicted", checks[0].message
     )
+    # the contradicted decision is not kept: the next run measures again
+    assert json.loads(pp.cache_path().read_text())["entries"] == {}

@@ -31,6 +31,7 @@ The rates are cached in `cache_dir()/precision-probe.json`; `choose` decides fro
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -262,6 +263,16 @@ def store_rates(key: ProbeKey, rates: Sequence[CandidateRate], path: Path) -> No
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, {"version": CACHE_VERSION, "entries": entries})
+
+
+def forget(key: ProbeKey, path: Path | None = None) -> None:
+    """Drop `key`'s entry (a decision the run's own epoch contradicted): measured again next
+    time. A cache that cannot be rewritten keeps it."""
+    path = path or cache_path()
+    entries = _read_entries(path)
+    if entries.pop(key.digest(), None) is not None:
+        with contextlib.suppress(OSError):
+            write_json_atomic(path, {"version": CACHE_VERSION, "entries": entries})
 
 
 def _ips(value: float | None, capped: bool) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sized
 from typing import TYPE_CHECKING
 
 from tui_trainer.events import EventCallback, Log
-from tui_trainer.train.precision_probe import ProbeResult
+from tui_trainer.train.precision_probe import ProbeResult, forget
 
 if TYPE_CHECKING:
     from tui_trainer.train.preparation import Prepared
@@ -53,7 +53,8 @@ def after_first_epoch(
     emit: EventCallback,
 ) -> None:
     """Emit the check when precision=auto measured this run (not for a head trained on cached
-    features: the probe timed the whole model)."""
+    features: the probe timed the whole model); a misprediction also drops the cached decision,
+    so the next run measures again (a probe timed on a busy machine is not kept)."""
     if prep.precision_probe is None or "frozen_features" in prep.fast_paths:
         return
     world = topology.world_size if topology.active else 1
@@ -61,3 +62,5 @@ def after_first_epoch(
     log = check_epoch(prep.precision_probe, prep.precision, n_train, n_val, seconds, world)
     if log is not None:
         emit(log)
+    if log is not None and log.level == "warning":
+        forget(prep.precision_probe.key)
