@@ -367,7 +367,7 @@ def test_a_batch_past_the_budget_is_timed_smaller_and_says_so(costed, monkeypatc
     assert result.rates[1].eval_ips == pytest.approx(256 / (0.08 + 0.0005 * 256))
     assert ("fp32", "train", 32) in costed and result.choice == "bf16"
     assert pp.table_lines(result)[-1] == (
-        "  timed at batch 64 (eval 128) and half that: extrapolated to the run's 256 (eval 256)"
+        "  timed at batch 64 (eval 128) and half: extrapolated to the run's 256 (eval 256)"
     )
     assert not any(n > 64 for precision, phase, n in costed if phase == "train")
 

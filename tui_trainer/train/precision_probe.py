@@ -290,7 +290,7 @@ def measured_line(result: ProbeResult) -> str:
     at = f"timed at batch {base.train_batch} (eval {base.eval_batch})"
     if (base.train_batch, base.eval_batch) == (k.batch, k.eval_batch):
         return f"{at}: the run's"
-    return f"{at} and half that: extrapolated to the run's {k.batch} (eval {k.eval_batch})"
+    return f"{at} and half: extrapolated to the run's {k.batch} (eval {k.eval_batch})"
 
 
 def table_lines(result: ProbeResult) -> list[str]:
