@@ -34,7 +34,7 @@ from tui_trainer.data.batches import (
 from tui_trainer.data.layout import Splits
 from tui_trainer.errors import Stopped, StorageError
 from tui_trainer.events import Epoch, EventCallback, Log, RunEnded, RunStarted, RunStatus, Step
-from tui_trainer.train import fast_paths, frozen_features
+from tui_trainer.train import fast_paths, frozen_features, probe_check
 from tui_trainer.train.checkpoint import Checkpoint, TrainState, save_best
 from tui_trainer.train.checkpoint_writer import BestWeights, CheckpointWriter, take_snapshot
 from tui_trainer.train.context import BatchContext, make_context
@@ -198,11 +198,7 @@ def run_epochs(prep, loop, state, emit, stop, run_dir, started) -> tuple[RunStat
             if "frozen_features" in prep.fast_paths:
                 loop.step_model, loop.data = _frozen_features(loop, cfg, emit, stop)
             loop.net = loop.ctx.topology.wrap(loop.step_model)  # DDP; `model` stays plain
-            for epoch in range(state.epoch + 1, cfg.epochs + 1):
-                result = run_epoch(prep, loop, state, epoch, emit, stop)
-                emit(result.event(loop.run_id, cfg.epochs))  # the row first, then its checkpoints
-                if writer is not None:
-                    save_checkpoints(writer, loop, state, result, time.monotonic() - started)
+            _epochs(prep, loop, state, emit, stop, writer, started)
             if writer is not None:
                 writer.drain()
     except Stopped:
@@ -217,6 +213,19 @@ def run_epochs(prep, loop, state, emit, stop, run_dir, started) -> tuple[RunStat
             f"{max(cfg.batch_size // 2, 1)}"
         )
     return RunStatus.COMPLETED, ""
+
+
+def _epochs(prep, loop, state, emit, stop, writer, started) -> None:
+    """Each epoch left: its row, the first one's check of precision=auto, its checkpoints."""
+    for epoch in range(first := state.epoch + 1, prep.config.epochs + 1):
+        result = run_epoch(prep, loop, state, epoch, emit, stop)
+        emit(result.event(loop.run_id, prep.config.epochs))  # the row first, then its checkpoints
+        if epoch == first:
+            probe_check.after_first_epoch(
+                prep, loop.data, loop.ctx.topology, result.seconds, emit, loop.run_id
+            )
+        if writer is not None:
+            save_checkpoints(writer, loop, state, result, time.monotonic() - started)
 
 
 def run_epoch(prep: Prepared, loop: Loop, state: TrainState, epoch: int, emit, stop) -> EpochResult:

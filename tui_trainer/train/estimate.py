@@ -17,7 +17,7 @@ from tui_trainer.errors import UserError
 
 
 def format_duration(seconds: float) -> str:
-    """"4h10m", "12m", "40s": a start's scale at a glance."""
+    """ "4h10m", "12m", "40s": a start's scale at a glance."""
     seconds = round(seconds)
     if seconds < 60:
         return f"{seconds}s"
