@@ -23,6 +23,7 @@ class RunStatus(StrEnum):
     INTERRUPTED = "interrupted"  # stopped on request (Ctrl-C, SIGTERM, the console's stop)
     DIVERGED = "diverged"  # the loss went non-finite or stayed far above its first value
     FAILED = "failed"  # an error ended it (out of memory, a broken process group, ...)
+    PRUNED = "pruned"  # a search's pruner ended it after an epoch: final, as a result
     CRASHED = "crashed"  # derived: `running` on this host, but its process is gone
     STALE = "stale"  # derived: `running` on another host, whose heartbeat stopped changing
 
@@ -77,7 +78,7 @@ class Epoch:
 @dataclass(frozen=True, kw_only=True)
 class RunEnded:
     run_id: str
-    status: RunStatus  # completed | interrupted | diverged | failed
+    status: RunStatus  # completed | interrupted | diverged | failed | pruned
     summary: dict[str, Any] = field(default_factory=dict)
     message: str = ""
 

@@ -11,7 +11,7 @@ import sys
 from tests.support.processes import subprocess_env
 from tests.support.tui import FIXTURE_IDS, make_fixture_runs
 
-TRAINING_MODULES = ("torch", "torchvision")
+TRAINING_MODULES = ("torch", "torchvision", "optuna")
 
 # Each command through the app's Typer object, in one interpreter; after each, what it loaded.
 COMMANDS_CHILD = """
@@ -82,6 +82,8 @@ def test_commands_that_train_nothing_import_no_torch(tmp_path, tiny_data):
         ["report", "--runs-dir", str(runs_dir)],
         ["sweeps"],
         ["sweep", "scratch-lr-sweep", "--dry-run", "--runs-dir", str(runs_dir)],
+        ["tune", "--help"],
+        ["tune", "scratch-search", "--dry-run", "--runs-dir", str(runs_dir)],
         ["data", "check", "--data", str(tiny_data)],
     ]
     seen = _child(COMMANDS_CHILD, json.dumps(commands))

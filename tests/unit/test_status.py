@@ -107,7 +107,8 @@ def test_a_sweep_decides_each_member_by_its_state(
 def _old_sweep_exit_code(statuses: set[str], interrupted: bool) -> int:
     if interrupted:
         return 130
-    if statuses - {RunStatus.COMPLETED, RunStatus.RUNNING}:
+    # pruned (new with searches) is done, as completed is: a search's verdict, not a failure
+    if statuses - {RunStatus.COMPLETED, RunStatus.RUNNING, RunStatus.PRUNED}:
         return 1
     return 3 if RunStatus.RUNNING in statuses else 0
 

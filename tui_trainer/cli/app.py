@@ -19,6 +19,7 @@ from tui_trainer.cli import (
     studies,
     sweeps,
     training,
+    tune,
 )
 from tui_trainer.cli.common import DataOpt, DeviceOpt, RunsOpt, fit_consoles, user_errors
 from tui_trainer.cli.data_commands import data_app
@@ -62,6 +63,7 @@ for command in (
     reference_command.reference_run,
     sweeps.sweeps,
     sweeps.sweep,
+    tune.tune,
     studies.report,
     studies.preview,
 ):

@@ -53,6 +53,7 @@ def interactive() -> bool:
     """Whether stdout can show a live display: a terminal that is not TERM=dumb."""
     return out.is_terminal and not out.is_dumb_terminal
 
+
 DataOpt = Annotated[
     Path | None,
     typer.Option("--data", help="Dataset folder (else $TUI_TRAINER_DATA, else ./data/caltech101)."),
@@ -63,7 +64,11 @@ RunsOpt = Annotated[
 ]
 DeviceOpt = Annotated[str | None, typer.Option(help="auto | cpu | cuda | mps")]
 # A status's colour in the summary line; every other status is red.
-STATUS_COLOURS = {RunStatus.COMPLETED: "green", RunStatus.INTERRUPTED: "yellow"}
+STATUS_COLOURS = {
+    RunStatus.COMPLETED: "green",
+    RunStatus.INTERRUPTED: "yellow",
+    RunStatus.PRUNED: "magenta",  # a search's verdict, not an error
+}
 
 
 def user_errors(fn):

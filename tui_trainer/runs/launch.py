@@ -39,6 +39,9 @@ from tui_trainer.train.precision_probe import PrecisionChoice, decide
 from tui_trainer.train.system_sampler import reset_torch_peak, start_sampler
 from tui_trainer.train.topology import Topology
 
+# Ends after which last.pt is only disk: nothing resumes a completed or a pruned run.
+FINAL = (RunStatus.COMPLETED, RunStatus.PRUNED)
+
 
 def _git_revision() -> str | None:
     try:
@@ -93,12 +96,13 @@ def start_run(  # noqa: PLR0913 - keyword-only, each names one part of the reque
     stop: threading.Event | None = None,
     name: str | None = None,
     extra_meta: dict[str, Any] | None = None,
+    judge: engine.Judge | None = None,
 ) -> tuple[Run | None, RunEnded]:
     """Prepare, create the run folder, train. Raises UserError before creating anything; a stop
     before training returns (None, interrupted), nothing created.
 
     Under torchrun every rank prepares (and fails on bad input) alike; rank 0 alone creates the
-    folder and the others learn its path."""
+    folder and the others learn its path. `judge` (a search's pruner) may end it `pruned`."""
     stop = stop or threading.Event()
     topology = Topology.join(config)
     topology.from_main(lambda: ensure_writable(runs_dir))
@@ -113,7 +117,7 @@ def start_run(  # noqa: PLR0913 - keyword-only, each names one part of the reque
     run = topology.from_main(lambda: create_run(runs_dir, meta, preset, name))
     with owner.hold(run.path if topology.is_main else None, f"run {run.id}") as claim:
         claim.started = True
-        return run, _train_into(run, prep, on_event, stop, resume=None)
+        return run, _train_into(run, prep, on_event, stop, resume=None, judge=judge)
 
 
 def resume_run(
@@ -124,6 +128,7 @@ def resume_run(
     device: str | None = None,
     on_event: EventCallback | None = None,
     stop: threading.Event | None = None,
+    judge: engine.Judge | None = None,
 ) -> tuple[Run, RunEnded]:
     """Continue an interrupted, crashed, stale or failed run in its own folder from its last
     completed epoch (from the start if none completed). Raises UserError before touching the
@@ -137,7 +142,7 @@ def resume_run(
     # checked again under the lock: of two resumes at once, the second sees the first's claim
     with owner.hold(run.path if is_main_process() else None, f"run {run.id}", check) as claim:
         inputs = inputs.fresh(run)
-        return run, _resume(run, inputs, on_event, stop or threading.Event(), claim)
+        return run, _resume(run, inputs, on_event, stop or threading.Event(), claim, judge)
 
 
 @dataclass(frozen=True)
@@ -202,7 +207,7 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
-def _resume(run: Run, inputs: _ResumeInputs, on_event, stop, claim: owner.Hold) -> RunEnded:
+def _resume(run: Run, inputs: _ResumeInputs, on_event, stop, claim: owner.Hold, judge) -> RunEnded:
     topology = Topology.join(inputs.config)
     say = topology.main_only(on_event)
     try:
@@ -215,7 +220,7 @@ def _resume(run: Run, inputs: _ResumeInputs, on_event, stop, claim: owner.Hold) 
     # last of the checks: ensure_writable's probe file touches the folder
     topology.from_main(lambda: (ensure_writable(run.path), rewind(run, resume)))
     claim.started = True  # the summary names this process now
-    return _train_into(run, prep, on_event, stop, resume)
+    return _train_into(run, prep, on_event, stop, resume, judge)
 
 
 def _prepare(config, data_dir, say, stop, topology: Topology, precision=None) -> engine.Prepared:
@@ -242,7 +247,7 @@ def _stopped_before_training(
     return ended
 
 
-def _train_into(run: Run, prep: engine.Prepared, on_event, stop, resume) -> RunEnded:
+def _train_into(run: Run, prep: engine.Prepared, on_event, stop, resume, judge=None) -> RunEnded:
     """Train in `run`'s folder. Never raises: a run that breaks ends `failed` with one line;
     one whose folder cannot be written (disk full, quota, read-only: a StorageError) says
     which file, the free space and `--resume`, and when even its final summary could not be
@@ -258,7 +263,9 @@ def _train_into(run: Run, prep: engine.Prepared, on_event, stop, resume) -> RunE
     on_test = functools.partial(save_test_results, run.path) if main else None
     run_dir = run.path if main else None
     try:
-        ended = engine.train(prep, listen, stop, run_dir, run.id, resume=resume, on_test=on_test)
+        ended = engine.train(
+            prep, listen, stop, run_dir, run.id, resume=resume, on_test=on_test, judge=judge
+        )
     except Exception as exc:  # noqa: BLE001 - a run that breaks is recorded as failed, not lost
         ended = RunEnded(
             run_id=run.id,
@@ -272,8 +279,8 @@ def _train_into(run: Run, prep: engine.Prepared, on_event, stop, resume) -> RunE
         topology.shutdown()
     if writer is not None and writer.unsaved is not None:
         ended = dataclasses.replace(ended, message=_unsaved_message(ended, writer.unsaved))
-    elif writer is not None and ended.status == RunStatus.COMPLETED and not prep.config.keep_last:
-        remove_last(run.path)  # summary.json says `completed` by now: nothing will resume it
+    elif writer is not None and ended.status in FINAL and not prep.config.keep_last:
+        remove_last(run.path)  # summary.json says so by now: nothing will resume it
     return ended
 
 

@@ -43,6 +43,7 @@ def check_resumable(run: Run) -> None:
             "it has nothing left to train: start a new run with `tui-trainer run PRESET`"
         ),
         RunStatus.DIVERGED: "resuming would replay the same steps: start a new run with a lower lr",
+        RunStatus.PRUNED: "its search stopped it as unpromising: the study has moved on",
         RunStatus.RUNNING: f"its process (pid {summary.get('pid')} on {summary.get('host')})"
         " is still training: stop it first",
     }.get(status, f"only {resumable_names()} runs resume")

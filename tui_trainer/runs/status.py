@@ -55,6 +55,7 @@ STATUSES: dict[str, Meaning] = {
     RunStatus.STALE:       Meaning(True,  SweepMove.RESUME, EXIT_UNDONE,    False, "host silent"),
     RunStatus.FAILED:      Meaning(True,  SweepMove.RETRY,  EXIT_UNDONE,    False, "failed"),
     RunStatus.DIVERGED:    Meaning(False, SweepMove.SKIP,   EXIT_UNDONE,    False, "diverged"),
+    RunStatus.PRUNED:      Meaning(False, SweepMove.SKIP,   EXIT_DONE,      False, "pruned"),
 }
 # fmt: on
 

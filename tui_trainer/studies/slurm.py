@@ -65,6 +65,9 @@ class SlurmJob:
     mem: str = DEFAULT_MEM
     max_running: int | None = None
     presets_dir: Path | None = None  # $TUI_TRAINER_PRESETS where one was set
+    # a search (`tune NAME`): every task is a worker of one study, no --member; `members` and
+    # `indices` count the workers
+    search: bool = False
 
     @property
     def log_dir(self) -> Path:
@@ -176,8 +179,10 @@ def _job_name(sweep: str) -> str:
 def _command(job: SlurmJob) -> str:
     """The member's command, in the background so the traps run while it trains."""
     rest = ["--runs-dir", str(job.runs_dir), "--data", str(job.data_dir), *job.options]
-    words = [str(job.python), "-m", "tui_trainer", "sweep", job.sweep]
-    quoted = [*map(shlex.quote, words), "--member", '"$SLURM_ARRAY_TASK_ID"']
+    verb = "tune" if job.search else "sweep"
+    words = [str(job.python), "-m", "tui_trainer", verb, job.sweep]
+    member = [] if job.search else ["--member", '"$SLURM_ARRAY_TASK_ID"']
+    quoted = [*map(shlex.quote, words), *member]
     return " ".join([*quoted, *map(shlex.quote, rest)]) + " &"
 
 

@@ -191,7 +191,8 @@ def _seed_members(
 def sweep_paths(directory: Path | None = None) -> dict[str, Path]:
     directory = directory or presets_dir()
     paths = sorted(p for p in directory.glob("*.toml") if not p.name.startswith("_"))
-    return {p.stem: p for p in paths if "base" in read_toml(p)}
+    # a file with a [search] table is a search (studies/search_spec.py), run by `tune`
+    return {p.stem: p for p in paths if "base" in (d := read_toml(p)) and "search" not in d}
 
 
 def find_sweep(name: str, directory: Path) -> Path:
@@ -199,6 +200,8 @@ def find_sweep(name: str, directory: Path) -> Path:
     if name in paths:
         return paths[name]
     if (directory / f"{name}.toml").is_file():
+        if "search" in read_toml(directory / f"{name}.toml"):
+            raise ConfigError(f"{name} is a search: run it with `tui-trainer tune {name}`")
         raise ConfigError(f"{name} is a preset, not a sweep: run it with `tui-trainer run {name}`")
     raise ConfigError(
         f"unknown sweep {name!r}: choose one of {', '.join(paths) or '(none)'} "

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -41,11 +40,13 @@ from tui_trainer.train.context import BatchContext, make_context
 from tui_trainer.train.evaluation import evaluate, evaluate_with_predictions
 from tui_trainer.train.models import apply_freeze, set_train_mode
 from tui_trainer.train.preparation import Prepared, prepare
+from tui_trainer.train.run_summary import run_summary
 
 __all__ = [  # the engine's API, some of it defined in the modules beside it
     "BatchContext",
     "Checkpoint",
     "EpochResult",
+    "Judge",
     "Prepared",
     "TrainState",
     "evaluate",
@@ -58,6 +59,9 @@ __all__ = [  # the engine's API, some of it defined in the modules beside it
 
 # The test split's predictions at the end of a completed run: (splits, test split, predicted labels)
 TestCallback = Callable[[Splits, TensorSplit, torch.Tensor], None]
+# Asked after each epoch (its checkpoints submitted): a reason ends the run `pruned` there, None
+# trains on. A search's pruner speaks through it; the engine knows no search library.
+Judge = Callable[[Epoch], str | None]
 
 
 class Diverged(Exception):
@@ -80,6 +84,7 @@ class Loop:
     best_weights: dict[str, torch.Tensor] | None = None  # on the CPU
     best_unsaved: bool = False  # best.pt lags: resumed from a last.pt whose epoch was the best
     run_id: str = ""  # what every event of the run carries
+    judge: Judge | None = None  # asked after each epoch (a search's pruner)
 
 
 @dataclass(frozen=True)
@@ -117,10 +122,13 @@ def train(
     run_id: str = "",
     resume: Checkpoint | None = None,
     on_test: TestCallback | None = None,
+    judge: Judge | None = None,
 ) -> RunEnded:
     """Train `prep.config`; checkpoints go to `run_dir` when given, the test predictions of a
-    completed run to `on_test`. Returns the RunEnded event. Every event carries `run_id`."""
+    completed run to `on_test`; `judge` may end it `pruned` after an epoch. Returns the RunEnded
+    event. Every event carries `run_id`."""
     loop = build_loop(prep, run_id)
+    loop.judge = judge
     state = restore(loop, resume)
     loop.data = fast_paths.place(prep.tensors, prep.device, prep.fast_paths)
     on_event(_started_event(prep, loop, state.epoch + 1))
@@ -198,9 +206,11 @@ def run_epochs(prep, loop, state, emit, stop, run_dir, started) -> tuple[RunStat
             if "frozen_features" in prep.fast_paths:
                 loop.step_model, loop.data = _frozen_features(loop, cfg, emit, stop)
             loop.net = loop.ctx.topology.wrap(loop.step_model)  # DDP; `model` stays plain
-            _epochs(prep, loop, state, emit, stop, writer, started)
+            pruned = _epochs(prep, loop, state, (emit, stop), writer, started)
             if writer is not None:
                 writer.drain()
+            if pruned:
+                return RunStatus.PRUNED, pruned
     except Stopped:
         return RunStatus.INTERRUPTED, f"stopped during epoch {state.epoch + 1}"
     except Diverged as exc:
@@ -215,17 +225,25 @@ def run_epochs(prep, loop, state, emit, stop, run_dir, started) -> tuple[RunStat
     return RunStatus.COMPLETED, ""
 
 
-def _epochs(prep, loop, state, emit, stop, writer, started) -> None:
-    """Each epoch left: its row, the first one's check of precision=auto, its checkpoints."""
-    for epoch in range(first := state.epoch + 1, prep.config.epochs + 1):
+def _epochs(prep, loop, state, listeners, writer, started) -> str | None:
+    """Each epoch left: its row, the first one's check of precision=auto, its checkpoints; the
+    judge's reason if it ended them."""
+    emit, stop = listeners
+    epochs = prep.config.epochs
+    for epoch in range(first := state.epoch + 1, epochs + 1):
         result = run_epoch(prep, loop, state, epoch, emit, stop)
-        emit(result.event(loop.run_id, prep.config.epochs))  # the row first, then its checkpoints
+        event = result.event(loop.run_id, epochs)
+        emit(event)  # the row first, then its checkpoints
         if epoch == first:
             probe_check.after_first_epoch(
                 prep, loop.data, loop.ctx.topology, result.seconds, emit, loop.run_id
             )
         if writer is not None:
             save_checkpoints(writer, loop, state, result, time.monotonic() - started)
+        verdict = loop.judge(event) if loop.judge is not None else None  # sees every epoch
+        if verdict and epoch < epochs:  # after the last one the run is complete
+            return verdict
+    return None
 
 
 def run_epoch(prep: Prepared, loop: Loop, state: TrainState, epoch: int, emit, stop) -> EpochResult:
@@ -288,7 +306,7 @@ def save_checkpoints(
 def finish(prep, loop, state, status, message, seconds, on_test) -> RunEnded:
     """The summary; for a completed run also the test pass with the best weights."""
     cfg = prep.config
-    summary = _summary(state, prep, seconds)
+    summary = run_summary(state, prep, seconds)
     if status == RunStatus.COMPLETED and loop.best_weights is not None:
         loop.model.load_state_dict(loop.best_weights)
         test = loop.data["test"]
@@ -365,26 +383,6 @@ def _check_divergence(loss: float, state: TrainState, cfg: RunConfig) -> None:
             )
     else:
         state.high_loss_steps = 0
-
-
-def _summary(state: TrainState, prep: Prepared, seconds: float) -> dict[str, Any]:
-    best = next((h for h in state.history if h["epoch"] == state.best_epoch), None)
-    last = state.history[-1] if state.history else None
-    return {
-        "best_epoch": state.best_epoch or None,
-        "max_val_acc": best["val_acc"] if best else None,
-        "final_train_loss": last["train_loss"] if last else None,
-        "accuracy_gap": best["train_acc"] - best["val_acc"] if best else None,
-        "loss_gap": best["val_loss"] - best["train_loss"] if best else None,
-        "epochs_done": state.epoch,
-        "seconds": round(seconds, 3),
-        "skipped_images": len(prep.skipped),
-        "num_train": len(prep.tensors["train"]),
-        "num_val": len(prep.tensors["val"]),
-        "num_test": len(prep.tensors["test"]),
-        "test_acc": None,
-        "test_loss": None,
-    }
 
 
 def _frozen_features(loop: Loop, cfg, emit, stop):

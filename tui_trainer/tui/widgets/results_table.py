@@ -44,6 +44,7 @@ STATUS_STYLE = {
     RunStatus.FAILED: "red",
     RunStatus.CRASHED: "red",
     RunStatus.STALE: "yellow",
+    RunStatus.PRUNED: "magenta",  # a search stopped it: a result, not a failure
 }
 
 
