@@ -386,18 +386,14 @@ def _check_divergence(loss: float, state: TrainState, cfg: RunConfig) -> None:
 
 
 def _frozen_features(loop: Loop, cfg, emit, stop):
-    ctx = loop.ctx
-
     def check_stop() -> None:
-        if ctx.topology.should_stop(stop):  # all ranks agree, so none stops alone mid-cache
+        if loop.ctx.topology.should_stop(stop):  # all ranks agree, so none stops alone mid-cache
             raise Stopped
 
+    def say(message: str) -> None:
+        emit(Log(run_id=loop.run_id, message=message))
+
+    ctx = loop.ctx
     return frozen_features.cache_frozen_features(
-        loop.model,
-        cfg,
-        loop.data,
-        ctx.to_input,
-        ctx.autocast,
-        lambda message: emit(Log(run_id=loop.run_id, message=message)),
-        check_stop,
+        loop.model, cfg, loop.data, ctx.to_input, ctx.autocast, say, check_stop
     )
