@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import typer
 
@@ -63,12 +64,13 @@ def stopping(hint: str = RUN_RESUME_HINT) -> Iterator[threading.Event]:
 Launch = Callable[[EventCallback], tuple[Run | None, RunEnded]]
 
 
-def follow(launch: Launch) -> tuple[Run | None, RunEnded]:
+def follow(launch: Launch, runs_dir: Path) -> tuple[Run | None, RunEnded]:
     """Call `launch(on_event)` with the progress display, then print how the run ended.
-    Under torchrun rank 0 alone shows progress and the summary; the others stay silent."""
+    Under torchrun rank 0 alone shows progress and the summary; the others stay silent.
+    `runs_dir`: where the run's folder is made (a detached child links its log into it)."""
     main = is_main_process()
     with progress_listener(out, interactive() and main) as listener:
-        run, ended = launch(fan_out(listener, _log_linker()))
+        run, ended = launch(fan_out(listener, _log_linker(Path(runs_dir))))
     if main:
         print_summary(ended.status, ended.summary, ended.message)
         if run is not None:  # None: stopped before training, the message says so
@@ -79,7 +81,7 @@ def follow(launch: Launch) -> tuple[Run | None, RunEnded]:
     return run, ended
 
 
-def _log_linker() -> EventCallback | None:
+def _log_linker(runs_dir: Path) -> EventCallback | None:
     """In a detached child (or a `--parallel` member): as each run starts, link its log into the
     run folder and name the run in the launch record the console reads."""
     log, record = detached.own_log(), detached.own_launch_record()
@@ -90,9 +92,6 @@ def _log_linker() -> EventCallback | None:
         if not isinstance(event, RunStarted):
             return
         if log is not None:
-            # <runs>/.detached/NAME.log, or a --parallel member's <runs>/.sweep-logs/S/M.log
-            dot = next((p for p in log.parents if p.name.startswith(".")), log.parent)
-            runs_dir = dot.parent
             detached.link_log(log, runs_dir / event.run_id)
         if record is not None:
             detached.note_launch(record, event.run_id)

@@ -83,7 +83,8 @@ def run_here(spec, base, overrides, runs_dir: Path, data_dir: Path, storage) -> 
                 break
             _say(_job_label(spec, job))
             _, ended = follow(
-                lambda on_event, job=job: search.train_job(worker, job, on_event, stop)
+                lambda on_event, job=job: search.train_job(worker, job, on_event, stop),
+                worker.runs_dir,
             )
             ends.append(ended.status)
             if ended.status in (RunStatus.INTERRUPTED, RunStatus.FAILED):

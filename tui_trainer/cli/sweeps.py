@@ -283,7 +283,8 @@ def _train_claimed(taken: members.Claimed, label: str, data_dir, runs_dir, stop)
     _, ended = follow(
         lambda on_event: taken.train(
             data_dir=data_dir, runs_dir=runs_dir, on_event=on_event, stop=stop
-        )
+        ),
+        runs_dir,
     )
     return ended
 
