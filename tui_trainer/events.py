@@ -1,9 +1,8 @@
 """What the engine tells the world while it trains: plain frozen dataclasses sent to one callback.
 
 The run writer (`runs.RunWriter`), the CLI's progress bar and the TUI's message pump all receive the
-same events; none of them reaches into the engine. Every event knows its `run_id` so a listener that
-follows several runs can tell them apart. Events are built by keyword (`kw_only`), with the run id
-known when built: `Epoch(run_id=..., epoch=..., ...)`.
+same events; none of them reaches into the engine. Every event carries its `run_id`, so a listener
+that follows several runs can tell them apart.
 """
 
 from __future__ import annotations

@@ -65,6 +65,12 @@ def test_a_four_trial_search_completes(tmp_path, monkeypatch, real_data):
     best = [p.best_so_far for p in view.history]
     assert best == sorted(best) and best[-1] == view.best.value
     assert view.importances is not None and set(view.importances) == {"lr", "gamma"}
+    md = tmp_path / "results.md"
+    assert tune("s", "--results", "md", "--out", md, "--runs-dir", runs).returncode == 0
+    assert f"best: trial {view.best.number} ({view.best.run_id})" in md.read_text()
+    assert "budget: 8 epochs trained of 8" in md.read_text()
+    table = tune("s", "--results", "csv", "--runs-dir", runs).stdout.splitlines()
+    assert table[0].startswith("trial,state,epochs_done,value,best,run_id") and len(table) == 5
     # a rerun has nothing left to do
     again = tune("s", "--runs-dir", runs, "--data", data)
     assert again.returncode == 0 and len(trial_runs(runs)) == 4

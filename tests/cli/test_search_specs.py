@@ -30,6 +30,8 @@ CASES = [
     ("lr = [0.01, 0.1]", ("--trials", "-3"), "trials must be a whole number from 1"),
     ("lr = [0.01, 0.1]", ("--set", "lr=0.5"), "--set lr: the search samples lr"),
     ("lr = [0.01, 0.1]", ("--set", "bogus=1"), "--set: unknown config key 'bogus'"),
+    ("lr = [0.01, 0.1]", ("--out", "x.md"), "--out writes --slurm's script or --results'"),
+    ("lr = [0.01, 0.1]", ("--results", "html"), "--results 'html': choose one of md, csv"),
 ]
 TABLE_CASES = [
     ('base = "small"\n[search]\ntrials = 0\n[search.space]\nlr = [0.1]', "trials must be"),

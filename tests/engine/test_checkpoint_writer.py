@@ -5,6 +5,7 @@ row before its checkpoint, last.pt removed once the run completes (kept with kee
 from __future__ import annotations
 
 import errno
+import os
 import threading
 
 import pytest
@@ -24,6 +25,7 @@ from tui_trainer.train import engine, preparation
 from tui_trainer.train.checkpoint import Checkpoint, TrainState
 from tui_trainer.train.checkpoint_writer import (
     THREAD_NAME,
+    WRITER_NICE,
     BestWeights,
     CheckpointWriter,
     Snapshot,
@@ -294,3 +296,23 @@ def test_best_weights_in_a_snapshot_go_to_best_pt(tmp_path):
     loaded = Checkpoint.load(tmp_path)
     assert loaded.epoch == 1 and loaded.best_model is not None
     assert all(torch.equal(loaded.best_model[k], v) for k, v in weights.items())
+
+
+def test_the_writer_thread_runs_at_the_lowest_priority(tmp_path):
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("thread priorities are set on Linux only")
+    seen, before = [], os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    class Probe:
+        epoch = 1
+
+        def write(self, run_dir):
+            seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    with CheckpointWriter(tmp_path) as writer:
+        writer.submit(Probe())
+        writer.drain()
+    assert seen == [WRITER_NICE]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # training's

@@ -75,3 +75,39 @@ def test_cached_batches_equal_the_plain_per_item_pipeline(tiny_data):
         torch.testing.assert_close(x, expected, atol=1e-5, rtol=0)
         start += len(labels)
     assert start == len(split)
+
+
+def test_a_cpu_input_reuses_its_memory_and_is_bf16_under_bf16_autocast(tiny_data):
+    cfg = tiny_config()
+    prep = engine.prepare(cfg, tiny_data)
+    images = prep.tensors["train"].images[:4]
+    fp32 = engine.make_context(prep)
+    first = fp32.to_input(images)
+    expected = first.clone()
+    again = fp32.to_input(images[:3])  # a smaller last batch: the same memory
+    assert again.data_ptr() == first.data_ptr() and torch.equal(again, expected[:3])
+    assert first.is_contiguous(memory_format=torch.channels_last)
+    # every uint8 value in every channel: the two-pass normalisation's floats, up to the rounding
+    # of a fused multiply-add
+    every = torch.arange(256, dtype=torch.uint8).repeat(3 * 16).view(1, 3, 64, 64)
+    plain = every.contiguous(memory_format=torch.channels_last).float()
+    two_pass = plain.mul_(fp32.scale).sub_(fp32.shift)
+    torch.testing.assert_close(fp32.to_input(every), two_pass, atol=1e-6, rtol=0)
+    prep.precision = "bf16"
+    bf16 = engine.make_context(prep)
+    x = bf16.to_input(images)
+    assert x.dtype == torch.bfloat16 and torch.equal(x, expected.to(torch.bfloat16))
+
+
+def test_rows_are_gathered_as_index_select_would():
+    from tui_trainer.data.batches import gather_rows
+
+    images = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8)  # 192-byte rows: words
+    idx = torch.tensor([7, 0, 7, 3])
+    for source in (images, images[2:], images[:0]):  # a view at an offset; an empty split
+        chosen = idx[idx < len(source)]
+        assert torch.equal(gather_rows(source, chosen), source.index_select(0, chosen))
+    odd = torch.randint(0, 256, (5, 3, 5, 5), dtype=torch.uint8)  # 75 bytes: byte by byte
+    assert torch.equal(gather_rows(odd, idx[idx < 5]), odd.index_select(0, idx[idx < 5]))
+    floats = torch.rand(5, 4)
+    assert torch.equal(gather_rows(floats, torch.tensor([4, 1])), floats[[4, 1]])

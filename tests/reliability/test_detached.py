@@ -133,11 +133,13 @@ def test_only_a_live_process_of_this_host_is_stoppable(tmp_path):
     nobody = Run(tmp_path / "nobody")
     nobody.path.mkdir()
 
-    far = detached.holder(elsewhere)
+    far = detached.stop_target(elsewhere)
     assert not far.stoppable and "gpu-node-7" in far.why and "stop it there" in far.why
-    assert not detached.holder(gone).stoppable and "gone" in detached.holder(gone).why
-    assert not detached.holder(nobody).stoppable
-    assert detached.holder(here) == detached.Holder(os.getpid(), socket.gethostname(), True)
+    assert not detached.stop_target(gone).stoppable and "gone" in detached.stop_target(gone).why
+    assert not detached.stop_target(nobody).stoppable
+    assert detached.stop_target(here) == detached.StopTarget(
+        os.getpid(), socket.gethostname(), True
+    )
     try:
         detached.interrupt(far)
     except ValueError as exc:
@@ -186,6 +188,9 @@ def test_a_detached_start_refused_by_the_child_says_why_in_the_watch_view(tiny_d
         start = app.detached.start_run("scratch", {"lr": "-1"})  # the child's bad input
         watch = app.main.view("watch")
         await wait_for(pilot, lambda: not app.detached.children, WAIT_S, "the child's end")
+        # the watcher thread lets go of the child, then posts its end to the UI: wait for that
+        ended = lambda: watch.view.status != "preparing"  # noqa: E731
+        await wait_for(pilot, ended, WAIT_S, "the end shown in Watch")
         assert start.exit_code() == 2 and watch.view.status == "failed"
         assert "exit 2" in watch.view.log[-1] and "lr" in watch.view.log[-1]
 

@@ -108,9 +108,9 @@ def test_a_reused_pid_is_told_apart_by_psutil_create_time(tmp_path, monkeypatch)
         _write_owner(folder, host=host, pid=4242, create_time=1000.0, sweep="s", member="m")
     assert run.status() == "crashed"
     assert claims.read_holder(tmp_path, "key").status == "crashed"
-    assert not detached.holder(run).stoppable  # a later process's pid is never signalled
+    assert not detached.stop_target(run).stoppable  # a later process's pid is never signalled
     _write_owner(run.path, host=host, pid=4242, create_time=2000.5)  # within the tolerance
-    assert run.status() == "running" and detached.holder(run).stoppable
+    assert run.status() == "running" and detached.stop_target(run).stoppable
 
 
 def test_a_process_hidden_from_us_is_alive(tmp_path, monkeypatch):
@@ -173,7 +173,7 @@ def _judged_three_ways(tmp_path, silent_s):
     for folder in (run.path, claim):
         _write_owner(folder, silent_s=silent_s, **_remote_owner())
     holder = claims.read_holder(tmp_path / "runs", "key")
-    return run.status(), holder.status, detached.holder(run).status
+    return run.status(), holder.status, detached.stop_target(run).status
 
 
 @pytest.mark.parametrize(("silent_s", "judged"), [(0.0, "running"), (HOUR, "stale")])
@@ -183,7 +183,7 @@ def test_one_rule_judges_a_remote_owner_of_a_run_a_claim_and_a_detached_start(
     assert _judged_three_ways(tmp_path, silent_s) == (judged, judged, judged)
     taken = claims.take_claim(tmp_path / "runs", "key", sweep="s", member="mine")
     if judged == "running":  # a live remote owner keeps its claim; a stale one is taken over
-        assert isinstance(taken, claims.ClaimHolder) and taken.host == ELSEWHERE and taken.live
+        assert isinstance(taken, owner.Owner) and taken.host == ELSEWHERE and taken.live
     else:
         assert isinstance(taken, claims.MemberClaim)
         taken.release()

@@ -368,3 +368,12 @@ def cell_texts(table: DataTable) -> list[tuple[str, ...]]:
 def notices(app) -> list[str]:
     """The messages of the app's notifications, oldest first."""
     return [n.message for n in app._notifications]
+
+
+async def wait_for_scan(pilot, what: str = "the runs watcher's scan") -> None:
+    """Let the app handle a scan of the runs watcher that began after this call: what the
+    folder holds now is in `app.runs_snapshot` and the views have been told."""
+    app = pilot.app
+    target = app.watcher.rescan()
+    await wait_for(pilot, lambda: app.runs_scan >= target, what=what)
+    await pilot.pause()

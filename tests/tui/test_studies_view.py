@@ -170,11 +170,15 @@ def test_queued_members_show_as_queued_while_one_trains(tiny_data, tmp_path):
 
     async def scenario(pilot):
         panel = await pick_sweep(pilot, "finetune-lr-sweep")
+
+        def states() -> list[str]:
+            return [row.status for row in panel.states]
+
         await pilot.press("ctrl+s", "enter")
         await wait_for(pilot, lambda: engine.started.is_set(), what="the first member")
         await pilot.press("1")
-        await pilot.pause()
-        assert [row.status for row in panel.states] == ["training", "queued", "queued"]
+        # the panel rereads the folder in a worker: wait for it rather than one pause
+        await wait_for(pilot, lambda: states() == ["training", "queued", "queued"], what="queued")
         assert "#2 finetune-lr-sweep/" in app.queue.jobs[0].label
         await pilot.press("ctrl+s")  # nothing is queued twice
         await pilot.pause()
@@ -182,9 +186,9 @@ def test_queued_members_show_as_queued_while_one_trains(tiny_data, tmp_path):
         app.queue.clear()
         app.stop_current()
         await wait_for(pilot, lambda: app.current_job is None, what="the stop")
-        await pilot.pause()
         # stopped: it reruns next time; the two taken off the queue are remaining again
-        assert [row.status for row in panel.states] == ["interrupted", "pending", "pending"]
+        expected = ["interrupted", "pending", "pending"]
+        await wait_for(pilot, lambda: states() == expected, what="the states after the stop")
         assert len(panel.to_run()) == 3
 
     drive(app, scenario)

@@ -152,7 +152,7 @@ def test_the_panel_reads_nothing_while_hidden_and_catches_up_when_shown(tmp_path
         assert row_of(panel, FIRST).status == "pending"
         await pilot.press("2")  # the Watch view: the panel is off screen
         claim(runs_dir, member_named(FIRST))
-        panel._tick()  # what the timer does
+        panel.reread()  # what the timer does
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert row_of(panel, FIRST).status == "pending"  # not reread while hidden

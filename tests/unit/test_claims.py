@@ -18,7 +18,7 @@ from tests.support.processes import subprocess_env
 from tui_trainer.events import RunStatus
 from tui_trainer.files import read_json, write_json_atomic
 from tui_trainer.runs import claims
-from tui_trainer.runs.owner import OWNER_FILE
+from tui_trainer.runs.owner import OWNER_FILE, Owner
 from tui_trainer.runs.store import list_runs
 from tui_trainer.studies import members, sweep_file, sweeps
 
@@ -161,7 +161,7 @@ def test_another_hosts_claim_is_taken_only_once_its_owner_json_goes_silent(sweep
     folder.mkdir(parents=True)
     remote_owner(folder, silent_s=0.0)
     held = claims.take_claim(runs, key, sweep="s", member="mine")
-    assert isinstance(held, claims.ClaimHolder) and held.host == "another-host" and held.live
+    assert isinstance(held, Owner) and held.host == "another-host" and held.live
     remote_owner(folder, silent_s=3600.0)
     taken = claims.take_claim(runs, key, sweep="s", member="mine")  # silent now: taken over
     assert isinstance(taken, claims.MemberClaim)

@@ -2,8 +2,10 @@
 its key, one real (tiny) measurement, and a run that records its probe and a resume that
 uses the recorded precision without measuring."""
 
+import functools
 import json
 import os
+import re
 import threading
 
 import pytest
@@ -12,21 +14,14 @@ import torch
 from tests.support.processes import small_config
 from tests.support.runs import fake_run
 from tui_trainer.errors import Stopped, UserError
-from tui_trainer.events import Epoch, RunStarted, Step
+from tui_trainer.events import Epoch, Log, RunStarted, Step
 from tui_trainer.files import write_json_atomic
 from tui_trainer.runs.launch import resume_run, start_run
 from tui_trainer.runs.store import Run
 from tui_trainer.train import precision_probe as pp
-from tui_trainer.train.precision_timing import (
-    CAP_S,
-    SCOUT_FLOOR_S,
-    CandidateRate,
-    ChallengerLimits,
-    Deadline,
-    OverCap,
-    PhaseTiming,
-    time_steps,
-)
+from tui_trainer.train import precision_timing as pt
+from tui_trainer.train.precision_timing import CAP_S, SCOUT_FLOOR_S, CandidateRate, ChallengerLimits
+from tui_trainer.train.step_timing import Deadline, OverCap, PhaseTiming, time_steps
 
 CPU = torch.device("cpu")
 
@@ -171,8 +166,9 @@ def test_a_measurement_is_cached_and_reused(fake_measure):
     assert len(fake_measure) == 1
     stored = json.loads(pp.cache_path().read_text())
     assert stored["version"] == pp.CACHE_VERSION and len(stored["entries"]) == 1
-    # a larger run batch probes the same small batch: the same entry
-    assert pp.probe(cfg.with_overrides({"batch_size": 256}), CPU, threads=1).cached
+    # the decision is for the run's batch: another batch is measured for itself
+    larger = pp.probe(cfg.with_overrides({"batch_size": 256}), CPU, threads=1)
+    assert not larger.cached and larger.key.batch == 256 and fake_measure[-1][1] == 256
 
 
 def test_a_new_torch_device_model_or_thread_count_measures_again(fake_measure, monkeypatch):
@@ -228,7 +224,7 @@ def test_a_real_probe_leaves_the_rng_and_threads_as_they_were():
     assert [r.precision for r in result.rates] == ["fp32", "bf16"]
     assert result.choice in ("fp32", "bf16") and result.key.batch == 4
     lines = pp.table_lines(result)
-    assert lines[0].startswith("precision probe (measured in ") and "choice:" in lines[-1]
+    assert lines[0].startswith("precision probe (measured in ") and "choice:" in lines[-2]
 
 
 def test_a_run_records_its_probe_and_a_resume_does_not_measure(tiny_data, tmp_path, monkeypatch):
@@ -301,5 +297,147 @@ def test_under_torchrun_rank_0_measures_and_every_rank_uses_its_choice(
 def test_the_probe_of_a_pretrained_preset_never_loads_its_weights():
     # weights=imagenet, and TORCH_HOME (a temporary folder) holds none: a load would download
     cfg = small_config(precision="auto", batch_size=2, weights="imagenet", freeze="conv")
-    (fp32, bf16) = pp.measure(cfg, CPU, ("fp32", "bf16"), batch=2, threads=1, cap_s=0.3)
+    (fp32, bf16) = pp.measure(
+        cfg, CPU, ("fp32", "bf16"), batch=2, eval_batch=2, threads=1, cap_s=0.3
+    )
     assert fp32.usable and fp32.train_ips > 0 and bf16.precision == "bf16"
+
+
+# --- the run's batch, on made-up step costs ----------------------------------------------------
+
+# seconds of a step of n images: (fixed, per image). bf16's fixed part (weight casts, kernels)
+# makes it 5x slower at batch 8; its per-image part makes it over 2x faster at 256
+COSTS = {
+    ("fp32", "train"): (0.01, 0.004),
+    ("bf16", "train"): (0.2, 0.0012),
+    ("fp32", "eval"): (0.005, 0.0015),
+    ("bf16", "eval"): (0.08, 0.0005),
+}
+
+
+@pytest.fixture
+def costed(monkeypatch):
+    """The probe's steps replaced by COSTS on a clock they advance (the model is real); the
+    batches each (precision, phase) stepped at."""
+    clock, seen = FakeClock(), []
+
+    def steps(model, opt, data, config, precision):
+        def phase(name):
+            def step(n):
+                fixed, per_image = COSTS[precision, name]
+                clock.now += fixed + per_image * n
+                seen.append((precision, name, n))
+
+            return step
+
+        return {"train": phase("train"), "eval": phase("eval")}
+
+    monkeypatch.setattr(pt, "_steps", steps)
+    monkeypatch.setattr(pp, "measure", functools.partial(pt.measure, clock=clock))
+    return seen
+
+
+def test_auto_picks_bf16_for_a_batch_256_run_and_fp32_for_a_batch_8_run(costed):
+    large = pp.probe(small_config(precision="auto", batch_size=256), CPU, threads=1)
+    assert large.choice == "bf16" and large.key.batch == 256 and large.key.eval_batch == 256
+    fp32, bf16 = large.rates
+    assert (fp32.train_batch, fp32.eval_batch) == (256, 256) == (bf16.train_batch, bf16.eval_batch)
+    assert bf16.train_ips == pytest.approx(256 / (0.2 + 0.0012 * 256))
+    assert ("bf16", "train", 256) in costed and ("fp32", "train", 16) in costed  # the ramp
+    assert "the run's" in pp.table_lines(large)[-1]
+    small = pp.probe(small_config(precision="auto", batch_size=8), CPU, threads=1)
+    assert small.choice == "fp32" and small.key.batch == 8 and not small.cached
+    assert small.rates[1].train_ips == pytest.approx(8 / (0.2 + 0.0012 * 8))
+
+
+def test_the_eval_batch_is_timed_for_itself(costed):
+    cfg = small_config(precision="auto", batch_size=8, eval_batch_size=256)
+    result = pp.probe(cfg, CPU, threads=1)
+    assert result.key.eval_batch == 256 and result.rates[0].eval_batch == 256
+    assert ("bf16", "eval", 256) in costed and ("bf16", "eval", 8) not in costed
+
+
+def test_a_batch_past_the_budget_is_timed_smaller_and_says_so(costed, monkeypatch):
+    monkeypatch.setitem(pt.RAMP_S, "cpu", 0.6)  # fp32 train: 8, 16, 32, 64 (0.56 s), not 128
+    result = pp.probe(small_config(precision="auto", batch_size=256), CPU, threads=1)
+    assert [r.train_batch for r in result.rates] == [64, 64]
+    assert [r.eval_batch for r in result.rates] == [128, 128]
+    assert result.key.batch == 256  # on the line through 64 and 32: the costs' own rate
+    assert result.rates[0].train_ips == pytest.approx(256 / (0.01 + 0.004 * 256))
+    assert result.rates[1].eval_ips == pytest.approx(256 / (0.08 + 0.0005 * 256))
+    assert ("fp32", "train", 32) in costed and result.choice == "bf16"
+    assert pp.table_lines(result)[-1] == (
+        "  timed at batch 64 (eval 128) and half: extrapolated to the run's 256 (eval 256)"
+    )
+    assert not any(n > 64 for precision, phase, n in costed if phase == "train")
+
+
+def test_a_ramp_step_projected_past_the_budget_is_not_taken():
+    clock, sizes = FakeClock(), []
+
+    def step_at(n):
+        def step(deadline):
+            sizes.append(n)
+            clock.now += 1.0 + 0.01 * n  # projected through two points: 1.32 s at 32
+
+        return step
+
+    batch, t = pt.ramp(step_at, batch=256, start=8, budget_s=4.5, warmup=2, steps=2, clock=clock)
+    assert batch == 16 and sizes == [8, 8, 16, 16, 16, 16]
+    assert t.seconds_per_step == pytest.approx(1.16) and t.first_step_s == pytest.approx(1.16)
+
+
+def test_a_cache_entry_of_the_old_probe_is_measured_again(fake_measure):
+    cfg = small_config(precision="auto")
+    key = pp.probe_key(cfg, CPU, 1)
+    entry = {"key": pp.asdict(key), "rates": [pp.asdict(rate("fp32", 10.0, 30.0))]}
+    pp.cache_path().parent.mkdir(parents=True)
+    write_json_atomic(pp.cache_path(), {"version": 1, "entries": {key.digest(): entry}})
+    assert pp.CACHE_VERSION > 1
+    assert not pp.probe(cfg, CPU, threads=1).cached and len(fake_measure) == 1
+
+
+def test_under_torchrun_the_key_holds_a_rank_s_share_of_the_batches():
+    cfg = small_config(precision="auto", batch_size=256, eval_batch_size=512)
+    key = pp.probe_key(cfg, CPU, 1, world=4)
+    assert (key.batch, key.eval_batch) == (64, 128)
+
+
+# --- the first epoch against the prediction ----------------------------------------------------
+
+
+def test_a_first_epoch_far_from_the_prediction_is_reported():
+    from tui_trainer.train.probe_check import check_epoch
+
+    result = pp.ProbeResult(
+        pp.probe_key(small_config(), CPU, 1), (rate("fp32", 10.0, 40.0),), "fp32", False, 0.0
+    )
+    # 100 train + 50 val images: 100 / 10 + 150 / 40 = 13.75 s predicted
+    assert check_epoch(result, "fp32", 100, 50, 13.75).level == "info"
+    assert "within 1.5x" in check_epoch(result, "fp32", 100, 50, 20.0).message
+    slow = check_epoch(result, "fp32", 100, 50, 30.0)
+    assert slow.level == "warning" and slow.message == (
+        "precision check: epoch 1 3.3 img/s, probe 7.3 (fp32): mispredicted 2.2x"
+    )
+    assert check_epoch(result, "fp32", 100, 50, 5.0).level == "warning"  # 2.75x faster
+    assert check_epoch(result, "fp32", 400, 200, 13.75, world=4).level == "info"
+    assert check_epoch(result, "bf16", 100, 50, 13.75) is None  # no bf16 figure
+
+
+def test_a_run_logs_its_first_epoch_against_the_probe(tiny_data, tmp_path, monkeypatch):
+    def absurd(config, device, precisions, **kw):  # far faster than any real epoch
+        return (rate("fp32", 1e7, 3e7), rate("bf16", 1e6, 3e6))
+
+    monkeypatch.setattr(pp, "measure", absurd)
+    events = []
+    cfg = small_config(precision="auto", epochs=2)
+    kw = dict(preset="t", overrides={}, data_dir=tiny_data, runs_dir=tmp_path)
+    _, ended = start_run(cfg, **kw, on_event=events.append)
+    assert ended.status == "completed"
+    checks = [e for e in events if isinstance(e, Log) and "precision check" in e.message]
+    assert len(checks) == 1 and checks[0].level == "warning"
+    assert re.search(
+        r"epoch 1 [\d.]+ img/s, probe [\d.]+ \(fp32\): mispredicted", checks[0].message
+    )
+    # the contradicted decision is not kept: the next run measures again
+    assert json.loads(pp.cache_path().read_text())["entries"] == {}

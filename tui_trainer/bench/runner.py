@@ -2,10 +2,11 @@
 
 In one process, on the chosen device: the precision probe's table (what `precision=auto` measures
 and picks; measured for the table too when the precision is forced, unless `probe` is off); (a)
-pure compute, img/s of train steps and evaluation on synthetic tensors already on the device, in
-fp32 and in the run's precision; (b) the engine's epoch (train + evaluate train and val) on the
-real data, after optional warm-up epochs; (c) the same epoch with the notebook-style reference
-loop (reference.py); and the ratios between them.
+pure compute, img/s of train steps and evaluation on synthetic tensors already on the device, at
+the run's batches, in every precision the probe weighs, side by side, and the choice against the
+faster; (b) the engine's epoch (train + evaluate train and val) on the real data, after optional
+warm-up epochs, and the check of the first one against the probe's prediction; (c) the same epoch
+with the notebook-style reference loop (reference.py); and the ratios between them.
 Figures are printed as lines through `say`; the returned dict holds them for callers and tests.
 """
 
@@ -26,15 +27,23 @@ import torch
 from torch import nn
 
 from tui_trainer.bench import reference
-from tui_trainer.config import build_config
+from tui_trainer.config import build_config, eval_batch
 from tui_trainer.data.batches import TensorSplit, normalization
 from tui_trainer.data.layout import find_layout, resolve_data_dir
 from tui_trainer.events import Epoch, Log, RunEnded, RunStarted, RunStatus
 from tui_trainer.train import engine
-from tui_trainer.train.hardware import autocast_dtype, resolve_device, sync
+from tui_trainer.train.hardware import autocast_dtype, cpu_flags, resolve_device, sync
 from tui_trainer.train.host import cpu_threads
 from tui_trainer.train.models import apply_freeze, build_model, set_train_mode
-from tui_trainer.train.precision_probe import CAP_S, PrecisionChoice, candidates, probe, table_lines
+from tui_trainer.train.precision_probe import (
+    CAP_S,
+    PrecisionChoice,
+    ProbeResult,
+    candidates,
+    probe,
+    table_lines,
+)
+from tui_trainer.train.probe_check import check_epoch
 
 
 @dataclass
@@ -62,14 +71,15 @@ def pure_compute(
     params = apply_freeze(model, cfg.model, cfg.freeze)
     optimizer = torch.optim.SGD(params, lr=1e-4, momentum=cfg.momentum)
     criterion = nn.CrossEntropyLoss()
-    shape = (cfg.batch_size, 3, cfg.image_size, cfg.image_size)
+    n = max(cfg.batch_size, eval_batch(cfg))
+    shape = (n, 3, cfg.image_size, cfg.image_size)
     x = torch.randn(shape, device=device).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, num_classes, (cfg.batch_size,), device=device)
     dtype = autocast_dtype(precision)
 
     def train_step() -> None:
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            logits = model(x)
+            logits = model(x[: cfg.batch_size])
         loss = criterion(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -78,12 +88,12 @@ def pure_compute(
     @torch.no_grad()
     def eval_step() -> None:
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            model(x)
+            model(x[: eval_batch(cfg)])
 
-    def rate(step: Callable[[], None]) -> float:
+    def rate(step: Callable[[], None], batch: int) -> float:
         """Batch size / the median time of one batch: robust to other processes' bursts."""
-        for _ in range(1 if device.type == "cpu" else 3):
-            step()  # warm-up: allocator, oneDNN / cuDNN algorithm choice
+        for _ in range(2 if device.type == "cpu" else 3):
+            step()  # warm-up: allocator, oneDNN / cuDNN kernels for the shape
         times = []
         for _ in range(steps):
             sync(device)
@@ -91,12 +101,12 @@ def pure_compute(
             step()
             sync(device)
             times.append(time.perf_counter() - t0)
-        return cfg.batch_size / statistics.median(times)
+        return batch / statistics.median(times)
 
     set_train_mode(model, cfg.model, cfg.freeze)
-    train_ips = rate(train_step)
+    train_ips = rate(train_step, cfg.batch_size)
     model.eval()
-    return {"train_ips": train_ips, "eval_ips": rate(eval_step)}
+    return {"train_ips": train_ips, "eval_ips": rate(eval_step, eval_batch(cfg))}
 
 
 def _engine_epochs(prep: engine.Prepared, say: Callable[[str], None]) -> dict[str, Any]:
@@ -105,6 +115,7 @@ def _engine_epochs(prep: engine.Prepared, say: Callable[[str], None]) -> dict[st
     run's start) to its own end, so from the second epoch on it holds the hand-over of the
     previous epoch's checkpoints too, and any wait for their background write."""
     epochs: list[float] = []
+    computed: list[float] = []  # each epoch's train + evaluation seconds (Epoch.seconds)
     ended: list[RunEnded] = []
     last = [time.perf_counter()]
 
@@ -114,6 +125,7 @@ def _engine_epochs(prep: engine.Prepared, say: Callable[[str], None]) -> dict[st
             last[0] = now
         elif isinstance(event, Epoch):
             epochs.append(now - last[0])
+            computed.append(event.seconds)
             last[0] = now
             seconds = epochs[-1]
             say(f"  engine epoch {event.epoch}: {seconds:.1f} s (train + eval {event.seconds:.1f})")
@@ -128,7 +140,8 @@ def _engine_epochs(prep: engine.Prepared, say: Callable[[str], None]) -> dict[st
     total = time.perf_counter() - t0
     if not ended or ended[0].status != RunStatus.COMPLETED:
         raise RuntimeError(f"the engine's run ended {ended[0].status}: {ended[0].message}")
-    return {"epoch_seconds": epochs, "run_seconds": total, "summary": ended[0].summary}
+    summary = ended[0].summary
+    return {"epoch_seconds": epochs, "computed": computed, "run_seconds": total, "summary": summary}
 
 
 def _reference_epochs(prep: engine.Prepared, opts: BenchOptions, say) -> list[float]:
@@ -177,7 +190,7 @@ def run_bench(opts: BenchOptions, say: Callable[[str], None] = print) -> dict[st
     torch.set_num_threads(threads)
     data_dir = resolve_data_dir(opts.data_dir)
     find_layout(data_dir)  # a wrong folder fails before the probe's seconds
-    choice = _precision(cfg, device, threads, opts, say)
+    choice, probed = _precision(cfg, device, threads, opts, say)
     t0 = time.perf_counter()
     prep = engine.prepare(cfg, data_dir, precision=choice)
     prepare_s = time.perf_counter() - t0
@@ -194,16 +207,17 @@ def run_bench(opts: BenchOptions, say: Callable[[str], None] = print) -> dict[st
     result["precision"] = prep.precision
 
     steps = opts.compute_steps or (3 if device.type == "cpu" else 20)
-    pure_epoch = _compute_figures(prep, steps, result, say)
+    pure_epoch = _compute_figures(prep, probed, steps, result, say)
 
     say(f"(b) engine: {warmup} warm-up + {opts.epochs} timed epoch(s), then test:")
     eng = _engine_epochs(prep, say)
+    _check_row(prep, probed, eng["computed"][0], result, say)
     timed = eng["epoch_seconds"][warmup:]
     engine_epoch = sum(timed) / len(timed)
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     say(
         f"  engine epoch {engine_epoch:.1f} s; whole run {eng['run_seconds']:.1f} s "
-        f"({cfg.epochs} epochs and test); peak RSS so far {rss_gb:.2f} GB"
+        f"({cfg.epochs} epochs and test); peak RSS {rss_gb:.2f} GB"
     )
     say(
         f"  engine epoch / pure compute: {engine_epoch / pure_epoch:.2f}x "
@@ -216,38 +230,75 @@ def run_bench(opts: BenchOptions, say: Callable[[str], None] = print) -> dict[st
     return result
 
 
-def _precision(cfg, device, threads: int, opts: BenchOptions, say) -> PrecisionChoice | None:
-    """Print the probe's table (cached or measured now); the precision for `prepare`: the
-    probe's choice for `auto`, the config's otherwise (None: prepare decides, nothing to time)."""
+def _precision(
+    cfg, device, threads: int, opts: BenchOptions, say
+) -> tuple[PrecisionChoice | None, ProbeResult | None]:
+    """Print the probe's table (cached or measured now); the precision for `prepare` (the
+    probe's choice for `auto`, the config's otherwise; None: prepare decides, nothing to time)
+    and the probe."""
     forced = cfg.precision != "auto"
     if len(candidates(device)) == 1 or (forced and not opts.probe):
-        return None
+        return None, None
     result = probe(cfg, device, threads=threads, cap_s=opts.probe_cap_s)
     for line in table_lines(result):
         say(line)
     if forced:
         say(f"  the config forces precision={cfg.precision}")
-        return PrecisionChoice(cfg.precision)
-    return PrecisionChoice(result.choice, result)
+        return PrecisionChoice(cfg.precision), result
+    return PrecisionChoice(result.choice, result), result
 
 
-def _compute_figures(prep: engine.Prepared, steps: int, result: dict[str, Any], say) -> float:
-    """(a): pure compute in fp32 and the run's precision, into `result`; the protocol epoch's
-    pure-compute seconds."""
+def _check_row(prep, probed: ProbeResult | None, seconds: float, result, say) -> None:
+    """The first engine epoch's img/s against the probe's prediction for its precision."""
+    if probed is None:
+        return say("  precision check: no probe to compare with")
+    if "frozen_features" in prep.fast_paths:
+        return say("  precision check: none (the head trains on cached features)")
+    n_train, n_val = len(prep.tensors["train"]), len(prep.tensors["val"])
+    log = check_epoch(probed, prep.precision, n_train, n_val, seconds)
+    say(f"  {log.message if log else f'precision check: no {prep.precision} figure'}")
+    result["check"] = log.message if log else None
+    return None
+
+
+def _compute_figures(prep: engine.Prepared, probed, steps: int, result, say) -> float:
+    """(a): pure compute in each precision `_compared` names, side by side, and the run's
+    precision against the fastest, into `result`; the run's protocol epoch's pure-compute
+    seconds."""
     cfg, device = prep.config, prep.device
     n_train, n_val = len(prep.tensors["train"]), len(prep.tensors["val"])
-    classes = len(prep.splits.classes)
-    say(f"(a) pure compute, synthetic tensors on the device, median of {steps} batches:")
-    compute = {}
-    for precision in dict.fromkeys(["fp32", prep.precision]):
-        compute[precision] = pure_compute(cfg, classes, device, precision, steps)
-        c = compute[precision]
-        say(f"  {precision}: train {c['train_ips']:.1f} img/s, eval {c['eval_ips']:.1f} img/s")
-    c = compute[prep.precision]
-    pure_epoch = n_train / c["train_ips"] + (n_train + n_val) / c["eval_ips"]
-    say(f"  pure-compute protocol epoch in {prep.precision}: {pure_epoch:.1f} s")
-    result.update(compute=compute, pure_epoch_seconds=pure_epoch)
+    say(
+        f"(a) pure compute, batch {cfg.batch_size} (eval {eval_batch(cfg)}), random tensors, "
+        f"median of {steps} batches:"
+    )
+    say(f"  {'precision':<9} {'train img/s':>11} {'eval img/s':>10} {'epoch s':>8}")
+    compute, epoch_s = {}, {}
+    for precision in _compared(prep, probed):
+        c = pure_compute(cfg, len(prep.splits.classes), device, precision, steps)
+        compute[precision] = c
+        epoch_s[precision] = n_train / c["train_ips"] + (n_train + n_val) / c["eval_ips"]
+        ratio = epoch_s["fp32"] / epoch_s[precision]
+        say(
+            f"  {precision:<9} {c['train_ips']:>11.1f} {c['eval_ips']:>10.1f} "
+            f"{epoch_s[precision]:>8.1f}  {ratio:.2f}x fp32"
+        )
+    fastest = min(epoch_s, key=epoch_s.__getitem__)
+    how = "precision=auto" if cfg.precision == "auto" else "forced"
+    verdict = "the faster" if prep.precision == fastest else f"not the faster ({fastest})"
+    say(f"  choice: {prep.precision} ({how}), {verdict} in pure compute")
+    pure_epoch = epoch_s[prep.precision]
+    result.update(compute=compute, pure_epoch_seconds=pure_epoch, fastest=fastest)
     return pure_epoch
+
+
+def _compared(prep: engine.Prepared, probed: ProbeResult | None) -> list[str]:
+    """fp32, the challengers where they are native (a GPU, a CPU with AVX512-BF16 or AMX) or the
+    probe found them usable, and the run's precision: an emulated bf16 (minutes a batch on an
+    AVX2 CPU) is left out."""
+    native = prep.device.type == "cuda" or bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+    usable = {r.precision for r in probed.rates if r.usable} if probed else set()
+    picks = [p for p in candidates(prep.device) if p == "fp32" or native or p in usable]
+    return list(dict.fromkeys([*picks, prep.precision]))
 
 
 def _reference_figures(prep, opts, run_seconds, engine_epoch, result, say) -> None:

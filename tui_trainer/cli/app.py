@@ -27,6 +27,8 @@ from tui_trainer.cli.data_commands import data_app
 app = typer.Typer(
     help="Train and compare image classifiers on Caltech-101 from the terminal.",
     add_completion=False,
+    # a docstring's paragraphs are rewrapped to the terminal (rich mode keeps its line breaks)
+    rich_markup_mode="markdown",
 )
 app.add_typer(data_app, name="data")
 

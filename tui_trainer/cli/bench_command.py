@@ -37,7 +37,7 @@ def bench(
     ] = True,
     probe_cap: Annotated[
         float | None,
-        typer.Option(help="The probe's seconds per precision and phase (train, eval); default 3."),
+        typer.Option(help="The probe's cap on bf16's seconds per phase (train, eval); default 3."),
     ] = None,
     set_: Annotated[
         list[str] | None,
@@ -46,7 +46,8 @@ def bench(
     data: DataOpt = None,
     device: DeviceOpt = None,
 ) -> None:
-    """Time the engine against pure compute and a notebook-style loop on this machine."""
+    """Time the engine against pure compute (fp32 and bf16 side by side, at the run's batch), the
+    precision=auto probe's prediction and a notebook-style loop on this machine."""
     from tui_trainer.bench.runner import BenchOptions, run_bench
 
     overrides: dict[str, str | int] = dict(C.parse_set_options(set_ or []))

@@ -1,12 +1,7 @@
-"""The one way a command follows a training run: stop cleanly on the first Ctrl-C or SIGTERM,
-show progress, print the summary, turn the end status into an exit code.
-
-`run`, `run --resume` and `sweep` all go through `stopping` and `follow`: a second Ctrl-C aborts
-with exit 130 and a hint, and the previous signal handlers are back when the command ends.
-
-A command the console started detached (runs/detached.py: $TUI_TRAINER_DETACHED_LOG names the
-file its output goes to) gets that log linked into each run folder it trains as `console.log`,
-and names the run in its launch record ($TUI_TRAINER_LAUNCH_RECORD), when the run starts.
+"""The one way a command follows a training run (`run`, `run --resume`, `sweep`): stop cleanly
+on the first Ctrl-C or SIGTERM, abort on a second (exit 130 and a hint), show progress, print the
+summary, turn the end status into an exit code. In a child the console started detached
+(runs/detached.py), each run it starts gets the child's log and is named in its launch record.
 """
 
 from __future__ import annotations
@@ -14,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import typer
 
@@ -21,23 +17,18 @@ from tui_trainer.cli.common import err, interactive, out, print_summary
 from tui_trainer.cli.progress import progress_listener
 from tui_trainer.events import Event, EventCallback, RunEnded, RunStarted, RunStatus, fan_out
 from tui_trainer.runs import detached
+from tui_trainer.runs.status import exit_code_for
 from tui_trainer.runs.store import Run
 from tui_trainer.signals import STOP_SIGNALS, install
 from tui_trainer.train.host import is_main_process, process_rank
 
-EXIT_CODES = {
-    RunStatus.COMPLETED: 0,
-    RunStatus.FAILED: 1,
-    RunStatus.DIVERGED: 1,
-    RunStatus.INTERRUPTED: 130,
-    RunStatus.PRUNED: 0,  # a search's verdict on the trial, not a failure of the run
-}
 RUN_RESUME_HINT = "continue the run with `tui-trainer run --resume RUN_ID`"
 
 
 def exit_code(status: str) -> int:
-    """The process's exit code for a run that ended with `status`."""
-    return EXIT_CODES.get(status, 1)
+    """The process's exit code for a run that ended with `status` (runs/status.py's table):
+    0 completed, 130 interrupted, 1 failed or diverged."""
+    return exit_code_for({status}, interrupted=status == RunStatus.INTERRUPTED)
 
 
 def stop_on_signals(stop: threading.Event) -> Callable[[], object]:
@@ -73,12 +64,13 @@ def stopping(hint: str = RUN_RESUME_HINT) -> Iterator[threading.Event]:
 Launch = Callable[[EventCallback], tuple[Run | None, RunEnded]]
 
 
-def follow(launch: Launch) -> tuple[Run | None, RunEnded]:
+def follow(launch: Launch, runs_dir: Path) -> tuple[Run | None, RunEnded]:
     """Call `launch(on_event)` with the progress display, then print how the run ended.
-    Under torchrun rank 0 alone shows progress and the summary; the others stay silent."""
+    Under torchrun rank 0 alone shows progress and the summary; the others stay silent.
+    `runs_dir`: where the run's folder is made (a detached child links its log into it)."""
     main = is_main_process()
     with progress_listener(out, interactive() and main) as listener:
-        run, ended = launch(fan_out(listener, _log_linker()))
+        run, ended = launch(fan_out(listener, _log_linker(Path(runs_dir))))
     if main:
         print_summary(ended.status, ended.summary, ended.message)
         if run is not None:  # None: stopped before training, the message says so
@@ -89,7 +81,7 @@ def follow(launch: Launch) -> tuple[Run | None, RunEnded]:
     return run, ended
 
 
-def _log_linker() -> EventCallback | None:
+def _log_linker(runs_dir: Path) -> EventCallback | None:
     """In a detached child (or a `--parallel` member): as each run starts, link its log into the
     run folder and name the run in the launch record the console reads."""
     log, record = detached.own_log(), detached.own_launch_record()
@@ -100,9 +92,6 @@ def _log_linker() -> EventCallback | None:
         if not isinstance(event, RunStarted):
             return
         if log is not None:
-            # <runs>/.detached/NAME.log, or a --parallel member's <runs>/.sweep-logs/S/M.log
-            dot = next((p for p in log.parents if p.name.startswith(".")), log.parent)
-            runs_dir = dot.parent
             detached.link_log(log, runs_dir / event.run_id)
         if record is not None:
             detached.note_launch(record, event.run_id)

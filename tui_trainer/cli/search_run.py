@@ -83,7 +83,8 @@ def run_here(spec, base, overrides, runs_dir: Path, data_dir: Path, storage) -> 
                 break
             _say(_job_label(spec, job))
             _, ended = follow(
-                lambda on_event, job=job: search.train_job(worker, job, on_event, stop)
+                lambda on_event, job=job: search.train_job(worker, job, on_event, stop),
+                worker.runs_dir,
             )
             ends.append(ended.status)
             if ended.status in (RunStatus.INTERRUPTED, RunStatus.FAILED):
@@ -144,8 +145,10 @@ def run_children(spec, n: int, runs_dir: Path, data_dir: Path, options, set_) ->
         log = runs_dir / ".sweep-logs" / spec.name / f"worker-{k}.log"
         children.append(spawn_child(command, {**env, LOG_ENV: str(log)}, log))
     _say(f"search {spec.name}: {n} workers; logs in {runs_dir / '.sweep-logs' / spec.name}")
+    shown = None
     with stopping(f"continue the search with `tui-trainer tune {spec.name}`") as stop:
         while any(c.poll() is None for c in children):
+            shown = _progress(spec, runs_dir, options_storage(options), shown)
             if stop.is_set():
                 for c in children:
                     if c.poll() is None:
@@ -158,6 +161,25 @@ def run_children(spec, n: int, runs_dir: Path, data_dir: Path, options, set_) ->
     if EXIT_UNDONE in codes:
         return _finish(spec, runs_dir, options_storage(options), failed=True)
     return _finish(spec, runs_dir, options_storage(options), failed=False)
+
+
+def _progress(spec, runs_dir: Path, storage, shown: str | None) -> str | None:
+    """One line each time the study's counts change: finished, pruned, running."""
+    from tui_trainer.studies.search_view import study_view
+
+    if not _has_study(spec, runs_dir, storage):
+        return shown
+    view = study_view(runs_dir, spec, storage)
+    if view is None:
+        return shown
+    states = [t.state for t in view.trials]
+    line = (
+        f"{spec.name}: {view.budget.trials_finished} of {spec.trials} trials finished "
+        f"({states.count('pruned')} pruned), {states.count('running')} training"
+    )
+    if line != shown:
+        _say(line)
+    return line
 
 
 def options_storage(options: list[str]) -> str | None:

@@ -1,17 +1,13 @@
 """`sweep NAME --parallel N`: the signals and the view of the pool (studies/parallel.py).
 
-On a terminal a Rich Live table (member, state, epoch, val acc, pid and slot, log), redrawn from
-each snapshot, its last frame left on screen; piped, one line per member whenever its state or
-its finished epochs change, then the final table. The first Ctrl-C (or SIGTERM) stops every
-child cleanly; a second sends the children's hard stop (studies/parallel.py says what each
-does); later ones change nothing more.
+On a terminal a Rich Live table redrawn from each snapshot, its last frame left on screen; piped,
+one line per member whenever its state or its finished epochs change, then the final table. The
+first Ctrl-C (or SIGTERM) stops every child cleanly, a second sends their hard stop.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 from rich import box
@@ -22,7 +18,8 @@ from tui_trainer.cli.common import err, interactive, out
 from tui_trainer.errors import Stopped
 from tui_trainer.events import RunStatus
 from tui_trainer.runs.display import format_number
-from tui_trainer.signals import STOP_SIGNALS, handling
+from tui_trainer.runs.status import EXIT_DONE, EXIT_ELSEWHERE, EXIT_INTERRUPTED
+from tui_trainer.signals import STOP_SIGNALS, Handler, handling
 from tui_trainer.studies import decode_cache, sweep_file, sweeps
 from tui_trainer.studies.parallel import (
     ChildOptions,
@@ -35,7 +32,8 @@ from tui_trainer.studies.parallel import (
 from tui_trainer.studies.slots import Slot
 
 COLUMNS = ("#", "member", "state", "epoch", "val_acc", "where", "log")
-CLEAN_EXITS = (0, 3, 130)  # completed, trained elsewhere, interrupted: the state says it
+# a child's exits the member's state explains; any other points at its log
+CLEAN_EXITS = (EXIT_DONE, EXIT_ELSEWHERE, EXIT_INTERRUPTED)
 
 
 def run_parallel(
@@ -48,20 +46,18 @@ def run_parallel(
     where = ", ".join(sorted({s.describe() for s in slots}))
     out.print(f"parallel: up to {len(slots)} members at once ({where})", highlight=False)
     stop, abort = threading.Event(), threading.Event()
-    with _stop_signals(stop, abort):
+    with handling(STOP_SIGNALS, _stopper(stop, abort)):
         try:
             jobs = decode_cache.decode_jobs(todo, options.data_dir)
             decode_cache.fill_decode_cache(jobs, _say_decode, stop)
         except Stopped:
             err.print(f"stopped before any member started: rerun `tui-trainer sweep {plan.name}`")
-            return 130
+            return EXIT_INTERRUPTED
         pool = SweepPool(plan, todo, slots, options)
         interrupted = _run_with_view(pool, len(plan.members), stop, abort)
-    states = sweeps.member_states(plan, options.runs_dir)
-    code = sweeps.sweep_exit_code(states, interrupted)
     if interrupted:
         err.print(f"interrupted: continue the sweep with `tui-trainer sweep {plan.name}`")
-    return code
+    return sweeps.sweep_exit_code(sweeps.member_states(plan, options.runs_dir), interrupted)
 
 
 def _say_decode(job: decode_cache.DecodeJob, done: bool) -> None:
@@ -87,18 +83,15 @@ def _run_with_view(pool, total: int, stop: threading.Event, abort: threading.Eve
         return pool.run(show, stop, abort)
 
 
-@contextlib.contextmanager
-def _stop_signals(stop: threading.Event, abort: threading.Event) -> Iterator[None]:
-    """SIGINT/SIGTERM: the first sets `stop`, a second `abort`; the handlers only set events
-    (the pool forwards them), and the previous ones are back when the block ends."""
+def _stopper(stop: threading.Event, abort: threading.Event) -> Handler:
+    """The first SIGINT/SIGTERM sets `stop`, a second `abort`: the pool forwards them."""
 
-    def handler(signum, frame):
+    def handler(signum, frame) -> None:
         if stop.is_set():
             abort.set()
         stop.set()
 
-    with handling(STOP_SIGNALS, handler):
-        yield
+    return handler
 
 
 def state_text(row: MemberProgress) -> str:

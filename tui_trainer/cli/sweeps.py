@@ -266,7 +266,7 @@ def _run_members(plan, todo, data_dir, runs_dir, stop, since) -> bool:
         if stop.is_set():
             return True
         label = f"{plan.name} {i}/{len(todo)}: {member.name}"
-        taken = members.claim_member(plan, member, runs_dir, since=since, stop=stop)
+        taken = members.claim_member(plan, member, runs_dir, since=since)
         if isinstance(taken, members.Skipped):
             out.print(f"{label}: {taken.describe()}", markup=False, highlight=False)
             continue
@@ -283,7 +283,8 @@ def _train_claimed(taken: members.Claimed, label: str, data_dir, runs_dir, stop)
     _, ended = follow(
         lambda on_event: taken.train(
             data_dir=data_dir, runs_dir=runs_dir, on_event=on_event, stop=stop
-        )
+        ),
+        runs_dir,
     )
     return ended
 
@@ -297,7 +298,7 @@ def _run_one(plan: Sweep, index: int, data_dir, runs_dir, since: float) -> None:
         if not parent_alive:  # a --parallel sweep's child whose parent has gone
             out.print(f"{label}: the parallel sweep that started it has ended", markup=False)
             raise typer.Exit(130)
-        taken = members.claim_member(plan, member, runs_dir, since=since, stop=stop)
+        taken = members.claim_member(plan, member, runs_dir, since=since)
         if isinstance(taken, members.Skipped):
             out.print(f"{label}: {taken.describe()}", markup=False, highlight=False)
             raise typer.Exit(_skipped_exit_code(taken.reason))

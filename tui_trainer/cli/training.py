@@ -43,11 +43,10 @@ def run(
 ) -> None:
     """Train one preset headless (or --resume a stopped run) and leave a run folder behind."""
     launch = _launcher(preset, set_, data, device, name, resume)
+    runs_dir = runs_dir or default_runs_dir()
     with stopping() as stop:
         trained, ended = follow(
-            lambda on_event: launch(
-                runs_dir=runs_dir or default_runs_dir(), on_event=on_event, stop=stop
-            )
+            lambda on_event: launch(runs_dir=runs_dir, on_event=on_event, stop=stop), runs_dir
         )
     if ended.status == RunStatus.INTERRUPTED and trained is not None:
         err.print(RUN_RESUME_HINT.replace("RUN_ID", trained.id), markup=False, highlight=False)

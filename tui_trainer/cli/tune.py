@@ -10,6 +10,7 @@ Exit codes: 0 the study has its trials, 1 a trial's run failed, 2 bad input (not
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -39,10 +40,23 @@ StorageOpt = Annotated[
     ),
 ]
 
+SlurmOpt = Annotated[
+    bool,
+    typer.Option(
+        "--slurm",
+        help="Write an sbatch script: a job array whose tasks are workers of the study "
+        "(--parallel N tasks, else --max-running, else one per trial). Submits nothing.",
+    ),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="--slurm's script, or --results', to this file (else stdout)."),
+]
+
 
 @user_errors
 def tune(
-    name: Annotated[str, typer.Argument(help="Search name: a sweep file with a [search] table.")],
+    name: Annotated[str, typer.Argument(help="Search name: a sweep file with a search table.")],
     trials: TrialsOpt = None,
     set_: SetOpt = None,
     data: DataOpt = None,
@@ -64,14 +78,14 @@ def tune(
         bool, typer.Option("--confirm", help="Train the best trial's config over --seeds seeds.")
     ] = False,
     seeds: Annotated[int, typer.Option("--seeds", help="--confirm: how many seeds.")] = 3,
-    slurm: slurm_command.SlurmOpt = False,
+    slurm: SlurmOpt = False,
     partition: slurm_command.PartitionOpt = None,
     time_limit: slurm_command.TimeOpt = None,
     gpus_per_task: slurm_command.GpusOpt = None,
     cpus_per_task: slurm_command.CpusOpt = None,
     mem: slurm_command.MemOpt = None,
     max_running: slurm_command.MaxRunningOpt = None,
-    out_file: slurm_command.OutOpt = None,
+    out_file: OutOpt = None,
 ) -> None:
     """Run a hyperparameter search: sampled trials, bad ones pruned after an epoch.
 
@@ -80,8 +94,11 @@ def tune(
     worker was killed is resumed from its last epoch."""
     from tui_trainer.cli import search_run
 
+    if out_file is not None and not slurm and results is None:
+        raise UserError("--out writes --slurm's script or --results': add one, or drop --out")
+    script = out_file if slurm else None  # --results' file is not the script's
     slurm_opts = slurm_command.SlurmOptions(
-        slurm, partition, time_limit, gpus_per_task, cpus_per_task, mem, max_running, out_file
+        slurm, partition, time_limit, gpus_per_task, cpus_per_task, mem, max_running, script
     )
     slurm_opts.check(dry_run=dry_run, member=None)
     spec, base = search_spec.load_search(name, trials=trials)

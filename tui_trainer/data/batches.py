@@ -107,10 +107,28 @@ def iterate_batches(
             images = torch.empty(shape, dtype=split.images.dtype, pin_memory=True)
             torch.index_select(split.images, 0, idx, out=images)
         else:
-            images = split.images.index_select(0, idx)
+            images = gather_rows(split.images, idx)
         if augment is not None:
             images = augment(images)
         yield images, split.labels.index_select(0, idx)
+
+
+def gather_rows(images: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """`images.index_select(0, idx)`. uint8 rows on the CPU are gathered as 8-byte words:
+    index_select moves a uint8 tensor a byte at a time, several times slower than the same
+    bytes as int64 (a fifth of an epoch's time at 224 px)."""
+    row = images[0].numel() if len(images) else 0
+    if (
+        images.dtype != torch.uint8
+        or images.device.type != "cpu"
+        or not images.is_contiguous()
+        or row == 0
+        or row % 8
+        or images.storage_offset() % 8
+    ):
+        return images.index_select(0, idx)
+    words = images.view(len(images), row).view(torch.int64).index_select(0, idx)
+    return words.view(torch.uint8).view(len(idx), *images.shape[1:])
 
 
 def seed_everything(seed: int) -> None:

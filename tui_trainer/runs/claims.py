@@ -1,16 +1,9 @@
 """Claims on sweep members: which process trains a member, from before its run folder exists.
 
-A member is claimed under the hash of its comparable config (`runs.groups.comparable`), not its
-sweep's name and index, so the same experiment reached through two sweeps (`report-study` holds
-`scratch-lr-sweep`'s members) is one claim. A claim is a folder owned like a run folder
-(runs/owner.py: owner.lock and owner.json, judged by the same rule), its owner.json naming the
-sweep, the member and, once its folder exists, the run id:
-
-    <runs>/.claims/<hash>/owner.lock, owner.json
-
-`list_runs` lists folders with a config.json, so `.claims` is never a run. Taking a claim: the
-flock first; held by another process, the member is busy. Got it: owner.json is judged too,
-since flock is only local to each machine on some network mounts, and a live owner keeps it.
+A claim is a folder owned like a run folder (runs/owner.py), `<runs>/.claims/<hash>/`, named by
+the hash of the member's comparable config (`runs.groups.comparable`), so the same experiment
+reached through two sweeps is one claim; its owner.json also names the sweep, the member and,
+once it exists, the run id.
 """
 
 from __future__ import annotations
@@ -18,16 +11,14 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-import threading
 from pathlib import Path
 
 from tui_trainer.events import RunStatus
 from tui_trainer.inside import folder_inside
 from tui_trainer.runs.owner import OWNER_FILE, FolderLock, Heartbeat, Owner
 
-CLAIMS_DIR = ".claims"  # a dot-folder in the runs folder: never a run (it has no config.json)
+CLAIMS_DIR = ".claims"  # a dot-folder: never listed as a run (it has no config.json)
 HASH_CHARS = 24
-ClaimHolder = Owner  # who holds a member's claim: the owner record of its claim folder
 
 
 def claim_hash(key: str) -> str:
@@ -77,17 +68,15 @@ class MemberClaim:
         self.release()
 
 
-def take_claim(
-    runs_dir: Path, key: str, *, sweep: str, member: str, stop: threading.Event | None = None
-) -> MemberClaim | Owner:
-    """The member's claim, taken without waiting, or the live holder that has it. (`stop` is
-    never waited on: the holder is judged from one read.)"""
+def take_claim(runs_dir: Path, key: str, *, sweep: str, member: str) -> MemberClaim | Owner:
+    """The member's claim, taken without waiting, or the live holder that has it."""
     # made from the runs folder down, refusing a planted link (OSError): no lock or side file
     # is ever written outside the runs folder
     folder = folder_inside(Path(runs_dir), CLAIMS_DIR, claim_hash(key))
     held = FolderLock(folder, f"sweep member {member}")
     if held.try_acquire() is None:  # its owner may not have written owner.json yet
         return Owner.read(folder) or Owner("?", None, RunStatus.RUNNING, sweep=sweep, member=member)
+    # flock is local to each machine on some network mounts: a live owner elsewhere keeps it
     holder = Owner.read(folder)
     mine = holder is not None and holder.names(os.getpid(), socket.gethostname())
     if holder is not None and holder.live and not mine:

@@ -1,31 +1,13 @@
-"""Runs that outlive the console: a `tui-trainer run` (or `sweep`) child in its own session, and
-what the console needs to find, follow and stop it.
+"""Runs that outlive the console: a `run` or `sweep` child in its own session (no controlling
+terminal, so neither the console's end nor a dropped SSH connection reaches it), and what the
+console needs to find, follow and stop it.
 
-A detached start spawns `python -m tui_trainer run PRESET --set ...` (or `sweep NAME --set ...`)
-with `start_new_session=True`: the child has no controlling terminal, so neither the console's
-end nor a dropped SSH connection (SIGHUP to the terminal's session) reaches it. Its stdin is
-/dev/null, its stdout and stderr go to `<runs>/.detached/<stamp>-<token>.log` (a dot-folder:
-`list_runs` never lists it), written from the first line on, before any run folder exists (the
-first decode of the images can take minutes).
-
-The log in the run folder: the child is told its log's path in $TUI_TRAINER_DETACHED_LOG, and
-the CLI (`cli/listen.follow`) hard-links that file into each run folder it trains as
-`console.log` the moment the run starts (`link_log`): one file under two names, so the folder's
-copy has everything, the decode before the folder existed included, and grows as the child
-writes. A sweep's members all link the one sweep log. Where a hard link is refused (another
-filesystem, no links) a symlink is made instead.
-
-Finding the run a detached start trains: the child is told a launch record's path in
-$TUI_TRAINER_LAUNCH_RECORD (`<runs>/.detached/<stamp>-<token>.json`, beside its log) and rewrites
-it, {"run_id", "pid"}, each time it starts or resumes a run: each member of a sweep, also those
-`sweep --parallel N` trains in processes of its own (they inherit the variable). The console reads
-that one file (`find_run`); the last run started is the one in training. A console started later
-finds a detached run like any run training elsewhere: `running` in the runs folder.
-
-Stopping a run followed from its folder (`holder`, `interrupt`): owner.json (runs/owner.py) names
-the process that trains it; SIGINT to it is the child's clean stop (`interrupted`, checkpoint of
-the last finished epoch kept, resumable). Only a live owner on this host is signalled: a pid
-from another host, or one that ended and was reused, never is.
+The child's output goes to `<runs>/.detached/<stamp>-<token>.log` from its first line, before any
+run folder exists; the CLI hard-links it into each run folder it trains as `console.log`
+(`link_log`; a symlink where links are refused). Beside the log, the child rewrites a launch
+record, {"run_id", "pid"}, each time it starts or resumes a run (the members of a `--parallel`
+sweep inherit its path): the console reads that file (`find_run`) instead of searching for the run.
+A stop is SIGINT to the live owner on this host that owner.json names (`holder`, `interrupt`).
 """
 
 from __future__ import annotations
@@ -40,6 +22,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from tui_trainer.events import RunStatus
 from tui_trainer.files import read_json, write_json_atomic
@@ -96,30 +79,24 @@ def _set_options(overrides: dict[str, str]) -> list[str]:
     return [arg for key, value in overrides.items() for arg in ("--set", f"{key}={value}")]
 
 
+def _command(*args: str, data_dir: Path | None, runs_dir: Path) -> list[str]:
+    """`python -m tui_trainer ARGS [--data DIR] --runs-dir DIR`, folders made absolute."""
+    data = [] if data_dir is None else ["--data", str(Path(data_dir).resolve())]
+    runs = ["--runs-dir", str(Path(runs_dir).resolve())]
+    return [sys.executable, "-m", "tui_trainer", *args, *data, *runs]
+
+
 def run_command(
     preset: str, overrides: dict[str, str], *, data_dir: Path, runs_dir: Path
 ) -> list[str]:
-    """`tui-trainer run PRESET --set ...` with absolute folders, for this interpreter."""
-    return [
-        sys.executable,
-        "-m",
-        "tui_trainer",
-        "run",
-        preset,
-        *_set_options(overrides),
-        "--data",
-        str(Path(data_dir).resolve()),
-        "--runs-dir",
-        str(Path(runs_dir).resolve()),
-    ]
+    """`tui-trainer run PRESET --set ...`."""
+    return _command("run", preset, *_set_options(overrides), data_dir=data_dir, runs_dir=runs_dir)
 
 
 def resume_command(run_id: str, *, runs_dir: Path, device: str | None = None) -> list[str]:
     """`tui-trainer run --resume RUN_ID`: the run's own config and recorded data folder."""
-    command = [sys.executable, "-m", "tui_trainer", "run", "--resume", run_id]
-    if device:
-        command += ["--device", device]
-    return command + ["--runs-dir", str(Path(runs_dir).resolve())]
+    options = ["--device", device] if device else []
+    return _command("run", "--resume", run_id, *options, data_dir=None, runs_dir=runs_dir)
 
 
 def sweep_command(
@@ -131,19 +108,13 @@ def sweep_command(
     runs_dir: Path,
     parallel: int | None = None,
 ) -> list[str]:
-    """`tui-trainer sweep NAME --set ... [--seeds N] [--parallel N]`: the members still to run,
-    one by one, or `parallel` of them at once (the command spreads them over the GPUs)."""
-    command = [sys.executable, "-m", "tui_trainer", "sweep", name, *_set_options(overrides)]
+    """`tui-trainer sweep NAME --set ... [--seeds N] [--parallel N]`."""
+    options = _set_options(overrides)
     if seeds is not None:
-        command += ["--seeds", str(seeds)]
+        options += ["--seeds", str(seeds)]
     if parallel is not None:
-        command += ["--parallel", str(parallel)]
-    return command + [
-        "--data",
-        str(Path(data_dir).resolve()),
-        "--runs-dir",
-        str(Path(runs_dir).resolve()),
-    ]
+        options += ["--parallel", str(parallel)]
+    return _command("sweep", name, *options, data_dir=data_dir, runs_dir=runs_dir)
 
 
 def tune_command(
@@ -157,17 +128,12 @@ def tune_command(
 ) -> list[str]:
     """`tui-trainer tune NAME --set ... [--trials N] [--parallel N]`: one worker of the search's
     study, or N (a rerun continues the study: the trials it still needs)."""
-    command = [sys.executable, "-m", "tui_trainer", "tune", name, *_set_options(overrides)]
+    options = _set_options(overrides)
     if trials is not None:
-        command += ["--trials", str(trials)]
+        options += ["--trials", str(trials)]
     if parallel is not None:
-        command += ["--parallel", str(parallel)]
-    return command + [
-        "--data",
-        str(Path(data_dir).resolve()),
-        "--runs-dir",
-        str(Path(runs_dir).resolve()),
-    ]
+        options += ["--parallel", str(parallel)]
+    return _command("tune", name, *options, data_dir=data_dir, runs_dir=runs_dir)
 
 
 def cuda_gpus() -> int:
@@ -189,29 +155,30 @@ def cuda_gpus() -> int:
             pynvml.nvmlShutdown()
 
 
-def new_log_path(runs_dir: Path) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path(runs_dir).resolve() / DETACHED_DIR / f"{stamp}-{secrets.token_hex(3)}.log"
+def start_session(command: list[str], env: dict[str, str], output: IO) -> subprocess.Popen:
+    """`command` in a session of its own, out of reach of a terminal's Ctrl-C and hangup, with
+    no input and its output into the open file `output`."""
+    return subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def spawn(command: list[str], runs_dir: Path, label: str) -> DetachedStart:
     """Start `command` in its own session, output to a new log in `<runs>/.detached/`.
     Raises OSError when the log cannot be created or the interpreter not started."""
-    log_path = new_log_path(runs_dir)
+    stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    log_path = Path(runs_dir).resolve() / DETACHED_DIR / f"{stamp}.log"
     folder_inside(log_path.parents[1], DETACHED_DIR)  # a planted link is refused (OSError)
     launch = log_path.with_suffix(LAUNCH_SUFFIX)
     env = {**os.environ, LOG_ENV: str(log_path), LAUNCH_ENV: str(launch), "PYTHONUNBUFFERED": "1"}
     started_at = time.time()
     with os.fdopen(open_append(log_path), "ab") as log:  # the child gets its own copy
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-            close_fds=True,
-        )
+        process = start_session(command, env, log)
     return DetachedStart(
         label, process.pid, log_path, Path(runs_dir), started_at, tuple(command), process
     )
@@ -243,8 +210,7 @@ def own_log() -> Path | None:
 
 
 def own_launch_record() -> Path | None:
-    """Where this process names the run it trains for the console that spawned it (or its
-    parent), when it was started by `spawn`."""
+    """Where this process names the run it trains, when it (or its parent) was spawned."""
     value = os.environ.get(LAUNCH_ENV)
     return Path(value) if value else None
 
@@ -258,7 +224,7 @@ def note_launch(record: Path, run_id: str) -> None:
 
 
 @dataclass(frozen=True)
-class Holder:
+class StopTarget:
     """The process training a run folder, and whether this console may signal it."""
 
     pid: int | None
@@ -268,22 +234,22 @@ class Holder:
     status: RunStatus | None = field(default=None, compare=False)  # the owner's, as judged
 
 
-def holder(run: Run) -> Holder:
+def stop_target(run: Run) -> StopTarget:
     """Who trains `run`, from its owner.json; stoppable only when it is a live process here."""
     owner = Owner.read(run.path)
     if owner is None or owner.pid is None:
         host = owner.host if owner else ""
-        return Holder(None, host, False, f"{run.id} names no process training it")
+        return StopTarget(None, host, False, f"{run.id} names no process training it")
     pid, host, status = owner.pid, owner.host, owner.status
     if host != socket.gethostname():
         why = "stop it there" if owner.live else f"{status}: its heartbeat stopped"
-        return Holder(pid, host, False, f"{run.id} trains on {host} (pid {pid}): {why}", status)
+        return StopTarget(pid, host, False, f"{run.id} trains on {host} (pid {pid}): {why}", status)
     if not owner.live:
-        return Holder(pid, host, False, f"{run.id}: its process (pid {pid}) is gone", status)
-    return Holder(pid, host, True, status=status)
+        return StopTarget(pid, host, False, f"{run.id}: its process (pid {pid}) is gone", status)
+    return StopTarget(pid, host, True, status=status)
 
 
-def interrupt(who: Holder) -> None:
+def interrupt(who: StopTarget) -> None:
     """SIGINT, the child's clean stop. Raises ValueError for a holder not stoppable from here,
     ProcessLookupError when it ended meanwhile."""
     if not who.stoppable or who.pid is None:

@@ -228,7 +228,9 @@ def _prepare(config, data_dir, say, stop, topology: Topology, precision=None) ->
     torchrun rank 0 decides the precision (precision=auto measures) and every rank uses it."""
     if precision is None and topology.active:
         threads = topology.threads_per_rank(config.threads)
-        precision = topology.from_main(lambda: decide(config, topology.device, threads, stop, say))
+        precision = topology.from_main(
+            lambda: decide(config, topology.device, threads, stop, say, topology.world_size)
+        )
     return topology.agree(
         lambda: engine.prepare(config, data_dir, say, stop, topology, precision),
         local_main_first=True,

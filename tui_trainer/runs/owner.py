@@ -1,26 +1,17 @@
 """Who owns a folder a process trains in (a run folder, a sweep member's claim), and whether that
 owner is alive: the one place that answers it.
 
-While it trains, the owner holds two files in the folder:
+While it trains, the owner holds `owner.lock` (flock, taken without waiting; the kernel drops it
+when the owner dies, even by `kill -9`) and `owner.json`, the `Owner` record, rewritten every
+interval by a daemon thread so it stays fresh through a long decode or epoch. A clean end removes
+owner.json. One rule judges it (`Owner.judge`): on this host the owner is alive iff that very
+process is (pid and create time: a reused pid is another process); from another host, iff the
+file was rewritten within STALE_AFTER intervals, by its mtime as the shared filesystem reports
+it, so that reading never writes anything.
 
-    owner.lock   an OS lock (`filelock`, flock on Unix), taken without waiting: a second
-                 `--resume` of the same run fails at once; the kernel drops it when the owner
-                 dies, even by `kill -9`
-    owner.json   the `Owner` record: host, pid, the process's create time (psutil), the
-                 heartbeat interval and a beat rewritten every interval by a daemon thread (so
-                 the file stays fresh through a decode or a long epoch), plus, for a claim, the
-                 sweep, member and run id it trains
-
-A clean end removes owner.json; one left behind names an owner that died. One rule judges it
-(`Owner.read`): on this host the owner is alive iff that very process is (pid and create time: a
-reused pid is another process); from another host, iff the file was rewritten within
-STALE_AFTER intervals, by its modification time as the shared filesystem reports it. Reading
-never writes anything.
-
-Shared network folders: flock works across machines on NFSv4 and on NFSv3 with lockd; on a mount
-with `nolock`/`local_lock=all`, sshfs or some FUSE/SMB setups it is local to each machine. There
-the heartbeat still keeps other machines from taking a live run over, but two machines starting
-at the same instant may both train. Without locks at all the run goes on unlocked.
+flock works across machines on NFSv4 and on NFSv3 with lockd, but is local to each machine on
+`nolock`/`local_lock=all` mounts, sshfs and some FUSE/SMB setups: there the heartbeat still keeps
+a live run from being taken over, but two machines starting at the same instant may both train.
 """
 
 from __future__ import annotations
@@ -88,7 +79,8 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _pid(value: Any) -> int | None:
+def parse_pid(value: Any) -> int | None:
+    """A process id as a record holds it; None for anything else (0 or -1 would name a group)."""
     if isinstance(value, str) and value.isdigit():
         value = int(value)
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
@@ -121,7 +113,7 @@ class Owner:
 
     @classmethod
     def judge(cls, data: dict[str, Any], mtime: float) -> Owner:
-        host, pid = str(data.get("host") or "?"), _pid(data.get("pid"))
+        host, pid = str(data.get("host") or "?"), parse_pid(data.get("pid"))
         created = _number(data.get("create_time"))
         interval = _number(data.get("interval")) or DEFAULT_INTERVAL
         if host == socket.gethostname():

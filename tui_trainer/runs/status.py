@@ -1,11 +1,6 @@
 """What each status means, in one table: for a listing, for `run --resume`, for a sweep's member
 and for a sweep's exit code. The CLI, the sweeps and the console ask this table; a new status is
-one row here.
-
-A run's status is a RunStatus (summary.json's, or derived by the run store: `crashed`, `stale`);
-a sweep member's is its run's, or PENDING while no run in the runs folder has its config. What a
-sweep does with a member is its SweepMove (studies/members.py acts on it under the member's
-claim; a member claimed by a live process is skipped whatever its status).
+one row here. A sweep member's status is its run's, or PENDING while no run has its config.
 """
 
 from __future__ import annotations
@@ -29,18 +24,12 @@ EXIT_INTERRUPTED = 130  # stopped by the user: 128 + SIGINT, as a shell reports 
 
 
 class SweepMove(StrEnum):
-    """What a sweep does with a member in this state (once it holds the member's claim)."""
+    """What a sweep does with a member in this state, under the member's claim."""
 
-    # left alone: done, trained by a live process outside any claim, or final (diverged: it
-    # would diverge the same way again); the skip's reason is named as the status
-    SKIP = "skip"
-    # taken over: resumed in its own folder from its last completed epoch, as `run --resume`
-    # would; started fresh when it has no last.pt (stopped before an epoch finished)
-    RESUME = "resume"
-    FRESH = "fresh"  # started from scratch in a new run folder
-    # started fresh, unless it failed in another process during this invocation (after the
-    # sweep's `since`): skipped until the next invocation
-    RETRY = "retry"
+    SKIP = "skip"  # done, live, or final (diverged: the same seed diverges the same way again)
+    RESUME = "resume"  # in its own folder from last.pt, as `run --resume`; fresh without one
+    FRESH = "fresh"  # from scratch in a new run folder
+    RETRY = "retry"  # fresh, unless it failed in another process during this invocation
 
 
 @dataclass(frozen=True)
@@ -48,9 +37,9 @@ class Meaning:
     resumable: bool  # `run --resume` continues such a run in its own folder
     sweep: SweepMove  # what a sweep does with a member in this state
     exit_code: int  # its part in a sweep's exit code (`exit_code_for`)
-    # a claim left by a dead process says more (crashed, stale): no run folder yet, or one
-    # that says no more than "stopped"
-    claim_overrides: bool  # the table's "claim" column
+    # the "claim" column: a claim left by a dead process says more (crashed, stale) than
+    # no run folder yet, or one that says no more than "stopped"
+    claim_overrides: bool
     label: str  # what the status says, in a listing's words
 
 

@@ -30,7 +30,7 @@ from tui_trainer.errors import UserError
 from tui_trainer.events import RunStatus
 from tui_trainer.files import read_json, read_jsonl, write_json_atomic
 from tui_trainer.inside import open_append
-from tui_trainer.runs.owner import OWNER_FILE, Owner, process_identity
+from tui_trainer.runs.owner import OWNER_FILE, Owner, parse_pid, process_identity
 from tui_trainer.train.system_metrics import SYSTEM_FILE, SystemPeaks, SystemSample, read_samples
 
 RUNS_ENV = "TUI_TRAINER_RUNS"
@@ -178,9 +178,8 @@ class Run:
         if owner is not None and (owner.live or owner.names(pid, host)):
             return owner.status
         # a run written before owner.json (or by a version without it): the pid alone
-        if not _positive_int(pid):
-            return RunStatus.CRASHED
-        if host == socket.gethostname() and not pid_alive(int(pid)):
+        alone = parse_pid(pid)
+        if alone is None or (host == socket.gethostname() and not pid_alive(alone)):
             return RunStatus.CRASHED
         return RunStatus.RUNNING
 
@@ -200,8 +199,8 @@ class Run:
 # hostile file in a shared runs folder) is dropped, so the field reads as missing.
 SUMMARY_NUMBERS = frozenset(
     "started_at ended_at heartbeat epochs epochs_done best_epoch max_val_acc final_train_loss "
-    "accuracy_gap loss_gap seconds skipped_images num_train num_val num_test test_acc test_loss"
-    .split()
+    "accuracy_gap loss_gap seconds skipped_images num_train num_val num_test test_acc "
+    "test_loss".split()
 )
 SUMMARY_TEXTS = frozenset({"status", "message", "host", "device", "precision"})
 ROW_NUMBERS = frozenset(
@@ -226,14 +225,6 @@ def _numbers_fit(row: dict[str, Any]) -> bool:
     if row.get("kind") in ("epoch", "step") and type(row.get("epoch")) is not int:
         return False
     return all(v is None or _is_number(v) for k, v in row.items() if k in ROW_NUMBERS)
-
-
-def _positive_int(value: Any) -> bool:
-    """A pid as a process id: signal 0 to pid 0 or -1 would ask about a whole group."""
-    try:
-        return int(value) > 0
-    except (TypeError, ValueError):
-        return False
 
 
 def _written_status(written: Any, has_config: bool) -> RunStatus | str:

@@ -42,8 +42,8 @@ def fill_decode_cache(
     stop: threading.Event | None = None,
 ) -> None:
     """Decode each job into the cache (every core); an entry already there is only checked.
-    Raises `Stopped` when `stop` is set meanwhile (nothing cached for
-    the job it stopped). `on_job(job, done)`: called as a job starts and as it ends."""
+    Raises `Stopped` when `stop` is set meanwhile (nothing cached for the job it stopped).
+    `on_job(job, done)`: called as a job starts and as it ends."""
     from tui_trainer.data.decode import decode_all  # torch: loaded once a pool decodes, not before
 
     for job in jobs:

@@ -1,13 +1,9 @@
 """One sweep member, trained by whichever sweep process claims it first (runs/claims.py).
 
-`claim_member` takes the member's claim without waiting, then looks at the member's runs again
-under it (another process may have completed it between the sweep's first look and the claim),
-and decides as the status table says (runs/status.py: skip, resume from last.pt, start fresh, or
-retry unless it failed during this invocation). A member claimed by a live process is skipped.
-
-`since` is when the sweep command started: for a `--parallel` sweep's children, their parent's
-start (studies/parallel.py passes it as `--since`), so one invocation is one `since` (this
-host's clock against the failed run's `ended_at`, written by whichever host ran it).
+Under the claim the member's runs are looked at again (another process may have completed it
+since the sweep's first look) and the status table decides (runs/status.py). `since` is when the
+sweep command started (a `--parallel` child gets its parent's), so a member that failed in
+another process during this invocation is not retried by it.
 """
 
 from __future__ import annotations
@@ -19,7 +15,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from tui_trainer.events import EventCallback, RunEnded, RunStarted
-from tui_trainer.runs.claims import ClaimHolder, MemberClaim, take_claim
+from tui_trainer.runs.claims import MemberClaim, take_claim
+from tui_trainer.runs.owner import Owner
 from tui_trainer.runs.resume import remove_temp_files
 from tui_trainer.runs.status import SweepMove, sweep_move
 from tui_trainer.runs.store import Run
@@ -46,7 +43,7 @@ class Skipped:
     member: SweepMember
     reason: SkipReason
     run: Run | None = None
-    holder: ClaimHolder | None = None
+    holder: Owner | None = None
 
     def describe(self) -> str:
         run = f" (run {self.run.id})" if self.run else ""
@@ -123,13 +120,10 @@ def claim_member(
     runs_dir: Path,
     *,
     since: float,
-    stop: threading.Event | None = None,
 ) -> Claimed | Skipped:
-    """Claim `member` and decide what to do with it (see the module's table)."""
-    taken = take_claim(
-        runs_dir, member_key(member), sweep=sweep.name, member=member.name, stop=stop
-    )
-    if isinstance(taken, ClaimHolder):
+    """Claim `member` and decide what to do with it (runs/status.py)."""
+    taken = take_claim(runs_dir, member_key(member), sweep=sweep.name, member=member.name)
+    if isinstance(taken, Owner):
         return Skipped(member, SkipReason.HELD, holder=taken)
     state = member_state(member, runs_dir)
     skip = _skip_reason(state.status, state.run, since)
@@ -172,7 +166,7 @@ def train_member(
 ) -> tuple[Run | None, RunEnded] | Skipped:
     """Claim `member`, then resume or start it under the claim, or say why it is skipped: what
     the console does for each member of a sweep it trains one at a time."""
-    taken = claim_member(sweep, member, runs_dir, since=since, stop=stop)
+    taken = claim_member(sweep, member, runs_dir, since=since)
     if isinstance(taken, Skipped):
         return taken
     with taken:

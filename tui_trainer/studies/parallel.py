@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from tui_trainer.inside import file_name, folder_inside, open_append, refuse_links
-from tui_trainer.runs.detached import LOG_ENV
+from tui_trainer.runs.detached import LOG_ENV, start_session
 from tui_trainer.studies.slots import Slot
 from tui_trainer.studies.sweep_file import Sweep, SweepMember
 from tui_trainer.studies.sweeps import MemberState, member_states
@@ -72,9 +72,8 @@ def child_command(sweep: str, index: int, options: ChildOptions, slot: Slot) -> 
 def child_env(
     slot: Slot, base: dict[str, str] | None = None, *, log: Path | None = None
 ) -> dict[str, str]:
-    """The child's environment: its parent, its GPU, and its log, which the child links into
-    its run folder as console.log (runs/detached.py: the same as a detached run's log, and
-    not the log of a detached parent this environment may have come from)."""
+    """The child's environment: its parent, its GPU, and its own log to link into its run
+    folder (not the log of a detached parent this environment may come from)."""
     env = dict(os.environ if base is None else base)
     env[PARENT_ENV] = str(os.getpid())
     if log is not None:
@@ -183,14 +182,7 @@ def spawn_child(command: list[str], env: dict[str, str], log: Path) -> subproces
         stamp = datetime.now().astimezone().isoformat(timespec="seconds")
         handle.write(f"=== {stamp} {' '.join(command)}\n")
         handle.flush()
-        return subprocess.Popen(
-            command,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        return start_session(command, env, handle)
 
 
 @dataclass

@@ -160,7 +160,12 @@ def next_job(worker: Worker) -> Job | None:
                 if run is None:  # died before its run folder: nothing trained, sample anew
                     study._storage.set_trial_state_values(frozen._trial_id, TrialState.FAIL)
                     continue
-                return Job(study, Trial(study, frozen._trial_id), frozen.params, resume=run)
+                job = Job(study, Trial(study, frozen._trial_id), frozen.params, resume=run)
+                status = run.status()
+                if status in RESUMABLE:
+                    return job
+                # its run ended but the study was not told (killed in between): tell it now
+                tell(spec, job, run, RunEnded(run_id=run.id, status=status))
         counted = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
         if sum(t.state in counted for t in study.get_trials(deepcopy=False)) >= spec.trials:
             return None

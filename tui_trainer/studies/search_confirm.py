@@ -5,7 +5,6 @@ result is never one lucky run."""
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
 from typing import Any
 
 from tui_trainer.config import RunConfig
@@ -54,7 +53,3 @@ def spread_line(states: list[MemberState], key: str) -> str:
         return f"- (n=0 of {len(states)})"
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.fmean(values):.4f} ± {std:.4f} (n={len(values)} of {len(states)})"
-
-
-def confirm_paths(runs_dir: Path, states: list[MemberState]) -> list[str]:
-    return [str(s.run.path) for s in states if s.run is not None]

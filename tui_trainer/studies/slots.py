@@ -1,11 +1,8 @@
 """Where each child of `sweep --parallel N [--gpus 0,1]` runs: its slot.
 
 With GPUs (`--gpus`, or every GPU torch sees unless `--device` is cpu/mps), slot i runs on
-gpus[i % len(gpus)] through CUDA_VISIBLE_DEVICES, named as the parent's own
-CUDA_VISIBLE_DEVICES lists them; N above the GPU count shares them out in turn. Without GPUs,
-the CPU. Every slot gets `--set threads=<cores // N>` (decode and augmentation use the CPU)
-unless the user set `threads`, which is not part of a member's identity
-(runs/groups.UNCOMPARED_KEYS).
+gpus[i % len(gpus)] through CUDA_VISIBLE_DEVICES; without, on the CPU. Every slot gets
+`--set threads=<cores // N>` unless the user set `threads` (not part of a member's identity).
 """
 
 from __future__ import annotations

@@ -19,16 +19,11 @@ Members whose resolved configs are identical are run once (the first one is kept
 given for the whole sweep (`sweep NAME --set k=v`, the console's override field) end the name of
 each member whose config they change: `scratch-lr0.05-e30-s20-g0.1-epochs=2`.
 
-Seeds: `seeds` repeats each member of the file over those seeds, as repeats of one experiment
-(the report and the Studies view show such a group as mean ± std). `tui-trainer sweep NAME
---seeds N` does the same with the first N seeds of 42, 0, 1, 2, ... (`first_seeds`) and wins over
-every file's `seeds`, included ones too. A member's run at its own seed (the preset's, 42 unless
-it sets one) keeps the member's name; the others end with `-seed<N>`: `lr0.05`, `lr0.05-seed0`,
-`lr0.05-seed1`. Matching is by config, so a run made before with seed 42 counts as the first
-seed. A member that sets `seed` itself ([[runs]], [grid] or --set) is refused with seeds: a
-`[grid]` over seed makes separate members (separate cells), not repeats. studies/report.py says
-how a cell picks among groups of repeats and what m is in "n=2 of 3" (every seed the group's
-runs were started with, whatever their status).
+Seeds: `seeds` repeats each member over those seeds, as repeats of one experiment (reported as
+mean ± std); `sweep NAME --seeds N` does the same with the first N of 42, 0, 1, 2, ... and wins
+over every file's `seeds`. The run at the member's own seed keeps its name, the others end with
+`-seed<N>` (`lr0.05`, `lr0.05-seed0`). A member that sets `seed` itself is refused with seeds: a
+`[grid]` over seed makes separate members (separate cells), not repeats.
 """
 
 from __future__ import annotations
@@ -172,25 +167,23 @@ def _seed_members(
     """The entry as one member, or one per seed: the member's own seed keeps its name."""
     merged = entry.overrides
     seeds = _seeds_for(entry, forced)
-    if not seeds:
-        return [SweepMember(entry.name, entry.preset, merged, config, entry.name)]
-    if SEED_KEY in merged:
+    if seeds and SEED_KEY in merged:
         source = "--seeds" if forced is not None else "seeds"
         raise ConfigError(
             f"{entry.path}: member {entry.name} sets seed itself ([[runs]], [grid] or --set) "
             f"and {source} repeats it over seeds: drop one of the two"
         )
     members = []
-    for seed in seeds:
+    for seed in seeds or (config.seed,):
         if seed == config.seed:
             members.append(SweepMember(entry.name, entry.preset, merged, config, entry.name))
             continue
-        seeded = {**merged, SEED_KEY: seed}
         try:
             seeded_config = config.with_overrides({SEED_KEY: seed})
         except ConfigError as exc:
             raise ConfigError(f"{entry.path}: member {entry.name}: {exc}") from None
         name = f"{entry.name}-seed{seed}"
+        seeded = {**merged, SEED_KEY: seed}
         members.append(SweepMember(name, entry.preset, seeded, seeded_config, entry.name))
     return members
 

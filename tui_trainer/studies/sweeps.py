@@ -1,15 +1,9 @@
 """A sweep in the runs folder: each member's state, which members `sweep` runs again, running
-one, and the sweep's exit code. studies/sweep_file.py reads the sweep file into members.
+one, and the sweep's exit code (studies/sweep_file.py reads the sweep file into members).
 
-Resuming: a member is done when the runs folder holds a completed run with the same resolved
-config (`device` and `threads` aside: where a run ran does not change what it measured), whatever
-started it. Before a member trains it is claimed in the runs folder (runs/claims.py), so sweep
-processes on one runs folder, on this host or others, share the members out: one claimed by a
-live process reads `running` here (`MemberState.holder` names it) and is left to it. Interrupted,
-crashed and stale members whose run has a last.pt resume in their own folder, as `--resume`
-would; those without one, and failed members, start again from scratch (studies/members.py
-decides, under the claim). A diverged member is final: with the same seed it diverges the same
-way again; delete its run folder to retry it.
+A member is matched by its resolved config (`device` and `threads` aside: where a run ran does
+not change what it measured), whatever started its runs; one claimed by a live process
+(runs/claims.py) reads `running` and is left to it.
 """
 
 from __future__ import annotations
@@ -22,8 +16,9 @@ from pathlib import Path
 from typing import Protocol
 
 from tui_trainer.events import EventCallback, RunEnded, RunStatus
-from tui_trainer.runs.claims import ClaimHolder, claim_hash, read_holders
+from tui_trainer.runs.claims import claim_hash, read_holders
 from tui_trainer.runs.groups import comparable
+from tui_trainer.runs.owner import Owner
 from tui_trainer.runs.status import PENDING, RERUN_STATUSES, exit_code_for
 from tui_trainer.runs.store import Run, list_runs
 from tui_trainer.studies.sweep_file import Sweep, SweepMember
@@ -34,7 +29,7 @@ class MemberState:
     member: SweepMember
     status: str  # PENDING or the run's RunStatus; `running` while a live process claims it
     run: Run | None  # the run the status comes from (None when pending)
-    holder: ClaimHolder | None = None  # the member's claim, live or left by a dead process
+    holder: Owner | None = None  # the member's claim, live or left by a dead process
 
 
 class Standing(Protocol):
@@ -56,12 +51,7 @@ def member_states(sweep: Sweep, runs_dir: Path) -> list[MemberState]:
     """Each member's standing in the runs folder: its latest completed run if there is one,
     else a run still going, else its latest run's outcome, else pending; a member claimed by a
     live process and not completed reads `running` (its run folder may not exist yet)."""
-    by_key: dict[str, list[Run]] = {}
-    for run in list_runs(runs_dir):
-        key = comparable(run.config())
-        if key is not None:
-            by_key.setdefault(key, []).append(run)
-    holders = read_holders(runs_dir)
+    by_key, holders = _runs_by_key(runs_dir), read_holders(runs_dir)
     states = []
     for member in sweep.members:
         key = member_key(member)
@@ -72,10 +62,16 @@ def member_states(sweep: Sweep, runs_dir: Path) -> list[MemberState]:
 
 def member_state(member: SweepMember, runs_dir: Path) -> MemberState:
     """One member's standing from its runs alone (no claims): what its claimer looks at."""
-    key = member_key(member)
-    return state_from_runs(
-        member, [r for r in list_runs(runs_dir) if comparable(r.config()) == key]
-    )
+    return state_from_runs(member, _runs_by_key(runs_dir).get(member_key(member), []))
+
+
+def _runs_by_key(runs_dir: Path) -> dict[str, list[Run]]:
+    by_key: dict[str, list[Run]] = {}
+    for run in list_runs(runs_dir):
+        key = comparable(run.config())
+        if key is not None:
+            by_key.setdefault(key, []).append(run)
+    return by_key
 
 
 def state_from_runs(member: SweepMember, runs: list[Run]) -> MemberState:
@@ -89,7 +85,7 @@ def state_from_runs(member: SweepMember, runs: list[Run]) -> MemberState:
     return MemberState(member, PENDING, None)
 
 
-def _with_holder(state: MemberState, holder: ClaimHolder | None) -> MemberState:
+def _with_holder(state: MemberState, holder: Owner | None) -> MemberState:
     if holder is None:
         return state
     live = holder.live and state.status != RunStatus.COMPLETED
@@ -134,6 +130,5 @@ def run_member(
 
 
 def sweep_exit_code(states: list[MemberState], interrupted: bool) -> int:
-    """130 stopped by the user; 1 a member failed, diverged or is left unfinished; else 3 (as
-    `--member`'s) while some still train in another process; 0 once every member completed."""
+    """The sweep's exit code from its members' states (runs/status.exit_code_for)."""
     return exit_code_for({s.status for s in states}, interrupted)

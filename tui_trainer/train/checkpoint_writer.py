@@ -30,8 +30,11 @@ update cannot overtake it); the writer waits on a CUDA event before reading it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import queue
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +46,7 @@ from tui_trainer.errors import StorageError
 from tui_trainer.train.checkpoint import Checkpoint, TrainState, save_best
 
 THREAD_NAME = "checkpoint-writer"
+WRITER_NICE = 19  # the writer thread's niceness on Linux: training has the cores first
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,15 @@ def _copied(value: Any, devices: set[torch.device]) -> Any:
     return value  # numbers, strings, None: immutable
 
 
+def _yield_cores() -> None:
+    """Lower the calling thread's priority (Linux: a thread is a task of its own). On a machine
+    with few cores a writer serialising half a gigabyte beside training stalls each op's whole
+    OpenMP team; at the lowest priority it runs in the gaps and the wait before the next copy."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WRITER_NICE)
+
+
 class CheckpointWriter:
     """One background thread that writes snapshots into `run_dir`, one at a time.
 
@@ -173,6 +186,7 @@ class CheckpointWriter:
             raise self._error
 
     def _work(self) -> None:
+        _yield_cores()
         while (snapshot := self._jobs.get()) is not None:
             try:
                 if self._error is None:

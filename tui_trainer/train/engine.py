@@ -33,7 +33,7 @@ from tui_trainer.data.batches import (
 from tui_trainer.data.layout import Splits
 from tui_trainer.errors import Stopped, StorageError
 from tui_trainer.events import Epoch, EventCallback, Log, RunEnded, RunStarted, RunStatus, Step
-from tui_trainer.train import fast_paths, frozen_features
+from tui_trainer.train import fast_paths, frozen_features, probe_check
 from tui_trainer.train.checkpoint import Checkpoint, TrainState, save_best
 from tui_trainer.train.checkpoint_writer import BestWeights, CheckpointWriter, take_snapshot
 from tui_trainer.train.context import BatchContext, make_context
@@ -226,13 +226,18 @@ def run_epochs(prep, loop, state, emit, stop, run_dir, started) -> tuple[RunStat
 
 
 def _epochs(prep, loop, state, listeners, writer, started) -> str | None:
-    """Each epoch left, its row, then its checkpoints; the judge's reason if it ended them."""
+    """Each epoch left: its row, the first one's check of precision=auto, its checkpoints; the
+    judge's reason if it ended them."""
     emit, stop = listeners
     epochs = prep.config.epochs
-    for epoch in range(state.epoch + 1, epochs + 1):
+    for epoch in range(first := state.epoch + 1, epochs + 1):
         result = run_epoch(prep, loop, state, epoch, emit, stop)
         event = result.event(loop.run_id, epochs)
         emit(event)  # the row first, then its checkpoints
+        if epoch == first:
+            probe_check.after_first_epoch(
+                prep, loop.data, loop.ctx.topology, result.seconds, emit, loop.run_id
+            )
         if writer is not None:
             save_checkpoints(writer, loop, state, result, time.monotonic() - started)
         verdict = loop.judge(event) if loop.judge is not None else None  # sees every epoch
@@ -381,18 +386,14 @@ def _check_divergence(loss: float, state: TrainState, cfg: RunConfig) -> None:
 
 
 def _frozen_features(loop: Loop, cfg, emit, stop):
-    ctx = loop.ctx
-
     def check_stop() -> None:
-        if ctx.topology.should_stop(stop):  # all ranks agree, so none stops alone mid-cache
+        if loop.ctx.topology.should_stop(stop):  # all ranks agree, so none stops alone mid-cache
             raise Stopped
 
+    def say(message: str) -> None:
+        emit(Log(run_id=loop.run_id, message=message))
+
+    ctx = loop.ctx
     return frozen_features.cache_frozen_features(
-        loop.model,
-        cfg,
-        loop.data,
-        ctx.to_input,
-        ctx.autocast,
-        lambda message: emit(Log(run_id=loop.run_id, message=message)),
-        check_stop,
+        loop.model, cfg, loop.data, ctx.to_input, ctx.autocast, say, check_stop
     )

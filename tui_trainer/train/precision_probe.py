@@ -1,11 +1,14 @@
 """`precision=auto`: decided by timing the run's own model, once per machine and setup.
 
-Whether bf16 autocast pays cannot be read off a flag list: it trains AlexNet 1.8x faster than fp32
-on an AVX512-BF16 CPU without AMX, 3.3x faster with AMX, and 5x slower on an AVX2-only CPU, where
-it is emulated. So the first time a `ProbeKey` is seen (the hardware, the model and freeze policy,
-the image size, the probe's batch, the threads, the torch version) a fresh model of the run's
-architecture is timed in fp32 and each challenger (bf16; fp16 too on a CUDA GPU without native
-bf16): warm-up steps, then a few timed train steps and evaluation batches on random images.
+Whether bf16 autocast pays cannot be read off a flag list: it trains several times faster than
+fp32 on a CPU with AMX, faster with AVX512-BF16 alone, and several times slower on an AVX2-only
+CPU, where it is emulated. So the first time a `ProbeKey` is seen (the hardware, the model and
+freeze policy, the image size, the run's train and evaluation batches per process, the threads,
+the torch version) a fresh model of the run's architecture is timed in fp32 and each challenger
+(bf16; fp16 too on a CUDA GPU without native bf16): train steps and evaluation batches on random
+images, at the run's batches or the largest that fit the time budget (precision_timing). The
+batch matters: autocast's weight casts and the optimizer cost the same at any batch, so bf16 can
+lose at a small batch and win at the run's on the same CPU.
 The rates are cached in `cache_dir()/precision-probe.json`; `choose` decides from them.
 
 - The rule (`choose`): a challenger wins only when its protocol-epoch rate is at least
@@ -15,19 +18,20 @@ The rates are cached in `cache_dir()/precision-probe.json`; `choose` decides fro
   a challenger that only trains faster but evaluates much slower does not win.
 - The cap (precision_timing): fp32 is measured in full; each challenger's phase is cut after
   `CAP_S` seconds (or the time fp32 took to get as far, if longer), within a layer of the cut,
-  and on a CPU once a first step on two images takes longer than fp32's on the whole batch.
+  and on a CPU once a first step on two images takes longer than fp32's on the measured batch.
   One cut before a timed step is done is `capped`: too slow to measure, it never wins.
 - Nothing of the run changes: a fresh model of its architecture without pretrained weights
   (nothing is downloaded), and the RNG state, thread count and cuDNN flag put back.
 - The frozen-features fast path (freeze=conv) trains the head on cached features; the probe
   times the whole model with its freeze policy, which is what the feature pass and the
   evaluation cost.
-- The cache key holds the probe's batch (the run's batch per process, at most PLAN's), not the
-  run's: runs that differ only in batch size above it share one measurement.
+- The cache key holds the run's batches per process (the decision is made for them); each
+  rate records the batch it was timed at.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -39,15 +43,15 @@ from typing import Any
 
 import torch
 
-from tui_trainer.config import RunConfig
+from tui_trainer.config import RunConfig, eval_batch
 from tui_trainer.events import EventCallback, Log
 from tui_trainer.files import cache_dir, write_json_atomic
 from tui_trainer.train.hardware import cuda_has_native_bf16, hardware_name
-from tui_trainer.train.precision_timing import CAP_S, PLAN, CandidateRate, measure
+from tui_trainer.train.precision_timing import CAP_S, RAMP_S, CandidateRate, measure
 
 SPEEDUP = 1.2  # a challenger must be this much faster than fp32 to be picked
 CACHE_NAME = "precision-probe.json"
-CACHE_VERSION = 1  # bump when what is measured changes: older entries are then measured again
+CACHE_VERSION = 2  # bump when what is measured changes: older entries are then measured again
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,8 @@ class ProbeKey:
     model: str
     freeze: str
     image_size: int
-    batch: int  # the probe's batch (the run's per-process batch, at most PLAN's)
+    batch: int  # the run's train batch per process: what the decision is for
+    eval_batch: int  # the run's evaluation batch per process
     threads: int
     torch: str
 
@@ -117,15 +122,16 @@ def candidates(device: torch.device) -> tuple[str, ...]:
     return ("fp32",)
 
 
-def probe_key(config: RunConfig, device: torch.device, threads: int) -> ProbeKey:
-    batch = min(config.batch_size, PLAN.get(device.type, PLAN["cpu"])[2])
+def probe_key(config: RunConfig, device: torch.device, threads: int, world: int = 1) -> ProbeKey:
+    """`world`: the run's processes (torchrun), each of which takes its share of the batches."""
     return ProbeKey(
         device=device.type,
         hardware=hardware_name(device),
         model=config.model,
         freeze=config.freeze,
         image_size=config.image_size,
-        batch=batch,
+        batch=max(1, config.batch_size // world),
+        eval_batch=max(1, eval_batch(config) // world),
         threads=threads,
         torch=torch.__version__,
     )
@@ -137,6 +143,7 @@ def decide(
     threads: int,
     stop: threading.Event | None = None,
     say: EventCallback | None = None,
+    world: int = 1,
 ) -> PrecisionChoice:
     """The run's precision: an explicit one as it is (checked where the run prepares), `auto`
     from the probe (cached or measured now); fp32 where there is nothing to compare."""
@@ -144,8 +151,13 @@ def decide(
         return PrecisionChoice(config.precision)
     if len(candidates(device)) == 1:
         return PrecisionChoice("fp32")
-    result = probe(config, device, threads=threads, stop=stop, say=say)
+    result = probe(config, device, threads=threads, stop=stop, say=say, world=world)
     return PrecisionChoice(result.choice, result)
+
+
+def budget_s(device: torch.device) -> float:
+    """About how long the baseline's ramp may climb for, per phase (the log line says it)."""
+    return RAMP_S.get(device.type, RAMP_S["cpu"])
 
 
 def cache_path() -> Path:
@@ -161,11 +173,12 @@ def probe(  # noqa: PLR0913 - keyword-only, each names one part of the request
     say: EventCallback | None = None,
     cap_s: float = CAP_S,
     use_cache: bool = True,
+    world: int = 1,
 ) -> ProbeResult:
     """The rates of every candidate on this setup, from the cache or measured now (and cached),
     and the choice. Raises `Stopped` if `stop` is set while measuring."""
     say = say or (lambda event: None)
-    key = probe_key(config, device, threads)
+    key = probe_key(config, device, threads, world)
     path = cache_path()
     rates = cached_rates(key, path) if use_cache else None
     if rates is not None:
@@ -174,12 +187,21 @@ def probe(  # noqa: PLR0913 - keyword-only, each names one part of the request
     say(
         Log(
             run_id="",
-            message=f"precision=auto: timing {' and '.join(names)} on {key.batch} images (once)",
+            message=f"precision=auto: timing {' and '.join(names)} at train batch "
+            f"{key.batch}, eval batch {key.eval_batch}, or the largest that fit "
+            f"~{budget_s(device):.0f} s (once)",
         )
     )
     t0 = time.perf_counter()
     rates = measure(
-        config, device, names, batch=key.batch, threads=key.threads, cap_s=cap_s, stop=stop
+        config,
+        device,
+        names,
+        batch=key.batch,
+        eval_batch=key.eval_batch,
+        threads=key.threads,
+        cap_s=cap_s,
+        stop=stop,
     )
     result = ProbeResult(key, rates, choose(rates), False, time.perf_counter() - t0)
     try:
@@ -232,6 +254,8 @@ def _well_typed(rate: CandidateRate) -> bool:
         and ips(rate.eval_ips)
         and isinstance(rate.capped, bool)
         and isinstance(rate.error, str)
+        and type(rate.train_batch) is int
+        and type(rate.eval_batch) is int
     )
 
 
@@ -248,10 +272,32 @@ def store_rates(key: ProbeKey, rates: Sequence[CandidateRate], path: Path) -> No
     write_json_atomic(path, {"version": CACHE_VERSION, "entries": entries})
 
 
+def forget(key: ProbeKey, path: Path | None = None) -> None:
+    """Drop `key`'s entry (a decision the run's own epoch contradicted): measured again next
+    time. A cache that cannot be rewritten keeps it."""
+    path = path or cache_path()
+    entries = _read_entries(path)
+    if entries.pop(key.digest(), None) is not None:
+        with contextlib.suppress(OSError):
+            write_json_atomic(path, {"version": CACHE_VERSION, "entries": entries})
+
+
 def _ips(value: float | None, capped: bool) -> str:
     if value is None:
         return "-"
     return f"~{value:.1f}" if capped else f"{value:.1f}"  # capped: from the steps it began
+
+
+def measured_line(result: ProbeResult) -> str:
+    """The batches the rates were timed at, and whether they stand for the run's, per image."""
+    base = next((r for r in result.rates if r.train_batch or r.eval_batch), None)
+    if base is None:
+        return "nothing timed"
+    k = result.key
+    at = f"timed at batch {base.train_batch} (eval {base.eval_batch})"
+    if (base.train_batch, base.eval_batch) == (k.batch, k.eval_batch):
+        return f"{at}: the run's"
+    return f"{at} and half: extrapolated to the run's {k.batch} (eval {k.eval_batch})"
 
 
 def table_lines(result: ProbeResult) -> list[str]:
@@ -260,7 +306,8 @@ def table_lines(result: ProbeResult) -> list[str]:
     where = "cached" if result.cached else f"measured in {result.seconds:.1f} s"
     lines = [
         f"precision probe ({where}): {k.model} freeze={k.freeze}, {k.image_size} px, "
-        f"batch {k.batch}, {k.threads} threads, torch {k.torch}, {k.hardware}",
+        f"batch {k.batch}, eval batch {k.eval_batch}, {k.threads} threads, torch {k.torch}, "
+        f"{k.hardware}",
         f"  {'precision':<9} {'train img/s':>11} {'eval img/s':>10} {'epoch img/s':>11}  note",
     ]
     base = next((r.epoch_ips for r in result.rates if r.precision == "fp32"), None)
@@ -271,4 +318,5 @@ def table_lines(result: ProbeResult) -> list[str]:
         epoch = _ips(r.epoch_ips, r.capped)
         lines.append(f"  {r.precision:<9} {train:>11} {evaluate:>10} {epoch:>11}  {note}")
     lines.append(f"  choice: {result.choice} (a challenger needs {SPEEDUP}x fp32's epoch rate)")
+    lines.append(f"  {measured_line(result)}")
     return lines

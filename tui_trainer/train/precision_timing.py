@@ -1,13 +1,13 @@
 """Timing the precisions for `precision=auto` (precision_probe decides from these figures).
 
-Each candidate's two phases (train steps, evaluation batches) run warm-up steps, then a few timed
-ones, on random images through a fresh model of the run's architecture (no pretrained weights:
-timing does not depend on them, and nothing is downloaded). The model checks the phase's deadline
-at every layer, forward and backward, so an emulated bf16 step that would take a minute is cut
-within a layer of the cap (one emulated layer can itself take seconds: on a busy 2-core AVX2
-EPYC, AlexNet's bf16 step at batch 8 was cut at 9 s for a 5 s cap). fp32 is the baseline and
-never cut; a challenger cut before one timed step is done is `capped`: too slow to measure. The
-RNG state, the thread count and cuDNN's benchmark flag are left as they were.
+Each phase (train steps, evaluation batches) is timed at the run's batch, or the largest that
+fits the time budget: fp32 (the baseline, never cut) climbs doubling batches, a step each, while
+the next fits `RAMP_S`, then takes warm-up steps (oneDNN and cuDNN build kernels per shape) and
+timed ones there; each challenger is timed at that batch. Rates are per image: a smaller batch
+stands for the run's (at most its rate). Random images, a fresh model of the run's architecture
+(nothing downloaded) whose layers check the deadline, forward and backward, so an emulated bf16
+step is cut within a layer of the cap; cut before a timed step is done, a challenger is
+`capped`. The RNG state, the thread count and cuDNN's benchmark flag are left as they were.
 """
 
 from __future__ import annotations
@@ -15,29 +15,29 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from tui_trainer.config import RunConfig
-from tui_trainer.errors import Stopped
 from tui_trainer.train.hardware import autocast_dtype, sync
 from tui_trainer.train.models import apply_freeze, build_model, set_train_mode
+from tui_trainer.train.step_timing import Deadline, PhaseTiming, ramp, time_steps
 
 CAP_S = 3.0  # seconds per phase (train, eval) of one challenger, warm-up included
 EVAL_PER_TRAIN = 2.0  # images an epoch evaluates per training image (the train and val splits)
-# (warm-up steps, timed steps, largest batch): a GPU's small batches are launch-bound, so it gets
-# a larger one (or bf16's gain would not show) and more steps (each takes milliseconds)
-PLAN = {"cpu": (1, 2, 8), "cuda": (2, 5, 32)}
-# On a CPU a challenger first takes one step on SCOUT_BATCH images, cut once it has taken longer
-# than fp32's first step on the whole batch (at least SCOUT_FLOOR_S: a first step also creates
-# its kernels): one that slow cannot be faster on the batch. An emulated bf16 layer on the whole
-# batch can take seconds before the cap is checked again; on two images, a quarter of that.
+# (warm-up steps, timed steps, the ramp's first batch) at the measured batch; a GPU's steps take
+# milliseconds, so it gets more of them
+PLAN = {"cpu": (2, 2, 8), "cuda": (3, 5, 32)}
+# seconds the baseline's ramp may climb for, per phase: the probe stays under ~20 s on a CPU
+RAMP_S = {"cpu": 6.0, "cuda": 1.5}
+# On a CPU a challenger first takes a step on SCOUT_BATCH images, cut once slower than fp32's
+# first on the whole batch (at least SCOUT_FLOOR_S): an emulated bf16 layer is cheap to catch there
 SCOUT_BATCH = 2  # not 1: train-mode BatchNorm needs two values per channel (ResNet's last maps)
 SCOUT_FLOOR_S = 1.0
 PROBE_CLASSES = 101  # the head's width when the config does not limit the classes
@@ -52,6 +52,8 @@ class CandidateRate:
     eval_ips: float | None
     capped: bool = False  # cut by the cap before a timed step was done: slow, never picked
     error: str = ""  # it could not run at all here (the message, first line)
+    train_batch: int = 0  # the batch each phase was timed at (0: not timed)
+    eval_batch: int = 0
 
     @property
     def usable(self) -> bool:
@@ -63,75 +65,6 @@ class CandidateRate:
         if not self.train_ips or not self.eval_ips:
             return None
         return 1.0 / (1.0 / self.train_ips + EVAL_PER_TRAIN / self.eval_ips)
-
-
-class OverCap(Exception):
-    """A step ran past its phase's time cap."""
-
-
-@dataclass(frozen=True)
-class Deadline:
-    at: float
-    clock: Callable[[], float] = time.perf_counter
-    stop: threading.Event | None = None
-
-    def check(self) -> None:
-        if self.stop is not None and self.stop.is_set():
-            raise Stopped("stopped while timing precision=auto")
-        if self.clock() > self.at:
-            raise OverCap
-
-
-@dataclass(frozen=True)
-class PhaseTiming:
-    """Seconds of one step: the median of the timed steps; when capped, the longest step seen
-    (the cut one counted up to the cut), a rough figure."""
-
-    seconds_per_step: float
-    steps: int  # timed steps done
-    capped: bool
-    first_done_s: float = math.inf  # from the start to the end of the first timed step
-    first_step_s: float = math.inf  # the first step (a warm-up one): it creates the kernels
-
-
-def time_steps(  # noqa: PLR0913 - keyword-only, each names one part of the request
-    step: Callable[[Deadline], None],
-    *,
-    warmup: int,
-    steps: int,
-    cap_s: float,
-    cut: bool = True,
-    clock: Callable[[], float] = time.perf_counter,
-    stop: threading.Event | None = None,
-) -> PhaseTiming:
-    """Run `step` `warmup` + `steps` times within `cap_s` seconds and time the last `steps`.
-    `step` may call `Deadline.check` as it goes, which raises OverCap past the cap (`cut`; else
-    the phase always gets one timed step, however long). Cut before a timed step is done:
-    capped. Once one is done the phase ends with what it has, and no step starts that the last
-    one says would end past the cap."""
-    start = clock()
-    cap_at = start + cap_s
-    deadline = Deadline(cap_at if cut else math.inf, clock, stop)
-    times: list[float] = []
-    longest, first_done, first_step = 0.0, math.inf, math.inf
-    for i in range(warmup + steps):
-        if times and clock() + times[-1] > cap_at:
-            break
-        t0 = clock()
-        try:
-            deadline.check()
-            step(deadline)
-        except OverCap:
-            if times:
-                break
-            return PhaseTiming(max(longest, clock() - t0), 0, capped=True)
-        elapsed = clock() - t0
-        longest = max(longest, elapsed)
-        first_step = min(first_step, elapsed) if i == 0 else first_step
-        if i >= warmup:
-            times.append(elapsed)
-            first_done = min(first_done, clock() - start)
-    return PhaseTiming(statistics.median(times), len(times), False, first_done, first_step)
 
 
 class _Checkpoints:
@@ -157,16 +90,18 @@ def measure(  # noqa: PLR0913 - keyword-only, each names one part of the request
     precisions: Sequence[str],
     *,
     batch: int,
+    eval_batch: int,
     threads: int,
     cap_s: float = CAP_S,
     stop: threading.Event | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[CandidateRate, ...]:
-    """Time each precision on a fresh model of the run's architecture, the first (fp32) as the
-    baseline: never cut, it gets one timed step per phase however long. A challenger's phase is
-    cut at `cap_s`, or later if the baseline took longer to reach its first timed step (one 1.2x
-    faster gets there in less time); on a CPU after a scout step (SCOUT_BATCH). The RNG state,
-    threads and cuDNN flag are as they were afterwards."""
-    warmup, steps, _ = PLAN.get(device.type, PLAN["cpu"])
+    """Time each precision on a fresh model of the run's architecture, for train steps of `batch`
+    images and evaluation batches of `eval_batch`. The first (fp32) is the baseline: never cut,
+    its ramp picks each phase's batch. A challenger's phase is timed at that batch, cut at
+    `cap_s`, or later if the baseline took longer there to reach its first timed step (one 1.2x
+    faster gets there sooner); on a CPU after a scout step (SCOUT_BATCH). The RNG state, threads
+    and cuDNN flag are as they were afterwards."""
     with _isolated(device, threads):
         model = build_model(config.model, config.classes or PROBE_CLASSES, "none")
         model = model.to(device, memory_format=torch.channels_last)
@@ -175,16 +110,14 @@ def measure(  # noqa: PLR0913 - keyword-only, each names one part of the request
         opt = torch.optim.SGD(
             trained, lr=0.0, momentum=config.momentum, weight_decay=config.weight_decay
         )
-        shape = (batch, 3, config.image_size, config.image_size)
-        x = torch.randn(shape, device=device).contiguous(memory_format=torch.channels_last)
-        y = torch.randint(0, config.classes or PROBE_CLASSES, (batch,), device=device)
-        timer = _Timer(_Checkpoints(model), device, batch, warmup, steps, cap_s, stop)
+        data = _Inputs(device, config.image_size, config.classes or PROBE_CLASSES)
+        timer = _Timer(_Checkpoints(model), data, {"train": batch, "eval": eval_batch}, stop, clock)
         rates: list[CandidateRate] = []
         # None: the baseline's phase (fp32, first); then what it leaves the challengers
         limits: dict[str, ChallengerLimits | None] = {"train": None, "eval": None}
         for precision in precisions:
-            phases = _steps(model, opt, x, y, config, precision)
-            rate, timings = _rate(precision, timer.phase, phases, limits, batch)
+            phases = _steps(model, opt, data, config, precision)
+            rate, timings = _rate(precision, timer, phases, limits)
             if not rates:
                 limits = {p: ChallengerLimits.after(timings.get(p), cap_s, device) for p in limits}
             rates.append(rate)
@@ -192,39 +125,84 @@ def measure(  # noqa: PLR0913 - keyword-only, each names one part of the request
     return tuple(rates)
 
 
+class _Inputs:
+    """Random inputs of the batch size last asked for (made outside the timed steps)."""
+
+    def __init__(self, device: torch.device, size: int, classes: int) -> None:
+        self.device, self.size, self.classes = device, size, classes
+        self.made: tuple[int, torch.Tensor, torch.Tensor] | None = None
+
+    def __call__(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.made is None or self.made[0] != n:
+            x = torch.randn((n, 3, self.size, self.size), device=self.device)
+            y = torch.randint(0, self.classes, (n,), device=self.device)
+            self.made = (n, x.contiguous(memory_format=torch.channels_last), y)
+        return self.made[1], self.made[2]
+
+
 @dataclass(frozen=True)
 class _Timer:
     """Times the phases of the probe model, its layers checking the deadline."""
 
     checks: _Checkpoints
-    device: torch.device
-    batch: int
-    warmup: int
-    steps: int
-    cap_s: float
+    data: _Inputs
+    batches: dict[str, int]  # the run's batch per phase
     stop: threading.Event | None
+    clock: Callable[[], float]
+    measured: dict[str, int] = dataclasses.field(default_factory=dict)  # the batch timed, by phase
+
+    @property
+    def opts(self) -> dict[str, Any]:  # for time_steps
+        return {"stop": self.stop, "clock": self.clock}
 
     def _run(self, step: Callable[[int], None], n: int) -> Callable[[Deadline], None]:
+        self.data(n)  # the inputs are made before the step is timed
+
         def checked(deadline: Deadline) -> None:
             self.checks.deadline = deadline
             step(n)
-            sync(self.device)
+            sync(self.data.device)
 
         return checked
 
-    def phase(self, step: Callable[[int], None], limits: ChallengerLimits | None) -> PhaseTiming:
-        """`limits` None: the baseline's phase, never cut."""
-        plan = {"warmup": self.warmup, "steps": self.steps, "stop": self.stop}
-        if limits is None:
-            return time_steps(self._run(step, self.batch), cap_s=self.cap_s, cut=False, **plan)
-        if limits.scout_s is not None and self.batch > SCOUT_BATCH:
+    def baseline(self, phase: str, step: Callable[[int], None]) -> tuple[int, PhaseTiming]:
+        kind = self.data.device.type
+        warmup, steps, start = PLAN.get(kind, PLAN["cpu"])
+        plan = {"warmup": warmup, "steps": steps, "start": start, **self.opts}
+        plan |= {"batch": self.batches[phase], "budget_s": RAMP_S.get(kind, RAMP_S["cpu"])}
+        return ramp(lambda n: self._run(step, n), **plan)
+
+    def challenger(
+        self, step: Callable[[int], None], limits: ChallengerLimits, batch: int
+    ) -> PhaseTiming:
+        warmup, steps, _ = PLAN.get(self.data.device.type, PLAN["cpu"])
+        once = self.opts
+        if limits.scout_s is not None and batch > SCOUT_BATCH:
             scout = self._run(step, SCOUT_BATCH)
-            scout = time_steps(scout, warmup=0, steps=1, cap_s=limits.scout_s, stop=self.stop)
+            scout = time_steps(scout, warmup=0, steps=1, cap_s=limits.scout_s, **once)
             if scout.capped:  # slower on two images than fp32 on the batch: slower on it
                 # its per-image time up to the cut, for the batch: a rough (high) figure
-                per_batch = scout.seconds_per_step * self.batch / SCOUT_BATCH
+                per_batch = scout.seconds_per_step * batch / SCOUT_BATCH
                 return dataclasses.replace(scout, seconds_per_step=per_batch)
-        return time_steps(self._run(step, self.batch), cap_s=limits.cap_s, **plan)
+        run = self._run(step, batch)
+        return time_steps(run, warmup=warmup, steps=steps, cap_s=limits.cap_s, **once)
+
+    def seconds_at_run_batch(self, phase, step, timing: PhaseTiming, limits) -> float:
+        """A step's seconds at the run's batch. Timed at a smaller batch B: one more step at B/2
+        (after a warm-up) draws the line of a fixed cost (the optimizer, autocast's weight casts,
+        kernel launches) and one per image through the two, followed to the run's batch; where
+        the two do not give such a line (noise), B's seconds per image."""
+        batch, run_batch = self.measured[phase], self.batches[phase]
+        flat = timing.seconds_per_step * run_batch / batch
+        if batch >= run_batch or batch < 2:
+            return flat
+        cap = {"cap_s": math.inf, "cut": False} if limits is None else {"cap_s": limits.cap_s}
+        half = time_steps(self._run(step, batch // 2), warmup=1, steps=1, **cap, **self.opts)
+        if half.capped:
+            return flat
+        per_image = (timing.seconds_per_step - half.seconds_per_step) / (batch - batch // 2)
+        fixed = timing.seconds_per_step - per_image * batch
+        return fixed + per_image * run_batch if per_image > 0 and fixed >= 0 else flat
 
 
 @dataclass(frozen=True)
@@ -238,27 +216,27 @@ class ChallengerLimits:
     def after(
         cls, baseline: PhaseTiming | None, cap_s: float, device: torch.device
     ) -> ChallengerLimits:
-        """A challenger 1.2x faster than the baseline reaches its first timed step sooner than the
-        baseline did: the cap is never below that. A phase the baseline could not time: the plain
-        cap."""
+        """Never below the time the baseline took to its first timed step (one 1.2x faster gets
+        there sooner); a phase the baseline could not time: the plain cap."""
         if baseline is None:
             return cls(cap_s, None)
         scout = max(SCOUT_FLOOR_S, baseline.first_step_s) if device.type == "cpu" else None
         return cls(max(cap_s, baseline.first_done_s), scout)
 
 
-def _steps(model, opt, x, y, config: RunConfig, precision: str) -> dict[str, Callable[[int], None]]:
-    """A train step and an evaluation batch of the first n images in `precision`, as the engine
-    runs them."""
+def _steps(model, opt, data: _Inputs, config: RunConfig, precision: str):
+    """A train step and an evaluation batch of n images in `precision`, as the engine's."""
+    kind = data.device.type
     dtype = autocast_dtype(precision)
-    scaler = torch.amp.GradScaler(x.device.type, enabled=precision == "fp16")
+    scaler = torch.amp.GradScaler(kind, enabled=precision == "fp16")
     criterion = nn.CrossEntropyLoss()
 
     def train(n: int) -> None:
+        x, y = data(n)
         set_train_mode(model, config.model, config.freeze)
-        with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
-            logits = model(x[:n])
-        loss = criterion(logits.float(), y[:n])
+        with torch.autocast(kind, dtype=dtype, enabled=dtype is not None):
+            logits = model(x)
+        loss = criterion(logits.float(), y)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
@@ -266,26 +244,36 @@ def _steps(model, opt, x, y, config: RunConfig, precision: str) -> dict[str, Cal
 
     @torch.no_grad()
     def evaluate(n: int) -> None:
+        x, _ = data(n)
         model.eval()
-        with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
-            model(x[:n])
+        with torch.autocast(kind, dtype=dtype, enabled=dtype is not None):
+            model(x)
 
     return {"train": train, "eval": evaluate}
 
 
-def _rate(precision: str, timed, phases, limits, batch: int):
-    """The candidate's rates and its timings by phase (only the phases it got through)."""
+def _rate(precision: str, timer: _Timer, phases, limits):
+    """The candidate's rates and its timings by phase (only the phases it got through). The
+    baseline (limits None) sets each phase's batch in `timer.measured`."""
     timings: dict[str, PhaseTiming] = {}
     try:
         for phase in ("train", "eval"):
-            timings[phase] = timed(phases[phase], limits[phase])
+            if limits[phase] is None:
+                timer.measured[phase], timings[phase] = timer.baseline(phase, phases[phase])
+            else:
+                batch = timer.measured.setdefault(phase, timer.batches[phase])
+                timings[phase] = timer.challenger(phases[phase], limits[phase], batch)
             if timings[phase].capped:  # too slow: the rest cannot save it
                 break
+        ips = {p: timer.measured[p] / t.seconds_per_step for p, t in timings.items()}
+        for p, t in timings.items():  # at the run's batch, where it was timed smaller
+            if not t.capped:
+                ips[p] = timer.batches[p] / timer.seconds_at_run_batch(p, phases[p], t, limits[p])
     except RuntimeError as exc:  # e.g. this autocast dtype is not supported on this device
         return CandidateRate(precision, None, None, error=str(exc).splitlines()[0][:200]), {}
-    ips = {p: batch / t.seconds_per_step for p, t in timings.items()}
     capped = any(t.capped for t in timings.values())
-    return CandidateRate(precision, ips.get("train"), ips.get("eval"), capped), timings
+    sizes = {f"{p}_batch": timer.measured[p] for p in timings}
+    return CandidateRate(precision, ips.get("train"), ips.get("eval"), capped, **sizes), timings
 
 
 @contextlib.contextmanager

@@ -84,8 +84,9 @@ def prepare(
     for rel in skipped:
         say(_note(f"skipped unreadable image {splits.images_dir / rel}", "warning"))
     # after the decode: a stop during it has written nothing, the probe's cache included
+    world = topology.world_size if topology.active else 1  # the probe times a rank's batch
     choice = precision or decide(
-        config, device, topology.threads_per_rank(config.threads), stop, say
+        config, device, topology.threads_per_rank(config.threads), stop, say, world
     )
     paths = fast_paths.choose(config, device, tensors)
     return Prepared(

@@ -37,12 +37,15 @@ from tui_trainer.runs.store import Run, default_runs_dir
 from tui_trainer.studies.search_spec import search_paths
 from tui_trainer.studies.sweep_file import Sweep, SweepMember, sweep_paths
 from tui_trainer.tui import hangup
-from tui_trainer.tui.detached_starts import POLL_S, DetachedStarts
+from tui_trainer.tui.detached_starts import DetachedStarts
 from tui_trainer.tui.jobs import Job, JobQueue, StartMode, lower_thread_priority, train_job
 from tui_trainer.tui.live import RunView
 from tui_trainer.tui.messages import EngineEvent, JobFinished, QueueEdit, StepBatch
+from tui_trainer.tui.quitting import Quitting
 from tui_trainer.tui.relay import EventRelay
 from tui_trainer.tui.resume import resume_commands
+from tui_trainer.tui.run_records import RunsSnapshot
+from tui_trainer.tui.runs_watcher import RunsWatcher, WatcherReports
 from tui_trainer.tui.screens.confirm import ConfirmScreen
 from tui_trainer.tui.screens.main import MainScreen
 from tui_trainer.tui.screens.start_choice import StartChoiceScreen
@@ -82,7 +85,7 @@ def _from_launch(name: str) -> Engine:
     return call
 
 
-class TrainerApp(App[None]):
+class TrainerApp(Quitting, WatcherReports, App[None]):
     TITLE = "tui-trainer"
     CSS_PATH = [
         STYLES / f"{name}.tcss"
@@ -129,20 +132,29 @@ class TrainerApp(App[None]):
         self.start_mode = StartMode.IN_CONSOLE  # the last choice of Start, for this session
         self.start_parallel: int | None = None  # the last "N in parallel" chosen, if any
         self.detached = DetachedStarts(self)
+        # The one reader of the runs folder, in its own thread; what it saw last.
+        self.watcher = RunsWatcher(self.runs_dir, self.post_message, self.detached.poll)
+        self.runs_snapshot = RunsSnapshot(self.runs_dir)
+        self.runs_scan = 0  # the number of the last scan handled here
         self._restore_signals = lambda: None
         self.job_numbers = itertools.count(1)
         # Screens subscribe to these instead of the app reaching into them.
         self.live_changed: Signal[str] = Signal(self, "live_changed")
         self.queue_changed: Signal[None] = Signal(self, "queue_changed")
+        # runs_changed: a run moved on here (the watcher rescans now); runs_scanned: the
+        # watcher's snapshot of the runs folder changed (app.runs_snapshot).
         self.runs_changed: Signal[None] = Signal(self, "runs_changed")
+        self.runs_scanned: Signal[None] = Signal(self, "runs_scanned")
         self.data_changed: Signal[None] = Signal(self, "data_changed")
 
     def on_mount(self) -> None:
         self._restore_signals = hangup.install(self._on_stop_signal)
-        self.set_interval(POLL_S, self.detached.poll)
+        self.runs_changed.subscribe(self, lambda _: self.watcher.rescan())
+        self.watcher.start()
         self._check_data()
 
     def on_unmount(self) -> None:
+        self.watcher.stop()
         self._restore_signals()
 
     @work(thread=True, group="data-check")
@@ -343,44 +355,6 @@ class TrainerApp(App[None]):
         fresh augmentations of it in the Preview view."""
         self.main.view("preview").open(path)
         self.action_show_view("preview")
-
-    def _on_stop_signal(self, signum: int) -> None:
-        """SIGHUP or SIGTERM: as a confirmed quit, with the reason in the run's summary."""
-        if hangup.is_hangup(signum) and hasattr(self._driver, "hang_up"):
-            self._driver.hang_up()  # the terminal is gone: stop reading it
-        self.exit_code_on_quit = hangup.exit_code(signum)
-        if self.current_job is None:
-            self.exit(return_code=self.exit_code_on_quit)
-            return
-        if not self.quitting:
-            self.stop_reason = hangup.REASONS[signum]
-            self._stop_and_quit()
-
-    def _stop_and_quit(self) -> None:
-        self.quitting = True
-        self.queue.clear()
-        self.stop_current()
-
-    async def action_quit(self) -> None:
-        if self.current_job is None:
-            self.exit()
-            return
-        if self.quitting:
-            return
-
-        def answer(yes: bool | None) -> None:
-            if yes:
-                self._stop_and_quit()
-                self.notify("Stopping the run, then quitting...")
-
-        self.push_screen(
-            ConfirmScreen(
-                f"{self.current_job.label} is training. Stop it (it ends as interrupted, "
-                "keeping its checkpoint) and quit?",
-                "Stop and quit",
-            ),
-            answer,
-        )
 
 
 def make_app(

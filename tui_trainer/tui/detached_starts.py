@@ -8,10 +8,14 @@ while it still follows that child. A sweep started "N in parallel" trains its me
 processes the child starts: the Watch view follows the member that started last (they rewrite
 the child's launch record: DetachedStart.find_run), and the Launch view's sweep panel shows
 every member live from its claim. The child outlives this console: nothing here waits for it,
-and a console started later finds its run as `running` in the runs folder (Watch: f)."""
+and a console started later finds its run as `running` in the runs folder (Watch: f). The
+children are polled in the runs watcher's thread (tui/runs_watcher.py), which posts what it
+finds to the app.
+"""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from tui_trainer.events import RunStatus
@@ -26,8 +30,8 @@ from tui_trainer.runs.detached import (
 from tui_trainer.runs.store import Run
 from tui_trainer.studies.sweep_file import Sweep
 from tui_trainer.tui.live import RunView
+from tui_trainer.tui.messages import DetachedEnded, DetachedFound
 
-POLL_S = 1.0
 # A child's exit code when it ended before making a run folder (cli/app.py's codes): 0 a sweep
 # with nothing left to run, 3 one whose members left all train in other processes (nothing for
 # this child to do: its part is done, the panel follows them), 130 stopped while preparing;
@@ -68,7 +72,9 @@ class DetachedStarts:
     def __init__(self, app: Any) -> None:  # the TrainerApp (which imports this module)
         self.app = app
         self.children: dict[int, DetachedStart] = {}  # by pid
-        self.runs: dict[int, str] = {}  # pid -> the newest run id seen for it
+        self.runs: dict[int, str] = {}  # pid -> the newest run id the UI was told of
+        self._seen: dict[int, str] = {}  # the same, as the watcher's thread saw it
+        self._lock = threading.Lock()  # children: added on the UI thread, polled in the watcher
 
     def start_run(self, preset: str, overrides: dict[str, str]) -> DetachedStart | None:
         """A `tui-trainer run PRESET --set ...` child."""
@@ -132,8 +138,10 @@ class DetachedStarts:
         except OSError as exc:
             self.app.notify(f"{exc}", title=f"{label}: could not start detached", severity="error")
             return None
-        self.children[start.pid] = start
-        self.runs.pop(start.pid, None)  # a pid of an earlier child, reaped and reused
+        with self._lock:
+            self.children[start.pid] = start
+            self._seen.pop(start.pid, None)  # a pid of an earlier child, reaped and reused
+        self.runs.pop(start.pid, None)
         self.app.notify(f"{label}: starting detached (pid {start.pid}), output in {start.log_path}")
         self.app.action_show_view("watch")
         self.app.main.view("watch").follow_detached(start)
@@ -144,21 +152,37 @@ class DetachedStarts:
         return Run(self.app.runs_dir / run_id) if run_id else None
 
     def poll(self) -> None:
-        """A new run folder of a child: tell the app; a child ended: forget it, say how."""
-        for pid, start in list(self.children.items()):
+        """In the runs watcher's thread (it reads the runs folder and the child's log): post
+        DetachedFound for a child's new run folder, DetachedEnded for a child that ended."""
+        with self._lock:
+            children = list(self.children.items())
+        for pid, start in children:
             run = start.find_run()
-            if run is not None and self.runs.get(pid) != run.id:
-                self.runs[pid] = run.id
-                self.app.main.view("watch").detached_run_found(start, run)
-                self.app.runs_changed.publish(None)
+            if run is not None and self._seen.get(pid) != run.id:
+                self._seen[pid] = run.id
+                self.app.post_message(DetachedFound(start, run))
             code = start.exit_code()
             if code is None:
                 continue
-            del self.children[pid]
-            if pid not in self.runs:
-                why = f"ended (exit {code}) without a run folder: {start.log_tail()}"
-                status = ENDED_BEFORE_A_RUN.get(code, RunStatus.FAILED)
-                self.app.main.view("watch").detached_ended(start, status, why)
-                severity = "error" if status == RunStatus.FAILED else "information"
-                self.app.notify(why, title=f"{start.label} (detached)", severity=severity)
-            self.app.runs_changed.publish(None)
+            with self._lock:
+                if self.children.get(pid) is start:
+                    del self.children[pid]
+            made_a_run = pid in self._seen
+            tail = "" if made_a_run else start.log_tail()
+            self.app.post_message(DetachedEnded(start, code, made_a_run, tail))
+
+    def found(self, message: DetachedFound) -> None:
+        """On the UI thread: a child's new run folder; the Watch view follows it if it follows
+        that child."""
+        self.runs[message.start.pid] = message.run.id
+        self.app.main.view("watch").detached_run_found(message.start, message.run)
+
+    def ended(self, message: DetachedEnded) -> None:
+        """On the UI thread: a child ended; one that made no run folder says why."""
+        start = message.start
+        if not message.made_a_run:
+            why = f"ended (exit {message.code}) without a run folder: {message.tail}"
+            status = ENDED_BEFORE_A_RUN.get(message.code, RunStatus.FAILED)
+            self.app.main.view("watch").detached_ended(start, status, why)
+            severity = "error" if status == RunStatus.FAILED else "information"
+            self.app.notify(why, title=f"{start.label} (detached)", severity=severity)

@@ -1,21 +1,14 @@
 """SIGHUP and SIGTERM in the console: a confirmed quit, without the terminal.
 
-A dropped SSH connection hangs the console's terminal up: the kernel sends SIGHUP, and from then
-on every write to the terminal fails (EIO) and every read ends. By default SIGHUP ends the
-process at once (exit 129), leaving its run `running`, then `crashed`. Here both signals are
-handled on the main thread (`install`, previous handlers restored by the function it returns)
-and passed to the app on its event loop, which stops its run cleanly (`interrupted`, checkpoint
-of the last finished epoch, the reason in summary.json's `stopped`), drops the queue and exits
-with 128 + the signal's number.
-
-What keeps a hung-up console from crashing or hanging before its run has stopped:
-- the handler itself (it runs before the app's next callback) points file descriptors 0, 1 and
-  2 at /dev/null (`leave_terminal`), so Textual's writer thread keeps writing, into nothing;
-- `HangupSafeDriver` covers the moment between the hangup and the handler: once its writer
-  thread has died on a write error, writes are dropped instead of filling the writer's bounded
-  queue (a full queue blocks the event loop for good); its input thread ends quietly on EIO
-  (Textual's would make the app panic and exit before the run has stopped), and `hang_up`
-  ends it anyway, as it would otherwise spin on a terminal that reads as closed.
+A dropped SSH connection sends SIGHUP, and from then on every write to the terminal fails (EIO)
+and every read ends; by default the process would die at once, its run left `running`. Here both
+signals reach the app on its event loop (`install`), which stops its run cleanly (`interrupted`,
+the reason in summary.json's `stopped`) and exits with 128 + the signal's number. Until then:
+- the handler points fds 0, 1 and 2 at /dev/null, so Textual's writer thread writes into nothing;
+- `HangupSafeDriver` covers the moment before the handler runs: once its writer thread has died
+  on a write error, writes are dropped (a full writer queue would block the event loop for
+  good); its input thread ends quietly on EIO (Textual's would make the app panic before the
+  run has stopped), and `hang_up` ends it, as it would spin on a terminal that reads as closed.
 """
 
 from __future__ import annotations

@@ -10,8 +10,11 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from rich.markup import escape
 
 from tui_trainer.events import Epoch, Event, Log, RunEnded, RunStarted, RunStatus, Step
 from tui_trainer.runs.status import PREPARING
@@ -110,27 +113,67 @@ class RunView:
     def from_run(cls, run: Run) -> RunView:
         """The whole view of a run from its folder (a headless run, or one that has ended)."""
         meta, summary = run.meta(), run.summary()
-        config = meta.get("config", {})
-        view = cls(run_id=run.id, source="disk", status=run.status(summary), summary=summary)
-        view.epochs_total = int(summary.get("epochs") or config.get("epochs") or 0)
-        view.device = " ".join(str(summary[k]) for k in ("device", "precision") if k in summary)
-        view.steps, view.epochs = run.curves()
-        view.steps_per_epoch = int(summary.get("steps_per_epoch") or 0)  # from the start on
-        for row in view.epochs:
-            view._note_epoch(row)
-        if view.steps:
-            last = view.steps[-1]
-            view.epoch, view.step, view.lr = last["epoch"], last["step"], last.get("lr")
-            # an older run's folder (no steps_per_epoch) tells it once an epoch is done
-            done = {e["epoch"] for e in view.epochs}
-            view.steps_per_epoch = view.steps_per_epoch or max(
-                (s["step"] for s in view.steps if s["epoch"] in done), default=0
-            )
-            view.steps_at_start = view.steps[0].get("global_step", 1) - 1
-        if not view.finished and summary.get("started_at"):
-            view.started_at = float(summary["started_at"])
-        view.log.extend(_disk_log(view, summary))
+        return cls.from_folder(run.id, meta, summary, run.status(summary), run.metrics())
+
+    @classmethod
+    def from_folder(
+        cls,
+        run_id: str,
+        meta: dict[str, Any],
+        summary: dict[str, Any],
+        status: str,
+        rows: Iterable[dict[str, Any]],
+    ) -> RunView:
+        """The view of a run from what was read of its folder: config.json, summary.json, its
+        status and metrics.jsonl's rows so far; `add_rows` and `note_summary` keep it current."""
+        view = cls(run_id=run_id, source="disk", status=status, summary=summary)
+        view.note_summary(summary, status, meta)
+        view.log.append(f"following {view.run_id} from its folder ({view.status})")
+        view.add_rows(rows)
+        if summary.get("message"):
+            view.log.append(str(summary["message"]))
         return view
+
+    def note_summary(self, summary: dict[str, Any], status: str, meta: dict[str, Any]) -> None:
+        """A (re)read summary.json: status, totals, device; its message once the run ended."""
+        config = meta.get("config", {})
+        ended = not self.finished and status not in (PREPARING, RunStatus.RUNNING)
+        self.status, self.summary = status, summary
+        self.epochs_total = int(summary.get("epochs") or config.get("epochs") or 0)
+        self.device = " ".join(str(summary[k]) for k in ("device", "precision") if k in summary)
+        self.steps_per_epoch = int(summary.get("steps_per_epoch") or 0) or self.steps_per_epoch
+        if not self.finished and summary.get("started_at"):
+            self.started_at = float(summary["started_at"])
+        if ended:
+            self.log.append(
+                f"ended {status}" + (f": {summary['message']}" if summary.get("message") else "")
+            )
+
+    def add_rows(self, rows: Iterable[dict[str, Any]]) -> None:
+        """metrics.jsonl rows appended since the last read."""
+        rows = list(rows)
+        steps = [row for row in rows if row.get("kind") == "step"]
+        epochs = [row for row in rows if row.get("kind") == "epoch"]
+        first_steps = not self.steps
+        self.steps.extend(steps)
+        self.epochs.extend(epochs)
+        for row in epochs:
+            self._note_epoch(row)
+            self.log.append(
+                f"epoch {row['epoch']}/{self.epochs_total} train_acc={row['train_acc']:.3f} "
+                f"val_acc={row['val_acc']:.3f} val_loss={row['val_loss']:.3f}"
+            )
+        if steps:
+            last = steps[-1]
+            self.epoch, self.step, self.lr = last["epoch"], last["step"], last.get("lr")
+            if first_steps:
+                self.steps_at_start = steps[0].get("global_step", 1) - 1
+        if self.steps and epochs:
+            # an older run's folder (no steps_per_epoch) tells it once an epoch is done
+            done = {e["epoch"] for e in self.epochs}
+            self.steps_per_epoch = self.steps_per_epoch or max(
+                (s["step"] for s in self.steps if s["epoch"] in done), default=0
+            )
 
     # --- derived numbers for the status line ---------------------------------------------------
 
@@ -178,18 +221,6 @@ class RunView:
         return elapsed / steps_done * max(steps_left, 0)
 
 
-def _disk_log(view: RunView, summary: dict[str, Any]) -> list[str]:
-    lines = [f"following {view.run_id} from its folder ({view.status})"]
-    for row in view.epochs:
-        lines.append(
-            f"epoch {row['epoch']}/{view.epochs_total} train_acc={row['train_acc']:.3f} "
-            f"val_acc={row['val_acc']:.3f} val_loss={row['val_loss']:.3f}"
-        )
-    if summary.get("message"):
-        lines.append(str(summary["message"]))
-    return lines
-
-
 def format_seconds(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -201,3 +232,29 @@ def format_seconds(seconds: float | None) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def status_text(view: RunView, queued: int = 0) -> str:
+    """Two lines: status and run; then progress, ETA, LR and the best val accuracy so far."""
+    where = "" if view.source == "app" else "  [dim](followed from its folder)[/dim]"
+    head = f"[b]{view.status}[/b]  {escape(view.run_id or view.label)}{where}"
+    if view.status == PREPARING:
+        parts = [escape(view.note or "decoding images, building the model")]
+    else:
+        parts = [
+            f"epoch {view.epoch or '-'}/{view.epochs_total or '?'}",
+            "evaluating" if view.evaluating else f"step {view.step}/{view.steps_per_epoch or '?'}",
+        ]
+        if not view.finished:
+            parts.append(f"ETA {format_seconds(view.eta_seconds())}")
+        parts.append(f"lr {view.lr:g}" if view.lr is not None else "lr -")
+        best = view.best_val_acc
+        parts.append(
+            f"best val {best:.3f} (epoch {view.best_epoch})" if best is not None else "best -"
+        )
+        test = view.summary.get("test_acc")
+        if view.finished and isinstance(test, float):
+            parts.append(f"test acc {test:.3f}")
+    if queued:
+        parts.append(f"{queued} queued")
+    return head + "\n" + "  ".join(parts)

@@ -1,16 +1,19 @@
-"""Messages the training thread posts to the app, and the app's notes to its screens."""
+"""Messages the training thread and the runs watcher post to the app, and the app's notes to its
+screens."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
 from tui_trainer.events import Event, RunEnded, Step
 
 if TYPE_CHECKING:
+    from tui_trainer.runs.detached import DetachedStart
     from tui_trainer.runs.store import Run
     from tui_trainer.tui.jobs import Job
+    from tui_trainer.tui.run_records import RunRecord, RunsSnapshot
 
 
 class EngineEvent(Message):
@@ -53,3 +56,69 @@ class QueueEdit(Message):
         super().__init__()
         self.number = number
         self.move = move
+
+
+# --- from the runs watcher's thread (tui/runs_watcher.py) -----------------------------------------
+
+
+class RunsScanned(Message):
+    """Scan number `scan` is done: `snapshot` is the runs folder now; `changed` when a run
+    appeared, went, or changed (its config, summary, owner or status) since the last scan."""
+
+    def __init__(self, scan: int, snapshot: RunsSnapshot, changed: bool) -> None:
+        super().__init__()
+        self.scan = scan
+        self.snapshot = snapshot
+        self.changed = changed
+
+
+class FollowedRun(Message):
+    """The followed run (`generation`: which follow request) as read now: its record, and the
+    metrics rows appended since the last message (`fresh`: from the file's start; drop what
+    was shown)."""
+
+    def __init__(
+        self,
+        generation: int,
+        run_id: str,
+        record: RunRecord,
+        rows: tuple[dict[str, Any], ...],
+        fresh: bool,
+    ) -> None:
+        super().__init__()
+        self.generation = generation
+        self.run_id = run_id
+        self.record = record
+        self.rows = rows
+        self.fresh = fresh
+
+
+class SystemRead(Message):
+    """The followed run's system.jsonl samples (its tail), read because the file changed."""
+
+    def __init__(self, generation: int, run_id: str, samples: list[Any]) -> None:
+        super().__init__()
+        self.generation = generation
+        self.run_id = run_id
+        self.samples = samples
+
+
+class DetachedFound(Message):
+    """A detached child of this console made a (new) run folder."""
+
+    def __init__(self, start: DetachedStart, run: Run) -> None:
+        super().__init__()
+        self.start = start
+        self.run = run
+
+
+class DetachedEnded(Message):
+    """A detached child ended (exit `code`); `tail`: its log's last lines when it ended before
+    making a run folder, else ""."""
+
+    def __init__(self, start: DetachedStart, code: int, made_a_run: bool, tail: str) -> None:
+        super().__init__()
+        self.start = start
+        self.code = code
+        self.made_a_run = made_a_run
+        self.tail = tail

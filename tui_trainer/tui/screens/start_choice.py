@@ -36,9 +36,21 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from tui_trainer.config import RunConfig
 from tui_trainer.tui.jobs import StartChoice, StartMode
 
 MIN_PARALLEL = 2  # one member at a time is the "Detached" row
+
+
+def describe_start(overrides: dict[str, str], config: RunConfig) -> str:
+    """What Start is about to train: its edits from the preset, and the run's scale."""
+    edits = " ".join(f"{k}={v}" for k, v in overrides.items())
+    head = f"changed from the preset: {edits}" if edits else "the preset as it is, no edits"
+    classes = f"{config.classes} classes" if config.classes else "all classes"
+    return (
+        f"{head}\n{classes}, {config.image_size} px, {config.epochs} epochs, "
+        f"batch {config.batch_size}, {config.model} on {config.device}"
+    )
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from tui_trainer.tui.screens.start_choice import (
     ParallelOffer,
     StartChoiceScreen,
     default_parallel,
+    describe_start,
 )
 from tui_trainer.tui.widgets.config_form import FORM_ERROR, ConfigForm
 from tui_trainer.tui.widgets.preset_picker import PresetPicker
@@ -41,17 +42,6 @@ from tui_trainer.tui.widgets.search_panel import SearchPanel
 from tui_trainer.tui.widgets.sweep_panel import SweepPanel, parse_sweep_input
 
 DEFAULT_PRESET = "scratch"
-
-
-def describe_start(overrides: dict[str, str], config: RunConfig) -> str:
-    """What Start is about to train: its edits from the preset, and the run's scale."""
-    edits = " ".join(f"{k}={v}" for k, v in overrides.items())
-    head = f"changed from the preset: {edits}" if edits else "the preset as it is, no edits"
-    classes = f"{config.classes} classes" if config.classes else "all classes"
-    return (
-        f"{head}\n{classes}, {config.image_size} px, {config.epochs} epochs, "
-        f"batch {config.batch_size}, {config.model} on {config.device}"
-    )
 
 
 class LaunchView(Horizontal):
@@ -92,7 +82,7 @@ class LaunchView(Horizontal):
             picker.select_preset(DEFAULT_PRESET)
         picker.focus()
         self.app.queue_changed.subscribe(self, self._show_queue)
-        self.app.runs_changed.subscribe(self, self._refresh_sweep)
+        self.app.runs_scanned.subscribe(self, self._refresh_sweep)
         self._show_queue(None)
 
     @property
@@ -112,7 +102,7 @@ class LaunchView(Horizontal):
     def _refresh_sweep(self, _: object) -> None:
         shown = self.query_one("#launch-what", ContentSwitcher).current
         if shown == "sweep-panel":
-            self.sweep_panel.refresh_states()
+            self.sweep_panel.reread()
         elif shown == "search-panel":
             self.search_panel.reread()  # in a thread
 
@@ -131,7 +121,8 @@ class LaunchView(Horizontal):
         current = self.app.current_job
         self._show_start_hint()
         self.query_one("#start", Button).label = "Queue +" if current else "Start ▶"
-        self._refresh_sweep(None)
+        if self.query_one("#launch-what", ContentSwitcher).current == "sweep-panel":
+            self.sweep_panel.refresh_states()  # queued and training: shown as they change
 
     def _show_start_hint(self) -> None:
         current = self.app.current_job

@@ -19,12 +19,13 @@ from tui_trainer.events import RunStatus
 from tui_trainer.runs.groups import SeedGroup, group_by_seed
 from tui_trainer.runs.store import Run, delete_run
 from tui_trainer.tui.resume import ask_resume
+from tui_trainer.tui.run_records import RunRecord
 from tui_trainer.tui.screens.compare import CompareScreen
 from tui_trainer.tui.screens.confirm import ConfirmScreen
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
 from tui_trainer.tui.views.runs_folder import RunsFolderView
 from tui_trainer.tui.widgets.group_table import GroupTable
-from tui_trainer.tui.widgets.results_table import ResultsTable, RowTable, result_row
+from tui_trainer.tui.widgets.results_table import ResultsTable, RowTable, row_of
 
 
 # r resumes the run at the cursor (tui/resume.py); refreshing by hand is rarely needed (the
@@ -46,8 +47,8 @@ class ResultsView(RunsFolderView, Vertical):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._signature: tuple | None = None
         self._runs: list[Run] = []
+        self._statuses: dict[str, str] = {}  # run id -> status, as the watcher read it
         self._groups_stale = True  # the grouped table is built when shown
 
     def compose(self) -> ComposeResult:
@@ -88,9 +89,10 @@ class ResultsView(RunsFolderView, Vertical):
     def action_refresh(self) -> None:
         self.reload()
 
-    def load_runs(self, runs: list[Run]) -> None:
-        self._runs = runs
-        self.table.load([result_row(r) for r in runs])
+    def load_runs(self, records: tuple[RunRecord, ...]) -> None:
+        self._runs = [record.run for record in records]
+        self._statuses = {record.id: record.status for record in records}
+        self.table.load([row_of(r.id, r.meta, r.summary, r.status) for r in records])
         self._groups_stale = True
         if self.grouped:
             self._load_groups()
@@ -218,7 +220,7 @@ class ResultsView(RunsFolderView, Vertical):
         run = self._current_run()
         if run is None:
             return
-        if run.status() == RunStatus.RUNNING:
+        if self._statuses.get(run.id) == RunStatus.RUNNING:
             self.notify(f"{run.id} is still training: stop it first.", severity="warning")
             return
 
@@ -229,7 +231,9 @@ class ResultsView(RunsFolderView, Vertical):
                 delete_run(run)
             except (UserError, OSError) as exc:
                 self.notify(str(exc), title="Not deleted", severity="error")
-            self.action_refresh()
+            else:  # gone from the table now, not at the watcher's next scan
+                self.load_runs(tuple(r for r in self.app.runs_snapshot.records if r.id != run.id))
+            self.app.watcher.rescan()
 
         self.app.push_screen(
             ConfirmScreen(f"Delete {run.id}? Its folder and checkpoints are removed.", "Delete"),

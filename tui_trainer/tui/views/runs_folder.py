@@ -1,44 +1,28 @@
 """Views drawn from the runs folder, redrawn when it changes, and only while on screen.
 
-A run appears, goes, or rewrites its summary (status, results): the folder's signature changes.
-The Runs and Studies views check it every REFRESH_S seconds and when the app says a run moved
-on (`runs_changed`), but only while shown; `shown()` catches up on what a hidden view skipped.
+The runs watcher (tui/runs_watcher.py) reads the folder in its thread; the app keeps its latest
+snapshot (`app.runs_snapshot`) and says when it changed (`runs_scanned`). The Runs and Studies
+views redraw from the snapshot when it changed, but only while shown; `shown()` catches up on
+what a hidden view skipped. Nothing here reads a file.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from tui_trainer.runs.store import Run, list_runs
-
-REFRESH_S = 2.0
-
-
-def file_signature(path: Path) -> tuple[int, int] | None:
-    """(mtime, size) of a file, None while it does not exist: changes when it is rewritten."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_mtime_ns, stat.st_size
-
-
-def folder_signature(runs: list[Run]) -> tuple:
-    return tuple((run.id, file_signature(run.summary_path)) for run in runs)
+from tui_trainer.tui.run_records import RunRecord, RunsSnapshot
 
 
 class RunsFolderView:
-    """Mixin for a view widget: implement `load_runs(runs)`; call `follow_runs_folder()` from
-    `on_mount`. `reload()` redraws now (after a deletion, or a changed option)."""
+    """Mixin for a view widget: implement `load_runs(records)`; call `follow_runs_folder()` from
+    `on_mount`. `reload()` redraws now and asks the watcher for a fresh scan (after a
+    deletion, or a changed option)."""
 
-    _signature: tuple | None = None
+    _loaded: RunsSnapshot | None = None
 
-    def load_runs(self, runs: list[Run]) -> None:
+    def load_runs(self, records: tuple[RunRecord, ...]) -> None:
         raise NotImplementedError
 
     def follow_runs_folder(self) -> None:
-        self.app.runs_changed.subscribe(self, lambda _: self.reload_if_changed())
-        self.set_interval(REFRESH_S, self.reload_if_changed)
+        self.app.runs_scanned.subscribe(self, lambda _: self.reload_if_changed())
 
     def shown(self) -> None:
         self.reload_if_changed()
@@ -46,12 +30,12 @@ class RunsFolderView:
     def reload_if_changed(self) -> None:
         if not self.display:  # a hidden view of the content switcher: reloaded when shown
             return
-        runs = list_runs(self.app.runs_dir)
-        signature = folder_signature(runs)
-        if signature != self._signature:
-            self._signature = signature
-            self.load_runs(runs)
+        snapshot = self.app.runs_snapshot
+        if snapshot is not self._loaded:
+            self._loaded = snapshot
+            self.load_runs(snapshot.records)
 
     def reload(self) -> None:
-        self._signature = None
+        self._loaded = None
         self.reload_if_changed()
+        self.app.watcher.rescan()

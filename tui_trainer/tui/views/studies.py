@@ -2,23 +2,25 @@
 
 Each cell is the group of completed runs matching its row that differ only by seed, as
 mean ± std (n) (studies/report.py decides, as for the CLI); enter on a cell of one run opens that
-run, on a cell of several seeds the list of its runs (screens/cell_runs.py). The tables are built
-when the view is first shown and rebuilt when a run folder changes while it is on screen, never in
-the background.
+run, on a cell of several seeds the list of its runs (screens/cell_runs.py). The report is built
+in a thread worker (it reads every completed run's files) when the view is first shown and when a
+run folder changes while it is on screen, never in the background; the tables are redrawn when
+it lands. `p` redraws the report at hand; `a` builds it again.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from tui_trainer.runs.store import Run
-from tui_trainer.studies.report import TABLES, build_report
+from tui_trainer.studies.report import TABLES, Report, build_report
+from tui_trainer.tui.run_records import RunRecord
 from tui_trainer.tui.screens.cell_runs import CellRunsScreen
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
 from tui_trainer.tui.views.runs_folder import RunsFolderView
@@ -51,6 +53,8 @@ class StudiesView(RunsFolderView, Vertical):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.layout_options = Layout()
+        self.report: Report | None = None  # the last one built
+        self.builds = 0  # reports asked for; one landing from an earlier ask is dropped
 
     def compose(self) -> ComposeResult:
         yield Static("", id="studies-scope")
@@ -82,9 +86,25 @@ class StudiesView(RunsFolderView, Vertical):
     def action_refresh(self) -> None:
         self.reload()
 
-    def load_runs(self, runs: list[Run]) -> None:
-        report = build_report(self.app.runs_dir, self.layout_options.any_protocol, runs)
-        for table in report.tables:
+    def load_runs(self, records: tuple[RunRecord, ...]) -> None:
+        self.builds += 1
+        runs = [record.run for record in records]
+        self._build(self.builds, runs, self.layout_options.any_protocol)
+
+    @work(thread=True, group="studies-report", exit_on_error=False)
+    def _build(self, build: int, runs: list[Run], any_protocol: bool) -> None:
+        report = build_report(self.app.runs_dir, any_protocol, runs)
+        self.app.call_from_thread(self._built, build, report)
+
+    def _built(self, build: int, report: Report) -> None:
+        if build == self.builds:
+            self.report = report
+            self._draw()
+
+    def _draw(self) -> None:
+        if self.report is None:
+            return
+        for table in self.report.tables:
             self.query_one(f"#study-{table.spec.key}", StudyTable).show(table, self.layout_options)
         self._show_scope()
         self._show_status()
@@ -125,7 +145,7 @@ class StudiesView(RunsFolderView, Vertical):
     def action_toggle_paper(self) -> None:
         old = self.layout_options
         self.layout_options = Layout(not old.compare_paper, old.any_protocol)
-        self.action_refresh()
+        self._draw()  # the same report, beside the paper's numbers or not
 
     def action_toggle_protocol(self) -> None:
         old = self.layout_options

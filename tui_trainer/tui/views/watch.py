@@ -3,13 +3,14 @@ its folder (a headless run elsewhere, a detached start, or this app's last run r
 shell; `f` finds those, `l` the run trained here). Stop on a followed run sends one SIGINT per
 process to the owner.json holder on this host (a second would be `tui-trainer run`'s hard abort);
 `r` resumes a run that stopped short of its end (tui/resume.py). The system pane reads the shown
-run's system.jsonl, whichever process or host wrote it; each sample names its process."""
+run's system.jsonl, whichever process or host wrote it; each sample names its process. The runs
+watcher (tui/runs_watcher.py) reads all of these in its thread: nothing here reads a file."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
@@ -20,54 +21,25 @@ from tui_trainer.runs import detached
 from tui_trainer.runs.detached import DetachedStart
 from tui_trainer.runs.owner import process_identity
 from tui_trainer.runs.status import RESUMABLE
-from tui_trainer.runs.store import Run, list_runs
+from tui_trainer.runs.store import Run
 from tui_trainer.tui.detached_starts import pending_view
-from tui_trainer.tui.live import PREPARING, RunView, format_seconds
+from tui_trainer.tui.live import PREPARING, RunView, status_text
+from tui_trainer.tui.messages import FollowedRun, SystemRead
 from tui_trainer.tui.resume import ask_resume
 from tui_trainer.tui.screens.confirm import ConfirmScreen
-from tui_trainer.tui.views.runs_folder import file_signature
 from tui_trainer.tui.widgets.plots import EpochPlot, StepLossPlot
 from tui_trainer.tui.widgets.system_pane import SystemPane
 
-POLL_S = 1.0
-# Folders a run started elsewhere is looked for in, newest first (keeps the idle poll cheap).
-RECENT_RUNS = 20
-SYSTEM_TAIL_BYTES = 256 * 1024  # the pane's sparklines need the last samples only
+TICK_S = 1.0  # the ETA moves on
 STATUS_CLASSES = ("-preparing", "-running", "-completed", "-interrupted", "-failed", "-idle")
 STOP_LABEL, STOPPING_LABEL = "Stop", "Stopping..."
 
 
-def signal_key(who: detached.Holder) -> tuple | None:
+def signal_key(who: detached.StopTarget) -> tuple | None:
     """The process `who` names, told apart from a later one given the same pid (its start
     time); None when it is gone."""
     identity = process_identity(who.pid) if who.pid is not None else None
     return None if identity is None else (who.pid, tuple(sorted(identity.items())))
-
-
-def status_text(view: RunView, queued: int = 0) -> str:
-    """Two lines: status and run; then progress, ETA, LR and the best val accuracy so far."""
-    where = "" if view.source == "app" else "  [dim](followed from its folder)[/dim]"
-    head = f"[b]{view.status}[/b]  {escape(view.run_id or view.label)}{where}"
-    if view.status == PREPARING:
-        parts = [escape(view.note or "decoding images, building the model")]
-    else:
-        parts = [
-            f"epoch {view.epoch or '-'}/{view.epochs_total or '?'}",
-            "evaluating" if view.evaluating else f"step {view.step}/{view.steps_per_epoch or '?'}",
-        ]
-        if not view.finished:
-            parts.append(f"ETA {format_seconds(view.eta_seconds())}")
-        parts.append(f"lr {view.lr:g}" if view.lr is not None else "lr -")
-        best = view.best_val_acc
-        parts.append(
-            f"best val {best:.3f} (epoch {view.best_epoch})" if best is not None else "best -"
-        )
-        test = view.summary.get("test_acc")
-        if view.finished and isinstance(test, float):
-            parts.append(f"test acc {test:.3f}")
-    if queued:
-        parts.append(f"{queued} queued")
-    return head + "\n" + "  ".join(parts)
 
 
 class WatchView(Vertical):
@@ -84,11 +56,11 @@ class WatchView(Vertical):
         self.view: RunView | None = None
         self.following: Run | None = None  # set: the view comes from this folder
         self.detached: DetachedStart | None = None  # set: the child whose runs are followed
-        self._disk_signature: tuple = ()
-        self._system_signature: tuple | None = None
+        self._generation = 0  # of the watcher's follow request this view shows
+        self._asked: tuple | None = None  # (run id, rows) last asked of the watcher
         self._log_shown = 0
         self._signalled: set[tuple] = set()  # `signal_key`s of the processes sent SIGINT here
-        self._own_signature: tuple | None = None  # of our last run's summary, when last read
+        self._own_signature: tuple | None = None  # of our last run's files, when last seen
         self._resumable = False  # the shown run stopped short of its end: r resumes it
 
     def compose(self) -> ComposeResult:
@@ -110,7 +82,8 @@ class WatchView(Vertical):
 
     def on_mount(self) -> None:
         self.app.live_changed.subscribe(self, self._live_changed)
-        self.set_interval(POLL_S, self._tick)
+        self.app.runs_scanned.subscribe(self, lambda _: self._runs_scanned())
+        self.set_interval(TICK_S, self._tick)
         self._show(None)
 
     def shown(self) -> None:
@@ -118,7 +91,8 @@ class WatchView(Vertical):
         if self.view is None and self.app.live is not None:
             self._show(self.app.live)
         else:
-            self._tick()  # what a hidden view skipped: a followed folder, the ETA
+            self._runs_scanned()  # what a hidden view skipped
+            self._tick()
 
     def show_run(self, run: Run) -> None:
         """Live when it is this app's run in training, else followed from its folder."""
@@ -131,10 +105,11 @@ class WatchView(Vertical):
     # --- sources -------------------------------------------------------------------------------
 
     def follow(self, run: Run) -> None:
-        """Show a run from its folder and keep polling it."""
+        """Show a run from its folder and keep following it."""
         self.following, self.detached = run, None
-        self._disk_signature = ()
-        self._poll_disk()
+        if r := self.app.runs_snapshot.get(run.id):  # what is known now; the rows once read
+            self._show(RunView.from_folder(r.id, r.meta, r.summary, r.status, ()))
+        self._watch_shown()
 
     def follow_detached(self, start: DetachedStart) -> None:
         """A child this console started detached: "starting" until its run folder appears."""
@@ -176,8 +151,7 @@ class WatchView(Vertical):
         self.notify(f"Showing {live.run_id or live.label}, this console's run.")
 
     def action_follow_newest(self, quiet: bool = False) -> None:
-        recent = list_runs(self.app.runs_dir)[-RECENT_RUNS:]
-        running = [r for r in recent if r.status() == RunStatus.RUNNING]
+        running = [r.run for r in self.app.runs_snapshot.records if r.status == RunStatus.RUNNING]
         live = self.app.live
         # the run this app trains now is `l`; one it trained before may be resumed elsewhere
         mine = live.run_id if live is not None and self.app.current_job is not None else None
@@ -193,57 +167,62 @@ class WatchView(Vertical):
         if self.following is None and self.detached is None and self.app.live is not None:
             self._show(self.app.live, what)
 
-    def _tick(self) -> None:
+    def _tick(self) -> None:  # the ETA moves on
+        if self.display and self.view is not None and not self.view.finished:
+            self._show_status()
+
+    def _runs_scanned(self) -> None:
+        """A new snapshot: a run to show when none is, or our last run trained elsewhere now."""
         if not self.display:  # hidden: `shown` catches up
             return
-        if self.following is not None:
-            self._poll_disk()
-        elif self.view is None:
+        if self.following is None and self.view is None:
             self.action_follow_newest(quiet=True)
         elif self.view is self.app.live and (elsewhere := self._resumed_elsewhere()):
             self.follow(elsewhere)  # `run --resume` of our run in another shell
-        elif not self.view.finished:
-            self._show_status()  # the ETA moves on
-        self._poll_system()
 
     def _resumed_elsewhere(self) -> Run | None:
-        """The run this app trained last, when another process trains its folder now; read
-        only when its summary.json changed."""
+        """The run this app trained last, when another process trains its folder now; judged
+        again only when its files changed."""
         live = self.app.live
         if live is None or not live.run_id or not live.finished or self.app.current_job:
             return None
-        run = Run(self.app.runs_dir / live.run_id)
-        signature = (run.id, file_signature(run.summary_path))
-        if signature == self._own_signature:
+        record = self.app.runs_snapshot.get(live.run_id)
+        if record is None or (record.id, record.signature) == self._own_signature:
             return None
-        self._own_signature = signature
-        return run if run.status() == RunStatus.RUNNING else None
+        self._own_signature = (record.id, record.signature)
+        # a snapshot from before our run ended still says running, in our own name
+        other = record.summary.get("pid") != os.getpid()
+        return record.run if other and record.status == RunStatus.RUNNING else None
 
-    def _poll_disk(self) -> None:
-        run = self.following
-        if run is None:
-            return
-        signature = tuple(file_signature(p) for p in (run.metrics_path, run.summary_path))
-        if signature != self._disk_signature:
-            self._disk_signature = signature
-            self._show(RunView.from_run(run))
-        elif self.view is not None and not self.view.finished:
-            self._show_status()
-
-    def _poll_system(self) -> None:
-        """Redraw the system pane when the shown run's system.jsonl changed."""
+    def _watch_shown(self) -> None:
+        """Ask the watcher for the shown run's system samples, and its rows if followed."""
         view = self.view
-        run = self.following
-        if run is None and view is not None and view.run_id:
-            run = Run(self.app.runs_dir / view.run_id)
-        path = run.system_path if run is not None else None
-        in_console = view is not None and view.source == "app"
-        signature = (path, file_signature(path) if path else None, in_console)
-        if signature == self._system_signature:
+        run_id = self.following.id if self.following is not None else (view and view.run_id)
+        wanted = (run_id or None, self.following is not None)
+        if wanted != self._asked or self.following is not None:
+            self._asked = wanted
+            self._generation = self.app.watcher.follow(*wanted)
+            if run_id is None:
+                self.query_one(SystemPane).show([], False)
+
+    def followed_run(self, message: FollowedRun) -> None:
+        """The watcher read the followed run: a new view from the start, or rows appended."""
+        if message.generation != self._generation or self.following is None:
             return
-        self._system_signature = signature
-        samples = run.system(SYSTEM_TAIL_BYTES) if run is not None else []
-        self.query_one(SystemPane).show(samples, in_console)
+        r, view = message.record, self.view
+        if message.fresh or view is None or view.source != "disk" or view.run_id != message.run_id:
+            self._show(RunView.from_folder(r.id, r.meta, r.summary, r.status, message.rows))
+            return
+        if (r.summary, r.status) != (view.summary, view.status):
+            view.note_summary(r.summary, r.status, r.meta)
+        view.add_rows(message.rows)
+        self._show(view)  # the same view: its new rows and log lines are drawn
+
+    def system_read(self, message: SystemRead) -> None:
+        """The shown run's system samples, read because its system.jsonl changed."""
+        if message.generation == self._generation:
+            in_console = self.view is not None and self.view.source == "app"
+            self.query_one(SystemPane).show(message.samples, in_console)
 
     # --- drawing -------------------------------------------------------------------------------
 
@@ -253,7 +232,8 @@ class WatchView(Vertical):
             self.query_one(Log).clear()
         self.view = view
         self._show_status()
-        self._poll_system()
+        if self.following is None:
+            self._watch_shown()  # the system pane of the run shown (none yet: cleared)
         if view is None:
             return
         if what in ("all", "steps"):
@@ -344,14 +324,14 @@ class WatchView(Vertical):
             answer,
         )
 
-    def _stop_target(self) -> tuple[detached.Holder, str] | None:
+    def _stop_target(self) -> tuple[detached.StopTarget, str] | None:
         """The process training the followed run (or the detached child that has not made its
         folder yet), and what to call it; None when there is none."""
         if self.following is not None:
-            return detached.holder(self.following), self.following.id
+            return detached.stop_target(self.following), self.following.id
         if self.detached is not None and self.detached.exit_code() is None:
             pid = self.detached.pid  # this console's child, not reaped: the pid is still its
-            return detached.Holder(pid, "", True), self.detached.label
+            return detached.StopTarget(pid, "", True), self.detached.label
         return None
 
     def _show_stopping(self, stop: Button, followed: bool) -> None:
@@ -384,7 +364,7 @@ class WatchView(Vertical):
         question = f"Stop {what} (pid {who.pid})? It ends as interrupted, keeping its checkpoint."
         self.app.push_screen(ConfirmScreen(question), answer)
 
-    def _interrupt(self, who: detached.Holder, what: str) -> None:
+    def _interrupt(self, who: detached.StopTarget, what: str) -> None:
         key = signal_key(who)  # before the signal: the process it names, not a later one
         if key is not None and key in self._signalled:
             self.notify(f"{what}: already stopping (SIGINT sent).")

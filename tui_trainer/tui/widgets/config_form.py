@@ -128,7 +128,7 @@ def preset_values(preset: Preset, device: str | None = None) -> dict[str, str]:
 
 
 def describe_edits(edited: dict[str, str], pristine: dict[str, str]) -> str:
-    """"epochs=3 classes=2": the fields whose text differs from the preset's."""
+    """ "epochs=3 classes=2": the fields whose text differs from the preset's."""
     return " ".join(f"{k}={v}" for k, v in edited.items() if v.strip() != pristine.get(k))
 
 

@@ -51,13 +51,20 @@ STATUS_STYLE = {
 def result_row(run: Run) -> dict[str, Any]:
     """Every config key, the preset, the precision the run resolved to, status and results;
     `settings` names the keys the table may show as columns."""
-    meta, summary = run.meta(), run.summary()
+    summary = run.summary()
+    return row_of(run.id, run.meta(), summary, run.status(summary))
+
+
+def row_of(
+    run_id: str, meta: dict[str, Any], summary: dict[str, Any], status: str
+) -> dict[str, Any]:
+    """`result_row` from what was read already (the runs watcher's record of the run)."""
     config = meta.get("config", {})
     row: dict[str, Any] = {**config, "preset": meta.get("preset")}
     if meta.get("precision"):  # what `auto` became on the machine that trained it
         row["precision"] = meta["precision"]
     row["settings"] = [*config, "preset", "precision"]
-    row["id"], row["status"] = run.id, run.status(summary)
+    row["id"], row["status"] = run_id, status
     for key in RESULTS:
         row[key] = summary.get(key)
     row["duration"] = summary.get("seconds") if row["status"] != RunStatus.RUNNING else None

@@ -39,8 +39,8 @@ from textual.widgets import DataTable, Input, Static
 from tui_trainer.config import parse_set_options
 from tui_trainer.errors import ConfigError, UserError
 from tui_trainer.events import RunStatus
-from tui_trainer.runs.claims import ClaimHolder
 from tui_trainer.runs.groups import comparable
+from tui_trainer.runs.owner import Owner
 from tui_trainer.runs.status import UNSETTLED
 from tui_trainer.studies import sweep_file, sweeps
 from tui_trainer.tui.jobs import JobState
@@ -74,7 +74,7 @@ class MemberRow(NamedTuple):
     member: sweep_file.SweepMember
     status: str
     run_id: str | None
-    holder: ClaimHolder | None = None  # live, or left by a process that died
+    holder: Owner | None = None  # live, or left by a process that died
     test_acc: float | None = None  # completed members only
 
     @property
@@ -91,7 +91,7 @@ class MemberRow(NamedTuple):
         return Text(text, style=style)
 
 
-def where(holder: ClaimHolder) -> str:
+def where(holder: Owner) -> str:
     """`gpu-box-2`, or `this-host pid 123` for a process of this host (one that could be
     stopped from here)."""
     if holder.host == socket.gethostname() and holder.pid:
@@ -172,7 +172,7 @@ class SweepPanel(Vertical):
         yield Static("", id="sweep-counts")
 
     def on_mount(self) -> None:
-        self.set_interval(REFRESH_S, self._tick)
+        self.set_interval(REFRESH_S, self.reread)
 
     def load(self, name: str) -> None:
         if name != self.sweep_name:
@@ -218,8 +218,9 @@ class SweepPanel(Vertical):
         self.states = rows
         self._draw()
 
-    def _tick(self) -> None:
-        """The timer: reread in a thread while the panel is on screen, skip while hidden."""
+    def reread(self) -> None:
+        """Reread in a thread while the panel is on screen (the timer, a changed runs folder);
+        skip while hidden."""
         if self.sweep is None or not self.is_on_screen:
             return
         sweep, runs_dir, jobs = self.sweep, self.app.runs_dir, self._app_jobs()
