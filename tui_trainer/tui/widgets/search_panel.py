@@ -165,12 +165,13 @@ class SearchPanel(VerticalScroll):
         )
         yield Static("", id="search-error")
         yield Static("reading the search...", id="search-budget")
-        yield Static("", id="search-space")
+        # the trials first, what a person watches; the space, read once, below the plots
         table = TrialTable(id="search-trials", cursor_type="row", zebra_stripes=True)
         table.add_columns("#", "STATE", "EPOCHS", "VALUE", "PARAMS")  # PARAMS last: cut first
         yield table
         yield HistoryPlot(id="search-history")
         yield Static("", id="search-importances")
+        yield Static("", id="search-space")
 
     def on_mount(self) -> None:
         self.set_interval(REFRESH_S, self._tick)
