@@ -193,23 +193,9 @@ def write_slurm(spec, opts, runs_dir: Path, data_dir: Path, options, workers: in
     from tui_trainer.studies import slurm
 
     slurm_command.check_paths(spec.name, runs_dir, data_dir)
-    presets = os.environ.get(slurm.PRESETS_ENV)
-    job = slurm.SlurmJob(
-        sweep=spec.name,
-        members=workers,
-        indices=tuple(range(1, workers + 1)),
-        python=Path(sys.executable).absolute(),
-        runs_dir=runs_dir.resolve(),
-        data_dir=data_dir.resolve(),
-        options=tuple(options),
-        partition=opts.partition,
-        time=opts.time,
-        gpus_per_task=opts.gpus_per_task,
-        cpus_per_task=opts.cpus_per_task,
-        mem=slurm.check_mem(opts.mem),
-        max_running=opts.max_running,
-        presets_dir=Path(presets).resolve() if presets else None,
-        search=True,
+    workers_at = tuple(range(1, workers + 1))
+    job = slurm_command.make_job(
+        spec.name, workers, workers_at, opts, runs_dir, data_dir, options, search=True
     )
     # the script's head speaks of a sweep's members: here each task is a worker of the study
     text = slurm.sbatch_script(job).replace(

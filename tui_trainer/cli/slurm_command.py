@@ -95,6 +95,37 @@ def repeated_options(set_: list[str] | None, seeds: int | None, device: str | No
     return options
 
 
+def make_job(  # noqa: PLR0913 - each names one part of the script
+    name: str,
+    members: int,
+    indices: tuple[int, ...],
+    opts: SlurmOptions,
+    runs_dir: Path,
+    data_dir: Path,
+    options: list[str],
+    search: bool = False,
+) -> slurm.SlurmJob:
+    """The array job: task K runs `sweep NAME --member K` (or, for a search, a `tune` worker)."""
+    presets = os.environ.get(slurm.PRESETS_ENV)
+    return slurm.SlurmJob(
+        sweep=name,
+        members=members,
+        indices=indices,
+        python=Path(sys.executable).absolute(),
+        runs_dir=runs_dir.resolve(),
+        data_dir=data_dir.resolve(),
+        options=tuple(options),
+        partition=opts.partition,
+        time=opts.time,
+        gpus_per_task=opts.gpus_per_task,
+        cpus_per_task=opts.cpus_per_task,
+        mem=slurm.check_mem(opts.mem),
+        max_running=opts.max_running,
+        presets_dir=Path(presets).resolve() if presets else None,
+        search=search,
+    )
+
+
 def write_script(
     plan: sweep_file.Sweep,
     states: list[sweeps.MemberState],
@@ -110,23 +141,7 @@ def write_script(
     if not indices:
         out.print(f"sweep {plan.name}: nothing left to run, no script written")
         raise typer.Exit(0)
-    presets = os.environ.get(slurm.PRESETS_ENV)
-    job = slurm.SlurmJob(
-        sweep=plan.name,
-        members=len(plan.members),
-        indices=indices,
-        python=Path(sys.executable).absolute(),
-        runs_dir=runs_dir.resolve(),
-        data_dir=data_dir.resolve(),
-        options=tuple(options),
-        partition=opts.partition,
-        time=opts.time,
-        gpus_per_task=opts.gpus_per_task,
-        cpus_per_task=opts.cpus_per_task,
-        mem=slurm.check_mem(opts.mem),
-        max_running=opts.max_running,
-        presets_dir=Path(presets).resolve() if presets else None,
-    )
+    job = make_job(plan.name, len(plan.members), indices, opts, runs_dir, data_dir, options)
     text = slurm.sbatch_script(job)
     job.log_dir.mkdir(exist_ok=True)  # Slurm does not make the --output folder itself
     if opts.out is None:
