@@ -178,3 +178,6 @@ def test_slurm_writes_an_array_of_workers(tmp_path, monkeypatch, real_data):
     text = script.read_text()
     assert "#SBATCH --array=1-3%3" in text
     assert " -m tui_trainer tune s --runs-dir " in text and "--member" not in text
+    # the head says what a task is: a worker of the study, not a sweep's member
+    assert "# tui-trainer tune s: 3 array tasks, each a worker of the study" in text
+    assert "members left" not in text

@@ -197,14 +197,7 @@ def write_slurm(spec, opts, runs_dir: Path, data_dir: Path, options, workers: in
     job = slurm_command.make_job(
         spec.name, workers, workers_at, opts, runs_dir, data_dir, options, search=True
     )
-    # the script's head speaks of a sweep's members: here each task is a worker of the study
-    text = slurm.sbatch_script(job).replace(
-        f"# tui-trainer sweep {spec.name}: {workers} of its {workers} members left, one array"
-        " task\n"
-        "# each (written by `tui-trainer sweep --slurm`).",
-        f"# tui-trainer tune {spec.name}: {workers} array tasks, each a worker of the study\n"
-        "# (written by `tui-trainer tune --slurm`).",
-    )
+    text = slurm.sbatch_script(job)
     job.log_dir.mkdir(exist_ok=True)
     if opts.out is None:
         sys.stdout.write(text)

@@ -226,14 +226,27 @@ exit "$code"
 """
 
 
+def _about(job: SlurmJob, left: int, total: int) -> list[str]:
+    """The script's first comment: what each array task is."""
+    if job.search:
+        what = f"{left} array tasks, each a worker of the study"
+        return [
+            f"# tui-trainer tune {job.sweep}: {what}",
+            "# (written by `tui-trainer tune --slurm`). Submit it with `sbatch THIS_FILE`.",
+        ]
+    return [
+        f"# tui-trainer sweep {job.sweep}: {left} of its {total} members left, one array task",
+        "# each (written by `tui-trainer sweep --slurm`). Submit it with `sbatch THIS_FILE`.",
+    ]
+
+
 def sbatch_script(job: SlurmJob) -> str:
     """The script's text: directives, a comment on submitting and watching it, the task."""
     left, total = len(job.indices), job.members
     watch = f"{shlex.quote(str(job.python))} -m tui_trainer --runs-dir {_q(job.runs_dir)}"
     head = [
         "#!/bin/bash",
-        f"# tui-trainer sweep {job.sweep}: {left} of its {total} members left, one array task",
-        "# each (written by `tui-trainer sweep --slurm`). Submit it with `sbatch THIS_FILE`.",
+        *_about(job, left, total),
         f"# Watch it from the login node: {watch}",
         f"# Task logs: {job.log_dir}/JOBID_K.out. The runs folder must be shared by every node.",
         *_directives(job),
