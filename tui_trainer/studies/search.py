@@ -11,7 +11,9 @@ interrupted, after a clean stop). The next worker, or a rerun, resumes that run 
 last.pt and reports it to the same trial: no epoch is trained twice, the sampled point is not
 lost, and `trials` stays the count of trained trials. A trial whose worker died before its run
 folder existed (during the first decode) had trained nothing: it is marked failed, and a new
-trial is sampled in its place.
+trial is sampled in its place. A worker stamps its trial every heartbeat interval, so one on
+another host is seen gone by the owner rule (no stamp for STALE_AFTER intervals plus the clock
+skew) even before its run folder, and its owner.json, exist.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +40,7 @@ from tui_trainer.studies.search_spec import SearchSpec
 STUDIES_DIR = ".studies"
 # trial user attributes: the run folder, and the process that trains it
 RUN_ATTR, OWNER_ATTR = "run_id", "owner"
+BEAT_ATTR = "beat_at"  # the worker's last stamp (its wall clock), every heartbeat interval
 
 
 def journal_path(runs_dir: Path, name: str) -> Path:
@@ -157,6 +161,7 @@ def next_job(worker: Worker) -> Job | None:
             if frozen.state == TrialState.RUNNING and _orphaned(frozen, worker.runs_dir):
                 run = _run_of(frozen, worker.runs_dir)
                 study._storage.set_trial_user_attr(frozen._trial_id, OWNER_ATTR, _me())
+                study._storage.set_trial_user_attr(frozen._trial_id, BEAT_ATTR, time.time())
                 if run is None:  # died before its run folder: nothing trained, sample anew
                     study._storage.set_trial_state_values(frozen._trial_id, TrialState.FAIL)
                     continue
@@ -180,20 +185,59 @@ def next_job(worker: Worker) -> Job | None:
 
 
 def _me() -> dict[str, Any]:
-    return owner.this_process()
+    return {**owner.this_process(), "interval": owner.heartbeat_interval()}
 
 
 def _orphaned(frozen, runs_dir: Path) -> bool:
-    """A RUNNING trial whose worker is gone: dead on this host, or (another host's) its run
-    folder says crashed, stale or stopped."""
+    """A RUNNING trial whose worker is gone: dead on this host; another host's, its stamps
+    stopped and its run folder, if it has one, says crashed, stale or stopped."""
     who = frozen.user_attrs.get(OWNER_ATTR) or {}
     here = who.get("host") == owner.this_process()["host"]
     if here and isinstance(who.get("pid"), int):
         if owner.same_process(who["pid"], who.get("create_time")):
             return False
         return True
+    if not _silent(frozen, who):  # a fresh stamp: its worker trains it (or just claimed it)
+        return False
     run = _run_of(frozen, runs_dir)
-    return run is not None and run.status() in RESUMABLE
+    return run is None or run.status() in RESUMABLE
+
+
+def _silent(frozen, who: dict[str, Any]) -> bool:
+    """No stamp (else the trial's start) within STALE_AFTER of its worker's intervals."""
+    stamp = frozen.user_attrs.get(BEAT_ATTR)
+    if not isinstance(stamp, (int, float)):
+        started = frozen.datetime_start
+        stamp = started.timestamp() if started is not None else None
+    if stamp is None:
+        return False
+    interval = who.get("interval")
+    interval = interval if isinstance(interval, (int, float)) and interval > 0 else None
+    interval = interval or owner.DEFAULT_INTERVAL
+    return time.time() - stamp > owner.STALE_AFTER * interval + owner.CLOCK_SKEW_S
+
+
+@contextlib.contextmanager
+def stamping(job: Job) -> Iterator[None]:
+    """Stamp the job's trial (BEAT_ATTR) now and every heartbeat interval while it trains."""
+    storage, trial_id = job.study._storage, job.trial._trial_id
+    done = threading.Event()
+
+    def beat() -> None:
+        while True:
+            # a trial told finished in between refuses the stamp: nothing to keep alive then
+            with contextlib.suppress(Exception):
+                storage.set_trial_user_attr(trial_id, BEAT_ATTR, time.time())
+            if done.wait(owner.heartbeat_interval()):
+                return
+
+    thread = threading.Thread(target=beat, name="tui-trainer-trial-stamp", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=10)
 
 
 def _run_of(frozen, runs_dir: Path) -> Run | None:
@@ -253,8 +297,6 @@ def train_job(
 ) -> tuple[Run | None, RunEnded]:
     """Train the job's trial (fresh or resumed) and tell the study how it ended: completed and
     pruned count; diverged and failed are failed trials; a stop leaves it to be resumed."""
-    from tui_trainer.runs.launch import resume_run, start_run
-
     judge = Judge(worker.spec, job.trial)
 
     def noting(event) -> None:
@@ -263,8 +305,17 @@ def train_job(
         if on_event is not None:
             on_event(event)
 
+    with stamping(job):
+        run, ended = _train(worker, job, noting, stop, judge)
+    tell(worker.spec, job, run, ended)
+    return run, ended
+
+
+def _train(worker: Worker, job: Job, noting, stop, judge) -> tuple[Run | None, RunEnded]:
+    from tui_trainer.runs.launch import resume_run, start_run
+
     if job.resume is not None:
-        run, ended = resume_run(
+        return resume_run(
             job.resume.id,
             runs_dir=worker.runs_dir,
             data_dir=worker.data_dir,
@@ -272,22 +323,19 @@ def train_job(
             stop=stop,
             judge=judge,
         )
-    else:
-        number = job.trial.number
-        run, ended = start_run(
-            worker.config_for(job.params),
-            preset=worker.spec.base,
-            overrides={**worker.overrides, **job.params},
-            data_dir=worker.data_dir,
-            runs_dir=worker.runs_dir,
-            on_event=noting,
-            stop=stop,
-            name=f"{worker.spec.name}-t{number}",
-            extra_meta=trial_meta(worker.spec, number, job.params),
-            judge=judge,
-        )
-    tell(worker.spec, job, run, ended)
-    return run, ended
+    number = job.trial.number
+    return start_run(
+        worker.config_for(job.params),
+        preset=worker.spec.base,
+        overrides={**worker.overrides, **job.params},
+        data_dir=worker.data_dir,
+        runs_dir=worker.runs_dir,
+        on_event=noting,
+        stop=stop,
+        name=f"{worker.spec.name}-t{number}",
+        extra_meta=trial_meta(worker.spec, number, job.params),
+        judge=judge,
+    )
 
 
 def tell(spec: SearchSpec, job: Job, run: Run | None, ended: RunEnded) -> None:
