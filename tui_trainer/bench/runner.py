@@ -28,13 +28,14 @@ from torch import nn
 
 from tui_trainer.bench import reference
 from tui_trainer.config import build_config, eval_batch
-from tui_trainer.data.batches import TensorSplit, normalization
+from tui_trainer.data.batches import TensorSplit, normalization, train_steps
 from tui_trainer.data.layout import find_layout, resolve_data_dir
 from tui_trainer.events import Epoch, Log, RunEnded, RunStarted, RunStatus
 from tui_trainer.train import engine
 from tui_trainer.train.hardware import autocast_dtype, cpu_flags, resolve_device, sync
 from tui_trainer.train.host import cpu_threads
 from tui_trainer.train.models import apply_freeze, build_model, set_train_mode
+from tui_trainer.train.optimizer import make_sgd
 from tui_trainer.train.precision_probe import (
     CAP_S,
     PrecisionChoice,
@@ -69,7 +70,7 @@ def pure_compute(
         device, memory_format=torch.channels_last
     )
     params = apply_freeze(model, cfg.model, cfg.freeze)
-    optimizer = torch.optim.SGD(params, lr=1e-4, momentum=cfg.momentum)
+    optimizer = make_sgd(params, cfg, lr=1e-4)  # the engine's, at an lr that keeps it finite
     criterion = nn.CrossEntropyLoss()
     n = max(cfg.batch_size, eval_batch(cfg))
     shape = (n, 3, cfg.image_size, cfg.image_size)
@@ -267,16 +268,19 @@ def _compute_figures(prep: engine.Prepared, probed, steps: int, result, say) -> 
     seconds."""
     cfg, device = prep.config, prep.device
     n_train, n_val = len(prep.tensors["train"]), len(prep.tensors["val"])
+    # the images an epoch trains: last_batch=drop leaves out the last partial batch
+    trained = min(train_steps(n_train, cfg) * cfg.batch_size, n_train)
     say(
         f"(a) pure compute, batch {cfg.batch_size} (eval {eval_batch(cfg)}), random tensors, "
-        f"median of {steps} batches:"
+        f"median of {steps} batches; an epoch trains {trained} images, evaluates "
+        f"{n_train + n_val}:"
     )
     say(f"  {'precision':<9} {'train img/s':>11} {'eval img/s':>10} {'epoch s':>8}")
     compute, epoch_s = {}, {}
     for precision in _compared(prep, probed):
         c = pure_compute(cfg, len(prep.splits.classes), device, precision, steps)
         compute[precision] = c
-        epoch_s[precision] = n_train / c["train_ips"] + (n_train + n_val) / c["eval_ips"]
+        epoch_s[precision] = trained / c["train_ips"] + (n_train + n_val) / c["eval_ips"]
         ratio = epoch_s["fp32"] / epoch_s[precision]
         say(
             f"  {precision:<9} {c['train_ips']:>11.1f} {c['eval_ips']:>10.1f} "

@@ -39,6 +39,7 @@ from tui_trainer.train.checkpoint_writer import BestWeights, CheckpointWriter, t
 from tui_trainer.train.context import BatchContext, make_context
 from tui_trainer.train.evaluation import evaluate, evaluate_with_predictions
 from tui_trainer.train.models import apply_freeze, set_train_mode
+from tui_trainer.train.optimizer import make_sgd
 from tui_trainer.train.preparation import Prepared, prepare
 from tui_trainer.train.run_summary import run_summary
 
@@ -150,9 +151,7 @@ def build_loop(prep: Prepared, run_id: str = "") -> Loop:
     seed_everything(cfg.seed)
     model = prep.model.to(device, memory_format=torch.channels_last)
     params = apply_freeze(model, cfg.model, cfg.freeze)
-    optimizer = torch.optim.SGD(
-        params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-    )
+    optimizer = make_sgd(params, cfg)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, cfg.step_size, cfg.gamma)
     scaler = torch.amp.GradScaler(device.type, enabled=prep.precision == "fp16")
     criterion = nn.CrossEntropyLoss()

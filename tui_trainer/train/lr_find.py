@@ -37,6 +37,7 @@ from tui_trainer.train import fast_paths, frozen_features
 from tui_trainer.train.context import BatchContext, make_context
 from tui_trainer.train.lr_curve import Curve, LrFindOptions, LrFindResult, LrFindStep
 from tui_trainer.train.models import apply_freeze, set_train_mode
+from tui_trainer.train.optimizer import make_sgd
 from tui_trainer.train.preparation import Prepared
 
 
@@ -84,9 +85,7 @@ class _StepSetup:
         seed_everything(cfg.seed)  # dropout draws follow the seed, as a run's
         model = copy.deepcopy(prep.model).to(prep.device, memory_format=torch.channels_last)
         params = apply_freeze(model, cfg.model, cfg.freeze)
-        optimizer = torch.optim.SGD(
-            params, lr=options.start, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-        )
+        optimizer = make_sgd(params, cfg, lr=options.start)
         scaler = torch.amp.GradScaler(prep.device.type, enabled=prep.precision == "fp16")
         ctx = make_context(prep)
         train = fast_paths.place({"train": prep.tensors["train"]}, prep.device, prep.fast_paths)

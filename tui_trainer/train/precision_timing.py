@@ -27,13 +27,15 @@ from torch import nn
 from tui_trainer.config import RunConfig
 from tui_trainer.train.hardware import autocast_dtype, sync
 from tui_trainer.train.models import apply_freeze, build_model, set_train_mode
+from tui_trainer.train.optimizer import make_sgd
 from tui_trainer.train.step_timing import Deadline, PhaseTiming, ramp, time_steps
 
 CAP_S = 3.0  # seconds per phase (train, eval) of one challenger, warm-up included
 EVAL_PER_TRAIN = 2.0  # images an epoch evaluates per training image (the train and val splits)
 # (warm-up steps, timed steps, the ramp's first batch) at the measured batch; a GPU's steps take
-# milliseconds, so it gets more of them
-PLAN = {"cpu": (2, 2, 8), "cuda": (3, 5, 32)}
+# milliseconds, so it gets more of them. On a CPU one warm-up: oneDNN builds a shape's kernels
+# in its first step, and a step at 224 px takes seconds, a third of the probe a step per phase
+PLAN = {"cpu": (1, 2, 8), "cuda": (3, 5, 32)}
 # seconds the baseline's ramp may climb for, per phase: the probe stays under ~20 s on a CPU
 RAMP_S = {"cpu": 6.0, "cuda": 1.5}
 # On a CPU a challenger first takes a step on SCOUT_BATCH images, cut once slower than fp32's
@@ -107,9 +109,7 @@ def measure(  # noqa: PLR0913 - keyword-only, each names one part of the request
         model = model.to(device, memory_format=torch.channels_last)
         trained = apply_freeze(model, config.model, config.freeze)
         # lr 0: the same arithmetic as the run's SGD, and weights that stay finite
-        opt = torch.optim.SGD(
-            trained, lr=0.0, momentum=config.momentum, weight_decay=config.weight_decay
-        )
+        opt = make_sgd(trained, config, lr=0.0)
         data = _Inputs(device, config.image_size, config.classes or PROBE_CLASSES)
         timer = _Timer(_Checkpoints(model), data, {"train": batch, "eval": eval_batch}, stop, clock)
         rates: list[CandidateRate] = []
@@ -197,7 +197,10 @@ class _Timer:
         if batch >= run_batch or batch < 2:
             return flat
         cap = {"cap_s": math.inf, "cut": False} if limits is None else {"cap_s": limits.cap_s}
-        half = time_steps(self._run(step, batch // 2), warmup=1, steps=1, **cap, **self.opts)
+        # the baseline's ramp (doubling from its first batch) took a step at B/2: kernels built
+        start = PLAN.get(self.data.device.type, PLAN["cpu"])[2]
+        warm = 0 if limits is None and batch // 2 >= start else 1
+        half = time_steps(self._run(step, batch // 2), warmup=warm, steps=1, **cap, **self.opts)
         if half.capped:
             return flat
         per_image = (timing.seconds_per_step - half.seconds_per_step) / (batch - batch // 2)
