@@ -30,6 +30,7 @@ class BatchContext:
     topology: Topology = field(default_factory=Topology)
     # on a CPU, the input's memory kept from batch to batch, by dtype (see `_on_cpu`)
     buffers: dict[torch.dtype, torch.Tensor] = field(default_factory=dict, compare=False)
+    rows: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, compare=False)
 
     def to_input(self, images: torch.Tensor, augment=None) -> torch.Tensor:
         """uint8 images -> (augmented on the device) normalised float NHWC. Cached frozen
@@ -52,10 +53,23 @@ class BatchContext:
         whose step or evaluation is over by then."""
         out = self._buffer(torch.float32, x.shape)
         out.copy_(x)  # NCHW uint8 -> NHWC float
-        torch.addcmul(-self.shift, out, self.scale, out=out)  # x * scale - shift, one pass
+        # x * scale - shift in one pass over rows of W x C values: broadcast per channel over
+        # NHWC memory its inner loop is 3 values long, three times slower at 224 px
+        n, c, h, w = out.shape
+        rows = out.permute(0, 2, 3, 1).view(n * h, w * c)
+        scale, shift = self._per_row(w)
+        torch.addcmul(shift, rows, scale, out=rows)
         if self.dtype != torch.bfloat16:
             return out
         return self._buffer(torch.bfloat16, x.shape).copy_(out)
+
+    def _per_row(self, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scale, -shift) repeated along a row of `width` NHWC pixels."""
+        held = self.rows.get(width)
+        if held is None:
+            held = (self.scale.view(-1).repeat(width), -self.shift.view(-1).repeat(width))
+            self.rows[width] = held
+        return held
 
     def _buffer(self, dtype: torch.dtype, shape: torch.Size) -> torch.Tensor:
         held = self.buffers.get(dtype)
