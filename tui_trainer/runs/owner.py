@@ -75,6 +75,13 @@ def this_process() -> dict[str, Any]:
     }
 
 
+def silent(last: float, interval: Any) -> bool:
+    """Another host's writer is gone: nothing from it since `last` (a file's mtime, a stamp) for
+    STALE_AFTER of its beat intervals plus the clock skew allowed between the two machines."""
+    beats = _number(interval) or DEFAULT_INTERVAL
+    return time.time() - last >= STALE_AFTER * max(beats, 0.0) + CLOCK_SKEW_S
+
+
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -119,7 +126,7 @@ class Owner:
         if host == socket.gethostname():
             alive, dead = pid is not None and same_process(pid, created), RunStatus.CRASHED
         else:
-            alive = time.time() - mtime < STALE_AFTER * max(interval, 0.0) + CLOCK_SKEW_S
+            alive = not silent(mtime, interval)
             dead = RunStatus.STALE
         run_id = data.get("run_id")
         return cls(

@@ -204,17 +204,12 @@ def _orphaned(frozen, runs_dir: Path) -> bool:
 
 
 def _silent(frozen, who: dict[str, Any]) -> bool:
-    """No stamp (else the trial's start) within STALE_AFTER of its worker's intervals."""
+    """The owner rule (`owner.silent`) on the trial's last stamp, else its start."""
     stamp = frozen.user_attrs.get(BEAT_ATTR)
     if not isinstance(stamp, (int, float)):
         started = frozen.datetime_start
         stamp = started.timestamp() if started is not None else None
-    if stamp is None:
-        return False
-    interval = who.get("interval")
-    interval = interval if isinstance(interval, (int, float)) and interval > 0 else None
-    interval = interval or owner.DEFAULT_INTERVAL
-    return time.time() - stamp > owner.STALE_AFTER * interval + owner.CLOCK_SKEW_S
+    return stamp is not None and owner.silent(stamp, who.get("interval"))
 
 
 @contextlib.contextmanager
