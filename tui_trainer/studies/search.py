@@ -282,9 +282,12 @@ def _best(spec: SearchSpec, values) -> float | None:
 
 def run_value(spec: SearchSpec, run: Run | None) -> float | None:
     """The objective of a run folder: its best epoch by the objective's figure."""
-    if run is None:
-        return None
-    return _best(spec, [row.get(spec.figure) for row in run.epochs()])
+    return None if run is None else rows_value(spec, run.epochs())
+
+
+def rows_value(spec: SearchSpec, rows: list[dict[str, Any]]) -> float | None:
+    """The objective over a run's epoch rows: the best epoch by the objective's figure."""
+    return _best(spec, [row.get(spec.figure) for row in rows])
 
 
 def train_job(

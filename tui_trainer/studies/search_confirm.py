@@ -20,14 +20,14 @@ def confirm_sweep(
 ) -> Sweep:
     """`config` (the best trial's) once per seed of `--seeds N`: 42, 0, 1, ..."""
     name = f"{spec.name}-best"
+    seeds_used = first_seeds(seeds)
     members = []
-    for seed in first_seeds(seeds):
+    for seed in seeds_used:
         seeded = {**overrides, "seed": seed}
         label = name if seed == config.seed else f"{name}-seed{seed}"
         members.append(
             SweepMember(label, spec.base, seeded, config.with_overrides({"seed": seed}), name)
         )
-    seeds_used = first_seeds(seeds)
     return Sweep(
         f"{spec.name}-confirm", spec.description, spec.base, members, [], spec.path, seeds_used
     )

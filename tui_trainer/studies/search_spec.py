@@ -91,6 +91,14 @@ class SearchSpec:
         return OBJECTIVES[self.objective][1]
 
 
+def trial_epochs(spec: SearchSpec, config: RunConfig) -> int:
+    """The most epochs one trial trains: the top of a searched `epochs` (a range's high, a
+    list's largest value), else the config's."""
+    searched = [p for p in spec.space if p.key == "epochs"]
+    tops = [max(p.choices) if p.kind == "categorical" else p.high for p in searched]
+    return int(max(tops)) if tops else config.epochs
+
+
 def is_search_file(data: dict[str, Any]) -> bool:
     return "base" in data and "search" in data
 

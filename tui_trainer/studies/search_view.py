@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_trainer.studies import search
-from tui_trainer.studies.search_spec import SearchSpec
+from tui_trainer.studies.search_spec import SearchSpec, trial_epochs
 
 RESULT_FORMATS = ("md", "csv", "json")
 TOP = 5  # the trials the results list first
@@ -104,10 +104,7 @@ def study_view(runs_dir: Path, spec: SearchSpec, storage: str | None = None) -> 
 def _epochs_of(spec: SearchSpec, runs_dir: Path) -> int:
     from tui_trainer.config import load_preset
 
-    space = {p.key for p in spec.space}
-    if "epochs" in space:  # the most a trial can train
-        return int(max(p.high or 0 for p in spec.space if p.key == "epochs"))
-    return load_preset(spec.base, spec.path.parent).config.epochs
+    return trial_epochs(spec, load_preset(spec.base, spec.path.parent).config)
 
 
 def _best_number(study) -> int | None:
@@ -119,15 +116,15 @@ def _best_number(study) -> int | None:
 
 def _record(spec: SearchSpec, frozen, runs_dir: Path, epochs: int, best: int | None):
     run = search._run_of(frozen, runs_dir)
-    done = len(run.epochs()) if run is not None else 0
-    value = frozen.value if frozen.value is not None else search.run_value(spec, run)
+    rows = run.epochs() if run is not None else []  # read once: the count and the value
+    value = frozen.value if frozen.value is not None else search.rows_value(spec, rows)
     if run is not None:
         epochs = int(run.config().get("epochs", epochs))
     return TrialRecord(
         number=frozen.number,
         params=dict(frozen.params),
         state=frozen.state.name.lower(),
-        epochs_done=done,
+        epochs_done=len(rows),
         epochs=epochs,
         value=value,
         run_id=run.id if run is not None else frozen.user_attrs.get(search.RUN_ATTR),

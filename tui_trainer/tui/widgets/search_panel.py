@@ -31,7 +31,7 @@ from tui_trainer.config import RunConfig, parse_set_options
 from tui_trainer.errors import UserError
 from tui_trainer.runs.store import Run
 from tui_trainer.studies import search
-from tui_trainer.studies.search_spec import Param, SearchSpec, load_search
+from tui_trainer.studies.search_spec import Param, SearchSpec, load_search, trial_epochs
 from tui_trainer.studies.search_view import StudyView, TrialRecord, study_view
 from tui_trainer.tui.screens.run_detail import RunDetailScreen
 
@@ -80,11 +80,11 @@ def read_search(name: str, text: str, runs_dir: Path, device: str | None) -> Sea
         config = base.with_overrides(overrides)
     except UserError as exc:
         return SearchRead(name, text, error=f"override field: {exc}")
-    epochs = max([config.epochs, *(p.high for p in spec.space if p.key == "epochs")])
+    epochs = trial_epochs(spec, config)
     view = None
     if search.journal_path(runs_dir, name).exists():  # reading never creates the study
         view = study_view(runs_dir, spec)
-    return SearchRead(name, text, spec, overrides, config, int(epochs), view)
+    return SearchRead(name, text, spec, overrides, config, epochs, view)
 
 
 def fmt(value: Any) -> str:
