@@ -14,7 +14,7 @@ from tui_trainer.errors import UserError
 from tui_trainer.events import RunStatus
 from tui_trainer.runs.status import EXIT_DONE, EXIT_ELSEWHERE, EXIT_INTERRUPTED, EXIT_UNDONE
 from tui_trainer.studies import search
-from tui_trainer.studies.search_spec import SearchSpec
+from tui_trainer.studies.search_spec import SearchSpec, trial_epochs
 
 POLL_S = 2.0  # how often a --parallel parent looks at the study
 
@@ -32,13 +32,13 @@ def print_plan(spec: SearchSpec, base, overrides, runs_dir: Path, storage: str |
     _say("space:")
     for param in spec.space:
         _say(f"  {param.describe()}")
-    epochs = max([config.epochs, *(p.high for p in spec.space if p.key == "epochs")])
+    epochs = trial_epochs(spec, config)
     _say(
         f"budget: at most {spec.trials} trials x {epochs} epochs = {spec.trials * epochs} "
         "epochs; pruned trials stop early"
     )
     where = storage or search.journal_path(runs_dir, spec.name)
-    if storage is None and not search.journal_path(runs_dir, spec.name).exists():
+    if not _has_study(spec, runs_dir, storage):
         _say(f"study: {where} (new)")
         return
     from tui_trainer.studies.search_view import study_view
@@ -125,30 +125,34 @@ def child_command(spec, runs_dir: Path, data_dir: Path, options: list[str], thre
     return command
 
 
-def run_children(spec, n: int, runs_dir: Path, data_dir: Path, options, set_) -> int:
+def run_children(  # noqa: PLR0913 - the worker's options, and what the parent reads
+    spec, n: int, runs_dir: Path, data_dir: Path, options, set_, storage
+) -> int:
     """N `tune NAME` workers as children (logs: <runs>/.sweep-logs/NAME/worker-K.log); the
     parent shows the study's progress and stops them on Ctrl-C."""
     import signal
 
+    from tui_trainer.inside import file_name
     from tui_trainer.runs.detached import LOG_ENV
-    from tui_trainer.studies.parallel import PARENT_ENV, spawn_child
+    from tui_trainer.studies.parallel import LOGS_DIR, PARENT_ENV, spawn_child
+    from tui_trainer.studies.slots import sets_threads
     from tui_trainer.train.host import cpu_threads
 
     if n < 1:
         raise UserError(f"--parallel {n}: give at least 1")
-    user_threads = any(s.split("=", 1)[0].strip() == "threads" for s in set_ or ())
-    threads = None if user_threads else max(1, cpu_threads(0) // n)
+    threads = None if sets_threads(set_) else max(1, cpu_threads(0) // n)
     command = child_command(spec, runs_dir, data_dir, options, threads)
     env = {**os.environ, PARENT_ENV: str(os.getpid()), "PYTHONUNBUFFERED": "1"}
+    logs = runs_dir / LOGS_DIR / file_name(spec.name, "search")
     children = []
     for k in range(1, n + 1):
-        log = runs_dir / ".sweep-logs" / spec.name / f"worker-{k}.log"
+        log = logs / f"worker-{k}.log"
         children.append(spawn_child(command, {**env, LOG_ENV: str(log)}, log))
-    _say(f"search {spec.name}: {n} workers; logs in {runs_dir / '.sweep-logs' / spec.name}")
+    _say(f"search {spec.name}: {n} workers; logs in {logs}")
     shown = None
     with stopping(f"continue the search with `tui-trainer tune {spec.name}`") as stop:
         while any(c.poll() is None for c in children):
-            shown = _progress(spec, runs_dir, options_storage(options), shown)
+            shown = _progress(spec, runs_dir, storage, shown)
             if stop.is_set():
                 for c in children:
                     if c.poll() is None:
@@ -157,10 +161,8 @@ def run_children(spec, n: int, runs_dir: Path, data_dir: Path, options, set_) ->
                     c.wait()
                 return EXIT_INTERRUPTED
             time.sleep(POLL_S)
-    codes = {c.returncode for c in children}
-    if EXIT_UNDONE in codes:
-        return _finish(spec, runs_dir, options_storage(options), failed=True)
-    return _finish(spec, runs_dir, options_storage(options), failed=False)
+    failed = any(c.returncode == EXIT_UNDONE for c in children)
+    return _finish(spec, runs_dir, storage, failed=failed)
 
 
 def _progress(spec, runs_dir: Path, storage, shown: str | None) -> str | None:
@@ -180,10 +182,6 @@ def _progress(spec, runs_dir: Path, storage, shown: str | None) -> str | None:
     if line != shown:
         _say(line)
     return line
-
-
-def options_storage(options: list[str]) -> str | None:
-    return options[options.index("--storage") + 1] if "--storage" in options else None
 
 
 def write_slurm(spec, opts, runs_dir: Path, data_dir: Path, options, workers: int) -> None:

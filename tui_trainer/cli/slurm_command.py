@@ -86,7 +86,7 @@ def check_paths(sweep: str, runs_dir: Path, data_dir: Path) -> None:
 
 
 def repeated_options(set_: list[str] | None, seeds: int | None, device: str | None) -> list[str]:
-    """The sweep's own options, for each task to resolve the same members."""
+    """--set, --seeds and --device as given, for each task (or child) to repeat."""
     options = [arg for item in set_ or [] for arg in ("--set", item)]
     if seeds is not None:
         options += ["--seeds", str(seeds)]

@@ -29,7 +29,7 @@ from tui_trainer.runs.status import exit_code_for
 from tui_trainer.runs.store import default_runs_dir, ensure_writable
 from tui_trainer.studies import members
 from tui_trainer.studies.parallel import ChildOptions, check_logs, stop_with_parent
-from tui_trainer.studies.slots import parse_gpus, plan_slots
+from tui_trainer.studies.slots import parse_gpus, plan_slots, sets_threads
 from tui_trainer.studies.sweep_file import Sweep, SweepMember, first_seeds, list_sweeps, load_sweep
 from tui_trainer.studies.sweeps import member_states, pending_members, sweep_exit_code
 from tui_trainer.train.footprint import estimate_footprint
@@ -228,7 +228,7 @@ def _parallel_slots(parallel, gpus, *, member, slurm, set_, device):
         device_count=torch.cuda.device_count(),
         cores=cpu_threads(0),
         device=device,
-        user_threads=any(s.split("=", 1)[0].strip() == "threads" for s in set_ or ()),
+        user_threads=sets_threads(set_),
         visible=os.environ.get("CUDA_VISIBLE_DEVICES"),
     )
 

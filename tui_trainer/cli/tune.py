@@ -125,7 +125,9 @@ def tune(
             search_run.confirm(spec, base, overrides, runs_dir, data_dir, storage, seeds)
         )
     if parallel is not None:
-        raise typer.Exit(search_run.run_children(spec, parallel, runs_dir, data_dir, options, set_))
+        raise typer.Exit(
+            search_run.run_children(spec, parallel, runs_dir, data_dir, options, set_, storage)
+        )
     raise typer.Exit(search_run.run_here(spec, base, overrides, runs_dir, data_dir, storage))
 
 
@@ -145,13 +147,8 @@ def _check_overrides(base, spec, overrides) -> None:
 
 def _repeated(name, trials, set_, device, storage) -> list[str]:
     """The options every worker (child, Slurm task) repeats."""
-    words: list[str] = []
-    if trials is not None:
-        words += ["--trials", str(trials)]
-    for item in set_ or ():
-        words += ["--set", item]
-    if device:
-        words += ["--device", device]
+    words = ["--trials", str(trials)] if trials is not None else []
+    words += slurm_command.repeated_options(set_, None, device)
     if storage:
         words += ["--storage", storage]
     return words

@@ -47,6 +47,11 @@ def parse_gpus(text: str) -> list[int]:
     return gpus
 
 
+def sets_threads(set_: Sequence[str] | None) -> bool:
+    """Whether the user's --set options fix `threads` (then the children keep it)."""
+    return any(item.split("=", 1)[0].strip() == "threads" for item in set_ or ())
+
+
 def plan_slots(
     parallel: int | None,
     gpus: Sequence[int] | None,
