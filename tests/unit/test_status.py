@@ -142,3 +142,10 @@ def test_the_resume_hint_for_a_status_outside_the_table_names_the_resumable_ones
     monkeypatch.setattr(Run, "status", lambda self, summary=None: "weird")
     with pytest.raises(UserError, match="only interrupted, crashed, stale or failed runs resume"):
         check_resumable(Run(tmp_path / "20240101-000000-x"))
+
+
+def test_finished_runs_are_the_completed_and_the_pruned():
+    from tui_trainer.runs.status import FINISHED, RESUMABLE
+
+    assert FINISHED == {RunStatus.COMPLETED, RunStatus.PRUNED}
+    assert not FINISHED & RESUMABLE  # their last.pt is removed: nothing may resume them

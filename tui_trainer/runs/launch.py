@@ -29,6 +29,7 @@ from tui_trainer.events import EventCallback, RunEnded, RunStatus, fan_out
 from tui_trainer.runs import owner
 from tui_trainer.runs.results import save_test_results
 from tui_trainer.runs.resume import check_resumable, rewind
+from tui_trainer.runs.status import FINISHED
 from tui_trainer.runs.store import Run, create_run, ensure_writable, find_run
 from tui_trainer.runs.writer import RunWriter
 from tui_trainer.train import engine
@@ -38,9 +39,6 @@ from tui_trainer.train.host import is_main_process
 from tui_trainer.train.precision_probe import PrecisionChoice, decide
 from tui_trainer.train.system_sampler import reset_torch_peak, start_sampler
 from tui_trainer.train.topology import Topology
-
-# Ends after which last.pt is only disk: nothing resumes a completed or a pruned run.
-FINAL = (RunStatus.COMPLETED, RunStatus.PRUNED)
 
 
 def _git_revision() -> str | None:
@@ -279,7 +277,7 @@ def _train_into(run: Run, prep: engine.Prepared, on_event, stop, resume, judge=N
         topology.shutdown()
     if writer is not None and writer.unsaved is not None:
         ended = dataclasses.replace(ended, message=_unsaved_message(ended, writer.unsaved))
-    elif writer is not None and ended.status in FINAL and not prep.config.keep_last:
+    elif writer is not None and ended.status in FINISHED and not prep.config.keep_last:
         remove_last(run.path)  # summary.json says so by now: nothing will resume it
     return ended
 

@@ -63,6 +63,8 @@ STATUSES: dict[str, Meaning] = {
 RESUMABLE = frozenset(s for s, m in STATUSES.items() if m.resumable)
 # Member states after which `sweep` runs the member again, resumed or fresh.
 RERUN_STATUSES = tuple(s for s, m in STATUSES.items() if m.sweep is not SweepMove.SKIP)
+# Runs done with (completed, pruned): nothing resumes them, so their last.pt is only disk.
+FINISHED = frozenset(s for s, m in STATUSES.items() if m.exit_code == EXIT_DONE)
 # Member states a claim left by a dead process overrides.
 UNSETTLED = tuple(s for s, m in STATUSES.items() if m.claim_overrides)
 
