@@ -28,7 +28,7 @@ from torch import nn
 
 from tui_trainer.bench import reference
 from tui_trainer.config import build_config, eval_batch
-from tui_trainer.data.batches import TensorSplit, normalization, train_steps
+from tui_trainer.data.batches import TensorSplit, normalization, train_images
 from tui_trainer.data.layout import find_layout, resolve_data_dir
 from tui_trainer.events import Epoch, Log, RunEnded, RunStarted, RunStatus
 from tui_trainer.train import engine
@@ -268,8 +268,7 @@ def _compute_figures(prep: engine.Prepared, probed, steps: int, result, say) -> 
     seconds."""
     cfg, device = prep.config, prep.device
     n_train, n_val = len(prep.tensors["train"]), len(prep.tensors["val"])
-    # the images an epoch trains: last_batch=drop leaves out the last partial batch
-    trained = min(train_steps(n_train, cfg) * cfg.batch_size, n_train)
+    trained = train_images(n_train, cfg)  # last_batch=drop leaves out the last partial batch
     say(
         f"(a) pure compute, batch {cfg.batch_size} (eval {eval_batch(cfg)}), random tensors, "
         f"median of {steps} batches; an epoch trains {trained} images, evaluates "

@@ -74,8 +74,12 @@ def train_order(n: int, config: RunConfig, epoch: int) -> torch.Tensor:
     """The training split's order of one epoch: `batch_order`, less its last partial batch when
     `last_batch=drop` (DataLoader's drop_last=True). A split smaller than one batch keeps its
     images: dropping them would train on nothing."""
-    order = batch_order(n, config.seed, epoch, shuffle=True)
-    return order[: train_steps(n, config) * config.batch_size]
+    return batch_order(n, config.seed, epoch, shuffle=True)[: train_images(n, config)]
+
+
+def train_images(n: int, config: RunConfig) -> int:
+    """Images one training epoch over `n` trains (see `train_order`)."""
+    return min(train_steps(n, config) * config.batch_size, n)
 
 
 def train_steps(n: int, config: RunConfig) -> int:

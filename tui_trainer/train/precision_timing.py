@@ -155,6 +155,10 @@ class _Timer:
     def opts(self) -> dict[str, Any]:  # for time_steps
         return {"stop": self.stop, "clock": self.clock}
 
+    @property
+    def plan(self) -> tuple[int, int, int]:  # PLAN's (warm-up, timed steps, first batch) here
+        return PLAN.get(self.data.device.type, PLAN["cpu"])
+
     def _run(self, step: Callable[[int], None], n: int) -> Callable[[Deadline], None]:
         self.data(n)  # the inputs are made before the step is timed
 
@@ -166,16 +170,16 @@ class _Timer:
         return checked
 
     def baseline(self, phase: str, step: Callable[[int], None]) -> tuple[int, PhaseTiming]:
-        kind = self.data.device.type
-        warmup, steps, start = PLAN.get(kind, PLAN["cpu"])
+        warmup, steps, start = self.plan
+        budget = RAMP_S.get(self.data.device.type, RAMP_S["cpu"])
         plan = {"warmup": warmup, "steps": steps, "start": start, **self.opts}
-        plan |= {"batch": self.batches[phase], "budget_s": RAMP_S.get(kind, RAMP_S["cpu"])}
+        plan |= {"batch": self.batches[phase], "budget_s": budget}
         return ramp(lambda n: self._run(step, n), **plan)
 
     def challenger(
         self, step: Callable[[int], None], limits: ChallengerLimits, batch: int
     ) -> PhaseTiming:
-        warmup, steps, _ = PLAN.get(self.data.device.type, PLAN["cpu"])
+        warmup, steps, _ = self.plan
         once = self.opts
         if limits.scout_s is not None and batch > SCOUT_BATCH:
             scout = self._run(step, SCOUT_BATCH)
@@ -198,8 +202,7 @@ class _Timer:
             return flat
         cap = {"cap_s": math.inf, "cut": False} if limits is None else {"cap_s": limits.cap_s}
         # the baseline's ramp (doubling from its first batch) took a step at B/2: kernels built
-        start = PLAN.get(self.data.device.type, PLAN["cpu"])[2]
-        warm = 0 if limits is None and batch // 2 >= start else 1
+        warm = 0 if limits is None and batch // 2 >= self.plan[2] else 1
         half = time_steps(self._run(step, batch // 2), warmup=warm, steps=1, **cap, **self.opts)
         if half.capped:
             return flat
