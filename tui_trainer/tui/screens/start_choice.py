@@ -7,12 +7,11 @@ None.
 
 A sweep gets a third row, "N in parallel" (`ParallelOffer`): a detached `tui-trainer sweep
 --parallel N` that trains N members at once (a search: `tui-trainer tune --parallel N`, N trials
-at once). N starts at
-the number of CUDA GPUs this console sees when there are more than one, else at 2
-(`default_parallel`), never above the members left to run; + and - change it (and highlight the
-row, so enter starts it). Its line says where the N members train: one GPU each, sharing the one
-GPU, or on the CPU, whose cores they split. A single run's dialog has no such row: a remembered
-"in parallel" highlights "Detached" there.
+at once). N starts at the number of CUDA GPUs this console sees when there are more than one,
+else at 2 (`default_parallel`), never above the members left to run; + and - change it (and
+highlight the row, so enter starts it). Its line says where the N members train: one GPU each,
+sharing the one GPU, or on the CPU, whose cores they split. A single run's dialog has no such
+row: a remembered "in parallel" highlights "Detached" there.
 
 Above the rows the dialog says what is about to train: the config's differences from its preset
 (`changes`), and how long it should take (`estimate`: a function run in a worker thread, as it
