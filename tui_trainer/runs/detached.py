@@ -109,11 +109,7 @@ def sweep_command(
     parallel: int | None = None,
 ) -> list[str]:
     """`tui-trainer sweep NAME --set ... [--seeds N] [--parallel N]`."""
-    options = _set_options(overrides)
-    if seeds is not None:
-        options += ["--seeds", str(seeds)]
-    if parallel is not None:
-        options += ["--parallel", str(parallel)]
+    options = [*_set_options(overrides), *_counts(seeds=seeds, parallel=parallel)]
     return _command("sweep", name, *options, data_dir=data_dir, runs_dir=runs_dir)
 
 
@@ -128,12 +124,13 @@ def tune_command(
 ) -> list[str]:
     """`tui-trainer tune NAME --set ... [--trials N] [--parallel N]`: one worker of the search's
     study, or N (a rerun continues the study: the trials it still needs)."""
-    options = _set_options(overrides)
-    if trials is not None:
-        options += ["--trials", str(trials)]
-    if parallel is not None:
-        options += ["--parallel", str(parallel)]
+    options = [*_set_options(overrides), *_counts(trials=trials, parallel=parallel)]
     return _command("tune", name, *options, data_dir=data_dir, runs_dir=runs_dir)
+
+
+def _counts(**flags: int | None) -> list[str]:
+    """`--flag N` for each count given, in order."""
+    return [word for flag, n in flags.items() if n is not None for word in (f"--{flag}", str(n))]
 
 
 def cuda_gpus() -> int:
