@@ -279,6 +279,10 @@ def test_start_n_in_parallel_trains_the_sweep_and_the_console_follows_it(
     """End to end: Start, "2 in parallel", enter: a detached `sweep --parallel 2` trains both
     members in child processes; the Watch view follows a member's run, and back on the Launch
     view the panel shows the members running there, then done."""
+    # members of a few seconds more: the panel, shown only after the Watch view found a member's
+    # run, must still catch one training when the machine is loaded (2 epochs could end first)
+    preset = tmp_path / "presets" / "tiny.toml"
+    preset.write_text(TINY_PRESET.replace("epochs = 2", "epochs = 6"))
     runs_dir = tmp_path / "runs"
     app = make_app(data_dir=tiny_data, runs_dir=runs_dir)
     seen: set[str] = set()
